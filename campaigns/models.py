@@ -1,0 +1,468 @@
+"""Campaigns: templates, campaigns, stages, steps, groups, jobs, error rules and the event log."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from msproc.lifecycle import StatefulModel
+
+from .choices import ErrorAction, Scope, Status
+
+S = Status
+
+
+class CampaignTemplate(models.Model):
+    """A named, versioned campaign spec (YAML) that campaigns are built from."""
+
+    name = models.CharField(max_length=128)
+    version = models.PositiveIntegerField(default=1)
+    description = models.TextField(blank=True)
+    spec = models.TextField(help_text="Campaign spec YAML (docs/campaign-spec.md).")
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "-version"]
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="campaigns_template_name_version")]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class Campaign(StatefulModel):
+    """One run of a pipeline over a data set across sites, built from a frozen spec.
+
+    Lifecycle::
+
+        waiting --start--> running --accept--> accepted
+        running --pause--> paused --resume--> running
+        running --review--> reviewable --reopen--> running
+        running|reviewable --fail--> failed --reopen--> running
+        waiting|running|paused|reviewable|failed --reject--> rejected
+    """
+
+    name = models.CharField(max_length=128, unique=True)
+    template = models.ForeignKey(CampaignTemplate, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="campaigns")
+    spec = models.TextField(help_text="The frozen spec this campaign was planned from.")
+    plan = models.JSONField(default=dict, blank=True, help_text="The plan as computed by the planner.")
+    hub = models.ForeignKey("sites.Site", on_delete=models.PROTECT, related_name="hub_campaigns")
+    output_prefix = models.CharField(max_length=256, help_text="Output collection prefix, e.g. u/msproc/2x4.")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="campaigns")
+    status = models.CharField(max_length=16, choices=Status.choices, default=S.WAITING, db_index=True)
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    updated = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def event_campaign_id(self) -> int | None:
+        return self.pk
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in S.terminal()
+
+    def start(self, *, actor=None, comment: str = "") -> None:
+        """waiting -> running."""
+        self._transition("start", {S.WAITING}, S.RUNNING, actor=actor, comment=comment, started_at=timezone.now())
+
+    def pause(self, *, actor=None, comment: str = "") -> None:
+        """running -> paused: nothing new is submitted or moved."""
+        self._transition("pause", {S.RUNNING}, S.PAUSED, actor=actor, comment=comment)
+
+    def resume(self, *, actor=None, comment: str = "") -> None:
+        """paused -> running."""
+        self._transition("resume", {S.PAUSED}, S.RUNNING, actor=actor, comment=comment)
+
+    def review(self, *, actor=None, comment: str = "") -> None:
+        """running -> reviewable: an operator must look."""
+        self._transition("review", {S.RUNNING}, S.REVIEWABLE, actor=actor, comment=comment)
+
+    def reopen(self, *, actor=None, comment: str = "") -> None:
+        """reviewable|failed -> running."""
+        self._transition("reopen", {S.REVIEWABLE, S.FAILED}, S.RUNNING, actor=actor, comment=comment,
+                         finished_at=None)
+
+    def accept(self, *, actor=None, comment: str = "") -> None:
+        """running -> accepted: every step is accepted."""
+        self._transition("accept", {S.RUNNING}, S.ACCEPTED, actor=actor, comment=comment,
+                         finished_at=timezone.now())
+
+    def fail(self, *, actor=None, comment: str = "") -> None:
+        """running|reviewable -> failed."""
+        self._transition("fail", {S.RUNNING, S.REVIEWABLE}, S.FAILED, actor=actor, comment=comment,
+                         finished_at=timezone.now())
+
+    def reject(self, *, actor=None, comment: str = "") -> None:
+        """waiting|running|paused|reviewable|failed -> rejected: abandoned."""
+        self._transition("reject", {S.WAITING, S.RUNNING, S.PAUSED, S.REVIEWABLE, S.FAILED}, S.REJECTED,
+                         actor=actor, comment=comment, finished_at=timezone.now())
+
+
+class Stage(models.Model):
+    """An ordered group of steps (stage 1 single-visit, stage 2 recalibrate, ...)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="stages")
+    name = models.CharField(max_length=64)
+    order = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["campaign", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "order"], name="campaigns_stage_campaign_order"),
+            models.UniqueConstraint(fields=["campaign", "name"], name="campaigns_stage_campaign_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Step(StatefulModel):
+    """A pipeline subset (step1, step2a, ...) of a campaign, split into groups.
+
+    Lifecycle::
+
+        waiting --make_ready--> ready --start--> running --accept--> accepted
+        running --review--> reviewable --reopen--> running
+        running|reviewable --fail--> failed --reopen--> running
+        reviewable|failed --force_accept--> accepted
+        waiting|ready|running --pause--> paused --resume--> waiting
+        waiting|ready|running|reviewable|failed|paused --reject--> rejected
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="steps")
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="steps")
+    name = models.CharField(max_length=64, help_text="Pipeline subset label, e.g. step2c.")
+    order = models.PositiveSmallIntegerField()
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.WIDE)
+    depends_on = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="dependents")
+    memory_mb = models.PositiveIntegerField(default=4096)
+    split = models.JSONField(default=dict, blank=True)
+    inputs = models.JSONField(default=list, blank=True, help_text="Input dataset type names.")
+    outputs = models.JSONField(default=list, blank=True, help_text="Output dataset type names.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=S.WAITING, db_index=True)
+
+    class Meta:
+        ordering = ["campaign", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "name"], name="campaigns_step_campaign_name"),
+            models.CheckConstraint(condition=models.Q(memory_mb__gt=0), name="campaigns_step_memory_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def event_campaign_id(self) -> int | None:
+        return self.campaign_id
+
+    def make_ready(self, *, actor=None, comment: str = "") -> None:
+        """waiting -> ready: the steps it depends on are accepted."""
+        self._transition("make_ready", {S.WAITING}, S.READY, actor=actor, comment=comment)
+
+    def start(self, *, actor=None, comment: str = "") -> None:
+        """ready -> running."""
+        self._transition("start", {S.READY}, S.RUNNING, actor=actor, comment=comment)
+
+    def accept(self, *, actor=None, comment: str = "") -> None:
+        """running -> accepted: every group is accepted (or rejected)."""
+        self._transition("accept", {S.RUNNING}, S.ACCEPTED, actor=actor, comment=comment)
+
+    def review(self, *, actor=None, comment: str = "") -> None:
+        """running -> reviewable: a group waits for an operator."""
+        self._transition("review", {S.RUNNING}, S.REVIEWABLE, actor=actor, comment=comment)
+
+    def reopen(self, *, actor=None, comment: str = "") -> None:
+        """reviewable|failed -> running: an operator acted on its groups."""
+        self._transition("reopen", {S.REVIEWABLE, S.FAILED}, S.RUNNING, actor=actor, comment=comment)
+
+    def fail(self, *, actor=None, comment: str = "") -> None:
+        """running|reviewable -> failed."""
+        self._transition("fail", {S.RUNNING, S.REVIEWABLE}, S.FAILED, actor=actor, comment=comment)
+
+    def force_accept(self, *, actor=None, comment: str = "") -> None:
+        """reviewable|failed -> accepted, by an operator's decision."""
+        self._transition("force_accept", {S.REVIEWABLE, S.FAILED}, S.ACCEPTED, actor=actor, comment=comment)
+
+    def pause(self, *, actor=None, comment: str = "") -> None:
+        """waiting|ready|running -> paused: no new group of it is submitted."""
+        self._transition("pause", {S.WAITING, S.READY, S.RUNNING}, S.PAUSED, actor=actor, comment=comment)
+
+    def resume(self, *, actor=None, comment: str = "") -> None:
+        """paused -> waiting (the reconciler moves it on)."""
+        self._transition("resume", {S.PAUSED}, S.WAITING, actor=actor, comment=comment)
+
+    def reject(self, *, actor=None, comment: str = "") -> None:
+        """Any non-terminal status -> rejected."""
+        self._transition("reject", {S.WAITING, S.READY, S.RUNNING, S.REVIEWABLE, S.FAILED, S.PAUSED},
+                         S.REJECTED, actor=actor, comment=comment)
+
+
+class ErrorRule(models.Model):
+    """A regular expression on a failure message and what to do when it matches.
+
+    Rules are tried in ascending ``priority``; the first enabled match wins.
+    ``max_retries`` bounds automatic retries/rescues before an operator decides.
+    """
+
+    name = models.CharField(max_length=128, unique=True)
+    pattern = models.CharField(max_length=1024, help_text="Python regular expression searched in the log/error.")
+    action = models.CharField(max_length=16, choices=ErrorAction.choices)
+    priority = models.PositiveSmallIntegerField(default=100)
+    max_retries = models.PositiveSmallIntegerField(default=2)
+    enabled = models.BooleanField(default=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["priority", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        try:
+            re.compile(self.pattern)
+        except re.error as exc:
+            raise ValidationError({"pattern": f"not a valid regular expression: {exc}"}) from None
+
+    def matches(self, text: str) -> bool:
+        """True if the pattern occurs in ``text`` (multi-line search)."""
+        return re.search(self.pattern, text or "", re.MULTILINE) is not None
+
+
+class Group(StatefulModel):
+    """A slice of a step's data run at one site: one BPS submission per attempt.
+
+    Lifecycle::
+
+        waiting --make_ready--> ready --prepare--> prepared --start--> running
+        running --accept--> accepted | --fail--> failed | --review--> reviewable | --block--> blocked
+        blocked --unblock--> running
+        prepared --fail--> failed
+        failed|reviewable|blocked --retry--> ready
+        failed|reviewable --rescue--> rescuable --prepare--> prepared (rerun what is missing)
+        failed|reviewable|blocked --force_accept--> accepted
+        waiting|ready --pause--> paused --resume--> waiting
+        waiting|ready|failed|reviewable|blocked|rescuable|paused --reject--> rejected
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="groups")
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="groups")
+    site = models.ForeignKey("sites.Site", on_delete=models.PROTECT, related_name="groups")
+    ordinal = models.PositiveIntegerField()
+    data_query = models.TextField(blank=True, help_text="Butler data query (where string).")
+    data_ids = models.JSONField(default=dict, blank=True, help_text="e.g. {\"visit\": [..]} or {\"tract\": [..]}.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=S.WAITING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    auto_retries = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    error_rule = models.ForeignKey(ErrorRule, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="groups")
+
+    class Meta:
+        ordering = ["step", "ordinal"]
+        constraints = [models.UniqueConstraint(fields=["step", "ordinal"], name="campaigns_group_step_ordinal")]
+        indexes = [
+            models.Index(fields=["campaign", "status"]),
+            models.Index(fields=["step", "site", "status"]),
+            models.Index(fields=["site", "status"]),
+            models.Index(fields=["status", "status_changed_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"group {self.ordinal} of step #{self.step_id}"
+
+    def event_campaign_id(self) -> int | None:
+        return self.campaign_id
+
+    def make_ready(self, *, actor=None, comment: str = "") -> None:
+        """waiting -> ready: its step may run and its inputs are at its site."""
+        self._transition("make_ready", {S.WAITING}, S.READY, actor=actor, comment=comment)
+
+    def prepare(self, *, actor=None, comment: str = "") -> None:
+        """ready|rescuable -> prepared: a new attempt (Job) is about to be submitted."""
+        self._transition("prepare", {S.READY, S.RESCUABLE}, S.PREPARED, actor=actor, comment=comment,
+                         attempts=models.F("attempts") + 1)
+        self.refresh_from_db(fields=["attempts"])
+
+    def start(self, *, actor=None, comment: str = "") -> None:
+        """prepared -> running: the backend accepted the submission."""
+        self._transition("start", {S.PREPARED}, S.RUNNING, actor=actor, comment=comment)
+
+    def accept(self, *, actor=None, comment: str = "") -> None:
+        """running -> accepted: every quantum succeeded."""
+        self._transition("accept", {S.RUNNING}, S.ACCEPTED, actor=actor, comment=comment, last_error="")
+
+    def fail(self, error: str = "", *, error_rule: ErrorRule | None = None, actor=None) -> None:
+        """prepared|running -> failed, keeping the error and the matched rule."""
+        self._transition("fail", {S.PREPARED, S.RUNNING}, S.FAILED, actor=actor, comment=error[:500],
+                         last_error=error, error_rule=error_rule)
+
+    def review(self, error: str = "", *, error_rule: ErrorRule | None = None, actor=None) -> None:
+        """running -> reviewable: partly succeeded, or its error rule asks for review."""
+        self._transition("review", {S.RUNNING}, S.REVIEWABLE, actor=actor, comment=error[:500],
+                         last_error=error, error_rule=error_rule)
+
+    def block(self, reason: str = "", *, actor=None) -> None:
+        """running -> blocked (e.g. held at PanDA)."""
+        self._transition("block", {S.RUNNING}, S.BLOCKED, actor=actor, comment=reason, last_error=reason)
+
+    def unblock(self, *, actor=None, comment: str = "") -> None:
+        """blocked -> running."""
+        self._transition("unblock", {S.BLOCKED}, S.RUNNING, actor=actor, comment=comment)
+
+    def retry(self, *, actor=None, comment: str = "", automatic: bool = False) -> None:
+        """failed|reviewable|blocked -> ready: run it again from scratch."""
+        extra = {"auto_retries": models.F("auto_retries") + 1} if automatic else {}
+        self._transition("retry", {S.FAILED, S.REVIEWABLE, S.BLOCKED}, S.READY, actor=actor, comment=comment,
+                         **extra)
+        if automatic:
+            self.refresh_from_db(fields=["auto_retries"])
+
+    def rescue(self, *, actor=None, comment: str = "", automatic: bool = False) -> None:
+        """failed|reviewable -> rescuable: rerun only what is missing."""
+        extra = {"auto_retries": models.F("auto_retries") + 1} if automatic else {}
+        self._transition("rescue", {S.FAILED, S.REVIEWABLE}, S.RESCUABLE, actor=actor, comment=comment, **extra)
+        if automatic:
+            self.refresh_from_db(fields=["auto_retries"])
+
+    def force_accept(self, *, actor=None, comment: str = "") -> None:
+        """failed|reviewable|blocked -> accepted, by an operator's decision."""
+        self._transition("force_accept", {S.FAILED, S.REVIEWABLE, S.BLOCKED}, S.ACCEPTED, actor=actor,
+                         comment=comment)
+
+    def pause(self, *, actor=None, comment: str = "") -> None:
+        """waiting|ready -> paused."""
+        self._transition("pause", {S.WAITING, S.READY}, S.PAUSED, actor=actor, comment=comment)
+
+    def resume(self, *, actor=None, comment: str = "") -> None:
+        """paused -> waiting."""
+        self._transition("resume", {S.PAUSED}, S.WAITING, actor=actor, comment=comment)
+
+    def reject(self, *, actor=None, comment: str = "") -> None:
+        """waiting|ready|failed|reviewable|blocked|rescuable|paused -> rejected: given up."""
+        self._transition("reject", {S.WAITING, S.READY, S.FAILED, S.REVIEWABLE, S.BLOCKED, S.RESCUABLE, S.PAUSED},
+                         S.REJECTED, actor=actor, comment=comment)
+
+
+class Job(StatefulModel):
+    """One submission attempt of a group to an execution backend.
+
+    Lifecycle::
+
+        prepared --start--> running --accept--> accepted
+        prepared|running --fail--> failed
+        running --review--> reviewable | --block--> blocked --unblock--> running
+        failed|reviewable --supersede--> rescued (a later attempt reran what was missing)
+        prepared|running|blocked|failed|reviewable --reject--> rejected (cancelled or abandoned)
+    """
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="jobs")
+    attempt = models.PositiveSmallIntegerField()
+    backend = models.CharField(max_length=16)
+    workflow_name = models.CharField(max_length=256, unique=True,
+                                     help_text="Derived from the group attempt; a retried submit finds it.")
+    rescue = models.BooleanField(default=False, help_text="Reruns only what is missing (skip existing).")
+    external_ids = models.JSONField(default=dict, blank=True, help_text="e.g. PanDA request and task ids.")
+    submit_dir = models.CharField(max_length=1024, blank=True)
+    run_collection = models.CharField(max_length=512)
+    bps_yaml = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=S.PREPARED)
+    quanta_expected = models.PositiveIntegerField(default=0)
+    quanta_succeeded = models.PositiveIntegerField(default=0)
+    quanta_failed = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    log_path = models.CharField(max_length=1024, blank=True)
+    log_tail = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    error_rule = models.ForeignKey(ErrorRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+
+    class Meta:
+        ordering = ["group", "attempt"]
+        constraints = [models.UniqueConstraint(fields=["group", "attempt"], name="campaigns_job_group_attempt")]
+        indexes = [models.Index(fields=["status", "backend"])]
+
+    def __str__(self) -> str:
+        return self.workflow_name
+
+    def event_campaign_id(self) -> int | None:
+        return self.group.campaign_id if self.group_id else None
+
+    def start(self, *, external_ids: dict | None = None, actor=None, comment: str = "") -> None:
+        """prepared -> running: the backend took the submission."""
+        extra = {"external_ids": external_ids} if external_ids is not None else {}
+        self._transition("start", {S.PREPARED}, S.RUNNING, actor=actor, comment=comment,
+                         submitted_at=timezone.now(), **extra)
+
+    def accept(self, *, actor=None, comment: str = "") -> None:
+        """running -> accepted."""
+        self._transition("accept", {S.RUNNING}, S.ACCEPTED, actor=actor, comment=comment,
+                         finished_at=timezone.now())
+
+    def fail(self, error: str = "", *, actor=None) -> None:
+        """prepared|running -> failed."""
+        self._transition("fail", {S.PREPARED, S.RUNNING}, S.FAILED, actor=actor, comment=error[:500], error=error,
+                         finished_at=timezone.now())
+
+    def review(self, error: str = "", *, actor=None) -> None:
+        """running -> reviewable: some quanta failed."""
+        self._transition("review", {S.RUNNING}, S.REVIEWABLE, actor=actor, comment=error[:500], error=error,
+                         finished_at=timezone.now())
+
+    def block(self, reason: str = "", *, actor=None) -> None:
+        """running -> blocked."""
+        self._transition("block", {S.RUNNING}, S.BLOCKED, actor=actor, comment=reason)
+
+    def unblock(self, *, actor=None, comment: str = "") -> None:
+        """blocked -> running."""
+        self._transition("unblock", {S.BLOCKED}, S.RUNNING, actor=actor, comment=comment)
+
+    def supersede(self, *, actor=None, comment: str = "") -> None:
+        """failed|reviewable -> rescued: a rescue attempt takes over."""
+        self._transition("supersede", {S.FAILED, S.REVIEWABLE}, S.RESCUED, actor=actor, comment=comment)
+
+    def reject(self, *, actor=None, comment: str = "") -> None:
+        """prepared|running|blocked|failed|reviewable -> rejected."""
+        self._transition("reject", {S.PREPARED, S.RUNNING, S.BLOCKED, S.FAILED, S.REVIEWABLE}, S.REJECTED,
+                         actor=actor, comment=comment, finished_at=timezone.now())
+
+
+class Event(models.Model):
+    """One state change or operator action: who, when, on what, from, to, why."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    object_id = models.PositiveBigIntegerField()
+    subject = GenericForeignKey("content_type", "object_id")
+    object_repr = models.CharField(max_length=200)
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    verb = models.CharField(max_length=64)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    comment = models.TextField(blank=True)
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(fields=["content_type", "object_id"]),
+            models.Index(fields=["campaign", "-created"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_repr}: {self.verb} {self.from_status}->{self.to_status}"

@@ -1,0 +1,38 @@
+from django.contrib import admin
+
+from msproc.admin_actions import transition_action
+
+from .models import ButlerRepo, PandaQueue, Site
+
+
+class PandaQueueInline(admin.TabularInline):
+    model = PandaQueue
+    extra = 0
+
+
+@admin.register(Site)
+class SiteAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "facility", "compute_site", "share", "is_hub", "status", "execution_backend",
+                    "transfer_backend")
+    list_filter = ("status", "facility", "is_hub", "execution_backend", "transfer_backend")
+    search_fields = ("code", "name", "compute_site")
+    inlines = [PandaQueueInline]
+    actions = [transition_action("drain", "Drain"), transition_action("take_offline", "Take offline"),
+               transition_action("bring_online", "Bring online")]
+
+
+@admin.register(ButlerRepo)
+class ButlerRepoAdmin(admin.ModelAdmin):
+    list_display = ("name", "site", "root_uri", "status", "status_changed_at")
+    list_filter = ("status", "site")
+    search_fields = ("name", "root_uri", "site__code")
+    list_select_related = ("site",)
+    raw_id_fields = ("site",)
+
+
+@admin.register(PandaQueue)
+class PandaQueueAdmin(admin.ModelAdmin):
+    list_display = ("name", "site", "kind", "memory_gb")
+    list_filter = ("kind", "site")
+    search_fields = ("name", "site__code")
+    list_select_related = ("site",)

@@ -1,0 +1,154 @@
+"""Sites (PanDA compute sites of the data facilities), their Butler repositories and PanDA queues."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from msproc.lifecycle import StatefulModel
+
+from .choices import DataFacility, ExecutionBackend, QueueKind, RepoStatus, SiteStatus, TransferBackend
+
+S = SiteStatus
+R = RepoStatus
+
+
+class Site(StatefulModel):
+    """A PanDA compute site with its Rucio storage and Butler repository.
+
+    Lifecycle::
+
+        online --drain--> draining --take_offline--> offline
+           ^                  |                         |
+           +----bring_online--+--------bring_online-----+
+        online --take_offline--> offline
+
+    Exactly one site is the hub (USDF at SLAC): global steps run there and
+    final outputs return there.
+    """
+
+    code = models.CharField(
+        max_length=32,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Z0-9][A-Z0-9_-]*$", "Use upper-case letters, digits, - and _.")],
+        help_text="Short site code, e.g. SLAC, IN2P3, LANCS, RAL.",
+    )
+    name = models.CharField(max_length=128)
+    facility = models.CharField(max_length=8, choices=DataFacility.choices)
+    compute_site = models.CharField(max_length=64, help_text="BPS computeSite.")
+    compute_cloud = models.CharField(max_length=16, help_text="BPS computeCloud.")
+    queue_prefix = models.CharField(max_length=64, help_text="PanDA queue prefix, e.g. SLAC for SLAC_Rubin_8G.")
+    raw_rse = models.CharField(max_length=64, help_text="Rucio RSE for raws.")
+    butler_rse = models.CharField(max_length=64, help_text="Rucio RSE for Butler datasets.")
+    share = models.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        help_text="Planned processing share (0..1).",
+    )
+    is_hub = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=SiteStatus.choices, default=S.ONLINE, db_index=True)
+    execution_backend = models.CharField(
+        max_length=16, choices=ExecutionBackend.choices, default=ExecutionBackend.LOCAL
+    )
+    transfer_backend = models.CharField(
+        max_length=16, choices=TransferBackend.choices, default=TransferBackend.LOCAL
+    )
+
+    class Meta:
+        ordering = ["-is_hub", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_hub"], condition=Q(is_hub=True), name="sites_site_one_hub"),
+            models.CheckConstraint(condition=Q(share__gte=0) & Q(share__lte=1), name="sites_site_share_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def accepts_work(self) -> bool:
+        """True when new groups may be submitted here (online only)."""
+        return self.status == S.ONLINE
+
+    def drain(self, *, actor=None, comment: str = "") -> None:
+        """online -> draining: running work finishes, nothing new starts."""
+        self._transition("drain", {S.ONLINE}, S.DRAINING, actor=actor, comment=comment)
+
+    def take_offline(self, *, actor=None, comment: str = "") -> None:
+        """online|draining -> offline."""
+        self._transition("take_offline", {S.ONLINE, S.DRAINING}, S.OFFLINE, actor=actor, comment=comment)
+
+    def bring_online(self, *, actor=None, comment: str = "") -> None:
+        """draining|offline -> online."""
+        self._transition("bring_online", {S.DRAINING, S.OFFLINE}, S.ONLINE, actor=actor, comment=comment)
+
+
+class ButlerRepo(StatefulModel):
+    """A site's Butler repository. The repository name is the same at every site.
+
+    Lifecycle::
+
+        absent --start_creating--> creating --mark_ready--> ready
+          ^                           |                       |
+          |                        mark_failed         start_teardown
+          |                           v                       v
+          +----mark_absent----- tearing_down <----------- failed
+    """
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="butler_repos")
+    name = models.CharField(max_length=64, help_text="Repository name, identical at every site (e.g. dp2).")
+    root_uri = models.CharField(max_length=1024, help_text="Butler root (path or URI).")
+    registry_url = models.CharField(max_length=1024, blank=True, help_text="Registry database URL, if not SQLite.")
+    status = models.CharField(max_length=16, choices=RepoStatus.choices, default=R.ABSENT, db_index=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["site__code", "name"]
+        constraints = [models.UniqueConstraint(fields=["site", "name"], name="sites_butlerrepo_site_name")]
+        verbose_name = "Butler repository"
+        verbose_name_plural = "Butler repositories"
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.site_id and self.site.code}"
+
+    def start_creating(self, *, actor=None, comment: str = "") -> None:
+        """absent|failed -> creating."""
+        self._transition("start_creating", {R.ABSENT, R.FAILED}, R.CREATING, actor=actor, comment=comment)
+
+    def mark_ready(self, *, actor=None, comment: str = "") -> None:
+        """creating -> ready."""
+        self._transition("mark_ready", {R.CREATING}, R.READY, actor=actor, comment=comment, last_error="")
+
+    def mark_failed(self, error: str, *, actor=None) -> None:
+        """creating|tearing_down -> failed, keeping the error."""
+        self._transition("mark_failed", {R.CREATING, R.TEARING_DOWN}, R.FAILED, actor=actor, comment=error[:500],
+                         last_error=error)
+
+    def start_teardown(self, *, actor=None, comment: str = "") -> None:
+        """ready|failed -> tearing_down."""
+        self._transition("start_teardown", {R.READY, R.FAILED}, R.TEARING_DOWN, actor=actor, comment=comment)
+
+    def mark_absent(self, *, actor=None, comment: str = "") -> None:
+        """tearing_down -> absent."""
+        self._transition("mark_absent", {R.TEARING_DOWN}, R.ABSENT, actor=actor, comment=comment)
+
+
+class PandaQueue(models.Model):
+    """A PanDA queue of a site, e.g. SLAC_Rubin_8G (memory tier 8 GB) or SLAC_Rubin_Merge."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="queues")
+    name = models.CharField(max_length=128, unique=True)
+    memory_gb = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Memory tier in GB, if any.")
+    kind = models.CharField(max_length=16, choices=QueueKind.choices, default=QueueKind.STANDARD)
+
+    class Meta:
+        ordering = ["site__code", "kind", "memory_gb", "name"]
+        indexes = [models.Index(fields=["site", "kind", "memory_gb"])]
+        verbose_name = "PanDA queue"
+
+    def __str__(self) -> str:
+        return self.name
