@@ -1,0 +1,3 @@
+"""Browser UI routes."""
+
+urlpatterns: list = []
