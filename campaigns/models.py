@@ -148,6 +148,7 @@ class Step(StatefulModel):
     name = models.CharField(max_length=64, help_text="Pipeline subset label, e.g. step2c.")
     order = models.PositiveSmallIntegerField()
     scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.WIDE)
+    level = models.CharField(max_length=16, default="visit", help_text="visit, tract or global: what a group splits.")
     depends_on = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="dependents")
     memory_mb = models.PositiveIntegerField(default=4096)
     split = models.JSONField(default=dict, blank=True)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.exceptions import ImproperlyConfigured
-
 from msproc.lib.env import (
     env_bool,
     env_broker_url,
@@ -28,11 +26,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = env_path("MSPROC_DATA_DIR", BASE_DIR / "var")
 
 DEBUG = env_bool("DEBUG", False)
-# Development only: with DEBUG off a real SECRET_KEY is required.
-_DEV_KEY = "django-insecure-msproc-development-key-never-use-in-production"
-SECRET_KEY = env_str("SECRET_KEY") or (_DEV_KEY if DEBUG else None)
-if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY: must be set when DEBUG is off")
+# Without SECRET_KEY a development key is used; its "django-insecure-" prefix makes
+# ``manage.py check --deploy`` fail (security.W009) so a production set-up cannot miss it.
+SECRET_KEY = env_str("SECRET_KEY") or "django-insecure-msproc-development-key-never-use-in-production"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -171,3 +167,4 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))},
 }
 MSPROC_REPO_NAME = env_str("MSPROC_REPO_NAME", "dp2")
+MSPROC_INVENTORY_FILE = env_str("MSPROC_INVENTORY_FILE")

@@ -18,10 +18,13 @@ def _load_settings(**env: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_production_without_secret_key_refuses_to_start(tmp_path):
-    result = _load_settings(DEBUG="false", MSPROC_DATA_DIR=str(tmp_path))
+def test_check_deploy_refuses_the_development_secret_key(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    env.update(DEBUG="false", ALLOWED_HOSTS="msproc.example.org", MSPROC_DATA_DIR=str(tmp_path))
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                            cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode != 0
-    assert "SECRET_KEY: must be set when DEBUG is off" in result.stderr
+    assert "security.W009" in result.stderr + result.stdout
 
 
 def test_a_bad_debug_value_names_the_variable(tmp_path):

@@ -7,7 +7,7 @@ class MovementKind(models.TextChoices):
     SETUP = "setup", "Setup (before stage 1)"
     FAN_IN = "fan_in", "Fan-in (sites to hub)"
     FAN_OUT = "fan_out", "Fan-out (hub to sites)"
-    CROSS = "cross", "Cross-site"
+    EXCHANGE = "exchange", "Exchange (site to site)"
     RETURN = "return", "Return (final outputs)"
     ARCHIVE = "archive", "Archive (tape)"
 

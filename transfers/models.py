@@ -74,6 +74,8 @@ class Movement(StatefulModel):
                                     related_name="gating_movements", help_text="The step it must finish before.")
     after_steps = models.ManyToManyField("campaigns.Step", blank=True, related_name="feeding_movements",
                                          help_text="Steps whose outputs it carries.")
+    after_movements = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="followers",
+                                             help_text="Movements that must be done first (archive after returns).")
     expected_count = models.PositiveIntegerField(null=True, blank=True)
     transferred_count = models.PositiveIntegerField(default=0)
     ingested_count = models.PositiveIntegerField(default=0)

@@ -1,0 +1,229 @@
+"""Campaign domain logic: planning a spec, persisting a plan, and operator re-planning.
+
+Views, API views, tasks and commands call these; none of them holds domain logic.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from msproc.lib.planning.dataflow import PipelineDataflow
+from msproc.lib.planning.inventory import DataInventory, TableInventory, VisitInfo
+from msproc.lib.planning.planner import Plan, plan_campaign
+from msproc.lib.planning.spec import CampaignSpec, FieldError, SpecError, load_spec
+from sites.choices import RepoStatus
+from sites.models import ButlerRepo, Site
+from transfers.models import DatasetType, Movement
+
+from .models import Campaign, CampaignTemplate, Group, Stage, Step
+
+
+class _Inventory:
+    """A fixed list of visits (the synthetic survey's, when no repository exists yet)."""
+
+    def __init__(self, visits: list[VisitInfo]) -> None:
+        self._visits = visits
+
+    def visits(self) -> list[VisitInfo]:
+        return list(self._visits)
+
+    def tracts(self) -> list[int]:
+        return sorted({tract for visit in self._visits for tract in visit.tracts})
+
+
+def survey_inventory() -> DataInventory:
+    """Return the inventory of the embedded default's synthetic survey (no repository needed)."""
+    from msproc.lib.stack.survey import make_survey
+
+    rows: dict[int, tuple[int, str, set[int]]] = {}
+    for row in make_survey().inventory():
+        rows.setdefault(row.visit, (row.exposure, row.band, set()))[2].add(row.tract)
+    return _Inventory([VisitInfo(v, e, b, tuple(sorted(t))) for v, (e, b, t) in sorted(rows.items())])
+
+
+def inventory_for(spec: CampaignSpec) -> DataInventory:
+    """Return the data inventory a spec is planned over.
+
+    The hub's Butler repository when it is ready (the embedded default after
+    ``setup_sites``); else the table file ``MSPROC_INVENTORY_FILE`` if set;
+    else the synthetic survey the embedded default would create.
+    """
+    from msproc.lib.planning.inventory import ButlerInventory
+
+    repo = ButlerRepo.objects.filter(site__code=spec.hub, status=RepoStatus.READY).first()
+    if repo is not None and Path(repo.root_uri).exists():
+        return ButlerInventory(repo.root_uri, spec.instrument, spec.skymap)
+    table = getattr(settings, "MSPROC_INVENTORY_FILE", None)
+    if table:
+        return TableInventory(table)
+    return survey_inventory()
+
+
+def _site_context() -> tuple[list[str], dict[str, float]]:
+    sites = list(Site.objects.values_list("code", "share"))
+    return [code for code, _ in sites], {code: float(share) for code, share in sites}
+
+
+def build_plan(spec_text: str, *, inventory: DataInventory | None = None) -> tuple[CampaignSpec, PipelineDataflow,
+                                                                                     Plan]:
+    """Validate ``spec_text`` against the known sites and its pipeline and plan it.
+
+    Raises SpecError with every problem (each names its field path); a
+    planning failure is reported at path ``""``.
+    """
+    known, shares = _site_context()
+    spec, dataflow = load_spec(spec_text, known_sites=known, site_shares=shares)
+    from msproc.lib.planning.planner import PlanningError
+
+    try:
+        plan = plan_campaign(spec, inventory or inventory_for(spec), dataflow)
+    except PlanningError as exc:
+        raise SpecError([FieldError("", str(exc))]) from exc
+    return spec, dataflow, plan
+
+
+def plan_spec(spec_text: str, *, inventory: DataInventory | None = None) -> dict[str, Any]:
+    """Return the plan of a spec as JSON-able data, saving nothing. Raises SpecError."""
+    return build_plan(spec_text, inventory=inventory)[2].to_dict()
+
+
+@transaction.atomic
+def create_campaign_from_spec(
+    name: str | None,
+    spec_text: str,
+    *,
+    template: CampaignTemplate | None = None,
+    owner: Any = None,
+    inventory: DataInventory | None = None,
+) -> Campaign:
+    """Plan a spec and persist the campaign with its stages, steps, groups and movements.
+
+    ``name`` overrides the spec's name. All or nothing: a bad spec raises
+    SpecError and leaves nothing in the database.
+    """
+    spec, dataflow, plan = build_plan(spec_text, inventory=inventory)
+    campaign_name = name or plan.name
+    if Campaign.objects.filter(name=campaign_name).exists():
+        raise SpecError([FieldError("name", f"a campaign called {campaign_name!r} exists already")])
+    sites = {site.code: site for site in Site.objects.filter(code__in=[s.code for s in plan.sites] + [plan.hub])}
+    campaign = Campaign.objects.create(
+        name=campaign_name, template=template, spec=spec_text, plan=plan.to_dict(), hub=sites[plan.hub],
+        output_prefix=plan.output_prefix, owner=owner if getattr(owner, "is_authenticated", False) else None,
+    )
+    stages = {
+        stage.name: Stage.objects.create(campaign=campaign, name=stage.name, order=stage.order)
+        for stage in plan.stages
+    }
+    spec_steps = {step.name: step for step in spec.steps}
+    steps: dict[str, Step] = {}
+    for planned in plan.steps:
+        split = spec_steps[planned.name].split
+        steps[planned.name] = Step.objects.create(
+            campaign=campaign, stage=stages[planned.stage], name=planned.name, order=planned.order,
+            scope=planned.scope, level=planned.level, memory_mb=planned.memory_mb,
+            split={} if split is None else {k: v for k, v in vars(split).items() if v not in (None, (), [])},
+            inputs=planned.inputs, outputs=planned.outputs,
+        )
+    for planned in plan.steps:
+        steps[planned.name].depends_on.set([steps[name] for name in planned.depends_on])
+    Group.objects.bulk_create(
+        Group(
+            campaign=campaign, step=steps[planned.name], site=sites[group.site], ordinal=group.ordinal,
+            data_query=group.data_query,
+            data_ids={key: values for key, values in (("visit", group.visits), ("tract", group.tracts)) if values},
+        )
+        for planned in plan.steps
+        for group in planned.groups
+    )
+    _persist_movements(campaign, plan, dataflow, steps, sites)
+    return campaign
+
+
+def _dataset_types(plan: Plan, dataflow: PipelineDataflow) -> dict[str, DatasetType]:
+    names = {name for movement in plan.movements for name in movement.dataset_types}
+    existing = {dt.name: dt for dt in DatasetType.objects.filter(name__in=names)}
+    missing = []
+    for name in sorted(names - set(existing)):
+        info = dataflow.dataset_type(name)
+        missing.append(DatasetType(name=name, dimensions=list(info.dimensions) if info else [],
+                                   storage_class=info.storage_class if info else ""))
+    DatasetType.objects.bulk_create(missing, ignore_conflicts=True)
+    return {dt.name: dt for dt in DatasetType.objects.filter(name__in=names)}
+
+
+def _persist_movements(campaign: Campaign, plan: Plan, dataflow: PipelineDataflow, steps: dict[str, Step],
+                       sites: dict[str, Site]) -> None:
+    if not plan.movements:
+        return
+    types = _dataset_types(plan, dataflow)
+    rows = Movement.objects.bulk_create(
+        Movement(
+            campaign=campaign, key=m.key, kind=m.kind, destination=sites[m.destination],
+            collections=m.collections, data_ids=m.data_ids,
+            before_step=steps.get(m.before_step) if m.before_step else None, expected_count=m.expected_count,
+        )
+        for m in plan.movements
+    )
+    by_key = {row.key: row for row in rows}
+    through: dict[str, list] = defaultdict(list)
+    for planned, row in zip(plan.movements, rows, strict=True):
+        through["sources"] += [Movement.sources.through(movement_id=row.pk, site_id=sites[code].pk)
+                               for code in planned.sources]
+        through["dataset_types"] += [Movement.dataset_types.through(movement_id=row.pk, datasettype_id=types[n].pk)
+                                     for n in planned.dataset_types]
+        through["after_steps"] += [Movement.after_steps.through(movement_id=row.pk, step_id=steps[n].pk)
+                                   for n in planned.after_steps]
+        through["after_movements"] += [
+            Movement.after_movements.through(from_movement_id=row.pk, to_movement_id=by_key[k].pk)
+            for k in planned.after_movements
+        ]
+    for field, links in through.items():
+        getattr(Movement, field).through.objects.bulk_create(links)
+
+
+def persisted_plan(campaign: Campaign) -> dict[str, Any]:
+    """Rebuild the plan's groups and movements from the database rows (to compare with the stored plan).
+
+    Returns ``{"groups": {step: [(ordinal, site, data_query)]}, "movements": {key: {...}}}``.
+    """
+    groups: dict[str, list] = defaultdict(list)
+    for step_name, ordinal, site, query in (
+        Group.objects.filter(campaign=campaign).order_by("step__order", "ordinal")
+        .values_list("step__name", "ordinal", "site__code", "data_query")
+    ):
+        groups[step_name].append((ordinal, site, query))
+    movements = {}
+    for movement in (Movement.objects.filter(campaign=campaign).select_related("destination", "before_step")
+                     .prefetch_related("sources", "dataset_types", "after_steps")):
+        movements[movement.key] = {
+            "kind": movement.kind,
+            "sources": sorted(site.code for site in movement.sources.all()),
+            "destination": movement.destination.code,
+            "dataset_types": sorted(dt.name for dt in movement.dataset_types.all()),
+            "data_ids": movement.data_ids,
+            "before_step": movement.before_step.name if movement.before_step else None,
+            "after_steps": sorted(step.name for step in movement.after_steps.all()),
+        }
+    return {"groups": dict(groups), "movements": movements}
+
+
+def load_templates() -> list[CampaignTemplate]:
+    """Create the shipped templates (2x4, 2x2, ...) as CampaignTemplate rows if missing; return them."""
+    import yaml
+
+    directory = Path(__file__).resolve().parent.parent / "msproc" / "lib" / "planning" / "templates"
+    templates = []
+    for path in sorted(directory.glob("*.yaml")):
+        text = path.read_text()
+        name = path.stem
+        description = yaml.safe_load(text).get("description", "") if text else ""
+        template, _ = CampaignTemplate.objects.get_or_create(
+            name=name, version=1, defaults={"spec": text, "description": description or f"shipped template {name}"}
+        )
+        templates.append(template)
+    return templates

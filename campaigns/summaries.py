@@ -1,0 +1,304 @@
+"""Aggregate queries behind the UI pages: each returns plain data in a fixed number of queries.
+
+Nothing here grows its query count with the number of groups, jobs or
+movements: counts come from one grouped ``values(...).annotate(...)`` query
+and related rows from ``select_related``/``prefetch_related``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from sites.models import Site
+from transfers.choices import MovementStatus
+from transfers.models import Movement, Replica
+
+from .choices import Status
+from .models import Campaign, Event, Group, Job, Step
+
+# A group or movement that sits in one of these states longer than this is "stalled".
+STALL_THRESHOLDS: dict[str, dict[str, timedelta]] = {
+    "group": {
+        Status.READY: timedelta(hours=2),
+        Status.PREPARED: timedelta(minutes=30),
+        Status.RUNNING: timedelta(hours=24),
+        Status.BLOCKED: timedelta(hours=1),
+        Status.RESCUABLE: timedelta(hours=2),
+    },
+    "movement": {
+        MovementStatus.READY: timedelta(hours=1),
+        MovementStatus.REGISTERING: timedelta(hours=1),
+        MovementStatus.TRANSFERRING: timedelta(hours=12),
+        MovementStatus.INGESTING: timedelta(hours=2),
+    },
+}
+
+# States shown on the home page whatever their age: they wait for an operator.
+GROUP_FAILED = (Status.FAILED, Status.REVIEWABLE)
+MOVEMENT_FAILED = (MovementStatus.FAILED, MovementStatus.STUCK)
+
+# A matrix cell takes the colour of the first of these states present, else of its most numerous state.
+SEVERITY = (Status.FAILED, Status.REVIEWABLE, Status.BLOCKED, Status.RESCUABLE, Status.RUNNING, Status.PREPARED)
+
+ACTIVE_CAMPAIGN = (Status.WAITING, Status.RUNNING, Status.PAUSED, Status.REVIEWABLE)
+ATTENTION_LIMIT = 50
+
+
+def _stall_q(kind: str, now: datetime) -> Q:
+    query = Q(pk__in=[])
+    for status, threshold in STALL_THRESHOLDS[kind].items():
+        query |= Q(status=status, status_changed_at__lt=now - threshold)
+    return query
+
+
+def campaigns_with_progress(campaigns: QuerySet[Campaign]) -> list[Campaign]:
+    """Return the campaigns, each with ``groups_total``, ``groups_done``, ``groups_failed`` and ``percent``.
+
+    One query: the counts are annotations.
+    """
+    rows = list(
+        campaigns.select_related("hub").annotate(
+            groups_total=Count("groups"),
+            groups_done=Count("groups", filter=Q(groups__status=Status.ACCEPTED)),
+            groups_failed=Count("groups", filter=Q(groups__status__in=GROUP_FAILED)),
+        )
+    )
+    for campaign in rows:
+        campaign.percent = round(100 * campaign.groups_done / campaign.groups_total) if campaign.groups_total else 0
+    return rows
+
+
+def active_campaigns() -> list[Campaign]:
+    """Return the campaigns not finished yet, newest first, with their progress."""
+    return campaigns_with_progress(Campaign.objects.filter(status__in=ACTIVE_CAMPAIGN).order_by("-created"))
+
+
+def sites_with_load() -> list[Site]:
+    """Return every site with ``running`` (groups in flight there) and ``pending`` (waiting/ready) counts."""
+    return list(
+        Site.objects.annotate(
+            running=Count("groups", filter=Q(groups__status__in=Status.active())),
+            pending=Count("groups", filter=Q(groups__status__in=(Status.WAITING, Status.READY))),
+        )
+    )
+
+
+@dataclasses.dataclass
+class Attention:
+    """One stalled or failed object for the home page."""
+
+    kind: str
+    obj: Any
+    reason: str
+    since: datetime
+
+
+def needs_attention(limit: int = ATTENTION_LIMIT, now: datetime | None = None) -> list[Attention]:
+    """Return stalled (same state past its threshold) or failed groups and movements, newest first.
+
+    Two queries (groups, movements), each limited to ``limit``.
+    """
+    now = now or timezone.now()
+    groups = (
+        Group.objects.filter(Q(status__in=GROUP_FAILED) | _stall_q("group", now))
+        .exclude(campaign__status__in=Status.terminal())
+        .select_related("step", "site", "campaign", "error_rule")
+        .order_by("-status_changed_at")[:limit]
+    )
+    movements = (
+        Movement.objects.filter(Q(status__in=MOVEMENT_FAILED) | _stall_q("movement", now))
+        .exclude(campaign__status__in=Status.terminal())
+        .select_related("destination", "campaign")
+        .order_by("-status_changed_at")[:limit]
+    )
+    items = [
+        Attention("group", group, "failed" if group.status in GROUP_FAILED else "stalled", group.status_changed_at)
+        for group in groups
+    ] + [
+        Attention("movement", movement, "failed" if movement.status in MOVEMENT_FAILED else "stalled",
+                  movement.status_changed_at)
+        for movement in movements
+    ]
+    items.sort(key=lambda item: item.since, reverse=True)
+    return items[:limit]
+
+
+@dataclasses.dataclass
+class Cell:
+    """Groups of one step at one site: ``done`` of ``total``, coloured by ``state``."""
+
+    done: int = 0
+    total: int = 0
+    state: str = ""
+    counts: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def colour(self) -> str:
+        return Status.colour(self.state) if self.state else "empty"
+
+
+@dataclasses.dataclass
+class Matrix:
+    """The stage/step x site matrix of a campaign."""
+
+    sites: list[str]
+    rows: list[tuple[Step, list[Cell], Cell]]
+
+
+def _dominant(counts: dict[str, int]) -> str:
+    for status in SEVERITY:
+        if counts.get(status):
+            return status
+    return max(counts, key=counts.get) if counts else ""
+
+
+def step_site_matrix(campaign: Campaign) -> Matrix:
+    """Return the matrix of a campaign. Two queries: its steps, and one grouped count of its groups."""
+    steps = list(campaign.steps.select_related("stage").order_by("stage__order", "order"))
+    counts: dict[tuple[int, str], dict[str, int]] = defaultdict(dict)
+    site_codes: list[str] = []
+    grouped = (
+        Group.objects.filter(campaign=campaign)
+        .values("step_id", "site__code", "status")
+        .annotate(n=Count("id"))
+        .order_by("site__code")
+    )
+    for row in grouped:
+        counts[(row["step_id"], row["site__code"])][row["status"]] = row["n"]
+        if row["site__code"] not in site_codes:
+            site_codes.append(row["site__code"])
+    hub = campaign.hub.code
+    site_codes.sort(key=lambda code: (code != hub, code))
+    rows = []
+    for step in steps:
+        cells = []
+        step_counts: dict[str, int] = defaultdict(int)
+        for code in site_codes:
+            cell_counts = counts.get((step.pk, code), {})
+            for status, n in cell_counts.items():
+                step_counts[status] += n
+            cells.append(_cell(cell_counts))
+        rows.append((step, cells, _cell(dict(step_counts))))
+    return Matrix(sites=site_codes, rows=rows)
+
+
+def _cell(counts: dict[str, int]) -> Cell:
+    return Cell(done=counts.get(Status.ACCEPTED, 0), total=sum(counts.values()), state=_dominant(counts),
+                counts=counts)
+
+
+def steps_with_movements(campaign: Campaign) -> list[Step]:
+    """Return the campaign's steps in order, each with ``gating_movements`` prefetched (sources, destination)."""
+    movements = Movement.objects.select_related("destination").prefetch_related("sources").order_by("id")
+    return list(
+        campaign.steps.select_related("stage")
+        .prefetch_related(Prefetch("gating_movements", queryset=movements))
+        .order_by("stage__order", "order")
+    )
+
+
+def campaign_events(campaign: Campaign, limit: int = 50) -> list[Event]:
+    """Return the latest ``limit`` events of a campaign, newest first."""
+    return list(Event.objects.filter(campaign=campaign).select_related("actor", "content_type")[:limit])
+
+
+def object_events(obj: Any, limit: int = 100) -> list[Event]:
+    """Return the latest events of one object (its state history), newest first."""
+    content_type = ContentType.objects.get_for_model(type(obj))
+    return list(Event.objects.filter(content_type=content_type, object_id=obj.pk).select_related("actor")[:limit])
+
+
+@dataclasses.dataclass
+class Series:
+    """A named line: (time, value) points in time order."""
+
+    name: str
+    points: list[tuple[datetime, float]]
+
+
+def job_throughput(campaign: Campaign) -> tuple[Series, list[Series]]:
+    """Return (groups done over time, cumulative; accepted jobs per hour per site).
+
+    One query: accepted jobs' ``finished_at`` grouped by hour and site.
+    """
+    rows = (
+        Job.objects.filter(group__campaign=campaign, status=Status.ACCEPTED, finished_at__isnull=False)
+        .annotate(hour=TruncHour("finished_at"))
+        .values("hour", "group__site__code")
+        .annotate(n=Count("id"))
+        .order_by("hour")
+    )
+    per_site: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
+    per_hour: dict[datetime, int] = defaultdict(int)
+    for row in rows:
+        per_site[row["group__site__code"]].append((row["hour"], row["n"]))
+        per_hour[row["hour"]] += row["n"]
+    total, cumulative = 0, []
+    for hour in sorted(per_hour):
+        total += per_hour[hour]
+        cumulative.append((hour + timedelta(hours=1), total))
+    if cumulative:
+        cumulative.insert(0, (min(per_hour), 0))
+    return Series("groups done", cumulative), [Series(code, points) for code, points in sorted(per_site.items())]
+
+
+def step_site_counts(step: Step) -> list[dict[str, Any]]:
+    """Return per site of a step: ``site__code``, ``total``, ``done``, ``failed``, ``running`` (one query)."""
+    return list(
+        Group.objects.filter(step=step)
+        .values("site__code")
+        .annotate(
+            total=Count("id"),
+            done=Count("id", filter=Q(status=Status.ACCEPTED)),
+            running=Count("id", filter=Q(status__in=Status.active())),
+            failed=Count("id", filter=Q(status__in=GROUP_FAILED)),
+        )
+        .order_by("site__code")
+    )
+
+
+def replica_contents(site: Site) -> list[dict[str, Any]]:
+    """Return what a site's Butler repositories hold, by repository and dataset type (one query)."""
+    return list(
+        Replica.objects.filter(butler_repo__site=site)
+        .values("butler_repo__name", "dataset_type__name")
+        .annotate(datasets=Sum("count"), bytes=Sum("bytes"), collections=Count("id"), updated=Max("updated"))
+        .order_by("butler_repo__name", "dataset_type__name")
+    )
+
+
+def error_summary() -> tuple[list[dict[str, Any]], list[str]]:
+    """Return (rows, site codes): failed/reviewable groups counted by ErrorRule (None: unmatched) x site.
+
+    Each row: ``rule_id``, ``rule_name``, ``cells`` (count per site code, in the order of the codes), ``total``.
+    One query.
+    """
+    grouped = (
+        Group.objects.filter(status__in=GROUP_FAILED)
+        .values("error_rule_id", "error_rule__name", "site__code")
+        .annotate(n=Count("id"))
+        .order_by("error_rule__name", "site__code")
+    )
+    sites: list[str] = []
+    table: dict[int | None, dict[str, Any]] = {}
+    for row in grouped:
+        if row["site__code"] not in sites:
+            sites.append(row["site__code"])
+        entry = table.setdefault(row["error_rule_id"], {"rule_id": row["error_rule_id"],
+                                                        "rule_name": row["error_rule__name"] or "unmatched",
+                                                        "by_site": {}, "total": 0})
+        entry["by_site"][row["site__code"]] = row["n"]
+        entry["total"] += row["n"]
+    sites.sort()
+    rows = sorted(table.values(), key=lambda entry: -entry["total"])
+    for entry in rows:
+        entry["cells"] = [(code, entry["by_site"].get(code, 0)) for code in sites]
+    return rows, sites

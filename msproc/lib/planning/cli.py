@@ -1,0 +1,95 @@
+"""Command line: plan a campaign from a spec and an inventory, print JSON or a per-site summary.
+
+``python -m msproc.lib.planning.cli SPEC --inventory visits.csv [--json]``;
+the Django ``plan_campaign`` command wraps :func:`main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from .dataflow import DataflowError, load_dataflow
+from .inventory import ButlerInventory, DataInventory, InventoryError, TableInventory
+from .planner import Plan, PlanningError, plan_campaign
+from .spec import SpecError, load_spec
+
+__all__ = ["main", "render_summary"]
+
+
+def render_summary(plan: Plan) -> str:
+    """Return a readable per-site summary: what each site runs and what it must receive."""
+    lines = [f"campaign {plan.name}: hub {plan.hub}, output {plan.output_prefix}"]
+    for site in plan.sites:
+        lines.append("")
+        lines.append(f"== {site.code}{' (hub)' if site.code == plan.hub else ''}: "
+                     f"{len(site.tracts)} tracts {site.tracts}, {len(site.visits)} visits")  # fmt: skip
+        runs = plan.groups_at(site.code)
+        if not runs:
+            lines.append("   runs nothing")
+        for step in plan.steps:
+            groups = [group for s, group in runs if s.name == step.name]
+            if groups:
+                lines.append(f"   runs {step.name} ({step.stage}, {step.scope}): {len(groups)} group(s)")
+        receives = plan.movements_to(site.code)
+        for movement in receives:
+            when = (
+                f"before {movement.before_step}" if movement.before_step else f"after {', '.join(movement.after_steps)}"
+            )
+            restriction = ", ".join(f"{len(v)} {k}(s)" for k, v in movement.data_ids.items()) or "all"
+            lines.append(f"   receives [{movement.kind}] {', '.join(movement.dataset_types)} from "
+                         f"{', '.join(movement.sources)} {when} ({restriction})")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="msproc-plan", description=__doc__)
+    parser.add_argument("spec", type=Path, help="campaign spec YAML")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--inventory", type=Path, help="CSV inventory (visit, exposure, band, tract)")
+    source.add_argument("--butler", help="Butler repository to read the inventory from")
+    parser.add_argument("--skymap", default=None, help="skymap name for --butler (default: the spec's)")
+    parser.add_argument("--pipeline", default=None, help="override the spec's pipeline (path or URI)")
+    parser.add_argument("--site", action="append", default=None, help="known site code (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
+    """Plan the campaign described by ``argv`` and print it; return the exit status.
+
+    0: printed; 2: the spec is invalid (every error printed to stderr);
+    1: the pipeline or inventory cannot be read or there is nothing to plan.
+    """
+    out = stdout or sys.stdout
+    args = _parser().parse_args(argv)
+    try:
+        text = args.spec.read_text()
+        dataflow = load_dataflow(str(Path(args.pipeline).resolve())) if args.pipeline else None
+        spec, dataflow = load_spec(text, known_sites=args.site, dataflow=dataflow)
+        inventory: DataInventory
+        if args.inventory is not None:
+            inventory = TableInventory(args.inventory)
+        else:
+            inventory = ButlerInventory(args.butler, spec.instrument, args.skymap or spec.skymap)
+        plan = plan_campaign(spec, inventory, dataflow)
+    except SpecError as err:
+        for error in err.errors:
+            print(f"spec error: {error}", file=sys.stderr)
+        return 2
+    except (OSError, DataflowError, InventoryError, PlanningError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        out.write(json.dumps(plan.to_dict(), indent=2) + "\n")
+    else:
+        out.write(render_summary(plan))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,631 @@
+"""The campaign spec: YAML -> typed dataclasses, with collected validation errors.
+
+See ``docs/campaign-spec.md`` for the format. :func:`parse_spec` checks the
+structure (keys, types, values); :func:`validate_against_dataflow` checks the
+spec against the pipeline (steps are subsets, every input is produced or
+provided). :func:`load_spec` does both and raises one :class:`SpecError`
+listing every problem, each with the field path (``steps[3].split.max_size``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import yaml
+
+from .dataflow import (
+    DataflowError,
+    PipelineDataflow,
+    load_dataflow,
+    resolve_pipeline_uri,
+)
+
+__all__ = [
+    "SHARE_TOLERANCE",
+    "SPLIT_KINDS",
+    "CampaignSpec",
+    "DefaultsSpec",
+    "FieldError",
+    "OutputsSpec",
+    "SiteSpec",
+    "SpecError",
+    "SplitSpec",
+    "StageSpec",
+    "StepSpec",
+    "load_spec",
+    "parse_spec",
+    "validate_against_dataflow",
+]
+
+SHARE_TOLERANCE = 1e-6
+SPLIT_KINDS = ("tract", "visit", "exposure", "values", "query")
+SCOPES = ("wide", "global")
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldError:
+    """One problem in a spec: where (``path``, ``""`` for the whole document) and what."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class SpecError(ValueError):
+    """A spec is invalid; ``errors`` lists every problem found, in document order."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(str(error) for error in self.errors))
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteSpec:
+    """A participating site and its share of the tracts (None when a tract_map is used)."""
+
+    code: str
+    share: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitSpec:
+    """How a wide step is cut into groups (one BPS submission each).
+
+    ``by``: ``tract`` (``max_size`` tracts per group, default 1), ``visit`` /
+    ``exposure`` (runs of at most ``max_size`` of the site's visits),
+    ``values`` (one group per value of ``dimension``), ``query`` (one group
+    restricted by ``query``).
+    """
+
+    by: str
+    max_size: int | None = None
+    values: tuple[str | int, ...] = ()
+    dimension: str = "band"
+    query: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class StepSpec:
+    """One step of the campaign: a pipeline subset label and how to run it."""
+
+    name: str
+    stage: str
+    scope: str
+    split: SplitSpec | None
+    memory_mb: int
+    depends_on: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class StageSpec:
+    """An ordered group of steps."""
+
+    name: str
+    steps: tuple[StepSpec, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class DefaultsSpec:
+    """Dataset types every site needs before stage 1 and where the hub has them."""
+
+    dataset_types: tuple[str, ...]
+    collections: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputsSpec:
+    """Dataset types returned to the hub and archived to tape at the hub."""
+
+    return_: tuple[str, ...] = ()
+    archive: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class CampaignSpec:
+    """A validated campaign spec."""
+
+    name: str
+    pipeline: str
+    hub: str
+    instrument: str
+    skymap: str
+    sites: tuple[SiteSpec, ...]
+    tract_map: dict[int, str] | None
+    stages: tuple[StageSpec, ...]
+    input_collections: tuple[str, ...]
+    input_dataset_types: tuple[str, ...]
+    defaults: tuple[DefaultsSpec, ...]
+    outputs: OutputsSpec
+    output_prefix: str
+    #: step name -> its path in the document (``steps[3]``), for error messages.
+    step_paths: dict[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def steps(self) -> tuple[StepSpec, ...]:
+        """Return every step in stage order."""
+        return tuple(step for stage in self.stages for step in stage.steps)
+
+    @property
+    def site_codes(self) -> tuple[str, ...]:
+        """Return the participating site codes, in spec order."""
+        return tuple(site.code for site in self.sites)
+
+    def shares(self) -> dict[str, float]:
+        """Return site code -> share (0.0 for sites without one)."""
+        return {site.code: site.share or 0.0 for site in self.sites}
+
+    def default_dataset_types(self) -> set[str]:
+        """Return every dataset type listed under ``defaults``."""
+        return {name for entry in self.defaults for name in entry.dataset_types}
+
+
+class _Collector:
+    """Collects :class:`FieldError` while walking the YAML document."""
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.errors.append(FieldError(path, message))
+
+    def mapping(self, value: Any, path: str, allowed: Collection[str], required: Collection[str] = ()) -> dict:
+        if not isinstance(value, dict):
+            self.add(path, f"must be a mapping, got {_type_name(value)}")
+            return {}
+        for key in value:
+            if key not in allowed:
+                self.add(_join(path, str(key)), "unknown key")
+        for key in required:
+            if key not in value:
+                self.add(_join(path, key), "is required")
+        return value
+
+    def string(self, value: Any, path: str) -> str | None:
+        if not isinstance(value, str) or not value:
+            self.add(path, f"must be a non-empty string, got {_type_name(value)}")
+            return None
+        return value
+
+    def integer(self, value: Any, path: str, positive: bool = False) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.add(path, f"must be an integer, got {_type_name(value)}")
+            return None
+        if positive and value <= 0:
+            self.add(path, "must be > 0")
+            return None
+        return value
+
+    def string_list(self, value: Any, path: str) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            self.add(path, f"must be a list, got {_type_name(value)}")
+            return ()
+        result = []
+        for index, element in enumerate(value):
+            text = self.string(element, f"{path}[{index}]")
+            if text is not None:
+                result.append(text)
+        return tuple(result)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+_TOP_KEYS = (
+    "name", "pipeline", "hub", "instrument", "skymap", "sites", "tract_map",
+    "stages", "steps", "inputs", "defaults", "outputs", "output_prefix",
+)  # fmt: skip
+_STEP_KEYS = ("name", "scope", "split", "memory_mb", "depends_on")
+_SPLIT_KEYS = ("by", "max_size", "values", "dimension", "query")
+
+
+def parse_spec(
+    text: str,
+    *,
+    known_sites: Collection[str] | None = None,
+    site_shares: Mapping[str, float] | None = None,
+) -> CampaignSpec:
+    """Parse and structurally validate a campaign spec YAML document.
+
+    ``known_sites`` are the site codes that exist (None: do not check);
+    ``site_shares`` gives the share of a site listed without one.
+    Returns the :class:`CampaignSpec`.
+
+    Raises:
+        SpecError: with every problem found (bad YAML: one error with path
+            ``""`` naming the line).
+    """
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise SpecError([FieldError("", f"invalid YAML: {where}{problem}")]) from err
+    check = _Collector()
+    spec = _parse_document(document, check, known_sites, site_shares or {})
+    if check.errors or spec is None:
+        raise SpecError(check.errors)
+    return spec
+
+
+def _parse_document(
+    document: Any,
+    check: _Collector,
+    known_sites: Collection[str] | None,
+    site_shares: Mapping[str, float],
+) -> CampaignSpec | None:
+    top = check.mapping(document, "", _TOP_KEYS, required=("name", "pipeline", "hub", "stages", "steps"))
+    if not top:
+        return None
+    name = check.string(top.get("name"), "name") if "name" in top else None
+    pipeline = check.string(top.get("pipeline"), "pipeline") if "pipeline" in top else None
+    hub = check.string(top.get("hub"), "hub") if "hub" in top else None
+    instrument = check.string(top.get("instrument", "MockCam"), "instrument") or "MockCam"
+    skymap = check.string(top.get("skymap", "mock_skymap"), "skymap") or "mock_skymap"
+
+    sites, tract_map = _parse_sites(top, check, known_sites, site_shares)
+    if hub is not None:
+        if known_sites is not None and hub not in known_sites:
+            check.add("hub", f"unknown site {hub!r}")
+        elif sites and hub not in {site.code for site in sites}:
+            check.add("hub", f"hub {hub!r} must be a participating site")
+
+    raw_stages = _parse_stages(top.get("stages"), check) if "stages" in top else []
+    raw_steps = _parse_steps(top.get("steps"), check) if "steps" in top else {}
+    stages = _build_stages(raw_stages, raw_steps, check)
+    _check_dependencies(raw_steps, stages, check)
+    step_paths = {name: path for name, (_, path) in raw_steps.items()}
+
+    input_collections: tuple[str, ...] = ()
+    input_dataset_types: tuple[str, ...] = ("raw",)
+    if "inputs" in top:
+        inputs = check.mapping(top["inputs"], "inputs", ("collections", "dataset_types"), required=("collections",))
+        if "collections" in inputs:
+            input_collections = check.string_list(inputs["collections"], "inputs.collections")
+        if "dataset_types" in inputs:
+            input_dataset_types = check.string_list(inputs["dataset_types"], "inputs.dataset_types")
+    else:
+        check.add("inputs", "is required")
+
+    defaults: list[DefaultsSpec] = []
+    raw_defaults = top.get("defaults", [])
+    if not isinstance(raw_defaults, list):
+        check.add("defaults", f"must be a list, got {_type_name(raw_defaults)}")
+        raw_defaults = []
+    for index, entry in enumerate(raw_defaults):
+        path = f"defaults[{index}]"
+        fields = check.mapping(entry, path, ("dataset_types", "collections"), required=("dataset_types", "collections"))
+        if fields:
+            defaults.append(
+                DefaultsSpec(
+                    dataset_types=check.string_list(fields.get("dataset_types", []), f"{path}.dataset_types"),
+                    collections=check.string_list(fields.get("collections", []), f"{path}.collections"),
+                )
+            )
+
+    outputs = OutputsSpec()
+    if "outputs" in top:
+        raw_outputs = check.mapping(top["outputs"], "outputs", ("return", "archive"))
+        outputs = OutputsSpec(
+            return_=check.string_list(raw_outputs.get("return", []), "outputs.return"),
+            archive=check.string_list(raw_outputs.get("archive", []), "outputs.archive"),
+        )
+
+    output_prefix = f"u/msproc/{name}" if name else ""
+    if "output_prefix" in top:
+        output_prefix = check.string(top["output_prefix"], "output_prefix") or output_prefix
+
+    if name is None or pipeline is None or hub is None:
+        return None
+    return CampaignSpec(
+        name=name,
+        pipeline=pipeline,
+        hub=hub,
+        instrument=instrument,
+        skymap=skymap,
+        sites=sites,
+        tract_map=tract_map,
+        stages=stages,
+        input_collections=input_collections,
+        input_dataset_types=input_dataset_types,
+        defaults=tuple(defaults),
+        outputs=outputs,
+        output_prefix=output_prefix,
+        step_paths=step_paths,
+    )
+
+
+def _parse_sites(
+    top: dict,
+    check: _Collector,
+    known_sites: Collection[str] | None,
+    site_shares: Mapping[str, float],
+) -> tuple[tuple[SiteSpec, ...], dict[int, str] | None]:
+    tract_map: dict[int, str] | None = None
+    if "tract_map" in top:
+        raw_map = top["tract_map"]
+        if not isinstance(raw_map, dict) or not raw_map:
+            check.add("tract_map", f"must be a non-empty mapping of tract -> site, got {_type_name(raw_map)}")
+        else:
+            tract_map = {}
+            for tract, site in raw_map.items():
+                path = f"tract_map.{tract}"
+                tract_id = check.integer(tract, path)
+                code = check.string(site, path)
+                if code is not None and known_sites is not None and code not in known_sites:
+                    check.add(path, f"unknown site {code!r}")
+                if tract_id is not None and code is not None:
+                    tract_map[tract_id] = code
+    if "sites" not in top:
+        if tract_map is None:
+            check.add("sites", "is required unless tract_map is given")
+            return (), None
+        codes = sorted(set(tract_map.values()) | ({top["hub"]} if isinstance(top.get("hub"), str) else set()))
+        return tuple(SiteSpec(code) for code in codes), tract_map
+
+    raw_sites = top["sites"]
+    if not isinstance(raw_sites, list) or not raw_sites:
+        check.add("sites", f"must be a non-empty list, got {_type_name(raw_sites)}")
+        return (), tract_map
+    entries: list[tuple[str, Any, str]] = []
+    for index, entry in enumerate(raw_sites):
+        path = f"sites[{index}]"
+        if isinstance(entry, str):  # shorthand: just the code
+            entry = {"code": entry}
+        fields = check.mapping(entry, path, ("code", "share"), required=("code",))
+        code = check.string(fields.get("code"), f"{path}.code") if "code" in fields else None
+        if code is None:
+            continue
+        if known_sites is not None and code not in known_sites:
+            check.add(f"{path}.code", f"unknown site {code!r}")
+        if code in {seen for seen, _, _ in entries}:
+            check.add(f"{path}.code", f"site {code!r} listed twice")
+        entries.append((code, fields.get("share"), path))
+
+    sites: list[SiteSpec] = []
+    if tract_map is not None:
+        listed = {code for code, _, _ in entries}
+        for tract, code in tract_map.items():
+            if code not in listed:
+                check.add(f"tract_map.{tract}", f"site {code!r} is not in sites")
+        return tuple(SiteSpec(code) for code, _, _ in entries), tract_map
+
+    explicit = any(share is not None for _, share, _ in entries)
+    for code, share, path in entries:
+        if share is None:
+            share = site_shares.get(code)
+            if share is None:
+                check.add(f"{path}.share", f"no share given and no default share for site {code!r}")
+                continue
+        if isinstance(share, bool) or not isinstance(share, (int, float)):
+            check.add(f"{path}.share", f"must be a number, got {_type_name(share)}")
+            continue
+        if share < 0:
+            check.add(f"{path}.share", "must be >= 0")
+            continue
+        sites.append(SiteSpec(code, float(share)))
+    if len(sites) == len(entries) and sites:
+        total = sum(site.share or 0.0 for site in sites)
+        if not explicit and total > 0:
+            # All shares come from the Site table: normalise over the participating sites.
+            sites = [SiteSpec(site.code, (site.share or 0.0) / total) for site in sites]
+        elif abs(total - 1.0) > SHARE_TOLERANCE:
+            check.add("sites", f"shares must add up to 1, got {total:g}")
+    return tuple(sites), None
+
+
+def _parse_stages(raw_stages: Any, check: _Collector) -> list[tuple[str, tuple[str, ...], str]]:
+    """Return (stage name, step names, path) per stage."""
+    if not isinstance(raw_stages, list) or not raw_stages:
+        check.add("stages", f"must be a non-empty list, got {_type_name(raw_stages)}")
+        return []
+    stages = []
+    for index, raw_stage in enumerate(raw_stages):
+        path = f"stages[{index}]"
+        fields = check.mapping(raw_stage, path, ("name", "steps"), required=("name", "steps"))
+        stage_name = check.string(fields.get("name"), f"{path}.name") if "name" in fields else None
+        names: tuple[str, ...] = ()
+        if "steps" in fields:
+            names = check.string_list(fields["steps"], f"{path}.steps")
+            if not names and isinstance(fields["steps"], list):
+                check.add(f"{path}.steps", "must not be empty")
+        if stage_name is not None:
+            stages.append((stage_name, names, path))
+    return stages
+
+
+def _parse_steps(raw_steps: Any, check: _Collector) -> dict[str, tuple[dict, str]]:
+    """Return step name -> (raw fields, path), checking keys and names."""
+    if not isinstance(raw_steps, list) or not raw_steps:
+        check.add("steps", f"must be a non-empty list, got {_type_name(raw_steps)}")
+        return {}
+    steps: dict[str, tuple[dict, str]] = {}
+    for index, raw in enumerate(raw_steps):
+        path = f"steps[{index}]"
+        fields = check.mapping(raw, path, _STEP_KEYS, required=("name", "memory_mb"))
+        if "name" not in fields:
+            continue
+        name = check.string(fields["name"], f"{path}.name")
+        if name is None:
+            continue
+        if name in steps:
+            check.add(f"{path}.name", f"step {name!r} defined twice")
+            continue
+        steps[name] = (fields, path)
+    return steps
+
+
+def _build_stages(
+    raw_stages: list[tuple[str, tuple[str, ...], str]],
+    raw_steps: dict[str, tuple[dict, str]],
+    check: _Collector,
+) -> tuple[StageSpec, ...]:
+    stages: list[StageSpec] = []
+    placed: dict[str, str] = {}
+    previous: str | None = None
+    for stage_name, names, stage_path in raw_stages:
+        steps: list[StepSpec] = []
+        for index, name in enumerate(names):
+            if name in placed:
+                check.add(f"{stage_path}.steps[{index}]", f"step {name!r} already in stage {placed[name]!r}")
+                continue
+            placed[name] = stage_name
+            if name not in raw_steps:
+                check.add(f"{stage_path}.steps[{index}]", f"step {name!r} is not defined under steps")
+                continue
+            fields, path = raw_steps[name]
+            steps.append(_parse_step(name, fields, path, stage_name, previous, check))
+            previous = name
+        stages.append(StageSpec(stage_name, tuple(steps)))
+    for name, (_, path) in raw_steps.items():
+        if name not in placed:
+            check.add(f"{path}.name", f"step {name!r} is in no stage")
+    return tuple(stages)
+
+
+def _parse_step(name: str, fields: dict, path: str, stage: str, previous: str | None, check: _Collector) -> StepSpec:
+    scope = fields.get("scope", "wide")
+    if scope not in SCOPES:
+        check.add(f"{path}.scope", f"must be one of {', '.join(SCOPES)}, got {scope!r}")
+        scope = "wide"
+    memory_mb = None
+    if "memory_mb" in fields:
+        memory_mb = check.integer(fields["memory_mb"], f"{path}.memory_mb", positive=True)
+    split = _parse_split(fields["split"], f"{path}.split", check) if "split" in fields else None
+    if scope == "global" and "split" in fields:
+        check.add(f"{path}.split", "a global step runs as one group at the hub and takes no split")
+    if "depends_on" in fields:
+        depends_on = check.string_list(fields["depends_on"], f"{path}.depends_on")
+    else:
+        depends_on = (previous,) if previous else ()
+    return StepSpec(name=name, stage=stage, scope=scope, split=split, memory_mb=memory_mb or 0, depends_on=depends_on)
+
+
+def _parse_split(raw: Any, path: str, check: _Collector) -> SplitSpec | None:
+    fields = check.mapping(raw, path, _SPLIT_KEYS, required=("by",))
+    if "by" not in fields:
+        return None
+    by = fields["by"]
+    if by not in SPLIT_KINDS:
+        check.add(f"{path}.by", f"must be one of {', '.join(SPLIT_KINDS)}, got {by!r}")
+        return None
+    max_size = None
+    if "max_size" in fields:
+        max_size = check.integer(fields["max_size"], f"{path}.max_size", positive=True)
+    elif by in ("visit", "exposure"):
+        check.add(f"{path}.max_size", f"is required when splitting by {by}")
+    values: tuple[str | int, ...] = ()
+    if by == "values":
+        raw_values = fields.get("values")
+        if not isinstance(raw_values, list) or not raw_values:
+            check.add(f"{path}.values", f"must be a non-empty list, got {_type_name(raw_values)}")
+        else:
+            for index, value in enumerate(raw_values):
+                if isinstance(value, bool) or not isinstance(value, (str, int)):
+                    check.add(f"{path}.values[{index}]", f"must be a string or integer, got {_type_name(value)}")
+            values = tuple(v for v in raw_values if isinstance(v, (str, int)) and not isinstance(v, bool))
+    dimension = "band"
+    if "dimension" in fields:
+        dimension = check.string(fields["dimension"], f"{path}.dimension") or "band"
+    query = None
+    if by == "query":
+        query = check.string(fields.get("query"), f"{path}.query")
+    return SplitSpec(by=by, max_size=max_size, values=values, dimension=dimension, query=query)
+
+
+def _check_dependencies(
+    raw_steps: dict[str, tuple[dict, str]], stages: tuple[StageSpec, ...], check: _Collector
+) -> None:
+    steps = {step.name: step for stage in stages for step in stage.steps}
+    for name, step in steps.items():
+        path = raw_steps[name][1]
+        for index, dependency in enumerate(step.depends_on):
+            if dependency not in raw_steps:
+                check.add(f"{path}.depends_on[{index}]", f"unknown step {dependency!r}")
+    # Depth-first search; each cycle is reported once, at the step where it closes.
+    graph = {name: [d for d in step.depends_on if d in steps] for name, step in steps.items()}
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for dependency in graph[node]:
+            if state.get(dependency) == 1:
+                cycle = [*trail[trail.index(dependency) :], dependency]
+                check.add(f"{raw_steps[node][1]}.depends_on", f"dependency cycle: {' -> '.join(cycle)}")
+            elif dependency not in state:
+                visit(dependency, [*trail, dependency])
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node, [node])
+
+
+def validate_against_dataflow(spec: CampaignSpec, dataflow: PipelineDataflow) -> list[FieldError]:
+    """Return the problems of ``spec`` against the pipeline's dataflow (empty: fine).
+
+    Checks that every step is a subset of the pipeline and that every dataset
+    type a step reads or the outputs name is produced by some step of the
+    campaign, or provided by ``inputs.dataset_types`` or ``defaults``.
+    """
+    errors: list[FieldError] = []
+    paths = {step.name: spec.step_paths.get(step.name, "steps") for step in spec.steps}
+    campaign_steps = [step.name for step in spec.steps]
+    produced: set[str] = set()
+    for name in campaign_steps:
+        if name in dataflow.steps:
+            produced.update(dataflow.steps[name].outputs)
+    provided = set(spec.input_dataset_types) | spec.default_dataset_types()
+    for name in campaign_steps:
+        if name not in dataflow.steps:
+            errors.append(FieldError(f"{paths[name]}.name", f"unknown step {name!r}: not a subset of the pipeline"))
+            continue
+        for dataset_type in dataflow.steps[name].inputs:
+            if dataset_type not in produced and dataset_type not in provided:
+                errors.append(
+                    FieldError(
+                        f"{paths[name]}.name",
+                        f"input {dataset_type!r} is produced by no step and provided by no input or default",
+                    )
+                )
+    for key, names in (("return", spec.outputs.return_), ("archive", spec.outputs.archive)):
+        for index, dataset_type in enumerate(names):
+            if dataset_type not in produced:
+                errors.append(FieldError(f"outputs.{key}[{index}]", f"{dataset_type!r} is produced by no step"))
+    return errors
+
+
+def load_spec(
+    text: str,
+    *,
+    known_sites: Collection[str] | None = None,
+    site_shares: Mapping[str, float] | None = None,
+    dataflow: PipelineDataflow | None = None,
+) -> tuple[CampaignSpec, PipelineDataflow]:
+    """Parse ``text``, load its pipeline (unless ``dataflow`` is given) and validate both.
+
+    Returns the spec and the dataflow of its steps.
+
+    Raises:
+        SpecError: with every structural and dataflow problem found; a
+            pipeline that cannot be loaded is reported at path ``pipeline``.
+    """
+    spec = parse_spec(text, known_sites=known_sites, site_shares=site_shares)
+    if dataflow is None:
+        try:
+            dataflow = load_dataflow(resolve_pipeline_uri(spec.pipeline))
+        except DataflowError as err:
+            raise SpecError([FieldError("pipeline", str(err))]) from err
+    errors = validate_against_dataflow(spec, dataflow)
+    if errors:
+        raise SpecError(errors)
+    return spec, dataflow

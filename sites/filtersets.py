@@ -1,0 +1,82 @@
+"""FilterSets of sites, Butler repositories and PanDA queues, shared by the UI and the API.
+
+Also the base every msproc FilterSet builds on: a free-text ``q`` over
+``search_fields`` and a ``site`` filter by site code (several allowed).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import django_filters as filters
+from django.db.models import Q, QuerySet
+
+from .choices import DataFacility, QueueKind, RepoStatus, SiteStatus
+from .models import ButlerRepo, PandaQueue, Site
+
+
+class SearchFilterSet(filters.FilterSet):
+    """A FilterSet with ``q``: a case-insensitive substring search over ``search_fields``."""
+
+    search_fields: ClassVar[tuple[str, ...]] = ()
+
+    q = filters.CharFilter(method="filter_q", label="Search")
+
+    def filter_q(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        """Return the rows where any of ``search_fields`` contains every word of ``value``."""
+        for word in value.split():
+            condition = Q()
+            for field in self.search_fields:
+                condition |= Q(**{f"{field}__icontains": word})
+            queryset = queryset.filter(condition)
+        return queryset
+
+
+class SiteCodeFilter(filters.ModelMultipleChoiceFilter):
+    """Sites by code (``?site=LANCS&site=RAL``) on a foreign key path such as ``site`` or ``group__site``."""
+
+    def __init__(self, field_name: str = "site", **kwargs: Any) -> None:
+        kwargs.setdefault("queryset", Site.objects.all())
+        kwargs.setdefault("to_field_name", "code")
+        kwargs.setdefault("label", "Site")
+        kwargs.setdefault("distinct", False)
+        super().__init__(field_name=field_name, **kwargs)
+
+
+class SiteFilterSet(SearchFilterSet):
+    search_fields = ("code", "name", "compute_site", "queue_prefix")
+
+    site = SiteCodeFilter(method="filter_site")
+    status = filters.MultipleChoiceFilter(choices=SiteStatus.choices)
+    facility = filters.MultipleChoiceFilter(choices=DataFacility.choices)
+    changed = filters.IsoDateTimeFromToRangeFilter(field_name="status_changed_at", label="Status changed")
+
+    class Meta:
+        model = Site
+        fields = ["is_hub"]
+
+    def filter_site(self, queryset: QuerySet, name: str, value: list[Site]) -> QuerySet:
+        return queryset.filter(pk__in=[site.pk for site in value]) if value else queryset
+
+
+class ButlerRepoFilterSet(SearchFilterSet):
+    search_fields = ("name", "root_uri", "site__code")
+
+    site = SiteCodeFilter()
+    status = filters.MultipleChoiceFilter(choices=RepoStatus.choices)
+    changed = filters.IsoDateTimeFromToRangeFilter(field_name="status_changed_at", label="Status changed")
+
+    class Meta:
+        model = ButlerRepo
+        fields = ["name"]
+
+
+class PandaQueueFilterSet(SearchFilterSet):
+    search_fields = ("name", "site__code")
+
+    site = SiteCodeFilter()
+    kind = filters.MultipleChoiceFilter(choices=QueueKind.choices)
+
+    class Meta:
+        model = PandaQueue
+        fields = ["memory_gb"]

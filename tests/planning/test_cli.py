@@ -1,0 +1,35 @@
+"""The planning CLI prints JSON or a per-site summary."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from msproc.lib.planning.cli import main
+
+from .conftest import DATA, TEMPLATES
+
+ARGS = [str(TEMPLATES / "2x4.yaml"), "--inventory", str(DATA / "inventory_2x4.csv"),
+        "--pipeline", str(DATA / "drp_test.yaml")]  # fmt: skip
+
+
+def test_it_prints_the_plan_as_json():
+    out = io.StringIO()
+    assert main([*ARGS, "--json"], stdout=out) == 0
+    data = json.loads(out.getvalue())
+    assert data["hub"] == "SLAC" and data["movements"][-1]["kind"] == "archive"
+
+
+def test_it_prints_a_per_site_summary():
+    out = io.StringIO()
+    assert main(ARGS, stdout=out) == 0
+    text = out.getvalue()
+    assert "== IN2P3: 2 tracts [9948, 9949]" in text
+    assert "receives [fan_out] fgcm_photo_calib from SLAC before step2d" in text
+
+
+def test_it_exits_2_on_spec_errors(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\n")
+    assert main([str(bad), "--inventory", str(DATA / "inventory_2x4.csv")]) == 2
+    assert "spec error: pipeline: is required" in capsys.readouterr().err
