@@ -52,6 +52,11 @@ class Campaign(StatefulModel):
                                  related_name="campaigns")
     spec = models.TextField(help_text="The frozen spec this campaign was planned from.")
     plan = models.JSONField(default=dict, blank=True, help_text="The plan as computed by the planner.")
+    fault_injection = models.JSONField(
+        default=list, blank=True,
+        help_text="Quanta the mock pipeline must fail (local runs): "
+                  '[{"step": "step1", "task": "calibrateImage", "where": "visit = 2", "attempts": [1]}].',
+    )
     hub = models.ForeignKey("sites.Site", on_delete=models.PROTECT, related_name="hub_campaigns")
     output_prefix = models.CharField(max_length=256, help_text="Output collection prefix, e.g. u/msproc/2x4.")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

@@ -227,3 +227,27 @@ def load_templates() -> list[CampaignTemplate]:
         )
         templates.append(template)
     return templates
+
+
+def start_recurring(template_id: int, site: str | None = None) -> Campaign | None:
+    """Create and start a campaign from a template, named by template and date (weekly validation runs).
+
+    ``site`` (optional) runs it at one site only, as the hub. Returns the
+    campaign, or None if the template is gone.
+    """
+    import yaml
+    from django.utils import timezone
+
+    template = CampaignTemplate.objects.filter(pk=template_id).first()
+    if template is None:
+        return None
+    spec_text = template.spec
+    if site:
+        document = yaml.safe_load(spec_text) or {}
+        document.update(hub=site, sites=[site])
+        document.pop("tract_map", None)
+        spec_text = yaml.safe_dump(document, sort_keys=False)
+    name = f"{template.name}-{site or 'all'}-{timezone.now():%Y%m%d-%H%M%S}"
+    campaign = create_campaign_from_spec(name, spec_text, template=template)
+    campaign.start(comment="recurring schedule")
+    return campaign

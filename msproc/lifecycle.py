@@ -99,3 +99,56 @@ def record_event(obj: models.Model, verb: str, from_status: str, to_status: str,
         actor=user,
         comment=comment or "",
     )
+
+
+def bulk_transition(
+    queryset: models.QuerySet,
+    verb: str,
+    sources: Iterable[str],
+    target: str,
+    *,
+    actor: Any = None,
+    comment: str = "",
+    limit: int | None = None,
+    campaign_field: str | None = "campaign_id",
+    **fields: Any,
+) -> list[tuple[int, str]]:
+    """Move every row of ``queryset`` that is in one of ``sources`` to ``target``, set-based.
+
+    Rows locked by another worker are skipped (they are being moved by it);
+    the moved rows get one Event each, written in one statement. Returns
+    ``[(pk, previous status)]`` of the rows moved (at most ``limit``).
+    """
+    from django.contrib.contenttypes.models import ContentType
+
+    model = queryset.model
+    event_model = apps.get_model("campaigns", "Event")
+    now = timezone.now()
+    values = {"status": target, "status_changed_at": now, **fields}
+    if "updated" in {f.name for f in model._meta.fields}:
+        values["updated"] = now
+    value_fields = ["pk", "status"] + ([campaign_field] if campaign_field else [])
+    with transaction.atomic():
+        locked = (queryset.filter(status__in=set(sources)).order_by("pk")
+                  .select_for_update(skip_locked=True, of=("self",)))
+        if limit is not None:
+            locked = locked[:limit]
+        rows = list(locked.values_list(*value_fields))
+        if not rows:
+            return []
+        model.objects.filter(pk__in=[row[0] for row in rows]).update(**values)
+        content_type = ContentType.objects.get_for_model(model)
+        user = actor if getattr(actor, "is_authenticated", False) else None
+        label = model._meta.verbose_name
+        event_model.objects.bulk_create(
+            [
+                event_model(
+                    content_type=content_type, object_id=row[0], object_repr=f"{label} #{row[0]}",
+                    campaign_id=row[2] if campaign_field else None, verb=verb, from_status=row[1], to_status=target,
+                    actor=user, comment=comment, created=now,
+                )
+                for row in rows
+            ],
+            batch_size=1000,
+        )
+    return [(row[0], row[1]) for row in rows]

@@ -152,8 +152,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Backends per site kind. "local" runs pipetask and Butler transfers on this machine.
-MSPROC_EXECUTION_BACKEND = env_choice("MSPROC_EXECUTION_BACKEND", "local", ("local", "noop", "panda"))
-MSPROC_TRANSFER_BACKEND = env_choice("MSPROC_TRANSFER_BACKEND", "local", ("local", "rucio"))
+# Unset: each site's own backend (admin). Set: every site uses it (e.g. "noop" for benchmarks).
+MSPROC_EXECUTION_BACKEND = env_choice("MSPROC_EXECUTION_BACKEND", "", ("", "local", "noop", "panda")) or None
+MSPROC_TRANSFER_BACKEND = env_choice("MSPROC_TRANSFER_BACKEND", "", ("", "local", "noop", "rucio")) or None
 MSPROC_SITES_DIR = DATA_DIR / "sites"
 MSPROC_TAPE_DIR = env_path("MSPROC_TAPE_DIR", DATA_DIR / "tape")
 MSPROC_PIPETASK_TIMEOUT = env_int("MSPROC_PIPETASK_TIMEOUT", 3600, minimum=1)
@@ -168,3 +169,6 @@ LOGGING = {
 }
 MSPROC_REPO_NAME = env_str("MSPROC_REPO_NAME", "dp2")
 MSPROC_INVENTORY_FILE = env_str("MSPROC_INVENTORY_FILE")
+MSPROC_NOOP_FAIL = env_str("MSPROC_NOOP_FAIL")
+MSPROC_LOCAL_MAX_RUNNING = env_int("MSPROC_LOCAL_MAX_RUNNING", 2, minimum=1)
+MSPROC_MOVEMENT_LEASE_SECONDS = env_int("MSPROC_MOVEMENT_LEASE_SECONDS", 600, minimum=1)

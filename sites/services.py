@@ -131,3 +131,85 @@ def load_sites(definitions: tuple[SiteDefinition, ...] = DOMAIN_SITES) -> LoadRe
 def hub_site() -> Site:
     """Return the hub site. Raises Site.DoesNotExist if none is defined (run load_sites)."""
     return Site.objects.get(is_hub=True)
+
+
+# ---------------------------------------------------------------------------------------------- embedded sites
+
+
+def _survey():
+    from msproc.lib.stack.survey import make_survey
+
+    return make_survey()
+
+
+def setup_local_sites(*, rinse: bool = False, actor=None) -> dict[str, str]:
+    """Create every site's local Butler repository (the embedded default); return {site: outcome}.
+
+    The hub gets the synthetic survey: all dimension records, raws and the
+    defaults (calibs, refcats, look-up tables); other sites get the
+    instrument and skymap records only, and receive raws and defaults by
+    the campaigns' setup movements. With ``rinse`` every repository and
+    every record msproc holds of it (replicas) is torn down first and
+    rebuilt from scratch. A site whose repository is ready is left as it is.
+    """
+    from msproc.lib.stack.defaults import populate_hub
+    from msproc.lib.stack.repo import create_repo, insert_instrument, insert_skymap, remove_repo
+
+    survey = _survey()
+    outcome: dict[str, str] = {}
+    repos = ButlerRepo.objects.filter(name=settings.MSPROC_REPO_NAME).select_related("site").order_by(
+        "-site__is_hub", "site__code")
+    for repo in repos:
+        if rinse and repo.status in {"ready", "failed"}:
+            repo.start_teardown(actor=actor, comment="rinse-and-repeat")
+        if repo.status == "tearing_down":
+            remove_repo(repo.root_uri)
+            repo.replicas.all().delete()
+            repo.mark_absent(actor=actor, comment="repository removed")
+        if repo.status == "ready":
+            outcome[repo.site.code] = "ready"
+            continue
+        repo.start_creating(actor=actor)
+        try:
+            remove_repo(repo.root_uri)  # leftovers of a failed attempt
+            butler = create_repo(repo.root_uri)
+            if repo.site.is_hub:
+                populate_hub(butler, survey)
+            else:
+                insert_instrument(butler, survey)
+                insert_skymap(butler, survey)
+        except Exception as exc:  # the Butler raises many kinds; the repo records why
+            repo.mark_failed(f"{type(exc).__name__}: {exc}", actor=actor)
+            outcome[repo.site.code] = f"failed: {exc}"
+            continue
+        repo.mark_ready(actor=actor, comment="created by setup_sites" + (" --rinse" if rinse else ""))
+        refresh_replicas(repo)
+        outcome[repo.site.code] = "created"
+    return outcome
+
+
+def refresh_replicas(repo: ButlerRepo) -> int:
+    """Record what a repository holds (datasets per type and RUN collection) as Replica rows; return the count."""
+    import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes)
+    from lsst.daf.butler import Butler
+
+    from transfers.models import DatasetType, Replica
+
+    butler = Butler.from_config(repo.root_uri)
+    counts: dict[tuple[str, str], int] = {}
+    dims: dict[str, tuple[list[str], str]] = {}
+    for dataset_type in butler.registry.queryDatasetTypes():
+        dims[dataset_type.name] = (list(dataset_type.dimensions.required), dataset_type.storageClass_name)
+        for ref in butler.registry.queryDatasets(dataset_type, collections=["*"], findFirst=False):
+            counts[(dataset_type.name, ref.run)] = counts.get((dataset_type.name, ref.run), 0) + 1
+    with transaction.atomic():
+        types = {}
+        for name in {name for name, _ in counts}:
+            types[name], _ = DatasetType.objects.get_or_create(
+                name=name, defaults={"dimensions": dims[name][0], "storage_class": dims[name][1]})
+        Replica.objects.filter(butler_repo=repo).delete()
+        Replica.objects.bulk_create(
+            Replica(butler_repo=repo, dataset_type=types[name], collection=run, count=count)
+            for (name, run), count in sorted(counts.items())
+        )
+    return len(counts)

@@ -1,0 +1,112 @@
+"""The execution backend interface and its registry."""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+State = Literal["running", "succeeded", "partial", "failed", "held", "missing"]
+
+
+class BackendError(Exception):
+    """A backend call failed. ``permanent`` errors are not retried (bad request); others are (outage)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Everything a backend needs to run one group attempt."""
+
+    workflow_name: str
+    site: str
+    repo: str
+    step: str
+    pipeline: str
+    inputs: list[str]
+    output: str
+    output_run: str
+    step_chain: str
+    data_query: str
+    work_dir: str
+    memory_mb: int
+    bps_yaml: str = ""
+    rescue: bool = False
+    failures: list[dict[str, str]] = field(default_factory=list)
+    timeout: int = 3600
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """What a backend needs to find a submitted attempt again."""
+
+    workflow_name: str
+    external_ids: dict[str, Any]
+    work_dir: str
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """The state of one attempt as the backend reports it, with quanta counts and errors."""
+
+    state: State
+    expected: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    error: str = ""
+    log_tail: str = ""
+    log_path: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.state in {"succeeded", "partial", "failed", "missing"}
+
+
+class ExecutionBackend(ABC):
+    """Submit, poll, cancel group attempts. Implementations must be idempotent by workflow name."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def submit(self, submission: Submission) -> dict[str, Any]:
+        """Start the attempt (or find the one already started under that workflow name).
+
+        Returns the external ids to store on the Job. Raises BackendError.
+        """
+
+    @abstractmethod
+    def poll(self, jobs: Sequence[JobRef]) -> dict[str, JobStatus]:
+        """Return the status of many attempts at once, keyed by workflow name. Raises BackendError."""
+
+    @abstractmethod
+    def cancel(self, job: JobRef) -> None:
+        """Stop the attempt if it still runs. Raises BackendError."""
+
+
+_REGISTRY: dict[str, str] = {
+    "local": "campaigns.backends.local.LocalExecutionBackend",
+    "noop": "campaigns.backends.noop.NoopExecutionBackend",
+}
+_INSTANCES: dict[str, ExecutionBackend] = {}
+
+
+def register(name: str, dotted_path: str) -> None:
+    """Register a backend class under ``name`` (e.g. a production PanDA backend)."""
+    _REGISTRY[name] = dotted_path
+    _INSTANCES.pop(name, None)
+
+
+def get_execution_backend(name: str) -> ExecutionBackend:
+    """Return the backend registered as ``name``. Raises BackendError (permanent) for an unknown name."""
+    if name not in _INSTANCES:
+        try:
+            module_name, class_name = _REGISTRY[name].rsplit(".", 1)
+        except KeyError:
+            raise BackendError(f"unknown execution backend {name!r}", permanent=True) from None
+        _INSTANCES[name] = getattr(importlib.import_module(module_name), class_name)()
+    return _INSTANCES[name]

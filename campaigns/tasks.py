@@ -1,0 +1,39 @@
+"""Celery tasks of the campaigns app: thin, take ids, safe to run twice; logic lives in orchestration."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from .backends import BackendError
+
+
+@shared_task(name="campaigns.tasks.reconcile", ignore_result=True)
+def reconcile() -> dict:
+    """One reconciler tick (beat runs it every MSPROC_RECONCILE_SECONDS)."""
+    from msproc.locks import singleton
+
+    from .orchestration import reconcile as tick
+
+    with singleton("msproc-reconcile") as acquired:
+        if not acquired:
+            return {"skipped": "another reconciler is running"}
+        report = tick()
+    return {"groups_ready": report.groups_ready, "jobs_prepared": len(report.jobs_prepared),
+            "jobs_finished": report.jobs_finished}
+
+
+@shared_task(name="campaigns.tasks.submit_job", ignore_result=True, autoretry_for=(BackendError,),
+             retry_backoff=True, retry_backoff_max=300, max_retries=10)
+def submit_job(job_id: int) -> None:
+    """Submit a prepared job once; a second delivery finds it submitted and does nothing."""
+    from .orchestration import submit_job as submit
+
+    submit(job_id)
+
+
+@shared_task(name="campaigns.tasks.run_recurring", ignore_result=True)
+def run_recurring(template_id: int, site: str | None = None) -> None:
+    """Create and start a campaign from a template (weekly DC/RC validation), named by the date."""
+    from .services import start_recurring
+
+    start_recurring(template_id, site)

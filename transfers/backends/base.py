@@ -1,0 +1,101 @@
+"""The transfer backend interface (start, poll, ingest-and-verify) and its registry."""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+
+class TransferBackendError(Exception):
+    """A transfer step failed. ``permanent`` errors need an operator; others are retried."""
+
+    def __init__(self, message: str, *, permanent: bool = False, stuck: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.stuck = stuck
+
+
+@dataclass(frozen=True)
+class MovementRequest:
+    """Everything a backend needs to carry one movement.
+
+    ``sources`` maps site code to the Butler root of that site; ``data_ids``
+    restricts each dataset type by the key among its ``dimensions``.
+    """
+
+    key: str
+    kind: str
+    sources: dict[str, str]
+    destination: str
+    destination_repo: str
+    dataset_types: list[str]
+    dimensions: dict[str, list[str]]
+    collections: list[str]
+    data_ids: dict[str, list[int]]
+    instrument: str
+    skymap: str
+    work_dir: str
+    expected_count: int | None = None
+    archive_from: list[str] = field(default_factory=list)
+    tape_dir: str = ""
+
+    def where_for(self, dataset_type: str) -> str:
+        """Return the Butler where-clause restricting ``dataset_type`` to this movement's data IDs."""
+        dims = set(self.dimensions.get(dataset_type, []))
+        for key, values in self.data_ids.items():
+            if key in dims and values:
+                scope = f"skymap = '{self.skymap}'" if key == "tract" else f"instrument = '{self.instrument}'"
+                return f"{scope} AND {key} IN ({', '.join(str(int(v)) for v in values)})"
+        return ""
+
+
+@dataclass(frozen=True)
+class TransferProgress:
+    """Where a started movement stands: still moving, arrived (not yet ingested), or stuck."""
+
+    state: Literal["transferring", "arrived", "stuck", "failed"]
+    transferred: int = 0
+    bytes: int = 0
+    reason: str = ""
+
+
+class TransferBackend(ABC):
+    """Start, poll and ingest movements. ``start`` must be idempotent by movement key."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def start(self, request: MovementRequest) -> dict[str, Any]:
+        """Register what moves and request the replication; return external ids. Raises TransferBackendError."""
+
+    @abstractmethod
+    def poll(self, requests: Sequence[tuple[MovementRequest, dict[str, Any]]]) -> dict[str, TransferProgress]:
+        """Return the progress of many movements at once, keyed by movement key."""
+
+    @abstractmethod
+    def ingest(self, request: MovementRequest) -> int:
+        """Ingest what arrived into the destination Butler and return the verified count.
+
+        Raises TransferBackendError when the destination does not hold what the plan expects.
+        """
+
+
+_REGISTRY: dict[str, str] = {
+    "local": "transfers.backends.local.LocalTransferBackend",
+    "noop": "transfers.backends.noop.NoopTransferBackend",
+}
+_INSTANCES: dict[str, TransferBackend] = {}
+
+
+def get_transfer_backend(name: str) -> TransferBackend:
+    """Return the backend registered as ``name``. Raises TransferBackendError for an unknown name."""
+    if name not in _INSTANCES:
+        try:
+            module_name, class_name = _REGISTRY[name].rsplit(".", 1)
+        except KeyError:
+            raise TransferBackendError(f"unknown transfer backend {name!r}", permanent=True) from None
+        _INSTANCES[name] = getattr(importlib.import_module(module_name), class_name)()
+    return _INSTANCES[name]

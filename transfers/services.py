@@ -1,0 +1,123 @@
+"""Movement domain logic: carrying a movement through its lifecycle with the site's transfer backend.
+
+``advance_movement`` is safe to call twice and from several workers: each
+step starts with a conditional transition (only one caller wins) and the
+backends are idempotent by movement key.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from msproc.lifecycle import IllegalTransition
+from sites.models import ButlerRepo
+
+from .backends import MovementRequest, TransferBackendError, get_transfer_backend
+from .choices import MovementKind, MovementStatus
+from .models import Movement
+
+log = logging.getLogger(__name__)
+M = MovementStatus
+
+
+def movement_dir(movement: Movement) -> Path:
+    """Return the working directory of a movement (zips, results)."""
+    return settings.DATA_DIR / "campaigns" / str(movement.campaign_id) / "movements" / str(movement.pk)
+
+
+def build_request(movement: Movement) -> MovementRequest:
+    """Return the backend request of a movement (sites' repositories, restrictions, work dir)."""
+    sources = list(movement.sources.all())
+    site_ids = [site.pk for site in sources] + [movement.destination_id]
+    repos = {repo.site_id: repo.root_uri for repo in ButlerRepo.objects.filter(site_id__in=site_ids,
+                                                                               name=settings.MSPROC_REPO_NAME)}
+    types = list(movement.dataset_types.all())
+    plan = movement.campaign.plan or {}
+    archive_from = []
+    if movement.kind == MovementKind.ARCHIVE:
+        archive_from = [str(movement_dir(m) / "zips") for m in movement.after_movements.all()]
+    return MovementRequest(
+        key=movement.key, kind=movement.kind,
+        sources={site.code: repos.get(site.pk, "") for site in sources},
+        destination=movement.destination.code, destination_repo=repos.get(movement.destination_id, ""),
+        dataset_types=[dt.name for dt in types], dimensions={dt.name: list(dt.dimensions) for dt in types},
+        collections=list(movement.collections), data_ids=dict(movement.data_ids),
+        instrument=plan.get("instrument", "MockCam"), skymap=plan.get("skymap", "mock_skymap"),
+        work_dir=str(movement_dir(movement)), expected_count=movement.expected_count,
+        archive_from=archive_from, tape_dir=str(settings.MSPROC_TAPE_DIR / movement.campaign.name),
+    )
+
+
+def _backend_for(movement: Movement):
+    return get_transfer_backend(settings.MSPROC_TRANSFER_BACKEND or movement.destination.transfer_backend)
+
+
+def _sites_online(movement: Movement) -> bool:
+    return movement.destination.accepts_work and all(site.status != "offline" for site in movement.sources.all())
+
+
+def advance_movement(movement_id: int) -> str | None:
+    """Carry a movement as far as it can go now; return its status (None if it is gone).
+
+    ready -> registering -> transferring -> ingesting -> done. A transient
+    error leaves it failed with the reason (the reconciler retries it); a
+    verification shortfall leaves it stuck.
+    """
+    movement = (Movement.objects.select_related("campaign", "destination").filter(pk=movement_id).first())
+    if movement is None or movement.status in M.terminal():
+        return getattr(movement, "status", None)
+    if movement.status == M.READY:
+        if movement.campaign.status != "running" or not _sites_online(movement):
+            return movement.status
+        try:
+            movement.start_registering()
+        except IllegalTransition:
+            return None  # another worker has it
+    elif movement.status != M.TRANSFERRING and not _claim_stale(movement):
+        return movement.status
+    backend = _backend_for(movement)
+    request = build_request(movement)
+    try:
+        if movement.status == M.REGISTERING:
+            ids = backend.start(request)
+            movement.start_transferring(external_ids=ids)
+        if movement.status == M.TRANSFERRING:
+            progress = backend.poll([(request, movement.external_ids)])[movement.key]
+            if progress.state == "stuck":
+                movement.mark_stuck(progress.reason)
+                return movement.status
+            if progress.state == "failed":
+                raise TransferBackendError(progress.reason or "transfer failed")
+            if progress.state == "transferring":
+                return movement.status
+            movement.start_ingesting(transferred=progress.transferred, bytes_=progress.bytes)
+        if movement.status == M.INGESTING:
+            ingested = backend.ingest(request)
+            movement.finish(ingested=ingested)
+    except TransferBackendError as exc:
+        log.warning("movement %s: %s", movement.key, exc)
+        if exc.stuck:
+            movement.mark_stuck(str(exc))
+        else:
+            movement.fail(str(exc))
+    return movement.status
+
+
+def _claim_stale(movement: Movement) -> bool:
+    """Take over a movement left mid-way by a worker that died (its lease expired). Exactly one caller wins."""
+    lease = timedelta(seconds=settings.MSPROC_MOVEMENT_LEASE_SECONDS)
+    if movement.status not in {M.REGISTERING, M.TRANSFERRING, M.INGESTING}:
+        return False
+    if movement.status_changed_at > timezone.now() - lease:
+        return False
+    with transaction.atomic():
+        claimed = Movement.objects.filter(pk=movement.pk, status=movement.status,
+                                          status_changed_at=movement.status_changed_at).update(
+            status_changed_at=timezone.now())
+    return bool(claimed)
