@@ -8,7 +8,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.validators import RegexValidator
 from django.db.models import Exists, OuterRef, QuerySet
 
-from sites.filtersets import SearchFilterSet, SiteCodeFilter
+from sites.filtersets import DateTimeRangeFilter, SearchFilterSet, SiteCodeFilter
 from sites.models import Site
 
 from .choices import ErrorAction, Scope, Status
@@ -43,7 +43,7 @@ def _campaign_filter() -> filters.ModelChoiceFilter:
 class CampaignTemplateFilterSet(SearchFilterSet):
     search_fields = ("name", "description")
 
-    created = filters.IsoDateTimeFromToRangeFilter()
+    created = DateTimeRangeFilter()
 
     class Meta:
         model = CampaignTemplate
@@ -57,8 +57,8 @@ class CampaignFilterSet(SearchFilterSet):
     hub = SiteCodeFilter(field_name="hub", label="Hub site")
     site = SiteCodeFilter(method="filter_site", label="Site with groups of the campaign")
     owner = filters.CharFilter(field_name="owner__username", label="Owner (user name)")
-    created = filters.IsoDateTimeFromToRangeFilter()
-    finished = filters.IsoDateTimeFromToRangeFilter(field_name="finished_at")
+    created = DateTimeRangeFilter()
+    finished = DateTimeRangeFilter(field_name="finished_at")
 
     class Meta:
         model = Campaign
@@ -88,7 +88,7 @@ class StepFilterSet(SearchFilterSet):
     scope = filters.ChoiceFilter(choices=Scope.choices)
     step = filters.CharFilter(field_name="name", label="Step (name)")
     site = SiteCodeFilter(method="filter_site", label="Site with groups of the step")
-    changed = filters.IsoDateTimeFromToRangeFilter(field_name="status_changed_at", label="Status changed")
+    changed = DateTimeRangeFilter(field_name="status_changed_at", label="Status changed")
 
     class Meta:
         model = Step
@@ -108,7 +108,7 @@ class GroupFilterSet(SearchFilterSet):
     step = filters.CharFilter(field_name="step__name", label="Step (name)")
     site = SiteCodeFilter()
     error_rule = ErrorRuleRefFilter(label="Error rule (id or 'unmatched')")
-    changed = filters.IsoDateTimeFromToRangeFilter(field_name="status_changed_at", label="Status changed")
+    changed = DateTimeRangeFilter(field_name="status_changed_at", label="Status changed")
 
     class Meta:
         model = Group
@@ -124,8 +124,8 @@ class JobFilterSet(SearchFilterSet):
     step = filters.CharFilter(field_name="group__step__name", label="Step (name)")
     site = SiteCodeFilter(field_name="group__site")
     error_rule = ErrorRuleRefFilter(label="Error rule (id or 'unmatched')")
-    created = filters.IsoDateTimeFromToRangeFilter()
-    finished = filters.IsoDateTimeFromToRangeFilter(field_name="finished_at")
+    created = DateTimeRangeFilter()
+    finished = DateTimeRangeFilter(field_name="finished_at")
 
     class Meta:
         model = Job
@@ -156,7 +156,7 @@ class EventFilterSet(SearchFilterSet):
                                            label="Kind of object")
     verb = filters.CharFilter()
     actor = filters.CharFilter(field_name="actor__username", label="Actor (user name)")
-    created = filters.IsoDateTimeFromToRangeFilter()
+    created = DateTimeRangeFilter()
 
     class Meta:
         model = Event

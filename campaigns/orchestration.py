@@ -88,7 +88,7 @@ def _start_steps(campaign_id: int, report: TickReport) -> None:
 
 def _ready_movements(campaign_id: int, report: TickReport) -> None:
     pending_steps = Step.objects.filter(feeding_movements=OuterRef("pk")).exclude(status=S.ACCEPTED)
-    pending_moves = Movement.objects.filter(followers=OuterRef("pk")).exclude(status=M.DONE)
+    pending_moves = Movement.objects.filter(followers=OuterRef("pk")).exclude(status__in=[M.DONE, M.CANCELLED])
     ready = Movement.objects.filter(campaign_id=campaign_id, status=M.PLANNED).exclude(
         Exists(pending_steps)).exclude(Exists(pending_moves))
     moved = bulk_transition(ready, "make_ready", {M.PLANNED}, M.READY)
@@ -247,12 +247,13 @@ def render_bps_yaml(job: Job) -> str:
     """Return the BPS submit YAML of a job's group (what a PanDA submission would send)."""
     from msproc.lib.planning.bps import SiteInfo, render_submit_yaml
     from msproc.lib.planning.dataflow import resolve_pipeline_uri
-    from msproc.lib.planning.planner import Plan
+    from msproc.lib.planning.planner import Plan, PlannedGroup
 
     group, campaign = job.group, job.group.campaign
     plan = Plan.from_dict(campaign.plan)
     planned_step = plan.step(group.step.name)
-    planned_group = next(g for g in planned_step.groups if g.ordinal == group.ordinal)
+    planned_group = PlannedGroup(ordinal=group.ordinal, site=group.site.code, data_query=group.data_query,
+                                 visits=group.data_ids.get("visit", []), tracts=group.data_ids.get("tract", []))
     site = group.site
     info = SiteInfo(site.code, site.compute_site, site.compute_cloud, site.queue_prefix, _repo_root(site.pk))
     try:

@@ -5,6 +5,7 @@ Views, API views, tasks and commands call these; none of them holds domain logic
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -251,3 +252,92 @@ def start_recurring(template_id: int, site: str | None = None) -> Campaign | Non
     campaign = create_campaign_from_spec(name, spec_text, template=template)
     campaign.start(comment="recurring schedule")
     return campaign
+
+
+class ReassignError(ValueError):
+    """A reassignment was refused (e.g. the site is still online, or the same site was chosen)."""
+
+
+PENDING_FOR_REASSIGN = ("waiting", "ready", "paused", "failed", "rescuable", "blocked")
+
+
+@transaction.atomic
+def reassign_site_groups(campaign: Campaign, from_site: Site, to_site: Site, *, actor: Any = None,
+                         comment: str = "") -> dict[str, int]:
+    """Move a campaign's pending groups from a site that is down to another, and re-derive the movements.
+
+    The planner re-plans the campaign with ``from_site``'s tracts given to
+    ``to_site``; movements that have not started are brought in line with
+    the new plan (created, widened, or cancelled when their destination was
+    ``from_site``, or no longer in the plan); movements already done stay, and what the new plan needs
+    beyond them is added as supplementary movements. Groups already accepted
+    at ``from_site`` keep their outputs there.
+
+    Returns counts ``{"groups", "movements_added", "movements_updated", "movements_cancelled"}``.
+    Raises ReassignError when ``from_site`` is online or equals ``to_site``, or ``to_site`` is not online.
+    """
+    import yaml
+
+    from msproc.lifecycle import record_event
+    from transfers.choices import MovementStatus as M
+
+    if from_site.pk == to_site.pk:
+        raise ReassignError("to_site: choose another site than the one being emptied")
+    if from_site.status == "online":
+        raise ReassignError(f"from_site: {from_site.code} is online; drain it or take it offline first")
+    if to_site.status != "online":
+        raise ReassignError(f"to_site: {to_site.code} is {to_site.status}")
+    plan = Plan.from_dict(campaign.plan)
+    tract_map = {tract: (to_site.code if site.code == from_site.code else site.code)
+                 for site in plan.sites for tract in site.tracts}
+    document = yaml.safe_load(campaign.spec) or {}
+    document["tract_map"] = tract_map
+    document["sites"] = sorted({code for code in tract_map.values()} | {plan.hub})
+    if from_site.code == plan.hub:
+        raise ReassignError("from_site: the hub's global steps cannot move; bring the hub back online")
+    spec_text = yaml.safe_dump(document, sort_keys=False)
+    spec, dataflow, new_plan = build_plan(spec_text)
+    sites = {site.code: site for site in Site.objects.all()}
+
+    groups = Group.objects.filter(campaign=campaign, site=from_site, status__in=PENDING_FOR_REASSIGN)
+    moved = list(groups.values_list("pk", flat=True))
+    groups.update(site=to_site)
+    for group in Group.objects.filter(pk__in=moved):
+        record_event(group, "reassign", group.status, group.status, actor=actor,
+                     comment=f"{from_site.code} -> {to_site.code}" + (f": {comment}" if comment else ""))
+
+    existing = {m.key: m for m in Movement.objects.filter(campaign=campaign).prefetch_related("sources")}
+    counts = {"groups": len(moved), "movements_added": 0, "movements_updated": 0, "movements_cancelled": 0}
+    wanted = {planned.key for planned in new_plan.movements}
+    for movement in Movement.objects.filter(campaign=campaign, status__in=[M.PLANNED, M.READY, M.STUCK, M.FAILED]
+                                            ).exclude(key__in=wanted):
+        movement.cancel(actor=actor, comment=f"reassigned {from_site.code} -> {to_site.code}")
+        counts["movements_cancelled"] += 1
+    steps = {step.name: step for step in Step.objects.filter(campaign=campaign)}
+    added = []
+    for planned in new_plan.movements:
+        current = existing.get(planned.key)
+        if current is None:
+            added.append(planned)
+        elif current.status in (M.PLANNED, M.READY):
+            sources = [sites[code] for code in planned.sources]
+            if (current.data_ids != planned.data_ids or current.expected_count != planned.expected_count
+                    or {s.code for s in current.sources.all()} != set(planned.sources)):
+                current.data_ids, current.expected_count = planned.data_ids, planned.expected_count
+                current.save(update_fields=["data_ids", "expected_count", "updated"])
+                current.sources.set(sources)
+                counts["movements_updated"] += 1
+        elif current.status == M.DONE:
+            extra = {key: sorted(set(values) - set(current.data_ids.get(key, [])))
+                     for key, values in planned.data_ids.items()}
+            extra = {key: values for key, values in extra.items() if values}
+            if extra:
+                added.append(dataclasses.replace(planned, key=f"{planned.key}+reassigned", data_ids=extra,
+                                                 expected_count=None))
+    added = [m for m in added if m.key not in existing]
+    if added:
+        subset = dataclasses.replace(new_plan, movements=added)
+        _persist_movements(campaign, subset, dataflow, steps, sites)
+        counts["movements_added"] = len(added)
+    Campaign.objects.filter(pk=campaign.pk).update(plan=new_plan.to_dict())
+    return counts

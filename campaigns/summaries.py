@@ -135,6 +135,7 @@ def needs_attention(limit: int = ATTENTION_LIMIT, now: datetime | None = None) -
 class Cell:
     """Groups of one step at one site: ``done`` of ``total``, coloured by ``state``."""
 
+    site: str = ""
     done: int = 0
     total: int = 0
     state: str = ""
@@ -185,19 +186,19 @@ def step_site_matrix(campaign: Campaign) -> Matrix:
             cell_counts = counts.get((step.pk, code), {})
             for status, n in cell_counts.items():
                 step_counts[status] += n
-            cells.append(_cell(cell_counts))
+            cells.append(_cell(cell_counts, code))
         rows.append((step, cells, _cell(dict(step_counts))))
     return Matrix(sites=site_codes, rows=rows)
 
 
-def _cell(counts: dict[str, int]) -> Cell:
-    return Cell(done=counts.get(Status.ACCEPTED, 0), total=sum(counts.values()), state=_dominant(counts),
+def _cell(counts: dict[str, int], site: str = "") -> Cell:
+    return Cell(site=site, done=counts.get(Status.ACCEPTED, 0), total=sum(counts.values()), state=_dominant(counts),
                 counts=counts)
 
 
 def steps_with_movements(campaign: Campaign) -> list[Step]:
     """Return the campaign's steps in order, each with ``gating_movements`` prefetched (sources, destination)."""
-    movements = Movement.objects.select_related("destination").prefetch_related("sources").order_by("id")
+    movements = Movement.objects.select_related("destination", "before_step").prefetch_related("sources").order_by("id")
     return list(
         campaign.steps.select_related("stage")
         .prefetch_related(Prefetch("gating_movements", queryset=movements))

@@ -6,10 +6,15 @@ Also the base every msproc FilterSet builds on: a free-text ``q`` over
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any, ClassVar
 
 import django_filters as filters
+from django import forms
 from django.db.models import Q, QuerySet
+from django_filters.fields import IsoDateTimeRangeField, ModelMultipleChoiceField
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from .choices import DataFacility, QueueKind, RepoStatus, SiteStatus
 from .models import ButlerRepo, PandaQueue, Site
@@ -32,15 +37,48 @@ class SearchFilterSet(filters.FilterSet):
         return queryset
 
 
+class SiteCodeField(ModelMultipleChoiceField):
+    """Site codes; refuses NUL characters before they reach the database."""
+
+    def clean(self, value: Any) -> Any:
+        if any("\x00" in str(code) for code in (value or [])):
+            raise forms.ValidationError("Null characters are not allowed.")
+        return super().clean(value)
+
+
+class UtcIsoDateTimeRangeField(IsoDateTimeRangeField):
+    """An ISO 8601 range, converted to UTC so any offset the database would refuse is normalised or refused."""
+
+    def clean(self, value: Any) -> Any:
+        result = super().clean(value)
+        if result is None:
+            return result
+        try:
+            ends = [end.astimezone(UTC) if end is not None else None for end in (result.start, result.stop)]
+        except (OverflowError, ValueError):
+            raise forms.ValidationError("Date out of range.")
+        return slice(*ends)
+
+
+class DateTimeRangeFilter(filters.IsoDateTimeFromToRangeFilter):
+    """``<name>_after`` / ``<name>_before`` with ISO 8601 dates or date-times."""
+
+    field_class = UtcIsoDateTimeRangeField
+
+
+@extend_schema_field(OpenApiTypes.STR)
 class SiteCodeFilter(filters.ModelMultipleChoiceFilter):
     """Sites by code (``?site=LANCS&site=RAL``) on a foreign key path such as ``site`` or ``group__site``."""
+
+    field_class = SiteCodeField
 
     def __init__(self, field_name: str = "site", **kwargs: Any) -> None:
         kwargs.setdefault("queryset", Site.objects.all())
         kwargs.setdefault("to_field_name", "code")
         kwargs.setdefault("label", "Site")
         kwargs.setdefault("distinct", False)
-        super().__init__(field_name=field_name, **kwargs)
+        # The filter compares the field with each chosen site's code, so it follows the relation to ``code``.
+        super().__init__(field_name=f"{field_name}__code", **kwargs)
 
 
 class SiteFilterSet(SearchFilterSet):
@@ -49,7 +87,7 @@ class SiteFilterSet(SearchFilterSet):
     site = SiteCodeFilter(method="filter_site")
     status = filters.MultipleChoiceFilter(choices=SiteStatus.choices)
     facility = filters.MultipleChoiceFilter(choices=DataFacility.choices)
-    changed = filters.IsoDateTimeFromToRangeFilter(field_name="status_changed_at", label="Status changed")
+    changed = DateTimeRangeFilter(field_name="status_changed_at", label="Status changed")
 
     class Meta:
         model = Site
@@ -64,7 +102,7 @@ class ButlerRepoFilterSet(SearchFilterSet):
 
     site = SiteCodeFilter()
     status = filters.MultipleChoiceFilter(choices=RepoStatus.choices)
-    changed = filters.IsoDateTimeFromToRangeFilter(field_name="status_changed_at", label="Status changed")
+    changed = DateTimeRangeFilter(field_name="status_changed_at", label="Status changed")
 
     class Meta:
         model = ButlerRepo

@@ -6,7 +6,7 @@ import django_filters as filters
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from campaigns.models import Campaign
-from sites.filtersets import SearchFilterSet, SiteCodeFilter
+from sites.filtersets import DateTimeRangeFilter, SearchFilterSet, SiteCodeFilter
 from sites.models import Site
 
 from .choices import MovementKind, MovementStatus
@@ -26,7 +26,7 @@ class ReplicaFilterSet(SearchFilterSet):
 
     site = SiteCodeFilter(field_name="butler_repo__site")
     dataset_type = filters.CharFilter(field_name="dataset_type__name", label="Dataset type (name)")
-    updated = filters.IsoDateTimeFromToRangeFilter()
+    updated = DateTimeRangeFilter()
 
     class Meta:
         model = Replica
@@ -43,8 +43,8 @@ class MovementFilterSet(SearchFilterSet):
     destination = SiteCodeFilter(field_name="destination", label="Destination site")
     source = SiteCodeFilter(method="filter_source", label="Source site")
     step = filters.CharFilter(field_name="before_step__name", label="Step it gates (name)")
-    created = filters.IsoDateTimeFromToRangeFilter()
-    changed = filters.IsoDateTimeFromToRangeFilter(field_name="status_changed_at", label="Status changed")
+    created = DateTimeRangeFilter()
+    changed = DateTimeRangeFilter(field_name="status_changed_at", label="Status changed")
 
     class Meta:
         model = Movement

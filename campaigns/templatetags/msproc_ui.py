@@ -51,10 +51,11 @@ def verb_label(verb: str) -> str:
 
 
 @register.inclusion_tag("includes/actions.html", takes_context=True)
-def action_buttons(context, obj, *verbs: str):
+def action_buttons(context, obj, verbs):
     """Links to the confirmation page of each of ``verbs`` on ``obj``, for users allowed to act.
 
     Site actions need the site admin role; every other action the operator role.
     """
     allowed = context.get("can_admin_sites") if obj._meta.model_name == "site" else context.get("can_operate")
-    return {"obj": obj, "verbs": verbs if allowed else (), "label": obj._meta.label_lower}
+    return {"obj": obj, "verbs": verbs if allowed else (), "label": obj._meta.label_lower,
+            "request": context.get("request")}

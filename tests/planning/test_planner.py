@@ -51,7 +51,7 @@ def test_point_1_setup_raws_and_defaults_before_step1(plan_2x4):
         assert raws.data_ids == {"exposure": [visit * 10 for visit in visits]}
         (defaults,) = _find(plan_2x4, "setup", destination=site, dataset_types=["bias", "flat", "refcat"])
         assert defaults.before_step == "step1" and defaults.data_ids == {}
-        assert defaults.collections == ["MockCam/calib", "refcats"]
+        assert defaults.collections == ["MockCam/defaults"]
     assert not _find(plan_2x4, "setup", destination="SLAC")
     # fgcm_lookup_table is a default only the hub reads: it goes nowhere.
     assert all("fgcm_lookup_table" not in m.dataset_types for m in plan_2x4.movements)

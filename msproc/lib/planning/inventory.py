@@ -137,11 +137,17 @@ class ButlerInventory(_StaticInventory):
         try:
             with butler:
                 bind = {"instrument": self.instrument, "skymap": self.skymap}
+                band_of_filter = {
+                    record.name: record.band
+                    for record in butler.query_dimension_records(
+                        "physical_filter", where="instrument = instrument", bind=bind, explain=False
+                    )
+                }
                 band_of: dict[int, str] = {}
                 for record in butler.query_dimension_records(
                     "visit", where="instrument = instrument", bind=bind, explain=False
                 ):
-                    band_of[record.id] = record.band
+                    band_of[record.id] = band_of_filter.get(record.physical_filter, "")
                 exposure_of: dict[int, int] = {}
                 for record in butler.query_dimension_records(
                     "visit_definition", where="instrument = instrument", bind=bind, explain=False

@@ -1,0 +1,61 @@
+"""Forms of the UI: operator action confirmation, the campaign builder, recurring campaigns."""
+
+from __future__ import annotations
+
+from django import forms
+
+from sites.models import Site
+
+from .models import CampaignTemplate
+
+DAYS_OF_WEEK = [("1", "Monday"), ("2", "Tuesday"), ("3", "Wednesday"), ("4", "Thursday"), ("5", "Friday"),
+                ("6", "Saturday"), ("0", "Sunday")]
+
+
+class ActionForm(forms.Form):
+    """Confirms an operator action; the comment goes into the Event log."""
+
+    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000,
+                              help_text="Why: recorded in the event log.")
+
+    def clean_comment(self) -> str:
+        comment = self.cleaned_data["comment"].strip()
+        if not comment:
+            raise forms.ValidationError("Say why.")
+        return comment
+
+
+class CampaignBuilderForm(forms.Form):
+    """A campaign from a template or a spec (pasted or uploaded); previewed before saving."""
+
+    name = forms.CharField(max_length=128, required=False, help_text="Leave empty to use the spec's name.")
+    template = forms.ModelChoiceField(CampaignTemplate.objects.all(), required=False,
+                                      help_text="Start from a template; its spec fills the box below.")
+    spec_file = forms.FileField(required=False, label="Upload a spec", help_text="A YAML campaign spec.")
+    spec = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "false",
+                                                                       "class": "code"}),
+                           help_text="Campaign spec YAML (see docs/campaign-spec.md).")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        upload = data.get("spec_file")
+        if upload:
+            try:
+                data["spec"] = upload.read().decode("utf-8")
+            except UnicodeDecodeError:
+                self.add_error("spec_file", "The file is not UTF-8 text.")
+        elif not (data.get("spec") or "").strip() and data.get("template"):
+            data["spec"] = data["template"].spec
+        if not (data.get("spec") or "").strip() and not self.errors:
+            self.add_error("spec", "Pick a template, upload a spec or paste one.")
+        return data
+
+
+class RecurringCampaignForm(forms.Form):
+    """Run a template every week at one site."""
+
+    template = forms.ModelChoiceField(CampaignTemplate.objects.all())
+    site = forms.ModelChoiceField(Site.objects.all(), to_field_name="code")
+    day_of_week = forms.ChoiceField(choices=DAYS_OF_WEEK, initial="1")
+    hour = forms.IntegerField(min_value=0, max_value=23, initial=6, help_text="UTC")
+    minute = forms.IntegerField(min_value=0, max_value=59, initial=0)

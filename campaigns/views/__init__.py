@@ -1,0 +1,21 @@
+"""UI views of campaigns; one module per area (pages, actions, builder, recurring)."""
+
+from .actions import ActionView, GroupBulkActionView
+from .builder import CampaignBuilderView
+from .pages import (
+    CampaignDetailView,
+    CampaignListView,
+    ErrorSummaryView,
+    EventListView,
+    GroupDetailView,
+    GroupListView,
+    HomeView,
+    StepDetailView,
+)
+from .recurring import RecurringDeleteView, RecurringView
+
+__all__ = [
+    "ActionView", "CampaignBuilderView", "CampaignDetailView", "CampaignListView", "ErrorSummaryView",
+    "EventListView", "GroupBulkActionView", "GroupDetailView", "GroupListView", "HomeView", "RecurringDeleteView",
+    "RecurringView", "StepDetailView",
+]

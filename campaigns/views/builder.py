@@ -1,0 +1,89 @@
+"""The campaign builder: a template or a spec, a preview of the plan per site, then save."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.views.generic import FormView
+
+from campaigns import services
+from campaigns.forms import CampaignBuilderForm
+from msproc.htmx import OperatorRequiredMixin
+from msproc.lib.planning.spec import SpecError
+
+
+def plan_by_site(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return, per site of a plan dict, what it runs (groups per step) and what it must receive (movements)."""
+    hub = plan.get("hub")
+    runs: dict[str, Counter] = defaultdict(Counter)
+    for step in plan.get("steps", []):
+        for group in step.get("groups", []):
+            runs[group["site"]][step["name"]] += 1
+    receives: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for movement in plan.get("movements", []):
+        receives[movement["destination"]].append(movement)
+    codes = [site["code"] for site in plan.get("sites", [])]
+    for code in list(runs) + list(receives):
+        if code not in codes:
+            codes.append(code)
+    step_order = [step["name"] for step in plan.get("steps", [])]
+    return [
+        {
+            "code": code,
+            "is_hub": code == hub,
+            "share": next((s.get("share") for s in plan.get("sites", []) if s["code"] == code), None),
+            "tracts": next((s.get("tracts") for s in plan.get("sites", []) if s["code"] == code), []),
+            "runs": [(name, runs[code][name]) for name in step_order if runs[code][name]],
+            "groups": sum(runs[code].values()),
+            "receives": receives[code],
+        }
+        for code in codes
+    ]
+
+
+class CampaignBuilderView(OperatorRequiredMixin, FormView):
+    """Preview (``action=preview``) plans the spec and saves nothing; ``action=save`` creates the campaign."""
+
+    form_class = CampaignBuilderForm
+    template_name = "campaigns/builder.html"
+
+    def get_initial(self) -> dict[str, Any]:
+        initial = super().get_initial()
+        template_id = self.request.GET.get("template")
+        if template_id and template_id.isdigit():
+            template = CampaignBuilderForm.base_fields["template"].queryset.filter(pk=template_id).first()
+            if template:
+                initial.update(template=template, spec=template.spec)
+        return initial
+
+    def form_valid(self, form: CampaignBuilderForm):
+        data = form.cleaned_data
+        spec_text = data["spec"]
+        try:
+            if self.request.POST.get("action") == "save":
+                campaign = services.create_campaign_from_spec(
+                    data.get("name") or None, spec_text, template=data.get("template"), owner=self.request.user
+                )
+                return HttpResponseRedirect(reverse("campaigns:campaign", kwargs={"pk": campaign.pk}))
+            plan = services.plan_spec(spec_text)
+        except SpecError as exc:
+            self._attach_spec_errors(form, exc)
+            return self.render_to_response(self.get_context_data(form=form, spec_text=spec_text))
+        return self.render_to_response(self.get_context_data(
+            form=form, plan=plan, by_site=plan_by_site(plan), spec_text=spec_text,
+        ))
+
+    def _attach_spec_errors(self, form: CampaignBuilderForm, exc: SpecError) -> None:
+        """Errors at ``name`` go next to the name field; every other spec path next to the spec."""
+        spec_errors = []
+        for error in exc.errors:
+            if error.path == "name" and form.cleaned_data.get("name"):
+                form.add_error("name", error.message)
+            else:
+                spec_errors.append({"path": error.path or "(whole spec)", "message": error.message})
+        form.spec_errors = spec_errors
+        if spec_errors:
+            form.add_error("spec", f"The spec has {len(spec_errors)} problem(s); see the list beside it.")

@@ -1,0 +1,154 @@
+"""Read-only pages of campaigns, steps, groups, errors and events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from django.views.generic import TemplateView
+
+from campaigns import summaries
+from campaigns.charts import line_chart
+from campaigns.filtersets import UNMATCHED, CampaignFilterSet, EventFilterSet, GroupFilterSet
+from campaigns.models import Campaign, Event, Group, Job, Step
+from msproc.htmx import ViewerRequiredMixin, is_htmx
+from transfers.models import Movement
+
+from .base import FilteredListView, verbs_for
+
+
+class HomeView(ViewerRequiredMixin, TemplateView):
+    """Active campaigns with progress, sites with their load, and everything stalled or failed."""
+
+    template_name = "campaigns/home.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(
+            campaigns=summaries.active_campaigns(),
+            sites=summaries.sites_with_load(),
+            attention=summaries.needs_attention(),
+            thresholds=summaries.STALL_THRESHOLDS,
+            **kwargs,
+        )
+
+
+class CampaignListView(FilteredListView):
+    template_name = "campaigns/campaign_list.html"
+    filterset_class = CampaignFilterSet
+    queryset = Campaign.objects.select_related("hub", "owner").order_by("-created")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        page = context["object_list"]
+        context["campaigns"] = summaries.campaigns_with_progress(
+            Campaign.objects.filter(pk__in=[c.pk for c in page]).order_by("-created")
+        )
+        return context
+
+
+class CampaignDetailView(ViewerRequiredMixin, TemplateView):
+    """The matrix, the steps with their gating movements, the plots and the event log.
+
+    The live part (``campaigns/_campaign_live.html``) polls itself every 3 s while the campaign
+    is not finished; an htmx request gets only that part.
+    """
+
+    template_name = "campaigns/campaign_detail.html"
+    live_template_name = "campaigns/_campaign_live.html"
+    live = False  # True for the partial's own URL
+
+    def get_template_names(self) -> list[str]:
+        return [self.live_template_name if self.live or is_htmx(self.request) else self.template_name]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        campaign = get_object_or_404(Campaign.objects.select_related("hub", "owner", "template"), pk=kwargs["pk"])
+        done, per_site = summaries.job_throughput(campaign)
+        context = {
+            "campaign": campaign,
+            "campaign_verbs": verbs_for(campaign),
+            "matrix": summaries.step_site_matrix(campaign),
+            "progress": summaries.campaigns_with_progress(Campaign.objects.filter(pk=campaign.pk))[0],
+            "progress_chart": line_chart([done]),
+            "throughput_chart": line_chart(per_site, step=True),
+            "events": summaries.campaign_events(campaign),
+        }
+        if not (self.live or is_htmx(self.request)):
+            context["steps"] = summaries.steps_with_movements(campaign)
+        return super().get_context_data(**context, **kwargs)
+
+
+class StepDetailView(ViewerRequiredMixin, TemplateView):
+    template_name = "campaigns/step_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        movements = (
+            Movement.objects.select_related("destination", "before_step").prefetch_related("sources").order_by("id")
+        )
+        step = get_object_or_404(
+            Step.objects.select_related("campaign", "stage", "campaign__hub").prefetch_related(
+                "depends_on", Prefetch("gating_movements", queryset=movements),
+                Prefetch("feeding_movements", queryset=movements),
+            ),
+            pk=kwargs["pk"],
+        )
+        return super().get_context_data(
+            step=step,
+            step_verbs=verbs_for(step),
+            per_site=summaries.step_site_counts(step),
+            groups=Group.objects.filter(step=step)
+            .select_related("campaign", "step", "site", "error_rule")
+            .order_by("ordinal")[:200],
+            events=summaries.object_events(step, limit=50),
+            **kwargs,
+        )
+
+
+class GroupDetailView(ViewerRequiredMixin, TemplateView):
+    template_name = "campaigns/group_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        group = get_object_or_404(
+            Group.objects.select_related("campaign", "step", "step__stage", "site", "error_rule"), pk=kwargs["pk"]
+        )
+        jobs = list(Job.objects.filter(group=group).select_related("error_rule").order_by("-attempt"))
+        return super().get_context_data(
+            group=group,
+            group_verbs=verbs_for(group),
+            jobs=jobs,
+            latest_job=jobs[0] if jobs else None,
+            events=summaries.object_events(group, limit=50),
+            **kwargs,
+        )
+
+
+class GroupListView(FilteredListView):
+    """Groups filtered by GroupFilterSet; operators can act on every group the filter matches."""
+
+    template_name = "campaigns/group_list.html"
+    filterset_class = GroupFilterSet
+    queryset = Group.objects.select_related("campaign", "step", "site", "error_rule").order_by(
+        "-status_changed_at", "-id"
+    )
+    bulk_verbs = ("retry", "rescue", "force_accept", "reject")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(bulk_verbs=self.bulk_verbs, **kwargs)
+
+
+class ErrorSummaryView(ViewerRequiredMixin, TemplateView):
+    """Failed and reviewable groups counted by ErrorRule (or unmatched) x site."""
+
+    template_name = "campaigns/error_summary.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        rows, sites = summaries.error_summary()
+        for row in rows:
+            row["ref"] = row["rule_id"] if row["rule_id"] is not None else UNMATCHED
+        return super().get_context_data(rows=rows, sites=sites, failed_statuses=summaries.GROUP_FAILED, **kwargs)
+
+
+class EventListView(FilteredListView):
+    template_name = "campaigns/event_list.html"
+    filterset_class = EventFilterSet
+    queryset = Event.objects.select_related("actor", "campaign", "content_type")

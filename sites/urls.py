@@ -1,0 +1,12 @@
+"""UI routes of sites."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "sites"
+
+urlpatterns = [
+    path("", views.SiteListView.as_view(), name="site-list"),
+    path("<str:code>/", views.SiteDetailView.as_view(), name="site"),
+]

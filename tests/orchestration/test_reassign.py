@@ -1,0 +1,62 @@
+"""An offline site's pending groups move to another site and the planner re-derives the movements."""
+
+from __future__ import annotations
+
+import pytest
+
+from campaigns.models import Event, Group
+from campaigns.services import ReassignError, create_campaign_from_spec, reassign_site_groups
+from sites.models import Site
+from sites.services import load_sites
+from tests.orchestration.test_reconciler import TEMPLATES, run_ticks
+from transfers.models import Movement
+
+
+@pytest.fixture
+def campaign_2x4(db, settings):
+    settings.MSPROC_EXECUTION_BACKEND = "noop"
+    settings.MSPROC_TRANSFER_BACKEND = "noop"
+    from msproc.celery import app
+
+    app.conf.task_always_eager = True
+    load_sites()
+    campaign = create_campaign_from_spec(None, (TEMPLATES / "2x4.yaml").read_text())
+    yield campaign
+    app.conf.task_always_eager = False
+
+
+def test_reassigning_an_offline_sites_groups_lets_the_campaign_finish(campaign_2x4,
+                                                                      django_capture_on_commit_callbacks):
+    lancs, ral = Site.objects.get(code="LANCS"), Site.objects.get(code="RAL")
+    lancs.take_offline(comment="downtime")
+    campaign_2x4.start()
+    pending = Group.objects.filter(campaign=campaign_2x4, site=lancs).count()
+    counts = reassign_site_groups(campaign_2x4, lancs, ral, comment="LANCS down for a week")
+    assert counts["groups"] == pending > 0
+    assert counts["movements_cancelled"] > 0
+    assert not Group.objects.filter(campaign=campaign_2x4, site=lancs).exists()
+    assert set(Movement.objects.filter(campaign=campaign_2x4, destination=lancs).values_list(
+        "status", flat=True)) == {"cancelled"}
+    # RAL now receives the raws of the visits LANCS would have processed.
+    raws_to_ral = Movement.objects.get(campaign=campaign_2x4, kind="setup", destination=ral, dataset_types__name="raw")
+    before = {site["code"]: set(site["visits"]) for site in campaign_2x4.plan["sites"]}  # the plan before
+    assert set(raws_to_ral.data_ids["exposure"]) == before["RAL"] | before["LANCS"]  # exposure id == visit id
+    assert Event.objects.filter(verb="reassign", comment__contains="LANCS -> RAL").count() == pending
+    run_ticks(django_capture_on_commit_callbacks, campaign_2x4, limit=80)
+    assert campaign_2x4.status == "accepted"
+
+
+def test_reassigning_from_an_online_site_is_refused(campaign_2x4):
+    lancs, ral = Site.objects.get(code="LANCS"), Site.objects.get(code="RAL")
+    with pytest.raises(ReassignError, match="from_site: LANCS is online"):
+        reassign_site_groups(campaign_2x4, lancs, ral)
+    assert Group.objects.filter(campaign=campaign_2x4, site=lancs).exists()
+
+
+def test_reassigning_to_an_offline_site_is_refused(campaign_2x4):
+    lancs, ral = Site.objects.get(code="LANCS"), Site.objects.get(code="RAL")
+    lancs.take_offline()
+    ral.take_offline()
+    with pytest.raises(ReassignError, match="to_site: RAL is offline"):
+        reassign_site_groups(campaign_2x4, lancs, ral)
+

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+
+from msproc.lib.stack.defaults import RAW_RUN
+from msproc.lib.stack.repo import create_repo, record_counts, repo_contents
+from msproc.lib.stack.transfer import (
+    TransferError,
+    archive,
+    transfer_datasets,
+    verify_archive,
+    zip_and_ingest,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def test_transfer_carries_datasets_records_and_collections(hub_root, step1_visit1, tmp_path):
+    assert step1_visit1.ok
+    site = create_repo(tmp_path / "site")
+    result = transfer_datasets(
+        hub_root,
+        site,
+        ["single_visit_star", "pvi", "raw"],
+        ["msproc/step1/visit1", RAW_RUN],
+        where="instrument = 'MockCam' AND visit = 1",
+        chain="msproc/step1/visit1",
+    )
+    assert (result.expected, result.transferred, result.ingested) == (6, 6, 6)
+    assert result.per_dataset_type == {"single_visit_star": 2, "pvi": 2, "raw": 2}
+    assert repo_contents(site, "msproc/step1/visit1") == {"pvi": 2, "raw": 2, "single_visit_star": 2}
+    counts = record_counts(site)
+    assert counts["visit"] == 1 and counts["exposure"] == 1 and counts["visit_detector_region"] == 2
+    assert (counts["tract"], counts["patch"]) == (8, 32)
+    # a second movement of the same data is a no-op, still verified
+    again = transfer_datasets(hub_root, site, ["pvi"], "msproc/step1/visit1", "instrument = 'MockCam' AND visit = 1")
+    assert (again.expected, again.transferred, again.ingested) == (2, 0, 2)
+
+
+def test_moving_raws_carries_their_visit_definitions(hub_root, tmp_path):
+    site = create_repo(tmp_path / "site")
+    result = transfer_datasets(hub_root, site, ["raw"], RAW_RUN, "instrument = 'MockCam' AND exposure IN (3, 17)")
+    assert result.ingested == 4
+    counts = record_counts(site, ["exposure", "visit", "visit_definition", "visit_detector_region"])
+    assert counts == {"exposure": 2, "visit": 2, "visit_definition": 2, "visit_detector_region": 4}
+
+
+def test_zip_ingest_and_archive(hub_root, step1_visit1, tmp_path):
+    site = create_repo(tmp_path / "site")
+    result = zip_and_ingest(
+        hub_root,
+        site,
+        ["pvi", "single_visit_star"],
+        "msproc/step1/visit1",
+        where="instrument = 'MockCam' AND visit = 1",
+        zip_dir=tmp_path / "zips",
+    )
+    assert (result.expected, result.ingested) == (4, 4)
+    assert len(result.zip_paths) == 1 and result.zip_bytes > 0
+    assert repo_contents(site) == {"pvi": 2, "single_visit_star": 2}
+
+    archived = archive(result.zip_paths, tmp_path / "tape")
+    assert [e.name for e in archived.entries] == [p.name for p in result.zip_paths]
+    assert verify_archive(tmp_path / "tape") == []
+    (tmp_path / "tape" / archived.entries[0].name).write_bytes(b"corrupt")
+    assert verify_archive(tmp_path / "tape") == [archived.entries[0].name]
+
+
+def test_zip_of_nothing_is_a_permanent_error(hub_root, tmp_path):
+    site = create_repo(tmp_path / "site")
+    with pytest.raises(TransferError) as error:
+        zip_and_ingest(hub_root, site, ["pvi"], "msproc/step1/visit1", "instrument = 'MockCam' AND visit = 5", tmp_path)
+    assert error.value.permanent

@@ -1,0 +1,62 @@
+"""UI pages of movements: the list (MovementFilterSet), one movement, and everything over one site pair."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Sum
+from django.shortcuts import get_object_or_404
+from django.views.generic import TemplateView
+
+from campaigns import summaries
+from campaigns.views.base import FilteredListView, verbs_for
+from msproc.htmx import ViewerRequiredMixin
+from sites.models import Site
+
+from .filtersets import MovementFilterSet
+from .models import Movement
+
+MOVEMENT_LIST = Movement.objects.select_related("campaign", "destination", "before_step").prefetch_related(
+    "sources", "dataset_types"
+)
+
+
+class MovementListView(FilteredListView):
+    template_name = "transfers/movement_list.html"
+    filterset_class = MovementFilterSet
+    queryset = MOVEMENT_LIST.order_by("-status_changed_at", "-id")
+
+
+class MovementDetailView(ViewerRequiredMixin, TemplateView):
+    template_name = "transfers/movement_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        movement = get_object_or_404(
+            MOVEMENT_LIST.select_related("campaign__hub").prefetch_related("after_steps"), pk=kwargs["pk"]
+        )
+        return super().get_context_data(
+            movement=movement,
+            movement_verbs=verbs_for(movement),
+            history=summaries.object_events(movement),
+            **kwargs,
+        )
+
+
+class SitePairView(ViewerRequiredMixin, TemplateView):
+    """Everything that moved (or will move) from one site to another."""
+
+    template_name = "transfers/site_pair.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        source = get_object_or_404(Site, code=kwargs.pop("source"))
+        destination = get_object_or_404(Site, code=kwargs.pop("destination"))
+        movements = Movement.objects.filter(sources=source, destination=destination)
+        totals = movements.values("status").annotate(n=Count("id"), bytes=Sum("bytes"),
+                                                     ingested=Sum("ingested_count")).order_by("status")
+        return super().get_context_data(
+            source=source,
+            destination=destination,
+            totals=list(totals),
+            movements=MOVEMENT_LIST.filter(pk__in=movements.values("pk")).order_by("-status_changed_at")[:200],
+            **kwargs,
+        )
