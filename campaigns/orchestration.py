@@ -221,10 +221,10 @@ def submit_job(job_id: int) -> str | None:
     if job.group.campaign.status != S.RUNNING:
         return job.status
     backend = get_execution_backend(job.backend)
-    submission = submission_for(job)
     if not job.bps_yaml:
         job.bps_yaml = render_bps_yaml(job)
         Job.objects.filter(pk=job.pk).update(bps_yaml=job.bps_yaml)
+    submission = submission_for(job)
     try:
         external_ids = backend.submit(submission)
     except BackendError as exc:
@@ -249,27 +249,29 @@ def render_bps_yaml(job: Job) -> str:
     from msproc.lib.planning.dataflow import resolve_pipeline_uri
     from msproc.lib.planning.planner import Plan, PlannedGroup
 
-    group, campaign = job.group, job.group.campaign
-    plan = Plan.from_dict(campaign.plan)
-    planned_step = plan.step(group.step.name)
-    planned_group = PlannedGroup(ordinal=group.ordinal, site=group.site.code, data_query=group.data_query,
-                                 visits=group.data_ids.get("visit", []), tracts=group.data_ids.get("tract", []))
+    group = job.group
     site = group.site
     info = SiteInfo(site.code, site.compute_site, site.compute_cloud, site.queue_prefix, _repo_root(site.pk))
+    planned_group = PlannedGroup(ordinal=group.ordinal, site=site.code, data_query=group.data_query,
+                                 visits=group.data_ids.get("visit", []), tracts=group.data_ids.get("tract", []))
     try:
-        return render_submit_yaml(plan, planned_step, planned_group, info,
+        plan = Plan.from_dict(group.campaign.plan)
+        return render_submit_yaml(plan, plan.step(group.step.name), planned_group, info,
                                   pipeline_yaml=resolve_pipeline_uri(plan.pipeline))
-    except Exception as exc:  # rendering is informational for local runs; never block a submission on it
-        return f"# could not render: {exc}\n"
+    except (KeyError, TypeError, ValueError) as exc:  # informational for local runs: never block a submission
+        return f"# could not render the BPS YAML: {exc}\n"
 
 
 def poll_jobs(report: TickReport | None = None) -> TickReport:
     """Poll every running job, in batches per backend, and apply the outcomes."""
     report = report or TickReport()
     refs: dict[str, list[tuple[int, JobRef]]] = defaultdict(list)
-    for pk, backend, name, ids, work_dir in Job.objects.filter(status=S.RUNNING).values_list(
-            "pk", "backend", "workflow_name", "external_ids", "submit_dir").iterator(chunk_size=2000):
+    blocked: set[int] = set()
+    for pk, backend, name, ids, work_dir, status in Job.objects.filter(status__in=[S.RUNNING, S.BLOCKED]).values_list(
+            "pk", "backend", "workflow_name", "external_ids", "submit_dir", "status").iterator(chunk_size=2000):
         refs[backend].append((pk, JobRef(name, ids or {}, work_dir)))
+        if status == S.BLOCKED:
+            blocked.add(pk)
     for backend_name, entries in refs.items():
         backend = get_execution_backend(backend_name)
         for start in range(0, len(entries), POLL_BATCH):
@@ -280,10 +282,28 @@ def poll_jobs(report: TickReport | None = None) -> TickReport:
                 log.warning("polling %s failed: %s", backend_name, exc)
                 continue  # jobs stay running; the next tick polls again
             report.jobs_polled += len(batch)
+            _apply_holds({pk: statuses[ref.workflow_name].state for pk, ref in batch if ref.workflow_name in statuses},
+                         blocked)
             finished = {pk: statuses[ref.workflow_name] for pk, ref in batch
                         if ref.workflow_name in statuses and statuses[ref.workflow_name].finished}
             report.jobs_finished += apply_outcomes(finished)
     return report
+
+
+def _apply_holds(states: dict[int, str], blocked: set[int]) -> None:
+    """A held attempt blocks its group (e.g. held at PanDA); one running again unblocks it."""
+    for job in Job.objects.filter(pk__in=[pk for pk, state in states.items()
+                                          if (state == "held") != (pk in blocked)]).select_related("group"):
+        try:
+            with transaction.atomic():
+                if states[job.pk] == "held":
+                    job.block("held by the execution backend")
+                    job.group.block("held by the execution backend")
+                elif states[job.pk] == "running":
+                    job.unblock(comment="running again")
+                    job.group.unblock(comment="running again")
+        except IllegalTransition:
+            continue
 
 
 def apply_outcomes(outcomes: dict[int, JobStatus]) -> int:

@@ -21,7 +21,7 @@ from sites.choices import RepoStatus
 from sites.models import ButlerRepo, Site
 from transfers.models import DatasetType, Movement
 
-from .models import Campaign, CampaignTemplate, Group, Stage, Step
+from .models import Campaign, CampaignTemplate, ErrorRule, Group, Stage, Step
 
 
 class _Inventory:
@@ -341,3 +341,26 @@ def reassign_site_groups(campaign: Campaign, from_site: Site, to_site: Site, *, 
         counts["movements_added"] = len(added)
     Campaign.objects.filter(pk=campaign.pk).update(plan=new_plan.to_dict())
     return counts
+
+
+# Rules campaign pilots start from; editable in the admin and the API. Name, pattern, action, max retries.
+DEFAULT_ERROR_RULES = (
+    ("mock simulated failure", r"Simulated failure: task=", "retry", 2),
+    ("runner died", r"the local runner died without leaving a result", "retry", 2),
+    ("out of memory", r"MemoryError|Killed|OOM", "retry", 1),
+    ("timed out", r"timed out|TimeoutExpired", "retry", 1),
+    ("missing input collection", r"MissingCollectionError|Collection .* not found", "review", 0),
+    ("output run exists", r"ConflictingDefinitionError|Output run .* already exists", "review", 0),
+    ("empty quantum graph", r"QuantumGraph was empty", "review", 0),
+)
+
+
+def load_error_rules() -> list[ErrorRule]:
+    """Create the default ErrorRules if missing (existing ones are left as operators edited them)."""
+    rules = []
+    for priority, (name, pattern, action, retries) in enumerate(DEFAULT_ERROR_RULES, start=1):
+        rule, _ = ErrorRule.objects.get_or_create(
+            name=name, defaults={"pattern": pattern, "action": action, "max_retries": retries,
+                                 "priority": priority * 10})
+        rules.append(rule)
+    return rules

@@ -91,6 +91,7 @@ class ExecutionBackend(ABC):
 _REGISTRY: dict[str, str] = {
     "local": "campaigns.backends.local.LocalExecutionBackend",
     "noop": "campaigns.backends.noop.NoopExecutionBackend",
+    "panda": "campaigns.backends.panda.PandaExecutionBackend",
 }
 _INSTANCES: dict[str, ExecutionBackend] = {}
 

@@ -86,6 +86,7 @@ class TransferBackend(ABC):
 _REGISTRY: dict[str, str] = {
     "local": "transfers.backends.local.LocalTransferBackend",
     "noop": "transfers.backends.noop.NoopTransferBackend",
+    "rucio": "transfers.backends.rucio.RucioTransferBackend",
 }
 _INSTANCES: dict[str, TransferBackend] = {}
 

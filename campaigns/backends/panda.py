@@ -1,0 +1,358 @@
+"""PanDA execution: a group attempt is one BPS workflow submitted through lsst-ctrl-bps-panda.
+
+Submitting renders the BPS config of the attempt (``msproc.lib.panda.bpsconfig``),
+builds the workflow with ``prepare_driver(config, runWmsSubmissionChecks=False)``
+(quantum graph, clustering, iDDS works) and hands it to the plugin's
+``PanDAService.submit``, which sends it to iDDS through PanDA's relay.
+``uniqProcName`` is the workflow name of the attempt, so the iDDS request
+carries it: a retried task first looks for its request by name (and for the
+``panda.json`` it wrote next to the submit files) and never submits twice.
+
+Polling asks iDDS for each request's tasks (``get_requests(with_detail=True)``,
+what ``bps report`` uses), maps them with ``msproc.lib.panda.states`` and,
+for finished attempts with failed jobs, fetches the jobs' error messages
+(``get_contents_output_ext``) so ErrorRules can match them. Cancelling is
+the plugin's ``PanDAService.cancel`` (iDDS ``abort``).
+
+Connection settings (URLs, VO, the *file* holding the token) come from
+``MSPROC_PANDA_*`` settings or environment variables; see docs/panda.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from msproc.lib.panda.bpsconfig import build_submit_config, write_submit_config
+from msproc.lib.panda.client import PandaConfig, PandaError, activate, guarded, idds_call
+from msproc.lib.panda.states import WorkflowSummary, summarize
+
+from .base import BackendError, ExecutionBackend, JobRef, JobStatus, Submission
+
+log = logging.getLogger(__name__)
+
+MARKER_FILE = "panda.json"
+CLAIM_FILE = "panda.claim"
+CLAIM_STALE_SECONDS = 900
+POLL_THREADS = 8
+MAX_ERROR_TASKS = 20
+SETTING_NAMES = (
+    "MSPROC_PANDA_URL", "MSPROC_PANDA_URL_SSL", "MSPROC_PANDACACHE_URL", "MSPROC_PANDA_MONITOR_URL",
+    "MSPROC_PANDA_IDDS_SERVER", "MSPROC_PANDA_AUTH", "MSPROC_PANDA_AUTH_VO", "MSPROC_PANDA_TOKEN_FILE",
+    "MSPROC_PANDA_VERIFY_HOST", "MSPROC_PANDA_CONFIG_ROOT", "MSPROC_PANDA_BPS_CONFIG",
+)
+
+
+def panda_config() -> PandaConfig:
+    """Return the PanDA connection from settings, else the environment. Raises BackendError (permanent)."""
+    values: dict[str, Any] = dict(os.environ)
+    values.update({name: getattr(settings, name) for name in SETTING_NAMES
+                   if getattr(settings, name, None) not in (None, "")})
+    try:
+        return PandaConfig.from_mapping(values)
+    except PandaError as exc:
+        raise BackendError(str(exc), permanent=True) from None
+
+
+def _backend_error(exc: PandaError) -> BackendError:
+    return BackendError(f"PanDA: {exc}", permanent=exc.permanent)
+
+
+class PandaExecutionBackend(ExecutionBackend):
+    """Runs each attempt as a BPS workflow on PanDA. Idempotent by workflow name."""
+
+    name = "panda"
+
+    def __init__(self, config: PandaConfig | None = None) -> None:
+        self._fixed_config = config
+
+    @property
+    def config(self) -> PandaConfig:
+        return self._fixed_config or panda_config()
+
+    # ------------------------------------------------------------------------------------ submit
+    def submit(self, submission: Submission) -> dict[str, Any]:
+        config = self.config
+        try:
+            config.check_credentials()
+        except PandaError as exc:
+            raise _backend_error(exc) from None
+        site = self._check_site(submission.site)
+        work_dir = Path(submission.work_dir)
+        marker = work_dir / MARKER_FILE
+        if marker.exists():
+            return json.loads(marker.read_text())
+        existing = self._find_request(config, submission.workflow_name)
+        if existing is not None:
+            log.info("PanDA workflow %s already submitted as request %s", submission.workflow_name, existing)
+            return self._record(config, submission, existing, marker)
+        check_output_run(submission.repo, submission.output_run)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self._claim(work_dir)
+        try:
+            request_id = self._submit_workflow(config, submission, site)
+        finally:
+            (work_dir / CLAIM_FILE).unlink(missing_ok=True)
+        return self._record(config, submission, request_id, marker)
+
+    def _check_site(self, code: str):
+        from sites.choices import SiteStatus
+        from sites.models import Site
+
+        site = Site.objects.filter(code=code).first()
+        if site is not None and site.status != SiteStatus.ONLINE:
+            raise BackendError(f"site {code} is {site.status}: not submitting to PanDA", permanent=True)
+        return site
+
+    def _find_request(self, config: PandaConfig, workflow_name: str) -> int | None:
+        """Return the id of the iDDS request named ``workflow_name``, None if there is none."""
+        try:
+            found = idds_call(config, "get_request_id_by_name", name=workflow_name)
+        except PandaError as exc:
+            if "NoObject" in str(exc) or "cannot be found" in str(exc):
+                return None
+            raise _backend_error(exc) from None
+        if isinstance(found, Mapping) and found.get(workflow_name) is not None:  # names are LIKE patterns in iDDS
+            return int(found[workflow_name])
+        return None
+
+    def _claim(self, work_dir: Path) -> None:
+        """Claim the submission so two workers never submit the same attempt at once."""
+        claim = work_dir / CLAIM_FILE
+        try:
+            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if time.time() - claim.stat().st_mtime < CLAIM_STALE_SECONDS:
+                raise BackendError(f"{work_dir.name}: another worker is submitting it") from None
+            claim.unlink(missing_ok=True)  # a worker died mid-submission; the name lookup found nothing
+            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        os.close(fd)
+
+    def _bps_config(self, submission: Submission, site) -> dict[str, Any]:
+        from msproc.lib.planning.bps import SiteInfo, queue_for
+
+        overrides: dict[str, Any] = {}
+        site_file = getattr(settings, "MSPROC_PANDA_BPS_CONFIG", None) or os.environ.get("MSPROC_PANDA_BPS_CONFIG")
+        if site_file:
+            import yaml
+
+            overrides = yaml.safe_load(Path(site_file).read_text()) or {}
+        compute_site = compute_cloud = queue = ""
+        if site is not None:
+            compute_site, compute_cloud = site.compute_site, site.compute_cloud
+            info = SiteInfo(site.code, site.compute_site, site.compute_cloud, site.queue_prefix, submission.repo)
+            queue = queue_for(info, submission.memory_mb) if submission.memory_mb > 0 else ""
+        bps_yaml = submission.bps_yaml or _minimal_yaml(submission)
+        try:
+            return build_submit_config(
+                bps_yaml, workflow_name=submission.workflow_name, output_run=submission.output_run,
+                submit_dir=submission.work_dir, compute_site=compute_site, compute_cloud=compute_cloud,
+                queue=queue, butler_config=submission.repo, site_overrides=overrides)
+        except ValueError as exc:
+            raise BackendError(f"cannot build the BPS config of {submission.workflow_name}: {exc}",
+                               permanent=True) from None
+
+    def _submit_workflow(self, config: PandaConfig, submission: Submission, site) -> int:
+        bps_config = self._bps_config(submission, site)
+        shutil.rmtree(bps_config["submitPath"], ignore_errors=True)
+        path = write_submit_config(bps_config, Path(submission.work_dir) / "submit-panda.yaml")
+        _stack_environment()
+        activate(config)
+        try:
+            with guarded("BPS prepare"):
+                from lsst.ctrl.bps.drivers import prepare_driver
+
+                wms_config, workflow = prepare_driver(str(path), runWmsSubmissionChecks=False)
+        except PandaError as exc:  # a bad pipeline, query or repository: retrying the same attempt cannot help
+            raise BackendError(f"BPS could not prepare {submission.workflow_name}: {exc}", permanent=True) from None
+        try:
+            with guarded("PanDA submit"):
+                from lsst.ctrl.bps.panda import PanDAService
+
+                PanDAService(wms_config).submit(workflow, config=wms_config)
+        except PandaError as exc:
+            raise BackendError(f"PanDA: {exc}") from None  # transient: the next try looks the name up first
+        if workflow.run_id is None:
+            raise BackendError(f"PanDA accepted {submission.workflow_name} without a request id")
+        log.info("submitted %s to PanDA as iDDS request %s", submission.workflow_name, workflow.run_id)
+        return int(workflow.run_id)
+
+    def _record(self, config: PandaConfig, submission: Submission, request_id: int, marker: Path) -> dict[str, Any]:
+        ids: dict[str, Any] = {"request_id": request_id, "workflow_name": submission.workflow_name,
+                               **config.monitor_links(request_id)}
+        try:
+            summary = self._summary(config, request_id)
+            if summary.task_ids:
+                ids["task_ids"] = summary.task_ids
+        except BackendError:
+            pass  # tasks show up later; the request id is what matters
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps(ids))
+        return ids
+
+    # ------------------------------------------------------------------------------------ poll
+    def poll(self, jobs: Sequence[JobRef]) -> dict[str, JobStatus]:
+        """Poll many attempts: one iDDS call per request (in parallel), plus one per failed task.
+
+        Raises BackendError when PanDA cannot be reached at all.
+        """
+        config = self.config
+        refs = [job for job in jobs if job.external_ids.get("request_id")]
+        statuses = {job.workflow_name: JobStatus(state="missing", error="no PanDA request id recorded")
+                    for job in jobs if not job.external_ids.get("request_id")}
+        if not refs:
+            return statuses
+        try:
+            config.check_credentials()
+        except PandaError as exc:
+            raise _backend_error(exc) from None
+        with ThreadPoolExecutor(max_workers=min(POLL_THREADS, len(refs))) as pool:
+            results = list(pool.map(lambda job: self._poll_one(config, job), refs))
+        failures = [result for result in results if isinstance(result, BackendError)]
+        if failures and len(failures) == len(results):
+            raise failures[0]
+        for job, result in zip(refs, results, strict=True):
+            if not isinstance(result, BackendError):
+                statuses[job.workflow_name] = result
+        return statuses
+
+    def _poll_one(self, config: PandaConfig, job: JobRef) -> JobStatus | BackendError:
+        try:
+            summary = self._summary(config, int(job.external_ids["request_id"]))
+            error = summary.message
+            if summary.state in {"failed", "partial"} and summary.failed_tasks:
+                error = "\n".join(part for part in (self._errors(config, summary), error) if part)
+            tasks = ", ".join(f"{label}: {c.succeeded}/{c.expected} ok, {c.failed} failed"
+                              for label, c in summary.tasks.items())
+            return JobStatus(state=summary.state, expected=summary.expected, succeeded=summary.succeeded,
+                             failed=summary.failed, error=error,
+                             log_tail=f"iDDS request {summary.request_id}: {summary.request_status}; {tasks}",
+                             log_path=job.external_ids.get("monitor_url", ""))
+        except BackendError as exc:
+            log.warning("polling %s failed: %s", job.workflow_name, exc)
+            return exc
+
+    def _summary(self, config: PandaConfig, request_id: int) -> WorkflowSummary:
+        try:
+            rows = idds_call(config, "get_requests", request_id=request_id, with_detail=True)
+        except PandaError as exc:
+            raise _backend_error(exc) from None
+        return summarize(request_id, rows or [])
+
+    def _errors(self, config: PandaConfig, summary: WorkflowSummary) -> str:
+        """Return the distinct error messages of the failed jobs, one line each, task label first."""
+        lines: list[str] = []
+        for task in summary.failed_tasks[:MAX_ERROR_TASKS]:
+            try:
+                contents = idds_call(config, "get_contents_output_ext", request_id=summary.request_id,
+                                     workload_id=task.workload_id)
+            except PandaError as exc:
+                lines.append(f"{task.label}: could not fetch job errors ({exc})")
+                continue
+            for jobs in (contents or {}).values() if isinstance(contents, Mapping) else []:
+                for panda_job in jobs or []:
+                    lines += [f"{task.label}: {message}" for message in _job_errors(panda_job)]
+        return "\n".join(dict.fromkeys(lines))
+
+    # ------------------------------------------------------------------------------------ cancel / restart
+    def cancel(self, job: JobRef) -> None:
+        request_id = job.external_ids.get("request_id")
+        if not request_id:
+            return
+        self._service_call("cancel", int(request_id))
+
+    def restart(self, job: JobRef) -> None:
+        """Retry the failed jobs of the attempt's request in PanDA (iDDS ``retry``). Raises BackendError."""
+        request_id = job.external_ids.get("request_id")
+        if not request_id:
+            raise BackendError(f"{job.workflow_name}: no PanDA request to restart", permanent=True)
+        self._service_call("restart", int(request_id))
+
+    def _service_call(self, method: str, request_id: int) -> None:
+        config = self.config
+        try:
+            config.check_credentials()
+            activate(config)
+            with guarded(f"PanDA {method}"):
+                from lsst.ctrl.bps import BpsConfig
+                from lsst.ctrl.bps.panda import PanDAService
+
+                service = PanDAService(BpsConfig({"iddsServer": config.idds_server} if config.idds_server else {}))
+                result = getattr(service, method)(request_id)
+        except PandaError as exc:
+            raise _backend_error(exc) from None
+        ok = result[0] if method == "cancel" else result[0] is not None
+        if not ok:
+            raise BackendError(f"PanDA {method} of request {request_id}: {result[-1]}")
+
+
+def _job_errors(panda_job: Mapping[str, Any]) -> list[str]:
+    messages = []
+    for kind in ("exe", "pilot", "sup", "ddm", "brokerage", "job_dispatcher", "task_buffer"):
+        diag = panda_job.get(f"{kind}_error_diag")
+        if diag:
+            code = panda_job.get(f"{kind}_error_code")
+            messages.append(f"{diag} ({kind} error {code})" if code else str(diag))
+    if not messages and panda_job.get("trans_exit_code") not in (None, 0, "0"):
+        messages.append(f"exit code {panda_job['trans_exit_code']}")
+    return messages
+
+
+def _minimal_yaml(submission: Submission) -> str:
+    import yaml
+
+    pipeline = submission.pipeline if "#" in submission.pipeline else f"{submission.pipeline}#{submission.step}"
+    return yaml.safe_dump({
+        "pipelineYaml": pipeline,
+        "project": "msproc",
+        "campaign": submission.workflow_name,
+        "requestMemory": submission.memory_mb,
+        "payload": {"payloadName": submission.workflow_name, "butlerConfig": submission.repo,
+                    "inCollection": ",".join(submission.inputs), "dataQuery": submission.data_query,
+                    "output": submission.output},
+    })
+
+
+def _stack_environment() -> None:
+    """Let BPS find ``pipetask``/``butler`` of this environment when no LSST setup did (``${CTRL_MPEXEC_DIR}``)."""
+    prefix = str(Path(sys.executable).parent.parent)
+    os.environ.setdefault("CTRL_MPEXEC_DIR", prefix)
+    os.environ.setdefault("DAF_BUTLER_DIR", prefix)
+
+
+def check_output_run(repo: str, output_run: str) -> None:
+    """Raise BackendError (permanent) when ``output_run`` already exists in ``repo``.
+
+    Skipped (with a log line) when the repository cannot be opened from here,
+    e.g. a site's Butler reachable only inside the data facility.
+    """
+    if not repo or not output_run:
+        return
+    try:
+        from lsst.daf.butler import Butler, MissingCollectionError
+
+        butler = Butler.from_config(repo, writeable=False)
+    except Exception as exc:
+        log.info("cannot open the Butler %s from here (%s): output run check skipped", repo, type(exc).__name__)
+        return
+    try:
+        butler.collections.get_info(output_run)
+    except MissingCollectionError:
+        return
+    except Exception as exc:
+        log.info("output run check on %s failed (%s): skipped", repo, exc)
+        return
+    finally:
+        butler.close()
+    raise BackendError(f"output run collection {output_run} already exists in {repo}; "
+                       "a new attempt needs a new run", permanent=True)

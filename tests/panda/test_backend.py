@@ -1,0 +1,210 @@
+"""The PanDA backend driven through the real BPS plugin and panda-client against a fake PanDA server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import pytest
+import yaml
+
+from campaigns.backends.base import BackendError, JobRef, Submission
+from campaigns.backends.panda import PandaExecutionBackend
+from msproc.lib.stack.defaults import INPUT_COLLECTIONS
+from msproc.lib.stack.pipeline import MOCK_PIPELINE
+from sites.choices import SiteStatus
+from tests.factories import SiteFactory
+
+from .conftest import TOKEN
+
+pytestmark = pytest.mark.django_db
+
+
+def submission(tmp_path, repo, name="c1-step1-g1-a1", output_run="u/msproc/c1/step1/group1/attempt1", **kw):
+    bps_yaml = yaml.safe_dump({
+        "pipelineYaml": f"{MOCK_PIPELINE}#step1", "project": "msproc", "campaign": "c1",
+        "payload": {"payloadName": "c1_step1_group1", "butlerConfig": str(repo),
+                    "inCollection": ",".join(INPUT_COLLECTIONS),
+                    "dataQuery": "instrument = 'MockCam' AND visit = 1", "output": "u/msproc/c1/step1/group1"},
+        "requestMemory": 2048, "finalJob": {"queue": "SLAC_Rubin_Merge"},
+    })
+    values = dict(workflow_name=name, site="SLAC", repo=str(repo), step="step1", pipeline=str(MOCK_PIPELINE),
+                  inputs=list(INPUT_COLLECTIONS), output="u/msproc/c1/step1/group1", output_run=output_run,
+                  step_chain="u/msproc/c1/step1", data_query="instrument = 'MockCam' AND visit = 1",
+                  work_dir=str(tmp_path / name), memory_mb=5000, bps_yaml=bps_yaml)
+    values.update(kw)
+    return Submission(**values)
+
+
+@pytest.fixture
+def slac(db):
+    return SiteFactory(code="SLAC", compute_site="SLAC", compute_cloud="US", queue_prefix="SLAC")
+
+
+def ref(name, request_id):
+    return JobRef(name, {"request_id": request_id}, "")
+
+
+def test_it_submits_through_the_plugin_and_never_twice(panda, slac, hub_repo, tmp_path, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    backend = PandaExecutionBackend()
+    sub = submission(tmp_path, hub_repo)
+
+    ids = backend.submit(sub)
+
+    assert ids["workflow_name"] == sub.workflow_name
+    request = panda.requests[ids["request_id"]]
+    assert request.name == sub.workflow_name
+    assert [t.name for t in request.tasks] == [f"{sub.workflow_name}_01_pipetaskInit_01",
+                                               f"{sub.workflow_name}_02_isr_01",
+                                               f"{sub.workflow_name}_03_calibrateImage_01",
+                                               f"{sub.workflow_name}_04_finalJob_01"]
+    assert ids["monitor_url"] == f"https://panda-mon.example.org/idds/wfprogress/?reqid={ids['request_id']}"
+    assert len(ids["task_ids"]) == 4
+    config = yaml.safe_load((tmp_path / sub.workflow_name / "submit-panda.yaml").read_text())
+    assert (config["computeSite"], config["computeCloud"], config["queue"]) == ("SLAC", "US", "SLAC_Rubin_8G")
+    assert config["payload"]["outputRun"] == sub.output_run
+
+    # A retried task: the same ids, from the marker file, without asking PanDA.
+    panda.reset_calls()
+    assert backend.submit(sub) == ids
+    assert panda.relay_calls() == []
+    # Even without the marker (another worker, lost disk): found by name, not submitted again.
+    os.remove(tmp_path / sub.workflow_name / "panda.json")
+    assert backend.submit(sub)["request_id"] == ids["request_id"]
+    assert panda.relay_calls("submit") == []
+    assert [r.name for r in panda.requests.values()].count(sub.workflow_name) == 1
+
+    # The token went to PanDA (the fake checks it) but never into logs, output or the ids.
+    out = capsys.readouterr()
+    for text in (caplog.text, out.out, out.err, json.dumps(ids)):
+        assert TOKEN not in text
+
+
+def test_it_refuses_an_output_run_that_exists(panda, slac, hub_repo, tmp_path):
+    from lsst.daf.butler import Butler, CollectionType
+
+    with Butler.from_config(str(hub_repo), writeable=True) as butler:
+        butler.collections.register("u/msproc/c1/step1/group9/attempt1", CollectionType.RUN)
+    sub = submission(tmp_path, hub_repo, name="c1-step1-g9-a1", output_run="u/msproc/c1/step1/group9/attempt1")
+    with pytest.raises(BackendError, match="already exists") as raised:
+        PandaExecutionBackend().submit(sub)
+    assert raised.value.permanent
+    assert panda.relay_calls("submit") == []
+
+
+def test_it_refuses_a_site_that_is_not_online(panda, slac, tmp_path):
+    slac.status = SiteStatus.OFFLINE
+    slac.save()
+    with pytest.raises(BackendError, match="SLAC is offline") as raised:
+        PandaExecutionBackend().submit(submission(tmp_path, "/nowhere"))
+    assert raised.value.permanent
+    assert panda.calls == []
+
+
+def test_it_fails_cleanly_without_a_token(panda, slac, settings, tmp_path):
+    settings.MSPROC_PANDA_TOKEN_FILE = str(tmp_path / "no-such-token")
+    with pytest.raises(BackendError, match="token") as raised:
+        PandaExecutionBackend().submit(submission(tmp_path, "/nowhere"))
+    assert raised.value.permanent
+    with pytest.raises(BackendError):
+        PandaExecutionBackend().poll([ref("wf", 1)])
+
+
+def test_submit_while_panda_is_unreachable_is_a_transient_error(panda, slac, tmp_path):
+    panda.make_unreachable()
+    try:
+        with pytest.raises(BackendError) as raised:
+            PandaExecutionBackend().submit(submission(tmp_path, "/nowhere", name="c1-step1-g2-a1"))
+        assert not raised.value.permanent
+        assert not (tmp_path / "c1-step1-g2-a1" / "panda.json").exists()
+    finally:
+        panda.make_reachable()
+
+
+def test_it_polls_many_jobs_with_a_bounded_number_of_calls(panda):
+    names = [f"poll-{n}" for n in range(12)]
+    ids = {name: panda.add_request(name) for name in names}
+    panda.finish_all(ids["poll-0"])
+    panda.set_request(ids["poll-1"], "SubFinished")
+    panda.set_task(ids["poll-1"], "isr", "SubFinished", total=2, processed=1, failed=1, errors=["ValueError: bad"])
+    panda.reset_calls()
+
+    statuses = PandaExecutionBackend().poll([ref(name, ids[name]) for name in names])
+
+    assert statuses["poll-0"].state == "succeeded"
+    assert statuses["poll-1"].state == "partial"
+    assert {statuses[name].state for name in names[2:]} == {"running"}
+    # one status call per request, one error call per task with failed jobs: never more
+    assert panda.relay_calls("get_requests") == ["get_requests"] * len(names)
+    assert panda.relay_calls("get_contents_output_ext") == ["get_contents_output_ext"]
+    assert len(panda.calls) == len(names) + 1
+
+
+@pytest.mark.parametrize(("request_status", "tasks", "state"), [
+    ("Transforming", {}, "running"),
+    ("Suspended", {}, "held"),
+    ("Finished", {}, "succeeded"),
+    ("SubFinished", {"isr": ("SubFinished", 2, 1, 1)}, "partial"),
+    ("Failed", {"pipetaskInit": ("Failed", 1, 0, 1)}, "failed"),
+    ("Failed", {"pipetaskInit": ("Finished", 1, 1, 0), "isr": ("Finished", 2, 2, 0),
+                "calibrateImage": ("Finished", 2, 2, 0), "finalJob": ("Failed", 1, 0, 1)}, "partial"),
+    ("Cancelled", {}, "failed"),
+])
+def test_it_maps_panda_states(panda, request_status, tasks, state):
+    request_id = panda.add_request(f"map-{request_status}-{state}")
+    panda.set_request(request_id, request_status)
+    for label, (status, total, processed, failed) in tasks.items():
+        panda.set_task(request_id, label, status, total=total, processed=processed, failed=failed)
+    status = PandaExecutionBackend().poll([ref("wf", request_id)])["wf"]
+    assert status.state == state
+
+
+def test_it_fetches_the_errors_of_failed_jobs(panda):
+    from campaigns.orchestration import match_rule
+    from tests.factories import ErrorRuleFactory
+
+    request_id = panda.add_request("errors-wf", quanta=4)
+    panda.set_request(request_id, "SubFinished")
+    panda.set_task(request_id, "pipetaskInit", "Finished", processed=1)
+    panda.set_task(request_id, "isr", "SubFinished", processed=2, failed=2,
+                   errors=["lsst.pipe.base.NoWorkFound: no overlap", "MemoryError: out of memory"])
+    panda.set_task(request_id, "calibrateImage", "Finished", processed=4)
+
+    status = PandaExecutionBackend().poll([ref("errors-wf", request_id)])["errors-wf"]
+
+    assert status.state == "partial"
+    assert (status.expected, status.succeeded, status.failed) == (8, 6, 2)
+    assert "isr: MemoryError: out of memory (exe error 1)" in status.error
+    assert "isr: lsst.pipe.base.NoWorkFound: no overlap" in status.error
+    rule = ErrorRuleFactory(pattern="MemoryError")
+    assert match_rule(status.error, [rule]) == rule
+
+
+def test_poll_while_panda_is_unreachable_raises_and_changes_nothing(panda):
+    request_id = panda.add_request("down-wf")
+    panda.make_unreachable()
+    try:
+        with pytest.raises(BackendError) as raised:
+            PandaExecutionBackend().poll([ref("down-wf", request_id)])
+        assert not raised.value.permanent
+    finally:
+        panda.make_reachable()
+    assert PandaExecutionBackend().poll([ref("down-wf", request_id)])["down-wf"].state == "running"
+
+
+def test_cancel_aborts_the_request_through_the_plugin(panda):
+    request_id = panda.add_request("cancel-wf")
+    PandaExecutionBackend().cancel(ref("cancel-wf", request_id))
+    assert panda.requests[request_id].status == "Cancelled"
+    assert panda.relay_calls() == ["abort"]
+    assert PandaExecutionBackend().poll([ref("cancel-wf", request_id)])["cancel-wf"].state == "failed"
+
+
+def test_restart_retries_the_request_through_the_plugin(panda):
+    request_id = panda.add_request("retry-wf")
+    panda.set_request(request_id, "SubFinished")
+    panda.set_task(request_id, "isr", "SubFinished", total=2, processed=1, failed=1)
+    PandaExecutionBackend().restart(ref("retry-wf", request_id))
+    assert panda.requests[request_id].status == "Transforming"

@@ -1,0 +1,356 @@
+"""Rucio transfers: register a movement's files with Butler metadata, one rule to the destination, ingest.
+
+``start`` registers the source datasets' files at each source site's RSE
+(as lsst-rucio-register does), attaches them to one Rucio dataset named
+after the movement and creates ONE replication rule to the destination
+site's RSE; everything is looked up first, so a repeated ``start`` reuses
+what exists. ``poll`` maps rule states (OK -> arrived, REPLICATING ->
+transferring, STUCK/SUSPENDED -> stuck with the reason and failing files).
+``ingest`` imports what arrived into the destination Butler as ctrl_ingestd
+does and verifies the count. Only rucio-clients is used.
+
+Configuration (settings, else environment): ``MSPROC_RUCIO_HOST``,
+``MSPROC_RUCIO_AUTH_HOST``, ``MSPROC_RUCIO_ACCOUNT``, ``MSPROC_RUCIO_AUTH_TYPE``
+(userpass, x509, x509_proxy), ``MSPROC_RUCIO_USERNAME``, the password from the
+file ``MSPROC_RUCIO_PASSWORD_FILE`` or the environment variable named by
+``MSPROC_RUCIO_PASSWORD_ENV``, ``MSPROC_RUCIO_CLIENT_CERT``/``_KEY``,
+``MSPROC_RUCIO_CA_CERT``, ``MSPROC_RUCIO_SCOPE`` (default: the Butler repo
+name), ``MSPROC_RUCIO_RSE`` (template, default ``{site}_BUTLER_DISK``),
+``MSPROC_RUCIO_ACTIVITY``, ``MSPROC_RUCIO_INGEST_TRANSFER`` (default ``direct``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .base import MovementRequest, TransferBackend, TransferBackendError, TransferProgress
+
+log = logging.getLogger(__name__)
+
+STUCK_STATES = {"STUCK", "SUSPENDED"}
+WAITING_STATES = {"REPLICATING", "INJECT", "WAITING_APPROVAL"}
+MAX_FAILING_FILES = 5
+
+
+def _setting(name: str, default: str = "") -> str:
+    from django.conf import settings
+
+    value = getattr(settings, name, None)
+    if value in (None, ""):
+        value = os.environ.get(name, default)
+    return str(value) if value is not None else default
+
+
+@dataclass(frozen=True)
+class RucioSettings:
+    """Where and as whom to talk to Rucio. The password is read when a client is made, never stored."""
+
+    host: str
+    auth_host: str
+    account: str
+    auth_type: str
+    username: str
+    scope: str
+    rse_template: str
+    activity: str
+    ingest_transfer: str
+
+    @classmethod
+    def load(cls) -> RucioSettings:
+        from django.conf import settings
+
+        host = _setting("MSPROC_RUCIO_HOST")
+        if not host:
+            raise TransferBackendError("MSPROC_RUCIO_HOST is not set", permanent=True)
+        return cls(
+            host=host, auth_host=_setting("MSPROC_RUCIO_AUTH_HOST", host),
+            account=_setting("MSPROC_RUCIO_ACCOUNT", "root"), auth_type=_setting("MSPROC_RUCIO_AUTH_TYPE", "userpass"),
+            username=_setting("MSPROC_RUCIO_USERNAME"),
+            scope=_setting("MSPROC_RUCIO_SCOPE", getattr(settings, "MSPROC_REPO_NAME", "dp2")),
+            rse_template=_setting("MSPROC_RUCIO_RSE", "{site}_BUTLER_DISK"),
+            activity=_setting("MSPROC_RUCIO_ACTIVITY"),
+            ingest_transfer=_setting("MSPROC_RUCIO_INGEST_TRANSFER", "direct"),
+        )
+
+    def rse(self, site: str) -> str:
+        return self.rse_template.format(site=site)
+
+    def creds(self) -> dict[str, str]:
+        """Return the credentials for rucio-clients. Raises TransferBackendError (permanent) when missing."""
+        if self.auth_type == "userpass":
+            password_file = _setting("MSPROC_RUCIO_PASSWORD_FILE")
+            password_env = _setting("MSPROC_RUCIO_PASSWORD_ENV", "MSPROC_RUCIO_PASSWORD")
+            if password_file:
+                password = Path(password_file).read_text().strip()
+            else:
+                password = os.environ.get(password_env, "")
+            if not (self.username and password):
+                raise TransferBackendError("Rucio userpass needs MSPROC_RUCIO_USERNAME and a password file or "
+                                           "environment variable", permanent=True)
+            return {"username": self.username, "password": password}
+        if self.auth_type == "x509":
+            return {"client_cert": _setting("MSPROC_RUCIO_CLIENT_CERT"),
+                    "client_key": _setting("MSPROC_RUCIO_CLIENT_KEY")}
+        if self.auth_type == "x509_proxy":
+            return {"client_proxy": _setting("MSPROC_RUCIO_CLIENT_CERT")}
+        return {}
+
+
+def _client(config: RucioSettings):
+    """Return a logged-in rucio `Client`. Raises TransferBackendError (transient) if Rucio cannot be reached."""
+    from rucio.client import Client
+    from rucio.common.exception import CannotAuthenticate, RucioException
+
+    try:
+        return Client(rucio_host=config.host, auth_host=config.auth_host, account=config.account,
+                      auth_type=config.auth_type, creds=config.creds(),
+                      ca_cert=_setting("MSPROC_RUCIO_CA_CERT") or None, timeout=60)
+    except CannotAuthenticate as exc:
+        raise TransferBackendError(f"Rucio refused the credentials of account {config.account}: "
+                                   f"{type(exc).__name__}", permanent=True) from None
+    except (RucioException, OSError) as exc:
+        raise TransferBackendError(f"Rucio at {config.host} is unreachable: {type(exc).__name__}") from exc
+
+
+def _rucio_error(exc: Exception) -> TransferBackendError:
+    """Translate a rucio-clients error: access/validation errors are permanent, the rest transient."""
+    from rucio.common import exception as rucio_exc
+
+    permanent = isinstance(exc, (rucio_exc.AccessDenied, rucio_exc.InvalidObject, rucio_exc.InvalidRSEExpression,
+                                 rucio_exc.RSENotFound, rucio_exc.ScopeNotFound, rucio_exc.InsufficientAccountLimit,
+                                 rucio_exc.UnsupportedOperation))
+    return TransferBackendError(f"Rucio: {type(exc).__name__}: {exc}", permanent=permanent)
+
+
+class RucioTransferBackend(TransferBackend):
+    name = "rucio"
+
+    def settings(self) -> RucioSettings:
+        return RucioSettings.load()
+
+    def dataset(self, request: MovementRequest) -> str:
+        from msproc.lib.rucio.registration import dataset_name
+
+        return dataset_name(request.key, salt=request.work_dir)
+
+    # -- start -------------------------------------------------------------------------------------------------
+    def start(self, request: MovementRequest) -> dict[str, Any]:
+        """Register the files, attach them to the movement's dataset, ensure one rule; return the ids.
+
+        Returns ``{"scope", "dataset", "rse", "rule_id", "files"}``. Raises TransferBackendError.
+        """
+        from rucio.common.exception import RucioException
+
+        if request.kind == "archive":
+            raise TransferBackendError("archive movements are not carried by Rucio here (tape rules: not yet)",
+                                       permanent=True)
+        config = self.settings()
+        dataset = self.dataset(request)
+        destination_rse = config.rse(request.destination)
+        try:
+            per_site = self._collect(request, dataset)
+        except ValueError as exc:
+            raise TransferBackendError(str(exc), permanent=True) from exc
+        except Exception as exc:  # the Butler raises many kinds; all mean this attempt failed
+            raise TransferBackendError(f"{type(exc).__name__}: {exc}") from exc
+        if not any(per_site.values()):
+            raise TransferBackendError(f"nothing matches movement {request.key} at {sorted(request.sources)}",
+                                       permanent=True)
+        client = _client(config)
+        try:
+            return self._register_and_rule(client, config, dataset, destination_rse, per_site)
+        except RucioException as exc:
+            raise _rucio_error(exc) from exc
+
+    def _collect(self, request: MovementRequest, dataset: str) -> dict[str, list]:
+        import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes must be known to read refs)
+        from lsst.daf.butler import Butler
+
+        from msproc.lib.rucio.ingest import collect_source_files
+
+        where_for = {dataset_type: request.where_for(dataset_type) for dataset_type in request.dataset_types}
+        per_site = {}
+        for site, root in sorted(request.sources.items()):
+            if site == request.destination:
+                continue
+            source = Butler.from_config(root)
+            per_site[site] = collect_source_files(source, root, request.dataset_types, request.collections,
+                                                  where_for, stage_name=f"{dataset}/{site}",
+                                                  zip_runs=request.kind == "return")
+        return per_site
+
+    def _register_and_rule(self, client: Any, config: RucioSettings, dataset: str, destination_rse: str,
+                           per_site: dict[str, list]) -> dict[str, Any]:
+        from msproc.lib.rucio.registration import attach_files, ensure_dataset, ensure_rule, register_files
+
+        names: list[str] = []
+        for site, files in per_site.items():
+            added = register_files(client, config.scope, config.rse(site), files)
+            log.info("rucio %s: %d of %d files newly registered at %s", dataset, added, len(files), config.rse(site))
+            names += [f.name for f in files]
+        ensure_dataset(client, config.scope, dataset)
+        attach_files(client, config.scope, dataset, names)
+        rule_id, created = ensure_rule(client, config.scope, dataset, destination_rse, account=config.account,
+                                       activity=config.activity or None)
+        log.info("rucio %s: rule %s to %s (%s)", dataset, rule_id, destination_rse, "new" if created else "existing")
+        return {"scope": config.scope, "dataset": dataset, "rse": destination_rse, "rule_id": rule_id,
+                "files": len(names)}
+
+    # -- poll --------------------------------------------------------------------------------------------------
+    def poll(self, requests: Sequence[tuple[MovementRequest, dict[str, Any]]]) -> dict[str, TransferProgress]:
+        """Return the progress of many movements, with one rule listing per scope when there are several."""
+        from rucio.common.exception import RucioException, RuleNotFound
+
+        config = self.settings()
+        client = _client(config)
+        progress: dict[str, TransferProgress] = {}
+        try:
+            rules = self._rules(client, config, [ids for _request, ids in requests])
+            for request, ids in requests:
+                rule = rules.get(ids.get("rule_id", ""))
+                if rule is None:
+                    try:
+                        rule = client.get_replication_rule(ids["rule_id"]) if ids.get("rule_id") else None
+                    except RuleNotFound:
+                        rule = None
+                progress[request.key] = self._progress(client, rule, ids)
+        except RucioException as exc:
+            raise _rucio_error(exc) from exc
+        return progress
+
+    def _rules(self, client: Any, config: RucioSettings, ids_list: Sequence[dict[str, Any]]) -> dict[str, dict]:
+        wanted = {ids.get("rule_id") for ids in ids_list if ids.get("rule_id")}
+        if len(wanted) < 2:
+            return {}
+        rules: dict[str, dict] = {}
+        for scope in sorted({ids.get("scope", config.scope) for ids in ids_list}):
+            for rule in client.list_replication_rules(filters={"scope": scope, "account": config.account}):
+                if rule["id"] in wanted:
+                    rules[rule["id"]] = rule
+        return rules
+
+    def _progress(self, client: Any, rule: dict | None, ids: dict[str, Any]) -> TransferProgress:
+        if rule is None:
+            return TransferProgress(state="failed", reason=f"Rucio rule {ids.get('rule_id')} no longer exists")
+        state = str(rule["state"]).split(".")[-1].upper()
+        ok = int(rule.get("locks_ok_cnt") or 0)
+        if state == "OK":
+            moved = sum(int(f.get("bytes") or 0) for f in client.list_files(rule["scope"], rule["name"]))
+            return TransferProgress(state="arrived", transferred=ok, bytes=moved)
+        if state in STUCK_STATES:
+            failing = [lock["name"] for lock in client.list_replica_locks(rule["id"])
+                       if str(lock.get("state", "")).split(".")[-1].upper() == "STUCK"]
+            reason = f"Rucio rule {rule['id']} is {state}"
+            if rule.get("error"):
+                reason += f": {rule['error']}"
+            if failing:
+                more = f" (+{len(failing) - MAX_FAILING_FILES} more)" if len(failing) > MAX_FAILING_FILES else ""
+                reason += f"; failing files: {', '.join(failing[:MAX_FAILING_FILES])}{more}"
+            return TransferProgress(state="stuck", transferred=ok, reason=reason)
+        return TransferProgress(state="transferring", transferred=ok)
+
+    # -- ingest ------------------------------------------------------------------------------------------------
+    def ingest(self, request: MovementRequest) -> int:
+        """Ingest the movement's dataset from the destination RSE into the destination Butler; verify the count."""
+        from rucio.common.exception import RucioException
+
+        config = self.settings()
+        client = _client(config)
+        dataset = self.dataset(request)
+        rse = config.rse(request.destination)
+        try:
+            arrived = self._arrived(client, config.scope, dataset, rse)
+        except RucioException as exc:
+            raise _rucio_error(exc) from exc
+        try:
+            self._ingest(request, arrived, config.ingest_transfer)
+        except Exception as exc:  # the Butler raises many kinds; all mean this attempt failed
+            raise TransferBackendError(f"ingest into {request.destination}: {type(exc).__name__}: {exc}") from exc
+        return self.verify(request)
+
+    def _arrived(self, client: Any, scope: str, dataset: str, rse: str) -> list:
+        from msproc.lib.rucio.ingest import ArrivedFile
+        from msproc.lib.rucio.registration import parse_meta
+
+        uris: dict[str, str] = {}
+        for replica in client.list_replicas([{"scope": scope, "name": dataset}], rse_expression=rse,
+                                            schemes=["file", "davs", "https", "root", "s3"]):
+            pfns = replica.get("rses", {}).get(rse) or []
+            if pfns:
+                uris[replica["name"]] = pfns[0]
+        names = [content["name"] for content in client.list_files(scope, dataset)]
+        missing = [name for name in names if name not in uris]
+        if missing:
+            raise TransferBackendError(f"{len(missing)} files of {dataset} have no replica at {rse}: "
+                                       f"{', '.join(missing[:MAX_FAILING_FILES])}", stuck=True)
+        metas = {}
+        for start in range(0, len(names), 500):
+            chunk = [{"scope": scope, "name": name} for name in names[start:start + 500]]
+            for meta in client.get_metadata_bulk(chunk, inherit=False, plugin="JSON"):
+                metas[meta["name"]] = meta
+        files = []
+        for name in names:
+            kind, sidecar = parse_meta(metas.get(name, {}))
+            files.append(ArrivedFile(name=name, uri=uris[name], kind=kind, sidecar=sidecar))
+        return files
+
+    def _ingest(self, request: MovementRequest, files: list, transfer: str) -> None:
+        import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes must be known to ingest)
+        from lsst.daf.butler import Butler
+
+        from msproc.lib.rucio.ingest import ingest_arrived
+
+        destination = Butler.from_config(request.destination_repo, writeable=True)
+        result = ingest_arrived(destination, request.destination_repo, files, transfer=transfer)
+        log.info("rucio %s: imported %d dimension files, %d zips, %d datasets into %s", request.key,
+                 result.dimension_files, result.zips, result.datasets, request.destination)
+
+    def verify(self, request: MovementRequest) -> int:
+        """Count the (dataset type, data-ID value) pairs queryable at the destination against the plan.
+
+        Returns the count. Raises TransferBackendError (stuck) when fewer than expected are there.
+        """
+        from lsst.daf.butler import Butler
+
+        from msproc.lib.rucio.ingest import count_expected_pairs
+
+        butler = Butler.from_config(request.destination_repo)
+        where_for = {dataset_type: request.where_for(dataset_type) for dataset_type in request.dataset_types}
+        pairs, whole = count_expected_pairs(butler, request.dataset_types, request.dimensions, request.data_ids,
+                                            where_for)
+        if request.expected_count is not None and pairs < request.expected_count:
+            raise TransferBackendError(
+                f"only {pairs} of {request.expected_count} expected (dataset type, data ID) pairs are queryable "
+                f"at {request.destination}", stuck=True)
+        return pairs + whole
+
+    # -- operator actions --------------------------------------------------------------------------------------
+    def retry_rule(self, ids: dict[str, Any]) -> None:
+        """Ask Rucio to retry a stuck rule now (the judge repairer re-queues its stuck locks).
+
+        Raises TransferBackendError.
+        """
+        from rucio.common.exception import RucioException
+
+        client = _client(self.settings())
+        try:
+            client.update_replication_rule(ids["rule_id"], {"boost_rule": True})
+        except RucioException as exc:
+            raise _rucio_error(exc) from exc
+
+    def cancel_rule(self, ids: dict[str, Any]) -> None:
+        """Delete the movement's rule (files already copied stay until Rucio cleans them). Idempotent."""
+        from rucio.common.exception import RucioException, RuleNotFound
+
+        client = _client(self.settings())
+        try:
+            client.delete_replication_rule(ids["rule_id"], purge_replicas=False)
+        except RuleNotFound:
+            pass
+        except RucioException as exc:
+            raise _rucio_error(exc) from exc
