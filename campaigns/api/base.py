@@ -1,0 +1,249 @@
+"""What every msproc API viewset shares: roles, documented error responses, operator actions.
+
+Operator actions (``OPERATOR_VERBS`` in ``campaigns.actions``) become one POST
+route per verb (``/groups/{id}/retry/``) answering 202 with the new state, or
+409 when the object's state refuses the verb. Bulk actions apply a verb to
+every object matching the list filters (``/groups/bulk/retry/?status=failed``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db import models
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent, build_choice_field
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from campaigns.actions import OPERATOR_VERBS, UnknownAction, perform, perform_bulk
+from campaigns.choices import Status
+from msproc import roles
+from msproc.api_permissions import RolePermission, RolePredicate
+from msproc.lifecycle import IllegalTransition
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of 401, 403, 404 and other errors without field details."""
+
+    detail = serializers.CharField()
+
+
+class FieldErrorSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="Field path, e.g. steps[3].split.max_size ('' for the whole document).")
+    message = serializers.CharField()
+
+
+class SpecErrorSerializer(serializers.Serializer):
+    """400 of spec endpoints: every problem with its field path."""
+
+    detail = serializers.CharField()
+    errors = FieldErrorSerializer(many=True, required=False, help_text="Absent when the body is not JSON.")
+
+
+class CommentSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="",
+                                    help_text="Why: kept in the event log.")
+
+
+class TransitionResultSerializer(serializers.Serializer):
+    """202 of an action: the object's new state."""
+
+    id = serializers.IntegerField()
+    verb = serializers.CharField()
+    status = serializers.CharField()
+    status_changed_at = serializers.DateTimeField()
+
+
+class IllegalTransitionSerializer(serializers.Serializer):
+    """409 of an action: the state refuses the verb."""
+
+    detail = serializers.CharField()
+    verb = serializers.CharField()
+    current = serializers.CharField(help_text="The status found in the database.")
+    allowed = serializers.ListField(child=serializers.CharField(), help_text="Statuses the verb may leave.")
+
+
+class RefusedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class BulkResultSerializer(serializers.Serializer):
+    """202 of a bulk action: how many objects matched the filter and how many moved."""
+
+    verb = serializers.CharField()
+    matched = serializers.IntegerField()
+    touched = serializers.IntegerField()
+    refused = RefusedSerializer(many=True)
+
+
+class StatusField(serializers.ChoiceField):
+    """The status shared by campaigns, steps, groups and jobs, documented once as the ``StatusEnum`` component."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        super().__init__(choices=Status.choices, **kwargs)
+
+
+class StatusFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = StatusField
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: Any) -> dict[str, Any]:
+        component = ResolvedComponent(name="StatusEnum", type=ResolvedComponent.SCHEMA, object="StatusEnum",
+                                      schema=build_choice_field(self.target))
+        auto_schema.registry.register_on_missing(component)
+        return component.ref
+
+
+ERROR = OpenApiResponse(ErrorSerializer, description="Error")
+VALIDATION_ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid input: field name -> messages")
+
+
+class ApiSchema(AutoSchema):
+    """AutoSchema that documents the error responses every endpoint can give (400/401/403/404)."""
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        errors: dict[str, OpenApiResponse] = {
+            "401": OpenApiResponse(ErrorSerializer, description="Not authenticated"),
+            "403": OpenApiResponse(ErrorSerializer, description="Authenticated without the role this needs"),
+            "404": OpenApiResponse(ErrorSerializer, description="No such object (or page)"),
+        }
+        if self.method != "GET" or self._is_list_view():
+            errors["400"] = VALIDATION_ERROR
+        for code, response in errors.items():
+            if code not in responses:
+                responses[code] = self._get_response_for_code(response, code, direction=direction)
+        return responses
+
+
+def field_errors(errors: Any, prefix: str = "") -> list[dict[str, str]]:
+    """Flatten DRF validation errors into ``[{"path", "message"}]``."""
+    if isinstance(errors, dict):
+        return [item for key, value in errors.items()
+                for item in field_errors(value, f"{prefix}.{key}" if prefix else str(key))]
+    if isinstance(errors, list):
+        flat: list[dict[str, str]] = []
+        for index, value in enumerate(errors):
+            if isinstance(value, dict | list):
+                flat += field_errors(value, f"{prefix}[{index}]")
+            else:
+                flat.append({"path": "" if prefix == "non_field_errors" else prefix, "message": str(value)})
+        return flat
+    return [{"path": prefix, "message": str(errors)}]
+
+
+class ApiViewSet(viewsets.GenericViewSet):
+    """Base of msproc viewsets: role permissions, documented errors; staff writes unless ``write_role`` says."""
+
+    permission_classes = [RolePermission]
+    schema = ApiSchema()
+    # Any id reaches the view, so a malformed one is a JSON 404 from DRF rather than the site's HTML 404.
+    lookup_value_regex = "[^/]+"
+    write_role: RolePredicate = staticmethod(roles.is_staff_role)
+    action_roles: dict[str, RolePredicate] = {}
+
+
+def _transition(viewset: ApiViewSet, request: Request, verb: str, pk: Any) -> Response:
+    model = viewset.get_queryset().model
+    obj = get_object_or_404(model.objects.all(), pk=pk)
+    viewset.check_object_permissions(request, obj)
+    body = CommentSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    try:
+        perform(obj, verb, actor=request.user, comment=body.validated_data["comment"])
+    except IllegalTransition as exc:
+        return Response({"detail": str(exc), "verb": verb, "current": exc.current, "allowed": exc.allowed},
+                        status=status.HTTP_409_CONFLICT)
+    result = {"id": obj.pk, "verb": verb, "status": obj.status, "status_changed_at": obj.status_changed_at}
+    return Response(TransitionResultSerializer(result).data, status=status.HTTP_202_ACCEPTED)
+
+
+def transition_action(model_label: str, verb: str) -> Callable:
+    """Return the ``@action`` of one operator verb: ``POST /{kind}/{id}/{verb}/``."""
+    if verb not in OPERATOR_VERBS[model_label]:
+        raise ValueError(f"{verb} is not an operator verb of {model_label}")
+
+    def handler(self: ApiViewSet, request: Request, pk: Any = None) -> Response:
+        return _transition(self, request, verb, pk)
+
+    handler.__name__ = verb
+    handler.__doc__ = f"Call `{verb}` on the object (an operator action, recorded in the event log)."
+    kind = model_label.split(".")[1]
+    handler = extend_schema(
+        operation_id=f"{kind}s_{verb}",
+        summary=f"{verb.replace('_', ' ').capitalize()} the {kind}",
+        request=CommentSerializer,
+        responses={
+            202: TransitionResultSerializer,
+            409: OpenApiResponse(IllegalTransitionSerializer, description="The object's state refuses the verb"),
+        },
+    )(handler)
+    return action(detail=True, methods=["post"], url_path=verb, url_name=verb.replace("_", "-"))(handler)
+
+
+def with_actions(model_label: str, role: RolePredicate, *, bulk: bool = False) -> Callable[[type], type]:
+    """Class decorator: add a POST action per operator verb of the model (and ``bulk``), each needing ``role``."""
+
+    def decorate(viewset: type[ApiViewSet]) -> type[ApiViewSet]:
+        action_roles = dict(viewset.action_roles)
+        for verb in sorted(OPERATOR_VERBS[model_label]):
+            setattr(viewset, verb, transition_action(model_label, verb))
+            action_roles.setdefault(verb, role)
+        if bulk:
+            viewset.bulk = bulk_action(model_label)  # type: ignore[attr-defined]
+            action_roles.setdefault("bulk", role)
+        viewset.action_roles = action_roles
+        return viewset
+
+    return decorate
+
+
+def bulk_action(model_label: str) -> Callable:
+    """Return ``POST /{kind}/bulk/{verb}/?<list filters>``: one verb on every object the filters match."""
+    verbs = sorted(OPERATOR_VERBS[model_label])
+    kind = model_label.split(".")[1]
+
+    @extend_schema(
+        operation_id=f"{kind}s_bulk",
+        summary=f"Apply an operator action to every {kind} matching the filters",
+        description=("Takes the list's filter parameters; at least one is required. One audit event records the "
+                     "whole operation; objects whose state refuses the verb are counted in `refused`."),
+        filters=True,
+        parameters=[OpenApiParameter("verb", str, OpenApiParameter.PATH, enum=verbs)],
+        request=CommentSerializer,
+        responses={202: BulkResultSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path=r"bulk/(?P<verb>[^/]+)", url_name="bulk")
+    def bulk(self: ApiViewSet, request: Request, verb: str) -> Response:
+        if verb not in verbs:
+            return Response({"verb": [f"Use one of: {', '.join(verbs)}."]}, status=status.HTTP_400_BAD_REQUEST)
+        filter_names = set(self.filterset_class.base_filters) if self.filterset_class else set()
+        used = {name for name in request.query_params if request.query_params.get(name)}
+        if not any(name == param or param.startswith(f"{name}_") for name in filter_names for param in used):
+            return Response({"non_field_errors": ["Give at least one filter: bulk actions never act on all."]},
+                            status=status.HTTP_400_BAD_REQUEST)
+        body = CommentSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        model: type[models.Model] = self.get_queryset().model
+        queryset = self.filter_queryset(model.objects.all()).order_by("pk")
+        result = perform_bulk(queryset, verb, actor=request.user, comment=body.validated_data["comment"],
+                              description=request.query_params.urlencode()[:500])
+        return Response(BulkResultSerializer(result.as_dict()).data, status=status.HTTP_202_ACCEPTED)
+
+    return bulk
+
+
+__all__ = [
+    "ApiSchema", "ApiViewSet", "BulkResultSerializer", "CommentSerializer", "ErrorSerializer",
+    "IllegalTransitionSerializer", "SpecErrorSerializer", "StatusField", "TransitionResultSerializer", "UnknownAction",
+    "bulk_action", "field_errors", "transition_action", "with_actions",
+]

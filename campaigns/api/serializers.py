@@ -1,0 +1,168 @@
+"""API serializers of templates, campaigns, stages, steps, groups, jobs, error rules and events."""
+
+from __future__ import annotations
+
+import re
+
+from rest_framework import serializers
+
+from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Event, Group, Job, Stage, Step
+from sites.api.serializers import SiteCodeField
+
+from .base import StatusField
+
+
+class CampaignTemplateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CampaignTemplate
+        fields = ["id", "name", "version", "description", "spec", "created"]
+        read_only_fields = ["created"]
+
+
+class GroupCountsMixin(serializers.Serializer):
+    """Group counts annotated by the viewset's queryset (see ``campaigns.api.views.group_counts``)."""
+
+    groups_total = serializers.IntegerField(read_only=True)
+    groups_accepted = serializers.IntegerField(read_only=True)
+    groups_active = serializers.IntegerField(read_only=True, help_text="Prepared, running or blocked.")
+    groups_attention = serializers.IntegerField(read_only=True,
+                                                help_text="Failed, reviewable, blocked or rescuable.")
+
+
+class CampaignSerializer(GroupCountsMixin, serializers.ModelSerializer):
+    """A campaign with its progress; status changes through actions."""
+    status = StatusField()
+
+    hub = SiteCodeField(read_only=True)
+    owner = serializers.CharField(source="owner.username", read_only=True, allow_null=True, default=None)
+    steps_total = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id", "name", "status", "status_changed_at", "template", "hub", "output_prefix", "owner", "created",
+            "updated", "started_at", "finished_at", "steps_total", "groups_total", "groups_accepted",
+            "groups_active", "groups_attention",
+        ]
+        read_only_fields = fields
+
+
+class CampaignDetailSerializer(CampaignSerializer):
+    """A campaign with its frozen spec and plan."""
+
+    class Meta(CampaignSerializer.Meta):
+        fields = [*CampaignSerializer.Meta.fields, "spec", "plan"]
+        read_only_fields = fields
+
+
+class CampaignCreateSerializer(serializers.Serializer):
+    """Create a campaign from spec YAML, or from a template's spec."""
+
+    name = serializers.CharField(required=False, max_length=128, help_text="Defaults to the spec's name.")
+    spec = serializers.CharField(required=False, trim_whitespace=False, max_length=1_000_000,
+                                 help_text="Campaign spec YAML (docs/campaign-spec.md).")
+    template = serializers.PrimaryKeyRelatedField(queryset=CampaignTemplate.objects.all(), required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs.get("spec") and not attrs.get("template"):
+            raise serializers.ValidationError("Give a spec or a template.")
+        return attrs
+
+
+class SpecSerializer(serializers.Serializer):
+    spec = serializers.CharField(trim_whitespace=False, max_length=1_000_000,
+                                 help_text="Campaign spec YAML (docs/campaign-spec.md).")
+
+
+class StageSerializer(serializers.ModelSerializer):
+    steps_total = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Stage
+        fields = ["id", "campaign", "name", "order", "steps_total"]
+        read_only_fields = fields
+
+
+class StepSerializer(GroupCountsMixin, serializers.ModelSerializer):
+    status = StatusField()
+    stage_name = serializers.CharField(source="stage.name", read_only=True)
+
+    class Meta:
+        model = Step
+        fields = [
+            "id", "campaign", "stage", "stage_name", "name", "order", "scope", "level", "depends_on", "memory_mb",
+            "split", "inputs", "outputs", "status", "status_changed_at", "groups_total", "groups_accepted",
+            "groups_active", "groups_attention",
+        ]
+        read_only_fields = fields
+
+
+class GroupSerializer(serializers.ModelSerializer):
+    status = StatusField()
+    step_name = serializers.CharField(source="step.name", read_only=True)
+    site = SiteCodeField(read_only=True)
+    error_rule_name = serializers.CharField(source="error_rule.name", read_only=True, allow_null=True, default=None)
+    jobs_total = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Group
+        fields = [
+            "id", "campaign", "step", "step_name", "site", "ordinal", "data_query", "data_ids", "status",
+            "status_changed_at", "attempts", "auto_retries", "last_error", "error_rule", "error_rule_name",
+            "jobs_total",
+        ]
+        read_only_fields = fields
+
+
+class JobSerializer(serializers.ModelSerializer):
+    status = StatusField()
+    campaign = serializers.IntegerField(source="group.campaign_id", read_only=True)
+    step_name = serializers.CharField(source="group.step.name", read_only=True)
+    site = serializers.CharField(source="group.site.code", read_only=True)
+
+    class Meta:
+        model = Job
+        fields = [
+            "id", "group", "campaign", "step_name", "site", "attempt", "backend", "workflow_name", "rescue",
+            "external_ids", "submit_dir", "run_collection", "status", "status_changed_at", "quanta_expected",
+            "quanta_succeeded", "quanta_failed", "created", "submitted_at", "finished_at", "log_path", "error",
+            "error_rule",
+        ]
+        read_only_fields = fields
+
+
+class JobDetailSerializer(JobSerializer):
+    """A job with its BPS submit YAML and the tail of its log."""
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "bps_yaml", "log_tail"]
+        read_only_fields = fields
+
+
+class ErrorRuleSerializer(serializers.ModelSerializer):
+    groups_total = serializers.IntegerField(read_only=True, default=0,
+                                            help_text="Groups whose failure this rule matched.")
+
+    class Meta:
+        model = ErrorRule
+        fields = ["id", "name", "pattern", "action", "priority", "max_retries", "enabled", "description",
+                  "groups_total"]
+
+    def validate_pattern(self, value: str) -> str:
+        try:
+            re.compile(value)
+        except (re.error, RecursionError, OverflowError) as exc:
+            raise serializers.ValidationError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+class EventSerializer(serializers.ModelSerializer):
+    subject_type = serializers.CharField(source="content_type.model", read_only=True,
+                                         help_text="campaign, step, group, job, movement, site, butlerrepo ...")
+    actor = serializers.CharField(source="actor.username", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Event
+        fields = ["id", "subject_type", "object_id", "object_repr", "campaign", "verb", "from_status",
+                  "to_status", "actor", "comment", "created"]
+        read_only_fields = fields

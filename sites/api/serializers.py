@@ -1,0 +1,61 @@
+"""API serializers of sites, Butler repositories and PanDA queues."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from sites.models import ButlerRepo, PandaQueue, Site
+
+
+class SiteSerializer(serializers.ModelSerializer):
+    """A site; its status changes only through actions (drain, take_offline, bring_online)."""
+
+    class Meta:
+        model = Site
+        fields = [
+            "id", "code", "name", "facility", "compute_site", "compute_cloud", "queue_prefix", "raw_rse",
+            "butler_rse", "share", "is_hub", "status", "status_changed_at", "execution_backend",
+            "transfer_backend",
+        ]
+        read_only_fields = ["status", "status_changed_at"]
+
+    def validate_is_hub(self, value: bool) -> bool:
+        if value and Site.objects.filter(is_hub=True).exclude(pk=getattr(self.instance, "pk", None)).exists():
+            raise serializers.ValidationError("Another site is the hub already.")
+        return value
+
+
+class SiteCodeField(serializers.SlugRelatedField):
+    """A site by its code."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("slug_field", "code")
+        if not kwargs.get("read_only"):
+            kwargs.setdefault("queryset", Site.objects.all())
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Site:
+        if "\x00" in str(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class ButlerRepoSerializer(serializers.ModelSerializer):
+    """A site's Butler repository; its status is driven by the site services."""
+
+    site = SiteCodeField()
+
+    class Meta:
+        model = ButlerRepo
+        fields = ["id", "site", "name", "root_uri", "registry_url", "status", "status_changed_at", "last_error"]
+        read_only_fields = ["status", "status_changed_at", "last_error"]
+
+
+class PandaQueueSerializer(serializers.ModelSerializer):
+    site = SiteCodeField()
+
+    class Meta:
+        model = PandaQueue
+        fields = ["id", "site", "name", "memory_gb", "kind"]

@@ -1,0 +1,46 @@
+"""API of sites, Butler repositories and PanDA queues: site admins write, every role reads."""
+
+from __future__ import annotations
+
+from rest_framework import mixins
+
+from campaigns.api.base import ApiViewSet, with_actions
+from msproc import roles
+from sites.filtersets import ButlerRepoFilterSet, PandaQueueFilterSet, SiteFilterSet
+from sites.models import ButlerRepo, PandaQueue, Site
+
+from .serializers import ButlerRepoSerializer, PandaQueueSerializer, SiteSerializer
+
+
+@with_actions("sites.site", roles.can_admin_sites)
+class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                  mixins.UpdateModelMixin, ApiViewSet):
+    """Sites. Site admins create and change them and drain, take offline or bring them online."""
+
+    queryset = Site.objects.all()
+    serializer_class = SiteSerializer
+    filterset_class = SiteFilterSet
+    ordering_fields = ["code", "name", "status", "share", "status_changed_at"]
+    write_role = staticmethod(roles.can_admin_sites)
+
+
+class ButlerRepoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                        mixins.UpdateModelMixin, ApiViewSet):
+    """Butler repositories of the sites (one per site and repository name)."""
+
+    queryset = ButlerRepo.objects.select_related("site")
+    serializer_class = ButlerRepoSerializer
+    filterset_class = ButlerRepoFilterSet
+    ordering_fields = ["name", "site__code", "status", "status_changed_at"]
+    write_role = staticmethod(roles.can_admin_sites)
+
+
+class PandaQueueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                        mixins.UpdateModelMixin, mixins.DestroyModelMixin, ApiViewSet):
+    """PanDA queues of the sites."""
+
+    queryset = PandaQueue.objects.select_related("site")
+    serializer_class = PandaQueueSerializer
+    filterset_class = PandaQueueFilterSet
+    ordering_fields = ["name", "site__code", "memory_gb", "kind"]
+    write_role = staticmethod(roles.can_admin_sites)
