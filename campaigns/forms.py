@@ -1,12 +1,14 @@
-"""Forms of the UI: operator action confirmation, the campaign builder, recurring campaigns."""
+"""Forms of the UI: operator action confirmation, reassigning a site's groups, the campaign builder, recurring
+campaigns."""
 
 from __future__ import annotations
 
 from django import forms
+from django.db.models import Case, When
 
 from sites.models import Site
 
-from .models import CampaignTemplate
+from .models import Campaign, CampaignTemplate
 
 DAYS_OF_WEEK = [("1", "Monday"), ("2", "Tuesday"), ("3", "Wednesday"), ("4", "Thursday"), ("5", "Friday"),
                 ("6", "Saturday"), ("0", "Sunday")]
@@ -23,6 +25,34 @@ class ActionForm(forms.Form):
         if not comment:
             raise forms.ValidationError("Say why.")
         return comment
+
+
+class ReassignForm(ActionForm):
+    """Move the pending groups of chosen campaigns from a site that is down (``from_site``, fixed) to another.
+
+    ``campaigns`` is the queryset of campaigns that may be chosen (each annotated with ``pending``, its
+    pending groups at ``from_site``). Field names match the ones ``ReassignError`` messages start with.
+    """
+
+    from_site = forms.ModelChoiceField(Site.objects.all(), to_field_name="code", disabled=True, label="From site")
+    campaigns = forms.ModelMultipleChoiceField(Campaign.objects.none(), widget=forms.CheckboxSelectMultiple,
+                                               help_text="Active campaigns with pending groups at this site.")
+    to_site = forms.ModelChoiceField(Site.objects.all(), to_field_name="code", label="To site",
+                                     help_text="It must be online; the planner re-derives the movements to it.")
+    field_order = ["from_site", "campaigns", "to_site", "comment"]
+
+    def __init__(self, *args, from_site: Site, campaigns, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["from_site"].initial = from_site
+        self.fields["from_site"].queryset = Site.objects.filter(pk=from_site.pk)
+        self.fields["campaigns"].queryset = campaigns
+        self.fields["campaigns"].label_from_instance = (
+            lambda campaign: f"{campaign.name} ({campaign.get_status_display().lower()},"
+                             f" {campaign.pending} pending group{'s' if campaign.pending != 1 else ''})")
+        self.fields["to_site"].queryset = Site.objects.exclude(pk=from_site.pk).order_by(
+            Case(When(status="online", then=0), default=1), "code")
+        self.fields["to_site"].label_from_instance = (
+            lambda site: site.code if site.status == "online" else f"{site.code} ({site.get_status_display().lower()})")
 
 
 class CampaignBuilderForm(forms.Form):

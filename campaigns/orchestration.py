@@ -2,9 +2,13 @@
 
 One tick (``reconcile``) is idempotent and safe in several workers at once:
 every move is a conditional transition and rows another worker holds are
-skipped. It is set-based (one query per kind of move, not per group) so a
-tick stays cheap with thousands of groups. Slow I/O (submitting, polling,
-transferring) happens in tasks enqueued after the state change commits.
+skipped. It is set-based (one query per kind of move, not per group) and
+works in batches of ``BATCH`` rows (keyset pagination, one transaction per
+batch), so a tick's memory does not grow with the number of groups and its
+query count grows only by a few queries per ``BATCH`` groups moved.
+Slow I/O (submitting, polling, transferring) happens in tasks enqueued after
+the state change commits; submissions go ``SUBMIT_BATCH`` jobs per task.
+docs/benchmarks.md has the figures.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
@@ -36,7 +40,12 @@ from .models import Campaign, ErrorRule, Group, Job, Step
 log = logging.getLogger(__name__)
 S = Status
 M = MovementStatus
-POLL_BATCH = 500
+# Rows per statement and transaction in a tick (ready, prepare, poll, accept); the query count of a tick
+# is constant up to BATCH groups moved per kind of move and grows by a few queries per further BATCH.
+BATCH = 500
+POLL_BATCH = BATCH
+# Jobs per submission task: several tasks share the worker processes, one task's backend calls run in turn.
+SUBMIT_BATCH = 100
 REQUEUE_AFTER = timedelta(seconds=30)
 
 
@@ -103,7 +112,11 @@ def _ready_groups(campaign_id: int, report: TickReport) -> None:
         status__in=[M.DONE, M.CANCELLED])
     waiting = Group.objects.filter(campaign_id=campaign_id, status=S.WAITING, step__status=S.RUNNING,
                                    site__status=SiteStatus.ONLINE).exclude(Exists(gating))
-    report.groups_ready += len(bulk_transition(waiting, "make_ready", {S.WAITING}, S.READY))
+    while True:
+        moved = len(bulk_transition(waiting, "make_ready", {S.WAITING}, S.READY, limit=BATCH))
+        report.groups_ready += moved
+        if moved < BATCH:
+            return
 
 
 def execution_backend_name(site) -> str:
@@ -124,22 +137,36 @@ def _prepare_jobs(report: TickReport) -> None:
     else:
         local = candidates.filter(site__execution_backend="local")
         remote = candidates.exclude(site__execution_backend="local")
-    capacity = settings.MSPROC_LOCAL_MAX_RUNNING - Job.objects.filter(
-        backend="local", status__in=[S.PREPARED, S.RUNNING]).count()
-    if capacity > 0:
-        _prepare(local, capacity, report)
+    if settings.MSPROC_EXECUTION_BACKEND in (None, "", "local"):
+        capacity = settings.MSPROC_LOCAL_MAX_RUNNING - Job.objects.filter(
+            backend="local", status__in=[S.PREPARED, S.RUNNING]).count()
+        if capacity > 0:
+            _prepare(local, capacity, report)
     _prepare(remote, None, report)
 
 
 def _prepare(candidates, limit: int | None, report: TickReport) -> None:
+    """Prepare up to ``limit`` (None: all) candidate groups, BATCH per transaction."""
+    while limit is None or limit > 0:
+        size = BATCH if limit is None else min(BATCH, limit)
+        moved = _prepare_batch(candidates, size, report)
+        if moved < size:
+            return
+        if limit is not None:
+            limit -= moved
+
+
+def _prepare_batch(candidates, size: int, report: TickReport) -> int:
     with transaction.atomic():
-        moved = bulk_transition(candidates, "prepare", {S.READY, S.RESCUABLE}, S.PREPARED, limit=limit,
+        moved = bulk_transition(candidates, "prepare", {S.READY, S.RESCUABLE}, S.PREPARED, limit=size,
                                 attempts=F("attempts") + 1)
         if not moved:
-            return
+            return 0
         rescued = {pk for pk, previous in moved if previous == S.RESCUABLE}
-        groups = list(Group.objects.filter(pk__in=[pk for pk, _ in moved])
-                      .select_related("step", "site", "campaign"))
+        # Only what a Job row needs: the campaign's plan and spec can weigh megabytes.
+        groups = (Group.objects.filter(pk__in=[pk for pk, _ in moved]).select_related("step", "site", "campaign")
+                  .only("ordinal", "attempts", "campaign_id", "step_id", "site_id", "step__name",
+                        "site__execution_backend", "campaign__name", "campaign__output_prefix"))
         jobs = Job.objects.bulk_create([_new_job(group, group.pk in rescued) for group in groups],
                                        batch_size=1000)
         if rescued:
@@ -148,6 +175,7 @@ def _prepare(candidates, limit: int | None, report: TickReport) -> None:
         ids = [job.pk for job in jobs]
         report.jobs_prepared += ids
         transaction.on_commit(lambda: _enqueue_jobs(ids))
+    return len(moved)
 
 
 # ---------------------------------------------------------------------------------------------- jobs
@@ -160,6 +188,41 @@ def _spec_collections(spec_text: str) -> tuple[str, ...]:
     for default in document.get("defaults") or []:
         names += list(default.get("collections") or [])
     return tuple(dict.fromkeys(names))
+
+
+class SubmitContext:
+    """What the submissions of one batch share, each read once: plan headers, earlier steps, repository roots.
+
+    The campaign's plan is read without its group and movement lists (``plan__name``..., not the whole
+    JSON, which grows with the number of groups).
+    """
+
+    PLAN_HEADER = ("name", "hub", "instrument", "skymap", "pipeline", "output_prefix")
+
+    def __init__(self) -> None:
+        self._headers: dict[int, dict] = {}
+        self._earlier: dict[int, list[str]] = {}
+        self._roots: dict[int, str] = {}
+
+    def plan_header(self, campaign_id: int) -> dict:
+        """Return the plan's scalar fields (name, hub, instrument, skymap, pipeline, output_prefix)."""
+        if campaign_id not in self._headers:
+            row = Campaign.objects.filter(pk=campaign_id).values(
+                *(f"plan__{key}" for key in self.PLAN_HEADER)).first() or {}
+            self._headers[campaign_id] = {key: row.get(f"plan__{key}") for key in self.PLAN_HEADER}
+        return self._headers[campaign_id]
+
+    def earlier_steps(self, step: Step) -> list[str]:
+        """Return the names of the campaign's steps before ``step``, latest first."""
+        if step.pk not in self._earlier:
+            self._earlier[step.pk] = list(Step.objects.filter(campaign_id=step.campaign_id, order__lt=step.order)
+                                          .order_by("-order").values_list("name", flat=True))
+        return self._earlier[step.pk]
+
+    def repo_root(self, site_id: int) -> str:
+        if site_id not in self._roots:
+            self._roots[site_id] = _repo_root(site_id)
+        return self._roots[site_id]
 
 
 def _repo_root(site_id: int) -> str:
@@ -186,14 +249,16 @@ def _new_job(group: Group, rescue: bool) -> Job:
     )
 
 
-def submission_for(job: Job) -> Submission:
+def submission_for(job: Job, context: SubmitContext | None = None) -> Submission:
     """Return what the backend needs to run ``job`` (paths, collections, query, injected failures)."""
+    from msproc.lib.planning.dataflow import resolve_pipeline_uri
+
+    context = context or SubmitContext()
     group = job.group
     step = group.step
     campaign = group.campaign
     out = campaign.output_prefix
-    earlier = Step.objects.filter(campaign=campaign, order__lt=step.order).order_by("-order")
-    inputs = [f"{out}/{name}" for name in earlier.values_list("name", flat=True)]
+    inputs = [f"{out}/{name}" for name in context.earlier_steps(step)]
     inputs += list(_spec_collections(campaign.spec))
     failures = [
         {"task_label": f["task"], "where": f["where"], "exception": f.get("exception", "builtins.ValueError")}
@@ -201,11 +266,9 @@ def submission_for(job: Job) -> Submission:
         if f.get("step") == step.name and job.attempt in f.get("attempts", [1])
         and (not f.get("site") or f["site"] == group.site.code)
     ]
-    from msproc.lib.planning.dataflow import resolve_pipeline_uri
-
     return Submission(
-        workflow_name=job.workflow_name, site=group.site.code, repo=_repo_root(group.site_id), step=step.name,
-        pipeline=resolve_pipeline_uri((campaign.plan or {}).get("pipeline", "mock:drp")), inputs=inputs,
+        workflow_name=job.workflow_name, site=group.site.code, repo=context.repo_root(group.site_id), step=step.name,
+        pipeline=resolve_pipeline_uri(context.plan_header(campaign.pk)["pipeline"] or "mock:drp"), inputs=inputs,
         output=f"{out}/{step.name}/group{group.ordinal}", output_run=job.run_collection,
         step_chain=f"{out}/{step.name}", data_query=group.data_query, work_dir=job.submit_dir,
         memory_mb=step.memory_mb, bps_yaml=job.bps_yaml, rescue=job.rescue, failures=failures,
@@ -214,86 +277,159 @@ def submission_for(job: Job) -> Submission:
 
 
 def submit_job(job_id: int) -> str | None:
-    """Submit a prepared job to its backend (once); return the job's status, None if it is gone."""
-    job = Job.objects.select_related("group__step", "group__site", "group__campaign").filter(pk=job_id).first()
-    if job is None or job.status != S.PREPARED:
-        return getattr(job, "status", None)
-    if job.group.campaign.status != S.RUNNING:
-        return job.status
-    backend = get_execution_backend(job.backend)
-    if not job.bps_yaml:
-        job.bps_yaml = render_bps_yaml(job)
-        Job.objects.filter(pk=job.pk).update(bps_yaml=job.bps_yaml)
-    submission = submission_for(job)
-    try:
-        external_ids = backend.submit(submission)
-    except BackendError as exc:
-        if not exc.permanent:
-            raise  # the task retries; the job stays prepared
-        with transaction.atomic():
-            job.fail(str(exc))
-            job.group.fail(str(exc))
-        return job.status
-    with transaction.atomic():
+    """Submit a prepared job to its backend (once); return the job's status, None if it is gone.
+
+    Raises BackendError for a transient failure (the job stays prepared; the task retries).
+    """
+    return submit_jobs([job_id]).get(job_id)
+
+
+def submit_jobs(job_ids: Sequence[int]) -> dict[int, str]:
+    """Submit a batch of prepared jobs, each once; return ``{job id: status}`` of the jobs that exist.
+
+    The jobs and what they need are read in a few queries for the whole
+    batch; each backend call happens outside any transaction; the jobs the
+    backends took, and their groups, then move prepared -> running
+    set-based (conditional: a job another delivery already started is left
+    alone, so a batch delivered twice submits once). A permanent backend
+    error fails the job and its group; a transient one leaves the job
+    prepared and, once the rest of the batch is recorded, is raised
+    (BackendError) so the task retries the batch.
+    """
+    jobs = list(Job.objects.filter(pk__in=list(job_ids)).select_related(
+        "group__step__stage", "group__site", "group__campaign").defer("group__campaign__plan"))
+    statuses = {job.pk: job.status for job in jobs}
+    context = SubmitContext()
+    started: dict[int, dict] = {}
+    rendered: dict[int, str] = {}
+    failed: list[tuple[Job, str]] = []
+    transient: BackendError | None = None
+    for job in jobs:
+        if job.status != S.PREPARED or job.group.campaign.status != S.RUNNING:
+            continue
+        if not job.bps_yaml:
+            job.bps_yaml = rendered[job.pk] = render_bps_yaml(job, context)
         try:
-            job.start(external_ids=external_ids)
-            job.group.start()
-        except IllegalTransition:
-            return Job.objects.filter(pk=job.pk).values_list("status", flat=True).first()
-    return job.status
+            external_ids = get_execution_backend(job.backend).submit(submission_for(job, context))
+        except BackendError as exc:
+            if exc.permanent:
+                failed.append((job, str(exc)))
+            else:
+                transient = transient or exc
+            continue
+        started[job.pk] = external_ids
+    if started:
+        _start_jobs({job.pk: job.group_id for job in jobs if job.pk in started}, started, rendered)
+        statuses.update(Job.objects.filter(pk__in=list(started)).values_list("pk", "status"))
+    for job, error in failed:
+        with transaction.atomic():
+            if job.pk in rendered:
+                Job.objects.filter(pk=job.pk).update(bps_yaml=rendered[job.pk])
+            try:
+                job.fail(error)
+                job.group.fail(error)
+            except IllegalTransition:
+                pass
+        statuses[job.pk] = job.status
+    if transient is not None:
+        raise transient
+    return statuses
 
 
-def render_bps_yaml(job: Job) -> str:
-    """Return the BPS submit YAML of a job's group (what a PanDA submission would send)."""
+def _start_jobs(groups: Mapping[int, int], external_ids: Mapping[int, dict], rendered: Mapping[int, str]) -> None:
+    """Move the jobs the backends took (and their groups) prepared -> running, with one Event each."""
+    now = timezone.now()
+    row_values = {pk: {"external_ids": ids, "bps_yaml": rendered[pk]} if pk in rendered else {"external_ids": ids}
+                  for pk, ids in external_ids.items()}
+    if any("bps_yaml" not in values for values in row_values.values()):  # one statement needs the same columns
+        yaml_of = dict(Job.objects.filter(pk__in=[pk for pk in row_values if pk not in rendered])
+                       .values_list("pk", "bps_yaml"))
+        for pk, values in row_values.items():
+            values.setdefault("bps_yaml", yaml_of.get(pk, ""))
+    with transaction.atomic():
+        moved = bulk_transition(Job.objects.filter(pk__in=list(row_values)), "start", {S.PREPARED}, S.RUNNING,
+                                campaign_field="group__campaign_id", row_values=row_values, submitted_at=now)
+        bulk_transition(Group.objects.filter(pk__in=[groups[pk] for pk, _ in moved]), "start", {S.PREPARED},
+                        S.RUNNING)
+
+
+def render_bps_yaml(job: Job, context: SubmitContext | None = None) -> str:
+    """Return the BPS submit YAML of a job's group (what a PanDA submission would send).
+
+    Rendered from the plan's header and the step's row (not the whole plan: its group lists are not used).
+    """
     from msproc.lib.planning.bps import SiteInfo, render_submit_yaml
     from msproc.lib.planning.dataflow import resolve_pipeline_uri
-    from msproc.lib.planning.planner import Plan, PlannedGroup
+    from msproc.lib.planning.planner import Plan, PlannedGroup, PlannedStep
 
+    context = context or SubmitContext()
     group = job.group
     site = group.site
-    info = SiteInfo(site.code, site.compute_site, site.compute_cloud, site.queue_prefix, _repo_root(site.pk))
+    step = group.step
+    info = SiteInfo(site.code, site.compute_site, site.compute_cloud, site.queue_prefix, context.repo_root(site.pk))
     planned_group = PlannedGroup(ordinal=group.ordinal, site=site.code, data_query=group.data_query,
                                  visits=group.data_ids.get("visit", []), tracts=group.data_ids.get("tract", []))
     try:
-        plan = Plan.from_dict(group.campaign.plan)
-        return render_submit_yaml(plan, plan.step(group.step.name), planned_group, info,
+        header = context.plan_header(group.campaign_id)
+        if not header["name"]:
+            raise KeyError("the campaign has no plan")
+        plan = Plan(**header, sites=[], stages=[], steps=[], movements=[])
+        planned_step = PlannedStep(name=step.name, stage=step.stage.name, order=step.order, scope=step.scope,
+                                   level=step.level, depends_on=[], memory_mb=step.memory_mb, inputs=step.inputs,
+                                   outputs=step.outputs, groups=[])
+        return render_submit_yaml(plan, planned_step, planned_group, info,
                                   pipeline_yaml=resolve_pipeline_uri(plan.pipeline))
     except (KeyError, TypeError, ValueError) as exc:  # informational for local runs: never block a submission
         return f"# could not render the BPS YAML: {exc}\n"
 
 
 def poll_jobs(report: TickReport | None = None) -> TickReport:
-    """Poll every running job, in batches per backend, and apply the outcomes."""
+    """Poll every running (or held) job, POLL_BATCH at a time, and apply the outcomes batch by batch.
+
+    Keyset pagination over the job ids: never more than one batch of rows in memory.
+    """
     report = report or TickReport()
+    last = 0
+    while True:
+        rows = list(Job.objects.filter(status__in=[S.RUNNING, S.BLOCKED], pk__gt=last).order_by("pk").values_list(
+            "pk", "group_id", "backend", "workflow_name", "external_ids", "submit_dir", "status")[:POLL_BATCH])
+        if rows:
+            last = rows[-1][0]
+            _poll_batch(rows, report)
+        if len(rows) < POLL_BATCH:
+            return report
+
+
+def _poll_batch(rows: list[tuple], report: TickReport) -> None:
     refs: dict[str, list[tuple[int, JobRef]]] = defaultdict(list)
-    blocked: set[int] = set()
-    for pk, backend, name, ids, work_dir, status in Job.objects.filter(status__in=[S.RUNNING, S.BLOCKED]).values_list(
-            "pk", "backend", "workflow_name", "external_ids", "submit_dir", "status").iterator(chunk_size=2000):
+    for pk, _group, backend, name, ids, work_dir, _status in rows:
         refs[backend].append((pk, JobRef(name, ids or {}, work_dir)))
-        if status == S.BLOCKED:
-            blocked.add(pk)
+    states: dict[int, str] = {}
+    finished: dict[int, JobStatus] = {}
     for backend_name, entries in refs.items():
-        backend = get_execution_backend(backend_name)
-        for start in range(0, len(entries), POLL_BATCH):
-            batch = entries[start:start + POLL_BATCH]
-            try:
-                statuses = backend.poll([ref for _, ref in batch])
-            except BackendError as exc:
-                log.warning("polling %s failed: %s", backend_name, exc)
-                continue  # jobs stay running; the next tick polls again
-            report.jobs_polled += len(batch)
-            _apply_holds({pk: statuses[ref.workflow_name].state for pk, ref in batch if ref.workflow_name in statuses},
-                         blocked)
-            finished = {pk: statuses[ref.workflow_name] for pk, ref in batch
-                        if ref.workflow_name in statuses and statuses[ref.workflow_name].finished}
-            report.jobs_finished += apply_outcomes(finished)
-    return report
+        try:
+            statuses = get_execution_backend(backend_name).poll([ref for _, ref in entries])
+        except BackendError as exc:
+            log.warning("polling %s failed: %s", backend_name, exc)
+            continue  # jobs stay running; the next tick polls again
+        report.jobs_polled += len(entries)
+        for pk, ref in entries:
+            status = statuses.get(ref.workflow_name)
+            if status is not None:
+                states[pk] = status.state
+                if status.finished:
+                    finished[pk] = status
+    _apply_holds(states, {row[0] for row in rows if row[6] == S.BLOCKED})
+    report.jobs_finished += apply_outcomes(finished, {row[0]: row[1] for row in rows})
 
 
 def _apply_holds(states: dict[int, str], blocked: set[int]) -> None:
     """A held attempt blocks its group (e.g. held at PanDA); one running again unblocks it."""
-    for job in Job.objects.filter(pk__in=[pk for pk, state in states.items()
-                                          if (state == "held") != (pk in blocked)]).select_related("group"):
+    changed = [pk for pk, state in states.items() if (state == "held") != (pk in blocked)
+               and (state == "held" or state == "running")]
+    if not changed:
+        return
+    for job in Job.objects.filter(pk__in=changed).select_related("group"):
         try:
             with transaction.atomic():
                 if states[job.pk] == "held":
@@ -306,34 +442,48 @@ def _apply_holds(states: dict[int, str], blocked: set[int]) -> None:
             continue
 
 
-def apply_outcomes(outcomes: dict[int, JobStatus]) -> int:
-    """Record finished jobs: accept the successes set-based, judge the failures by ErrorRule. Returns count."""
+def apply_outcomes(outcomes: Mapping[int, JobStatus], groups: Mapping[int, int] | None = None) -> int:
+    """Record finished jobs: accept the successes set-based, judge the failures by ErrorRule. Returns count.
+
+    ``groups`` maps job ids to their group ids when the caller knows them (saves a join).
+    """
     if not outcomes:
         return 0
     succeeded = [pk for pk, status in outcomes.items() if status.state == "succeeded"]
     done = 0
     if succeeded:
-        done += _accept_jobs(succeeded, outcomes)
+        done += _accept_jobs(succeeded, outcomes, groups)
+    others = [pk for pk, status in outcomes.items() if status.state != "succeeded"]
+    if not others:
+        return done
     rules = list(ErrorRule.objects.filter(enabled=True).order_by("priority", "name"))
-    for job in Job.objects.filter(pk__in=[pk for pk in outcomes if pk not in set(succeeded)]).select_related(
-            "group__campaign", "group__step"):
+    for job in Job.objects.filter(pk__in=others).select_related("group__campaign", "group__step").defer(
+            "group__campaign__plan", "group__campaign__spec"):
         _record_failure(job, outcomes[job.pk], rules)
         done += 1
     return done
 
 
-def _accept_jobs(job_ids: list[int], outcomes: dict[int, JobStatus]) -> int:
+def _accept_jobs(job_ids: list[int], outcomes: Mapping[int, JobStatus], groups: Mapping[int, int] | None) -> int:
+    """Accept succeeded jobs and their groups set-based; each job keeps its own quanta counts and log."""
+    row_values = {
+        pk: {"quanta_expected": outcomes[pk].expected, "quanta_succeeded": outcomes[pk].succeeded,
+             "quanta_failed": outcomes[pk].failed, "log_tail": outcomes[pk].log_tail[-8000:],
+             "log_path": outcomes[pk].log_path}
+        for pk in job_ids
+    }
     with transaction.atomic():
         moved = bulk_transition(Job.objects.filter(pk__in=job_ids), "accept", {S.RUNNING}, S.ACCEPTED,
-                                campaign_field="group__campaign_id", finished_at=timezone.now())
+                                campaign_field="group__campaign_id", row_values=row_values,
+                                finished_at=timezone.now())
         ids = [pk for pk, _ in moved]
-        for pk in ids:  # quanta counts differ per job; one small UPDATE each, inside the same transaction
-            status = outcomes[pk]
-            Job.objects.filter(pk=pk).update(quanta_expected=status.expected, quanta_succeeded=status.succeeded,
-                                             quanta_failed=status.failed, log_tail=status.log_tail[-8000:],
-                                             log_path=status.log_path)
-        groups = Group.objects.filter(jobs__pk__in=ids)
-        bulk_transition(groups, "accept", {S.RUNNING}, S.ACCEPTED, last_error="")
+        if not ids:
+            return 0
+        if groups is not None and all(pk in groups for pk in ids):
+            accepted = Group.objects.filter(pk__in=[groups[pk] for pk in ids])
+        else:
+            accepted = Group.objects.filter(jobs__pk__in=ids)
+        bulk_transition(accepted, "accept", {S.RUNNING}, S.ACCEPTED, last_error="")
     return len(ids)
 
 
@@ -410,12 +560,12 @@ def _finish_steps(campaign_id: int, report: TickReport) -> None:
 
 
 def _finish_campaign(campaign_id: int, report: TickReport) -> None:
-    campaign = Campaign.objects.get(pk=campaign_id)
     steps = Step.objects.filter(campaign_id=campaign_id)
     if steps.exclude(status=S.ACCEPTED).exists():
         return
     if Movement.objects.filter(campaign_id=campaign_id).exclude(status__in=[M.DONE, M.CANCELLED]).exists():
         return
+    campaign = Campaign.objects.only("pk", "name", "status").get(pk=campaign_id)  # not the plan: megabytes
     try:
         campaign.accept(comment="every step accepted and every movement done")
         report.campaigns_finished += 1
@@ -455,10 +605,11 @@ def _requeue_lost(report: TickReport) -> None:
 
 
 def _enqueue_jobs(job_ids: list[int]) -> None:
-    from .tasks import submit_job as task
+    """Send the submissions, SUBMIT_BATCH job ids per task."""
+    from .tasks import submit_jobs as task
 
-    for pk in job_ids:
-        task.delay(pk)
+    for start in range(0, len(job_ids), SUBMIT_BATCH):
+        task.delay(list(job_ids[start:start + SUBMIT_BATCH]))
 
 
 def _enqueue_movements(movement_ids: list[int]) -> None:

@@ -17,12 +17,14 @@ from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from sites.choices import SiteStatus
 from sites.models import Site
 from transfers.choices import MovementStatus
 from transfers.models import Movement, Replica
 
 from .choices import Status
 from .models import Campaign, Event, Group, Job, Step
+from .services import PENDING_FOR_REASSIGN
 
 # A group or movement that sits in one of these states longer than this is "stalled".
 STALL_THRESHOLDS: dict[str, dict[str, timedelta]] = {
@@ -148,10 +150,16 @@ class Cell:
 
 @dataclasses.dataclass
 class Matrix:
-    """The stage/step x site matrix of a campaign."""
+    """The stage/step x site matrix of a campaign.
+
+    ``site_status`` maps each site code to its status; ``stranded`` lists ``(code, pending groups)`` of the
+    sites that are not online yet hold groups an operator may reassign (``services.PENDING_FOR_REASSIGN``).
+    """
 
     sites: list[str]
     rows: list[tuple[Step, list[Cell], Cell]]
+    site_status: dict[str, str] = dataclasses.field(default_factory=dict)
+    stranded: list[tuple[str, int]] = dataclasses.field(default_factory=list)
 
 
 def _dominant(counts: dict[str, int]) -> str:
@@ -166,9 +174,11 @@ def step_site_matrix(campaign: Campaign) -> Matrix:
     steps = list(campaign.steps.select_related("stage").order_by("stage__order", "order"))
     counts: dict[tuple[int, str], dict[str, int]] = defaultdict(dict)
     site_codes: list[str] = []
+    site_status: dict[str, str] = {}
+    pending: dict[str, int] = defaultdict(int)
     grouped = (
         Group.objects.filter(campaign=campaign)
-        .values("step_id", "site__code", "status")
+        .values("step_id", "site__code", "site__status", "status")
         .annotate(n=Count("id"))
         .order_by("site__code")
     )
@@ -176,6 +186,9 @@ def step_site_matrix(campaign: Campaign) -> Matrix:
         counts[(row["step_id"], row["site__code"])][row["status"]] = row["n"]
         if row["site__code"] not in site_codes:
             site_codes.append(row["site__code"])
+        site_status[row["site__code"]] = row["site__status"]
+        if row["status"] in PENDING_FOR_REASSIGN:
+            pending[row["site__code"]] += row["n"]
     hub = campaign.hub.code
     site_codes.sort(key=lambda code: (code != hub, code))
     rows = []
@@ -188,7 +201,9 @@ def step_site_matrix(campaign: Campaign) -> Matrix:
                 step_counts[status] += n
             cells.append(_cell(cell_counts, code))
         rows.append((step, cells, _cell(dict(step_counts))))
-    return Matrix(sites=site_codes, rows=rows)
+    stranded = [(code, pending[code]) for code in site_codes
+                if site_status.get(code) != SiteStatus.ONLINE and pending[code]]
+    return Matrix(sites=site_codes, rows=rows, site_status=site_status, stranded=stranded)
 
 
 def _cell(counts: dict[str, int], site: str = "") -> Cell:

@@ -22,10 +22,22 @@ def reconcile() -> dict:
             "jobs_finished": report.jobs_finished}
 
 
+@shared_task(name="campaigns.tasks.submit_jobs", ignore_result=True, autoretry_for=(BackendError,),
+             retry_backoff=True, retry_backoff_max=300, max_retries=10)
+def submit_jobs(job_ids: list[int]) -> None:
+    """Submit a batch of prepared jobs, each once; a second delivery finds them submitted and does nothing.
+
+    A transient backend error retries the batch: the jobs already running are skipped.
+    """
+    from .orchestration import submit_jobs as submit
+
+    submit(job_ids)
+
+
 @shared_task(name="campaigns.tasks.submit_job", ignore_result=True, autoretry_for=(BackendError,),
              retry_backoff=True, retry_backoff_max=300, max_retries=10)
 def submit_job(job_id: int) -> None:
-    """Submit a prepared job once; a second delivery finds it submitted and does nothing."""
+    """Submit one prepared job once (messages queued before submissions went in batches)."""
     from .orchestration import submit_job as submit
 
     submit(job_id)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) run; install them with apt if missing.
+# Make sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) run and Chromium is there;
+# install them with apt if missing.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -39,5 +40,14 @@ ensure_redis() {
   redis-cli -h 127.0.0.1 -p 6379 ping
 }
 
+ensure_chromium() {
+  # Debian's chromium for the browser tests (Playwright drives /usr/bin/chromium; its own download does not work here).
+  if command -v chromium >/dev/null 2>&1; then return; fi
+  echo "== installing chromium (apt)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+}
+
 ensure_postgres
 ensure_redis
+ensure_chromium

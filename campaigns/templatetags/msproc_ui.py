@@ -46,6 +46,12 @@ def bytes_h(value) -> str:
 
 
 @register.filter
+def get_item(mapping, key):
+    """``mapping[key]`` in a template (None when missing)."""
+    return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
 def verb_label(verb: str) -> str:
     return verb.replace("_", " ")
 

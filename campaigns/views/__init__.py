@@ -12,10 +12,11 @@ from .pages import (
     HomeView,
     StepDetailView,
 )
+from .reassign import ReassignView
 from .recurring import RecurringDeleteView, RecurringView
 
 __all__ = [
     "ActionView", "CampaignBuilderView", "CampaignDetailView", "CampaignListView", "ErrorSummaryView",
-    "EventListView", "GroupBulkActionView", "GroupDetailView", "GroupListView", "HomeView", "RecurringDeleteView",
-    "RecurringView", "StepDetailView",
+    "EventListView", "GroupBulkActionView", "GroupDetailView", "GroupListView", "HomeView", "ReassignView",
+    "RecurringDeleteView", "RecurringView", "StepDetailView",
 ]

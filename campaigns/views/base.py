@@ -11,7 +11,9 @@ from django.views.generic import ListView
 from msproc.htmx import ViewerRequiredMixin
 
 # Which operator verbs make sense from which state: only a hint for which buttons to show;
-# the model's verb method stays the authority and refuses an illegal move.
+# the model's verb method stays the authority and refuses an illegal move. The models keep each verb's
+# source states inside the verb method, so this cannot be read from them without trying the move;
+# tests/ui/test_verbs.py tries every verb from every state and fails when this table drifts from them.
 VERBS_BY_STATE: dict[str, dict[str, tuple[str, ...]]] = {
     "campaign": {
         "waiting": ("start", "reject"), "running": ("pause", "reject"), "paused": ("resume", "reject"),
