@@ -149,6 +149,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": MSPROC_RECONCILE_SECONDS,
         "options": {"expires": MSPROC_RECONCILE_SECONDS * 0.9},
     },
+    "refresh-replicas": {
+        "task": "sites.tasks.refresh_replicas",
+        "schedule": env_float("MSPROC_REPLICA_REFRESH_SECONDS", 120.0, minimum=10.0),
+        "options": {"expires": 100.0},
+    },
 }
 
 # Backends per site kind. "local" runs pipetask and Butler transfers on this machine.

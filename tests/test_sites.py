@@ -63,3 +63,19 @@ def test_there_is_at_most_one_hub():
     SiteFactory(code="A", is_hub=True)
     with pytest.raises(IntegrityError), transaction.atomic():
         SiteFactory(code="B", is_hub=True)
+
+
+@pytest.mark.django_db
+def test_refreshing_replicas_records_what_a_repository_holds(tmp_path, settings):
+    from msproc.lib.stack.defaults import populate_hub
+    from msproc.lib.stack.repo import create_repo
+    from msproc.lib.stack.survey import make_survey
+    from sites.tasks import refresh_replicas
+    from tests.factories import ButlerRepoFactory
+    from transfers.models import Replica
+
+    repo = ButlerRepoFactory(root_uri=str(tmp_path / "repo"), status="ready")
+    populate_hub(create_repo(repo.root_uri), make_survey())
+    assert refresh_replicas() == 1
+    raws = Replica.objects.get(butler_repo=repo, dataset_type__name="raw")
+    assert (raws.collection, raws.count) == ("MockCam/raw/all", 36)
