@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
+
+from msproc.lib.registry import BackendRegistry
 
 State = Literal["running", "succeeded", "partial", "failed", "held", "missing"]
 
@@ -61,6 +62,8 @@ class JobStatus:
     error: str = ""
     log_tail: str = ""
     log_path: str = ""
+    #: External ids learnt while polling (e.g. PanDA task ids created after the submit), merged into the Job's.
+    external_ids: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:
@@ -88,26 +91,14 @@ class ExecutionBackend(ABC):
         """Stop the attempt if it still runs. Raises BackendError."""
 
 
-_REGISTRY: dict[str, str] = {
-    "local": "campaigns.backends.local.LocalExecutionBackend",
-    "noop": "campaigns.backends.noop.NoopExecutionBackend",
-    "panda": "campaigns.backends.panda.PandaExecutionBackend",
-}
-_INSTANCES: dict[str, ExecutionBackend] = {}
-
-
-def register(name: str, dotted_path: str) -> None:
-    """Register a backend class under ``name`` (e.g. a production PanDA backend)."""
-    _REGISTRY[name] = dotted_path
-    _INSTANCES.pop(name, None)
-
-
-def get_execution_backend(name: str) -> ExecutionBackend:
-    """Return the backend registered as ``name``. Raises BackendError (permanent) for an unknown name."""
-    if name not in _INSTANCES:
-        try:
-            module_name, class_name = _REGISTRY[name].rsplit(".", 1)
-        except KeyError:
-            raise BackendError(f"unknown execution backend {name!r}", permanent=True) from None
-        _INSTANCES[name] = getattr(importlib.import_module(module_name), class_name)()
-    return _INSTANCES[name]
+_BACKENDS: BackendRegistry[ExecutionBackend] = BackendRegistry(
+    "execution backend",
+    {
+        "local": "campaigns.backends.local.LocalExecutionBackend",
+        "noop": "campaigns.backends.noop.NoopExecutionBackend",
+        "panda": "campaigns.backends.panda.PandaExecutionBackend",
+    },
+    lambda message: BackendError(message, permanent=True),
+)
+register = _BACKENDS.register
+get_execution_backend = _BACKENDS.get

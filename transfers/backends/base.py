@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
+
+from msproc.lib.registry import BackendRegistry
 
 
 class TransferBackendError(Exception):
@@ -83,20 +84,14 @@ class TransferBackend(ABC):
         """
 
 
-_REGISTRY: dict[str, str] = {
-    "local": "transfers.backends.local.LocalTransferBackend",
-    "noop": "transfers.backends.noop.NoopTransferBackend",
-    "rucio": "transfers.backends.rucio.RucioTransferBackend",
-}
-_INSTANCES: dict[str, TransferBackend] = {}
-
-
-def get_transfer_backend(name: str) -> TransferBackend:
-    """Return the backend registered as ``name``. Raises TransferBackendError for an unknown name."""
-    if name not in _INSTANCES:
-        try:
-            module_name, class_name = _REGISTRY[name].rsplit(".", 1)
-        except KeyError:
-            raise TransferBackendError(f"unknown transfer backend {name!r}", permanent=True) from None
-        _INSTANCES[name] = getattr(importlib.import_module(module_name), class_name)()
-    return _INSTANCES[name]
+_BACKENDS: BackendRegistry[TransferBackend] = BackendRegistry(
+    "transfer backend",
+    {
+        "local": "transfers.backends.local.LocalTransferBackend",
+        "noop": "transfers.backends.noop.NoopTransferBackend",
+        "rucio": "transfers.backends.rucio.RucioTransferBackend",
+    },
+    lambda message: TransferBackendError(message, permanent=True),
+)
+register = _BACKENDS.register
+get_transfer_backend = _BACKENDS.get

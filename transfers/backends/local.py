@@ -109,26 +109,15 @@ class LocalTransferBackend(TransferBackend):
 
     def _verify(self, request: MovementRequest) -> int:
         """Count the (dataset type, data-ID value) pairs the plan expects that are queryable at the destination."""
-        from lsst.daf.butler import Butler, MissingDatasetTypeError
+        from lsst.daf.butler import Butler
+
+        from msproc.lib.stack.transfer import count_expected_pairs
 
         butler = Butler.from_config(request.destination_repo)
-        pairs = whole = 0
-        for dataset_type in request.dataset_types:
-            dims = set(request.dimensions.get(dataset_type, []))
-            key = next((k for k in request.data_ids if k in dims and request.data_ids[k]), None)
-            try:
-                refs = butler.query_datasets(dataset_type, collections=["*"],
-                                             where=request.where_for(dataset_type), find_first=False,
-                                             explain=False, limit=None)
-            except MissingDatasetTypeError:
-                refs = []
-            if key is None:
-                whole += 1 if refs else 0
-            else:
-                pairs += len({ref.dataId[key] for ref in refs})
-        found = pairs + whole
+        pairs, whole = count_expected_pairs(butler, request.dataset_types, request.dimensions, request.data_ids,
+                                            {name: request.where_for(name) for name in request.dataset_types})
         if request.expected_count is not None and pairs < request.expected_count:
             raise TransferBackendError(
                 f"only {pairs} of {request.expected_count} expected (dataset type, data ID) pairs are queryable "
                 f"at {request.destination}", stuck=True)
-        return found
+        return pairs + whole

@@ -33,6 +33,7 @@ __all__ = [
     "ArchiveResult",
     "TransferError",
     "TransferResult",
+    "count_expected_pairs",
     "ZipResult",
     "archive",
     "copy_exposure_visits",
@@ -437,3 +438,32 @@ def verify_archive(tape_dir: str | Path, *, manifest_name: str = "MANIFEST.json"
         if not path.exists() or path.stat().st_size != entry["size"] or _sha256(path) != entry["sha256"]:
             bad.append(entry["name"])
     return bad
+
+
+def count_expected_pairs(
+    butler: Butler,
+    dataset_types: Iterable[str],
+    dimensions: Mapping[str, Iterable[str]],
+    data_ids: Mapping[str, Sequence[int]],
+    where_for: Mapping[str, str],
+) -> tuple[int, int]:
+    """Return ``(pairs, whole)``: the (dataset type, data-ID value) pairs queryable in ``butler`` for the
+    restricted dataset types, and how many unrestricted dataset types have at least one dataset.
+
+    This is what a movement's ``expected_count`` (planned pairs) is verified against, whatever backend
+    carried it.
+    """
+    pairs = whole = 0
+    for dataset_type in dataset_types:
+        dims = set(dimensions.get(dataset_type, []))
+        key = next((k for k in data_ids if k in dims and data_ids[k]), None)
+        try:
+            refs = butler.query_datasets(dataset_type, collections=["*"], where=where_for.get(dataset_type, ""),
+                                         find_first=False, explain=False, limit=None)
+        except MissingDatasetTypeError:
+            refs = []
+        if key is None:
+            whole += 1 if refs else 0
+        else:
+            pairs += len({ref.dataId[key] for ref in refs})
+    return pairs, whole
