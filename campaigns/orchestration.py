@@ -406,6 +406,7 @@ def _poll_batch(rows: list[tuple], report: TickReport) -> None:
         refs[backend].append((pk, JobRef(name, ids or {}, work_dir)))
     states: dict[int, str] = {}
     finished: dict[int, JobStatus] = {}
+    new_ids: dict[int, dict] = {}
     for backend_name, entries in refs.items():
         try:
             statuses = get_execution_backend(backend_name).poll([ref for _, ref in entries])
@@ -419,6 +420,10 @@ def _poll_batch(rows: list[tuple], report: TickReport) -> None:
                 states[pk] = status.state
                 if status.finished:
                     finished[pk] = status
+                if status.external_ids and {**ref.external_ids, **status.external_ids} != ref.external_ids:
+                    new_ids[pk] = {**ref.external_ids, **status.external_ids}
+    for pk, ids in new_ids.items():  # ids the backend learnt after the submit, e.g. PanDA task ids
+        Job.objects.filter(pk=pk).update(external_ids=ids)
     _apply_holds(states, {row[0] for row in rows if row[6] == S.BLOCKED})
     report.jobs_finished += apply_outcomes(finished, {row[0]: row[1] for row in rows})
 

@@ -11,8 +11,15 @@ carries it: a retried task first looks for its request by name (and for the
 Polling asks iDDS for each request's tasks (``get_requests(with_detail=True)``,
 what ``bps report`` uses), maps them with ``msproc.lib.panda.states`` and,
 for finished attempts with failed jobs, fetches the jobs' error messages
-(``get_contents_output_ext``) so ErrorRules can match them. Cancelling is
-the plugin's ``PanDAService.cancel`` (iDDS ``abort``).
+(``get_contents_output_ext``) so ErrorRules can match them. Task ids that iDDS
+created after the submit are returned as ``JobStatus.external_ids`` for the Job.
+Cancelling is the plugin's ``PanDAService.cancel`` (iDDS ``abort``).
+
+Before submitting, the site's Butler (when reachable from here) must not have
+the output run yet and must have every input collection (a missing one is
+transient: a movement may still be arriving). The prepared workflow is kept in
+the attempt's directory until PanDA takes it, so a retry after an outage does
+not build the quantum graph again.
 
 Connection settings (URLs, VO, the *file* holding the token) come from
 ``MSPROC_PANDA_*`` settings or environment variables; see docs/panda.md.
@@ -20,9 +27,11 @@ Connection settings (URLs, VO, the *file* holding the token) come from
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import pickle
 import shutil
 import sys
 import time
@@ -43,6 +52,8 @@ log = logging.getLogger(__name__)
 
 MARKER_FILE = "panda.json"
 CLAIM_FILE = "panda.claim"
+#: The prepared workflow (quantum graph built, iDDS works made), kept until PanDA has taken it.
+PREPARED_FILE = "panda-prepared.pickle"
 CLAIM_STALE_SECONDS = 900
 POLL_THREADS = 8
 MAX_ERROR_TASKS = 20
@@ -96,7 +107,7 @@ class PandaExecutionBackend(ExecutionBackend):
         if existing is not None:
             log.info("PanDA workflow %s already submitted as request %s", submission.workflow_name, existing)
             return self._record(config, submission, existing, marker)
-        check_output_run(submission.repo, submission.output_run)
+        check_repository(submission.repo, submission.output_run, submission.inputs, submission.site)
         work_dir.mkdir(parents=True, exist_ok=True)
         self._claim(work_dir)
         try:
@@ -164,36 +175,49 @@ class PandaExecutionBackend(ExecutionBackend):
 
     def _submit_workflow(self, config: PandaConfig, submission: Submission, site) -> int:
         bps_config = self._bps_config(submission, site)
-        shutil.rmtree(bps_config["submitPath"], ignore_errors=True)
-        path = write_submit_config(bps_config, Path(submission.work_dir) / "submit-panda.yaml")
+        cache = Path(submission.work_dir) / PREPARED_FILE
+        digest = hashlib.sha256(json.dumps(bps_config, sort_keys=True, default=str).encode()).hexdigest()
         _stack_environment()
         activate(config)
-        try:
-            with guarded("BPS prepare"):
-                from lsst.ctrl.bps.drivers import prepare_driver
-
-                wms_config, workflow = prepare_driver(str(path), runWmsSubmissionChecks=False)
-        except PandaError as exc:  # a bad pipeline, query or repository: retrying the same attempt cannot help
-            raise BackendError(f"BPS could not prepare {submission.workflow_name}: {exc}", permanent=True) from None
+        prepared = _load_prepared(cache, digest)
+        if prepared is not None:
+            log.info("reusing the prepared workflow of %s (PanDA did not take it last time)", submission.workflow_name)
+            wms_config, workflow = prepared
+        else:
+            wms_config, workflow = self._prepare(submission, bps_config)
+            _save_prepared(cache, digest, wms_config, workflow)
         try:
             with guarded("PanDA submit"):
                 from lsst.ctrl.bps.panda import PanDAService
 
+                _clear_distribution(wms_config, workflow)
                 PanDAService(wms_config).submit(workflow, config=wms_config)
         except PandaError as exc:
             raise BackendError(f"PanDA: {exc}") from None  # transient: the next try looks the name up first
         if workflow.run_id is None:
             raise BackendError(f"PanDA accepted {submission.workflow_name} without a request id")
+        cache.unlink(missing_ok=True)  # PanDA has it: the marker file and the name lookup find it from now on
         log.info("submitted %s to PanDA as iDDS request %s", submission.workflow_name, workflow.run_id)
         return int(workflow.run_id)
 
+    def _prepare(self, submission: Submission, bps_config: dict[str, Any]) -> tuple[Any, Any]:
+        """Build the quantum graph and the iDDS works from scratch (``prepare_driver``). Raises BackendError."""
+        shutil.rmtree(bps_config["submitPath"], ignore_errors=True)
+        path = write_submit_config(bps_config, Path(submission.work_dir) / "submit-panda.yaml")
+        try:
+            with guarded("BPS prepare"):
+                from lsst.ctrl.bps.drivers import prepare_driver
+
+                return prepare_driver(str(path), runWmsSubmissionChecks=False)
+        except PandaError as exc:  # a bad pipeline, query or repository: retrying the same attempt cannot help
+            raise BackendError(f"BPS could not prepare {submission.workflow_name}: {exc}", permanent=True) from None
+
     def _record(self, config: PandaConfig, submission: Submission, request_id: int, marker: Path) -> dict[str, Any]:
         ids: dict[str, Any] = {"request_id": request_id, "workflow_name": submission.workflow_name,
-                               **config.monitor_links(request_id)}
+                               **config.monitor_links(request_id), "task_ids": []}
         try:
             summary = self._summary(config, request_id)
-            if summary.task_ids:
-                ids["task_ids"] = summary.task_ids
+            ids["task_ids"] = sorted(set(summary.task_ids))
         except BackendError:
             pass  # tasks show up later; the request id is what matters
         marker.parent.mkdir(parents=True, exist_ok=True)
@@ -234,10 +258,14 @@ class PandaExecutionBackend(ExecutionBackend):
                 error = "\n".join(part for part in (self._errors(config, summary), error) if part)
             tasks = ", ".join(f"{label}: {c.succeeded}/{c.expected} ok, {c.failed} failed"
                               for label, c in summary.tasks.items())
+            # iDDS creates the PanDA tasks after the submit returned (and more of them as it goes): record them.
+            task_ids = sorted(set(summary.task_ids))
+            known = sorted(int(task) for task in job.external_ids.get("task_ids") or [])
             return JobStatus(state=summary.state, expected=summary.expected, succeeded=summary.succeeded,
                              failed=summary.failed, error=error,
                              log_tail=f"iDDS request {summary.request_id}: {summary.request_status}; {tasks}",
-                             log_path=job.external_ids.get("monitor_url", ""))
+                             log_path=job.external_ids.get("monitor_url", ""),
+                             external_ids={"task_ids": task_ids} if task_ids and task_ids != known else None)
         except BackendError as exc:
             log.warning("polling %s failed: %s", job.workflow_name, exc)
             return exc
@@ -330,29 +358,103 @@ def _stack_environment() -> None:
     os.environ.setdefault("DAF_BUTLER_DIR", prefix)
 
 
-def check_output_run(repo: str, output_run: str) -> None:
-    """Raise BackendError (permanent) when ``output_run`` already exists in ``repo``.
+def _clear_distribution(wms_config: Any, workflow: Any) -> None:
+    """Remove the copies an earlier, failed submit of this workflow staged at ``fileDistributionEndPoint``.
 
-    Skipped (with a log line) when the repository cannot be opened from here,
-    e.g. a site's Butler reachable only inside the data facility.
+    The plugin's ``copy_files_for_distribution`` copies without overwriting, so
+    a submit that failed after the copy (PanDA unreachable at the ``submit``
+    call) would fail on every retry with FileExistsError. Targets are computed
+    as the plugin computes them. Only called when iDDS has no request of this
+    name (so nothing at PanDA uses these files) and under the attempt's claim.
     """
-    if not repo or not output_run:
+    import re
+
+    from lsst.resources import ResourcePath
+
+    uri = wms_config["fileDistributionEndPoint"]
+    if "LSST_RUN_TEMP_SPACE" in uri and "LSST_RUN_TEMP_SPACE" not in os.environ:
+        uri = wms_config["fileDistributionEndPointDefault"]
+    if not re.match(r"^[a-zA-Z][a-zA-Z\d+\-.]*://", uri):
+        uri = "file://" + uri
+    root = ResourcePath(uri, forceDirectory=True)
+    for local in (getattr(workflow, "files_to_pre_stage", None) or {}).values():
+        name = os.path.basename(os.path.normpath(local))
+        if os.path.isdir(local):
+            folder = root.join(name, forceDirectory=True)
+            targets = [folder.join(file.basename(), forceDirectory=False)
+                       for file in ResourcePath.findFileResources([local])]
+        else:
+            targets = [root.join(name, forceDirectory=False)]
+        for target in targets:
+            if target.exists():
+                target.remove()
+
+
+def _load_prepared(cache: Path, digest: str) -> tuple[Any, Any] | None:
+    """Return ``(wms_config, workflow)`` prepared earlier for the same BPS config, None if there is none."""
+    try:
+        with cache.open("rb") as stream:
+            saved = pickle.load(stream)  # written by _save_prepared into the attempt's own directory
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # a partial write, another stack version: prepare again
+        log.warning("cannot reuse the prepared workflow %s (%s): preparing again", cache, exc)
+        return None
+    if not isinstance(saved, dict) or saved.get("digest") != digest:
+        log.info("the BPS config changed since %s was prepared: preparing again", cache)
+        return None
+    return saved["wms_config"], saved["workflow"]
+
+
+def _save_prepared(cache: Path, digest: str, wms_config: Any, workflow: Any) -> None:
+    """Keep the prepared workflow next to the submit files, for a retry after PanDA did not take it."""
+    partial = cache.with_suffix(".partial")
+    try:
+        with partial.open("wb") as stream:
+            pickle.dump({"digest": digest, "wms_config": wms_config, "workflow": workflow}, stream,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+        partial.replace(cache)
+    except Exception as exc:  # not fatal: a retry just prepares again
+        partial.unlink(missing_ok=True)
+        log.warning("cannot keep the prepared workflow in %s: %s", cache, exc)
+
+
+def check_repository(repo: str, output_run: str, inputs: Sequence[str] = (), site: str = "") -> None:
+    """Check the site's Butler before a submission; raise BackendError when it would fail there.
+
+    The output RUN collection must not exist yet (permanent: a new attempt
+    needs a new run). Every input collection must exist (transient: a
+    movement may still be bringing it; the job stays prepared and is
+    retried). Skipped (with a log line) when the repository cannot be opened
+    from here, e.g. a site's Butler reachable only inside the data facility.
+    """
+    if not repo or not (output_run or inputs):
         return
     try:
         from lsst.daf.butler import Butler, MissingCollectionError
 
         butler = Butler.from_config(repo, writeable=False)
     except Exception as exc:
-        log.info("cannot open the Butler %s from here (%s): output run check skipped", repo, type(exc).__name__)
+        log.info("cannot open the Butler %s from here (%s): pre-submit checks skipped", repo, type(exc).__name__)
         return
     try:
-        butler.collections.get_info(output_run)
-    except MissingCollectionError:
-        return
-    except Exception as exc:
-        log.info("output run check on %s failed (%s): skipped", repo, exc)
-        return
+        if output_run and _has_collection(butler, output_run, MissingCollectionError) is True:
+            raise BackendError(f"output run collection {output_run} already exists in {repo}; "
+                               "a new attempt needs a new run", permanent=True)
+        for name in inputs:
+            if _has_collection(butler, name, MissingCollectionError) is False:
+                raise BackendError(f"input collection {name} missing at {site or repo}")
     finally:
         butler.close()
-    raise BackendError(f"output run collection {output_run} already exists in {repo}; "
-                       "a new attempt needs a new run", permanent=True)
+
+
+def _has_collection(butler: Any, name: str, missing: type[Exception]) -> bool | None:
+    """Whether ``name`` exists in ``butler``; None when the check itself failed (then it is skipped)."""
+    try:
+        butler.collections.get_info(name)
+    except missing:
+        return False
+    except Exception as exc:
+        log.info("collection check of %s failed (%s): skipped", name, exc)
+        return None
+    return True

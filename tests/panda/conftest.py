@@ -34,6 +34,7 @@ def panda(fake_panda: FakePandaServer, settings, tmp_path: Path) -> FakePandaSer
     if fake_panda._server is None:
         fake_panda.start()
     fake_panda.reset_calls()
+    fake_panda.tasks_after_submit = False
     token_file = tmp_path / "panda-token"
     token_file.write_text(TOKEN)
     token_file.chmod(0o600)

@@ -208,3 +208,87 @@ def test_restart_retries_the_request_through_the_plugin(panda):
     panda.set_task(request_id, "isr", "SubFinished", total=2, processed=1, failed=1)
     PandaExecutionBackend().restart(ref("retry-wf", request_id))
     assert panda.requests[request_id].status == "Transforming"
+
+
+def test_tasks_created_after_the_submit_are_reported_by_the_next_poll(panda, slac, hub_repo, tmp_path):
+    panda.tasks_after_submit = True  # real iDDS makes the PanDA tasks after submit returned
+    backend = PandaExecutionBackend()
+    ids = backend.submit(submission(tmp_path, hub_repo, name="c1-step1-g4-a1",
+                                    output_run="u/msproc/c1/step1/group4/attempt1"))
+    assert ids["task_ids"] == []
+    job = JobRef("c1-step1-g4-a1", ids, "")
+    assert backend.poll([job])["c1-step1-g4-a1"].external_ids is None  # nothing new yet
+
+    created = panda.create_tasks(ids["request_id"])
+
+    status = backend.poll([job])["c1-step1-g4-a1"]
+    assert status.external_ids == {"task_ids": sorted(task.workload_id for task in created)}
+    known = JobRef(job.workflow_name, {**ids, **status.external_ids}, "")
+    assert backend.poll([known])["c1-step1-g4-a1"].external_ids is None  # unchanged: nothing to store
+
+
+def test_it_waits_for_input_collections_that_are_not_at_the_site_yet(panda, slac, hub_repo, tmp_path):
+    from lsst.daf.butler import Butler, CollectionType
+
+    arriving = "u/msproc/c1/step0"
+    sub = submission(tmp_path, hub_repo, name="c1-step1-g5-a1", output_run="u/msproc/c1/step1/group5/attempt1",
+                     inputs=[arriving, *INPUT_COLLECTIONS])
+    with pytest.raises(BackendError, match=f"input collection {arriving} missing at SLAC") as raised:
+        PandaExecutionBackend().submit(sub)
+    assert not raised.value.permanent  # the job stays prepared; the movement may still be arriving
+    assert panda.relay_calls("submit") == []
+    assert not (tmp_path / sub.workflow_name / "panda.json").exists()
+
+    with Butler.from_config(str(hub_repo), writeable=True) as butler:  # the movement has landed
+        butler.collections.register(arriving, CollectionType.RUN)
+    assert PandaExecutionBackend().submit(sub)["request_id"] in panda.requests
+
+
+def test_input_check_is_skipped_when_the_repository_is_not_reachable_from_here(tmp_path):
+    from campaigns.backends.panda import check_repository
+
+    check_repository(str(tmp_path / "no-repo"), "u/run", ["u/not/there"], "SLAC")  # no error: PanDA will tell
+
+
+def test_a_retry_after_an_outage_reuses_the_prepared_workflow(panda, slac, hub_repo, tmp_path, monkeypatch):
+    import lsst.ctrl.bps.drivers as drivers
+
+    prepared = []
+    real_prepare = drivers.prepare_driver
+
+    def counting_prepare(*args, **kwargs):
+        prepared.append(args)
+        return real_prepare(*args, **kwargs)
+
+    monkeypatch.setattr(drivers, "prepare_driver", counting_prepare)
+    sub = submission(tmp_path, hub_repo, name="c1-step1-g6-a1", output_run="u/msproc/c1/step1/group6/attempt1")
+    backend = PandaExecutionBackend()
+    # PanDA goes away after the name lookup: the quantum graph is built, the submit fails.
+    panda.make_unreachable()
+    monkeypatch.setattr(PandaExecutionBackend, "_find_request", lambda self, config, name: None)
+    try:
+        with pytest.raises(BackendError) as raised:
+            backend.submit(sub)
+        assert not raised.value.permanent
+    finally:
+        panda.make_reachable()
+    assert len(prepared) == 1
+    assert (tmp_path / sub.workflow_name / "panda-prepared.pickle").exists()
+
+    ids = backend.submit(sub)
+
+    assert len(prepared) == 1  # not prepared again
+    request = panda.requests[ids["request_id"]]
+    assert request.name == sub.workflow_name and len(request.tasks) == 4
+    assert not (tmp_path / sub.workflow_name / "panda-prepared.pickle").exists()  # PanDA has it now
+
+
+def test_a_stale_or_broken_prepared_workflow_is_not_reused(tmp_path):
+    from campaigns.backends import panda as panda_backend
+
+    cache = tmp_path / "c1-step1-g7-a1" / panda_backend.PREPARED_FILE
+    cache.parent.mkdir(parents=True)
+    panda_backend._save_prepared(cache, "digest-of-another-config", {"stale": True}, object)
+    assert panda_backend._load_prepared(cache, "digest-of-this-config") is None
+    cache.write_bytes(b"truncated")
+    assert panda_backend._load_prepared(cache, "digest-of-another-config") is None

@@ -56,3 +56,21 @@ def test_a_poll_during_an_outage_changes_nothing_and_the_next_one_applies(panda,
     job.refresh_from_db()
     assert job.status == Status.ACCEPTED
     assert (job.quanta_expected, job.quanta_succeeded) == (4, 4)
+
+
+def test_task_ids_that_appear_after_the_submit_are_stored_by_the_next_poll(panda, tmp_path):
+    request_id = panda.add_request("late-tasks-wf", labels=())  # submitted; iDDS has not made tasks yet
+    ids = {"request_id": request_id, "workflow_name": "late-tasks-wf", "task_ids": []}
+    job = make_job(Status.RUNNING, tmp_path, workflow_name="late-tasks-wf", external_ids=ids)
+
+    poll_jobs()
+    job.refresh_from_db()
+    assert job.external_ids == ids
+
+    request = panda.requests[request_id]
+    tasks = [panda._add_task(request, f"late-tasks-wf_{n:02d}_{label}_01", 1)
+             for n, label in enumerate(("pipetaskInit", "isr", "finalJob"), start=1)]
+    poll_jobs()
+    job.refresh_from_db()
+    assert job.external_ids == {**ids, "task_ids": sorted(task.workload_id for task in tasks)}
+    assert job.status == Status.RUNNING

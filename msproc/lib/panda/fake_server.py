@@ -16,6 +16,8 @@ Usage::
     server = FakePandaServer(token="...").start()
     os.environ["PANDA_URL"] = server.url
     ...
+    server.tasks_after_submit = True         # iDDS creates the tasks later, as it really does
+    server.create_tasks(request_id)          # ... now
     server.set_request(request_id, "SubFinished")
     server.set_task(request_id, "isr", "SubFinished", total=4, processed=3, failed=1,
                     errors=["ValueError: boom"])
@@ -62,6 +64,8 @@ class FakeRequest:
     status: str = "Transforming"
     errors: str | None = None
     tasks: list[FakeTask] = field(default_factory=list)
+    #: ``(name, quanta)`` of the tasks iDDS has not created yet (see ``FakePandaServer.tasks_after_submit``).
+    pending: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _enum(kind: str, name: str) -> dict[str, Any]:
@@ -144,6 +148,8 @@ class FakePandaServer:
         self.requests: dict[int, FakeRequest] = {}
         self.calls: list[tuple[str, str | None]] = []
         self.default_quanta = 2
+        #: When true, a submitted request has no tasks until ``create_tasks`` (real iDDS makes them later).
+        self.tasks_after_submit = False
         self._ids = itertools.count(1001)
         self._workloads = itertools.count(50001)
         self._lock = threading.RLock()
@@ -237,6 +243,16 @@ class FakePandaServer:
             ]
             return task
 
+    def create_tasks(self, request_id: int) -> list[FakeTask]:
+        """Create the tasks of a request submitted with ``tasks_after_submit`` (what iDDS does on its own)."""
+        with self._lock:
+            request = self.requests[request_id]
+            created = [self._add_task(request, name, quanta) for name, quanta in request.pending]
+            request.pending.clear()
+            if created and request.status == "New":
+                request.status = "Transforming"
+            return created
+
     def finish_all(self, request_id: int) -> None:
         self.set_request(request_id, "Finished")
 
@@ -265,7 +281,10 @@ class FakePandaServer:
         request = FakeRequest(next(self._ids), workflow.name, username=username or "msproc", status="New")
         for name in names:
             quanta = 1 if ("_pipetaskInit_" in name or "_finalJob_" in name) else self.default_quanta
-            self._add_task(request, name, quanta)
+            if self.tasks_after_submit:
+                request.pending.append((name, quanta))
+            else:
+                self._add_task(request, name, quanta)
         self.requests[request.request_id] = request
         return request.request_id
 
