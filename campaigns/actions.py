@@ -31,6 +31,26 @@ class UnknownAction(ValueError):
     """The verb is not an operator action of that kind of object."""
 
 
+class ActionUnavailable(RuntimeError):
+    """The action needs an external system that did not answer (e.g. Rucio); nothing was changed."""
+
+
+def _call(obj: models.Model, verb: str, *, actor: Any = None, comment: str = "") -> None:
+    """Call the verb, through the service that also acts on the backend where there is one
+    (retrying or cancelling a movement retries or deletes its Rucio rule)."""
+    if _label(obj) == "transfers.movement" and verb in {"retry", "cancel"}:
+        from transfers import services
+        from transfers.backends import TransferBackendError
+
+        service = services.retry_movement if verb == "retry" else services.cancel_movement
+        try:
+            service(obj, actor=actor, comment=comment)
+        except TransferBackendError as exc:
+            raise ActionUnavailable(f"{verb} {obj}: {exc}") from exc
+    else:
+        getattr(obj, verb)(actor=actor, comment=comment)
+
+
 def _label(obj_or_model: Any) -> str:
     meta = obj_or_model._meta
     return f"{meta.app_label}.{meta.model_name}"
@@ -45,11 +65,12 @@ def perform(obj: models.Model, verb: str, *, actor: Any = None, comment: str = "
     """Call ``verb`` on ``obj`` as an operator and return the object in its new state.
 
     Raises UnknownAction for a verb that is not an operator action of this
-    kind of object, and IllegalTransition when the object's state refuses it.
+    kind of object, IllegalTransition when the object's state refuses it, and
+    ActionUnavailable when an external system it needs did not answer.
     """
     if verb not in allowed_verbs(obj):
         raise UnknownAction(f"{verb!r} is not an action on {obj._meta.verbose_name}")
-    getattr(obj, verb)(actor=actor, comment=comment)
+    _call(obj, verb, actor=actor, comment=comment)
     return obj
 
 
@@ -79,10 +100,12 @@ def perform_bulk(queryset: models.QuerySet, verb: str, *, actor: Any = None, com
     for obj in queryset.iterator(chunk_size=500):
         result.matched += 1
         try:
-            getattr(obj, verb)(actor=actor, comment=comment)
+            _call(obj, verb, actor=actor, comment=comment)
             result.touched += 1
         except IllegalTransition as exc:
             result.refused.append({"id": obj.pk, "status": exc.current})
+        except ActionUnavailable as exc:  # e.g. Rucio unreachable: left as it was
+            result.refused.append({"id": obj.pk, "status": obj.status, "error": str(exc)})
     summary = f"bulk {verb}: {result.touched} of {result.matched}" + (f" ({description})" if description else "")
     Event.objects.create(
         content_type=ContentType.objects.get_for_model(queryset.model),

@@ -86,7 +86,8 @@ def advance_movement(movement_id: int) -> str | None:
     try:
         if movement.status == M.REGISTERING:
             ids = backend.start(request)
-            movement.start_transferring(external_ids=ids)
+            # Merged: what an operator action recorded (e.g. a Rucio retry marker) survives the restart.
+            movement.start_transferring(external_ids={**(movement.external_ids or {}), **ids})
         if movement.status == M.TRANSFERRING:
             progress = backend.poll([(request, movement.external_ids)])[movement.key]
             if progress.state == "stuck":
@@ -121,3 +122,43 @@ def _claim_stale(movement: Movement) -> bool:
                                           status_changed_at=movement.status_changed_at).update(
             status_changed_at=timezone.now())
     return bool(claimed)
+
+
+def retry_movement(movement: Movement, *, actor=None, comment: str = "") -> Movement:
+    """Operator retry of a stuck or failed movement: retry what the backend holds, then stuck|failed -> ready.
+
+    For a movement with a Rucio rule, the rule is retried first (``retry_rule``: the judge repairer
+    re-queues its stuck locks now), and the retry marker it returns is kept in ``external_ids`` so that
+    the restarted movement waits for the repair instead of finding the rule still STUCK. Raises
+    IllegalTransition (nothing done) when the movement is neither stuck nor failed, and
+    TransferBackendError (movement unchanged) when the backend could not retry.
+    """
+    if movement.status not in {M.STUCK, M.FAILED}:
+        movement.retry(actor=actor, comment=comment)  # raises IllegalTransition with the stored status
+    ids = dict(movement.external_ids or {})
+    hook = getattr(_backend_for(movement), "retry_rule", None)
+    if hook is not None and ids.get("rule_id"):
+        ids = hook(ids)
+        Movement.objects.filter(pk=movement.pk).update(external_ids=ids)
+        movement.external_ids = ids
+        comment = "; ".join(filter(None, [comment, f"retried rule {ids['rule_id']}"]))
+    movement.retry(actor=actor, comment=comment)
+    return movement
+
+
+def cancel_movement(movement: Movement, *, actor=None, comment: str = "") -> Movement:
+    """Operator cancel: planned|ready|stuck|failed -> cancelled, then delete the backend's rule if any.
+
+    Raises IllegalTransition when the movement cannot be cancelled; a rule that could not be deleted is
+    logged (the movement stays cancelled; Rucio's rule can be removed later by hand).
+    """
+    movement.cancel(actor=actor, comment=comment)
+    ids = movement.external_ids or {}
+    hook = getattr(_backend_for(movement), "cancel_rule", None)
+    if hook is not None and ids.get("rule_id"):
+        try:
+            hook(ids)
+        except TransferBackendError as exc:
+            log.warning("movement %s cancelled but its rule %s was not deleted: %s", movement.key,
+                        ids["rule_id"], exc)
+    return movement

@@ -23,7 +23,7 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from campaigns.actions import OPERATOR_VERBS, UnknownAction, perform, perform_bulk
+from campaigns.actions import OPERATOR_VERBS, ActionUnavailable, UnknownAction, perform, perform_bulk
 from campaigns.choices import Status
 from msproc import roles
 from msproc.api_permissions import RolePermission, RolePredicate
@@ -163,6 +163,8 @@ def _transition(viewset: ApiViewSet, request: Request, verb: str, pk: Any) -> Re
     except IllegalTransition as exc:
         return Response({"detail": str(exc), "verb": verb, "current": exc.current, "allowed": exc.allowed},
                         status=status.HTTP_409_CONFLICT)
+    except ActionUnavailable as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     result = {"id": obj.pk, "verb": verb, "status": obj.status, "status_changed_at": obj.status_changed_at}
     return Response(TransitionResultSerializer(result).data, status=status.HTTP_202_ACCEPTED)
 
@@ -185,6 +187,7 @@ def transition_action(model_label: str, verb: str) -> Callable:
         responses={
             202: TransitionResultSerializer,
             409: OpenApiResponse(IllegalTransitionSerializer, description="The object's state refuses the verb"),
+            503: OpenApiResponse(description="An external system the action needs (e.g. Rucio) did not answer"),
         },
     )(handler)
     return action(detail=True, methods=["post"], url_path=verb, url_name=verb.replace("_", "-"))(handler)

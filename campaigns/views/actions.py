@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.generic import FormView
 
-from campaigns.actions import OPERATOR_VERBS, UnknownAction, allowed_verbs, perform, perform_bulk
+from campaigns.actions import OPERATOR_VERBS, ActionUnavailable, UnknownAction, allowed_verbs, perform, perform_bulk
 from campaigns.filtersets import GroupFilterSet
 from campaigns.forms import ActionForm
 from campaigns.models import Group
@@ -69,7 +69,7 @@ class ActionView(RoleRequiredMixin, FormView):
         verb = self.kwargs["verb"]
         try:
             perform(obj, verb, actor=self.request.user, comment=form.cleaned_data["comment"])
-        except (IllegalTransition, UnknownAction) as exc:
+        except (IllegalTransition, UnknownAction, ActionUnavailable) as exc:
             messages.error(self.request, str(exc))
         else:
             messages.success(self.request, f"{obj}: {verb.replace('_', ' ')} done; it is now {obj.status}.")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -36,7 +38,11 @@ def _rucio_database_url() -> str:
 
 @dataclass
 class Sites:
-    """The test sites' Butler roots (SLAC is the hub with every raw; IN2P3 starts empty) and their RSEs."""
+    """The test sites' Butler roots and their RSEs.
+
+    SLAC is the hub with every raw and the defaults; IN2P3 starts with the instrument and skymap records
+    only, as ``sites.services.setup_local_sites`` makes a non-hub site.
+    """
 
     roots: dict[str, Path]
 
@@ -62,13 +68,16 @@ def sites(rucio_server, tmp_path_factory) -> Sites:
     import lsst.pipe.base.tests.mocks  # noqa: F401
 
     from msproc.lib.stack.defaults import populate_hub
-    from msproc.lib.stack.repo import create_repo
+    from msproc.lib.stack.repo import create_repo, insert_instrument, insert_skymap
     from msproc.lib.stack.survey import make_survey
 
     base = tmp_path_factory.mktemp("sites")
     roots = {"SLAC": base / "slac" / "dp2", "IN2P3": base / "in2p3" / "dp2"}
-    populate_hub(create_repo(roots["SLAC"]), make_survey())
-    create_repo(roots["IN2P3"])
+    survey = make_survey()
+    populate_hub(create_repo(roots["SLAC"]), survey)
+    destination = create_repo(roots["IN2P3"])
+    insert_instrument(destination, survey)
+    insert_skymap(destination, survey)
     result = Sites(roots)
     for site, root in roots.items():
         # identity lfn2pfn maps scope:name to <prefix>/<scope>/<name>: the scope is the repo name.
@@ -77,14 +86,47 @@ def sites(rucio_server, tmp_path_factory) -> Sites:
     return result
 
 
+def rucio_test_settings(server: RucioTestServer) -> dict[str, str]:
+    """The Django settings that point the backend at ``server`` (the password comes from PASSWORD_ENV)."""
+    return {"MSPROC_RUCIO_HOST": server.host, "MSPROC_RUCIO_ACCOUNT": "root", "MSPROC_RUCIO_AUTH_TYPE": "userpass",
+            "MSPROC_RUCIO_USERNAME": ROOT_USERNAME, "MSPROC_RUCIO_PASSWORD_ENV": PASSWORD_ENV,
+            "MSPROC_RUCIO_SCOPE": SCOPE}
+
+
+@contextmanager
+def rucio_configured(server: RucioTestServer):
+    """Point the backend at ``server`` for a block (for fixtures wider than a test)."""
+    from django.test import override_settings
+
+    with pytest.MonkeyPatch.context() as patch, override_settings(**rucio_test_settings(server)):
+        patch.setenv(PASSWORD_ENV, ROOT_PASSWORD)
+        yield
+
+
 @pytest.fixture
 def rucio_settings(rucio_server, settings, monkeypatch):
     """Point the backend at the local server (the password through an environment variable)."""
     monkeypatch.setenv(PASSWORD_ENV, ROOT_PASSWORD)
-    settings.MSPROC_RUCIO_HOST = rucio_server.host
-    settings.MSPROC_RUCIO_ACCOUNT = "root"
-    settings.MSPROC_RUCIO_AUTH_TYPE = "userpass"
-    settings.MSPROC_RUCIO_USERNAME = ROOT_USERNAME
-    settings.MSPROC_RUCIO_PASSWORD_ENV = PASSWORD_ENV
-    settings.MSPROC_RUCIO_SCOPE = SCOPE
+    for name, value in rucio_test_settings(rucio_server).items():
+        setattr(settings, name, value)
     return settings
+
+
+@contextmanager
+def counting_rucio_requests():
+    """Count the REST requests (token requests left out) rucio-clients sends inside the block, by "METHOD /path"."""
+    from urllib.parse import urlparse as parse
+
+    from rucio.client.baseclient import BaseClient
+
+    counted: Counter[str] = Counter()
+    send = BaseClient._send_request
+
+    def counting(self, url, method, *args, **kwargs):
+        if not kwargs.get("get_token"):
+            counted[f"{getattr(method, 'value', method)} {parse(url).path}"] += 1
+        return send(self, url, method, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseClient, "_send_request", counting)
+        yield counted

@@ -78,28 +78,6 @@ def test_it_moves_bytes_with_the_conveyor_and_ingests_into_the_destination_butle
     assert destination.get(refs[0])["kind"] == "raw"
 
 
-def test_it_surfaces_a_stuck_rule_and_retries_it_after_the_fix(rucio_server, sites, rucio_settings, tmp_path):
-    from lsst.daf.butler import Butler
-
-    backend = RucioTransferBackend()
-    request = raw_request(sites, tmp_path, "c1/stage1/SLAC->IN2P3 raws 4", [4], expected=1)
-    source = Butler.from_config(str(sites.roots["SLAC"]))
-    ref = source.query_datasets("raw", collections="MockCam/raw/all",
-                                where="instrument = 'MockCam' AND exposure = 4 AND detector = 1")[0]
-    path = Path(source.getURI(ref).ospath)
-    ids = backend.start(request)
-    hidden = path.rename(path.with_suffix(".hidden"))  # the source file goes missing after registration
-
-    progress = wait_for(backend, request, ids, {"arrived", "stuck"})
-
-    assert progress.state == "stuck"
-    assert "STUCK" in progress.reason and path.name in progress.reason
-    hidden.rename(path)
-    backend.retry_rule(ids)
-    assert wait_for(backend, request, ids, {"arrived"}).state == "arrived"
-    assert backend.ingest(request) == 1
-
-
 def test_it_refuses_to_finish_when_fewer_pairs_arrived_than_planned(rucio_server, sites, rucio_settings, tmp_path):
     backend = RucioTransferBackend()
     request = raw_request(sites, tmp_path, "verify-only", [2, 3], expected=3)

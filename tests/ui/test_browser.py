@@ -23,10 +23,6 @@ from msproc.roles import OPERATOR, SITE_ADMIN
 from sites.models import Site
 from sites.services import load_sites
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls of the test (reconcile, checks)
-# must still be allowed here. The live server handles requests in its own threads.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = os.environ.get("MSPROC_CHROMIUM", "/usr/bin/chromium")
@@ -35,6 +31,19 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 PASSWORD = "pw-for-browser-tests"
 TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _allow_orm_beside_playwright():
+    """Playwright's sync API runs an event loop in this thread; the test's own ORM calls (reconcile, checks)
+    must still be allowed here, for this module only. The live server handles requests in its own threads."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 STUCK_STATES = {"STUCK", "SUSPENDED"}
 WAITING_STATES = {"REPLICATING", "INJECT", "WAITING_APPROVAL"}
 MAX_FAILING_FILES = 5
+REPAIR_GRACE_SECONDS = 3600  # a retried STUCK rule shows as transferring this long while the repairer has not acted
 
 
 def _setting(name: str, default: str = "") -> str:
@@ -127,6 +129,22 @@ def _rucio_error(exc: Exception) -> TransferBackendError:
     return TransferBackendError(f"Rucio: {type(exc).__name__}: {exc}", permanent=permanent)
 
 
+def _rule_state(rule: dict[str, Any]) -> str:
+    return str(rule["state"]).split(".")[-1].upper()
+
+
+def _repair_pending(rule: dict[str, Any], ids: dict[str, Any]) -> bool:
+    """True while an operator's retry of this STUCK rule awaits the judge repairer (within the grace period)."""
+    retry = ids.get("retry") or {}
+    if retry.get("rule_id") != rule["id"] or retry.get("updated_at") != str(rule.get("updated_at")):
+        return False  # the repairer (or the conveyor) has touched the rule since the retry
+    try:
+        requested = datetime.fromisoformat(retry["requested"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return (datetime.now(UTC) - requested).total_seconds() < REPAIR_GRACE_SECONDS
+
+
 class RucioTransferBackend(TransferBackend):
     name = "rucio"
 
@@ -142,7 +160,7 @@ class RucioTransferBackend(TransferBackend):
     def start(self, request: MovementRequest) -> dict[str, Any]:
         """Register the files, attach them to the movement's dataset, ensure one rule; return the ids.
 
-        Returns ``{"scope", "dataset", "rse", "rule_id", "files"}``. Raises TransferBackendError.
+        Returns ``{"scope", "dataset", "rse", "rule_id", "files", "bytes"}``. Raises TransferBackendError.
         """
         from rucio.common.exception import RucioException
 
@@ -153,7 +171,7 @@ class RucioTransferBackend(TransferBackend):
         dataset = self.dataset(request)
         destination_rse = config.rse(request.destination)
         try:
-            per_site = self._collect(request, dataset)
+            per_site, chains = self._collect(request, dataset)
         except ValueError as exc:
             raise TransferBackendError(str(exc), permanent=True) from exc
         except Exception as exc:  # the Butler raises many kinds; all mean this attempt failed
@@ -163,47 +181,59 @@ class RucioTransferBackend(TransferBackend):
                                        permanent=True)
         client = _client(config)
         try:
-            return self._register_and_rule(client, config, dataset, destination_rse, per_site)
+            return self._register_and_rule(client, config, dataset, destination_rse, per_site, chains)
         except RucioException as exc:
             raise _rucio_error(exc) from exc
 
-    def _collect(self, request: MovementRequest, dataset: str) -> dict[str, list]:
+    def _collect(self, request: MovementRequest, dataset: str) -> tuple[dict[str, list], dict[str, set[str]]]:
         import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes must be known to read refs)
         from lsst.daf.butler import Butler
 
         from msproc.lib.rucio.ingest import collect_source_files
 
         where_for = {dataset_type: request.where_for(dataset_type) for dataset_type in request.dataset_types}
-        per_site = {}
+        per_site: dict[str, list] = {}
+        chains: dict[str, set[str]] = {}
         for site, root in sorted(request.sources.items()):
             if site == request.destination:
                 continue
             source = Butler.from_config(root)
             per_site[site] = collect_source_files(source, root, request.dataset_types, request.collections,
                                                   where_for, stage_name=f"{dataset}/{site}",
-                                                  zip_runs=request.kind == "return")
-        return per_site
+                                                  zip_runs=request.kind == "return", chains=chains)
+        return per_site, chains
 
     def _register_and_rule(self, client: Any, config: RucioSettings, dataset: str, destination_rse: str,
-                           per_site: dict[str, list]) -> dict[str, Any]:
-        from msproc.lib.rucio.registration import attach_files, ensure_dataset, ensure_rule, register_files
+                           per_site: dict[str, list], chains: dict[str, set[str]]) -> dict[str, Any]:
+        from msproc.lib.rucio.registration import (
+            attach_files,
+            ensure_dataset,
+            ensure_rule,
+            register_files,
+            set_chains,
+        )
 
-        names: list[str] = []
+        names: dict[str, int] = {}
         for site, files in per_site.items():
             added = register_files(client, config.scope, config.rse(site), files)
             log.info("rucio %s: %d of %d files newly registered at %s", dataset, added, len(files), config.rse(site))
-            names += [f.name for f in files]
+            names.update((f.name, f.bytes) for f in files)
         ensure_dataset(client, config.scope, dataset)
+        set_chains(client, config.scope, dataset, chains)  # before the rule: ingest may start as soon as it is OK
         attach_files(client, config.scope, dataset, names)
         rule_id, created = ensure_rule(client, config.scope, dataset, destination_rse, account=config.account,
                                        activity=config.activity or None)
         log.info("rucio %s: rule %s to %s (%s)", dataset, rule_id, destination_rse, "new" if created else "existing")
         return {"scope": config.scope, "dataset": dataset, "rse": destination_rse, "rule_id": rule_id,
-                "files": len(names)}
+                "files": len(names), "bytes": sum(names.values())}
 
     # -- poll --------------------------------------------------------------------------------------------------
     def poll(self, requests: Sequence[tuple[MovementRequest, dict[str, Any]]]) -> dict[str, TransferProgress]:
-        """Return the progress of many movements, with one rule listing per scope when there are several."""
+        """Return the progress of many movements, with one rule listing per scope when there are several.
+
+        Requests to Rucio: one rule listing per scope (one rule look-up for a single movement), plus one
+        lock listing per STUCK/SUSPENDED rule; bytes come from the ids ``start`` returned.
+        """
         from rucio.common.exception import RucioException, RuleNotFound
 
         config = self.settings()
@@ -237,11 +267,16 @@ class RucioTransferBackend(TransferBackend):
     def _progress(self, client: Any, rule: dict | None, ids: dict[str, Any]) -> TransferProgress:
         if rule is None:
             return TransferProgress(state="failed", reason=f"Rucio rule {ids.get('rule_id')} no longer exists")
-        state = str(rule["state"]).split(".")[-1].upper()
+        state = _rule_state(rule)
         ok = int(rule.get("locks_ok_cnt") or 0)
         if state == "OK":
-            moved = sum(int(f.get("bytes") or 0) for f in client.list_files(rule["scope"], rule["name"]))
-            return TransferProgress(state="arrived", transferred=ok, bytes=moved)
+            moved = ids.get("bytes")
+            if moved is None:  # ids of a movement started before "bytes" was recorded
+                moved = sum(int(f.get("bytes") or 0) for f in client.list_files(rule["scope"], rule["name"]))
+            return TransferProgress(state="arrived", transferred=ok, bytes=int(moved))
+        if state in STUCK_STATES and _repair_pending(rule, ids):
+            return TransferProgress(state="transferring", transferred=ok,
+                                    reason=f"Rucio rule {rule['id']}: retry requested, waiting for the judge repairer")
         if state in STUCK_STATES:
             failing = [lock["name"] for lock in client.list_replica_locks(rule["id"])
                        if str(lock.get("state", "")).split(".")[-1].upper() == "STUCK"]
@@ -256,8 +291,13 @@ class RucioTransferBackend(TransferBackend):
 
     # -- ingest ------------------------------------------------------------------------------------------------
     def ingest(self, request: MovementRequest) -> int:
-        """Ingest the movement's dataset from the destination RSE into the destination Butler; verify the count."""
+        """Ingest the movement's dataset from the destination RSE into the destination Butler; verify the count.
+
+        CHAINED source collections are rebuilt at the destination with the runs that arrived.
+        """
         from rucio.common.exception import RucioException
+
+        from msproc.lib.rucio.registration import get_chains
 
         config = self.settings()
         client = _client(config)
@@ -265,10 +305,11 @@ class RucioTransferBackend(TransferBackend):
         rse = config.rse(request.destination)
         try:
             arrived = self._arrived(client, config.scope, dataset, rse)
+            chains = get_chains(client, config.scope, dataset)
         except RucioException as exc:
             raise _rucio_error(exc) from exc
         try:
-            self._ingest(request, arrived, config.ingest_transfer)
+            self._ingest(request, arrived, config.ingest_transfer, chains)
         except Exception as exc:  # the Butler raises many kinds; all mean this attempt failed
             raise TransferBackendError(f"ingest into {request.destination}: {type(exc).__name__}: {exc}") from exc
         return self.verify(request)
@@ -299,16 +340,17 @@ class RucioTransferBackend(TransferBackend):
             files.append(ArrivedFile(name=name, uri=uris[name], kind=kind, sidecar=sidecar))
         return files
 
-    def _ingest(self, request: MovementRequest, files: list, transfer: str) -> None:
+    def _ingest(self, request: MovementRequest, files: list, transfer: str, chains: dict[str, list[str]]) -> None:
         import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes must be known to ingest)
         from lsst.daf.butler import Butler
 
         from msproc.lib.rucio.ingest import ingest_arrived
 
         destination = Butler.from_config(request.destination_repo, writeable=True)
-        result = ingest_arrived(destination, request.destination_repo, files, transfer=transfer)
-        log.info("rucio %s: imported %d dimension files, %d zips, %d datasets into %s", request.key,
-                 result.dimension_files, result.zips, result.datasets, request.destination)
+        result = ingest_arrived(destination, request.destination_repo, files, transfer=transfer, chains=chains)
+        log.info("rucio %s: imported %d dimension files, %d zips, %d datasets into %s (chains %s)", request.key,
+                 result.dimension_files, result.zips, result.datasets, request.destination,
+                 sorted(result.chains) or "none")
 
     def verify(self, request: MovementRequest) -> int:
         """Count the (dataset type, data-ID value) pairs queryable at the destination against the plan.
@@ -317,7 +359,7 @@ class RucioTransferBackend(TransferBackend):
         """
         from lsst.daf.butler import Butler
 
-        from msproc.lib.rucio.ingest import count_expected_pairs
+        from msproc.lib.stack.transfer import count_expected_pairs
 
         butler = Butler.from_config(request.destination_repo)
         where_for = {dataset_type: request.where_for(dataset_type) for dataset_type in request.dataset_types}
@@ -330,18 +372,30 @@ class RucioTransferBackend(TransferBackend):
         return pairs + whole
 
     # -- operator actions --------------------------------------------------------------------------------------
-    def retry_rule(self, ids: dict[str, Any]) -> None:
-        """Ask Rucio to retry a stuck rule now (the judge repairer re-queues its stuck locks).
+    def retry_rule(self, ids: dict[str, Any]) -> dict[str, Any]:
+        """Ask Rucio to retry a stuck rule now (the judge repairer re-queues its stuck locks); return the new ids.
 
-        Raises TransferBackendError.
+        A SUSPENDED rule is put back to STUCK first. The returned ids carry a ``retry`` marker (the rule's
+        ``updated_at`` after the boost): until the repairer touches the rule, `poll` shows it as
+        transferring, not stuck, for up to ``REPAIR_GRACE_SECONDS``. A rule that no longer exists is
+        left to ``start`` to re-create (ids returned unchanged). Raises TransferBackendError.
         """
-        from rucio.common.exception import RucioException
+        from rucio.common.exception import RucioException, RuleNotFound
 
         client = _client(self.settings())
+        rule_id = ids["rule_id"]
         try:
-            client.update_replication_rule(ids["rule_id"], {"boost_rule": True})
+            if _rule_state(client.get_replication_rule(rule_id)) == "SUSPENDED":
+                client.update_replication_rule(rule_id, {"state": "STUCK"})
+            client.update_replication_rule(rule_id, {"boost_rule": True})
+            boosted = client.get_replication_rule(rule_id)
+        except RuleNotFound:
+            return dict(ids)
         except RucioException as exc:
             raise _rucio_error(exc) from exc
+        log.info("rucio rule %s: retry requested", rule_id)
+        return {**ids, "retry": {"rule_id": rule_id, "updated_at": str(boosted.get("updated_at")),
+                                 "requested": datetime.now(UTC).isoformat(timespec="seconds")}}
 
     def cancel_rule(self, ids: dict[str, Any]) -> None:
         """Delete the movement's rule (files already copied stay until Rucio cleans them). Idempotent."""

@@ -31,7 +31,6 @@ __all__ = [
     "ArrivedFile",
     "IngestResult",
     "collect_source_files",
-    "count_expected_pairs",
     "ingest_arrived",
 ]
 
@@ -80,6 +79,7 @@ def collect_source_files(
     *,
     stage_name: str,
     zip_runs: bool = False,
+    chains: dict[str, set[str]] | None = None,
 ) -> list[RubinFile]:
     """Return the files that carry the matching datasets of ``source`` (a Butler rooted at ``root``).
 
@@ -88,21 +88,27 @@ def collect_source_files(
     (``zip_file``); otherwise each dataset's file is a ``data_product`` (or a
     ``raw_file`` for raws) with its ref as sidecar. Staged files are written
     under ``root/msproc_rucio/<stage_name>/`` and reused when present.
+    With ``chains`` (a dict, filled in place) each of ``collections`` that is
+    CHAINED at the source maps to the RUN collections of the datasets found
+    through it, so that the destination can rebuild the chain
+    (`ingest_arrived`), as the local backend does.
     Raises `ValueError` for a dataset file outside ``root``.
     """
-    from lsst.daf.butler import MissingCollectionError
+    from lsst.daf.butler import CollectionType, MissingCollectionError
 
     from msproc.lib.stack.transfer import find_refs
 
     refs = []
     for collection in collections:
         try:
-            source.registry.getCollectionType(collection)
+            chained = source.registry.getCollectionType(collection) == CollectionType.CHAINED
         except MissingCollectionError:
             continue
         for dataset_type in dataset_types:
             found = find_refs(source, [dataset_type], [collection], where_for.get(dataset_type, ""))
             refs.extend(found[dataset_type])
+            if chained and chains is not None and found[dataset_type]:
+                chains.setdefault(collection, set()).update(ref.run for ref in found[dataset_type])
     unique = {ref.id: ref for ref in refs}
     refs = sorted(unique.values(), key=lambda ref: (ref.datasetType.name, str(ref.run), str(ref.id)))
     if not refs:
@@ -149,6 +155,7 @@ class IngestResult:
     zips: int = 0
     datasets: int = 0
     runs: set[str] = field(default_factory=set)
+    chains: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _local(uri: str) -> str:
@@ -167,15 +174,20 @@ def _transfer_mode(path: str, root: str, remote_mode: str) -> str | None:
 
 
 def ingest_arrived(destination: Any, root: str | Path, files: Sequence[ArrivedFile], *,
-                   transfer: str = "direct") -> IngestResult:
+                   transfer: str = "direct", chains: Mapping[str, Iterable[str]] | None = None) -> IngestResult:
     """Ingest arrived files into the destination Butler, dimension files first, then zips, then datasets.
 
     Datasets already there are skipped, so a repeated ingest is harmless.
     ``transfer`` applies to files outside the datastore root (files inside are
-    ingested in place). Returns an `IngestResult`. Raises `ValueError` for a
+    ingested in place). ``chains`` maps a CHAINED collection of the source to
+    its runs that moved: those of them now at the destination are prepended
+    to a CHAINED collection of that name there (created if needed), as the
+    local backend does. Returns an `IngestResult`. Raises `ValueError` for a
     data product without a sidecar, and the Butler's errors otherwise.
     """
     from lsst.daf.butler import CollectionType, DatasetRef, FileDataset
+
+    from msproc.lib.stack.transfer import _chain as extend_chain
 
     result = IngestResult()
     for arrived in (f for f in files if f.kind == KIND_DIM_FILE):
@@ -199,30 +211,13 @@ def ingest_arrived(destination: Any, root: str | Path, files: Sequence[ArrivedFi
     for mode, group in datasets.items():
         destination.ingest(*group, transfer=mode, skip_existing=True)
         result.datasets += len(group)
+    if chains:
+        present = set(destination.registry.queryCollections(collectionTypes=CollectionType.RUN))
+        for chain, runs in sorted(chains.items()):
+            arrived = sorted(set(runs) & present)
+            if arrived:
+                extend_chain(destination, chain, arrived)
+                result.chains[chain] = arrived
     return result
 
 
-def count_expected_pairs(butler: Any, dataset_types: Iterable[str], dimensions: Mapping[str, Iterable[str]],
-                         data_ids: Mapping[str, Sequence[int]], where_for: Mapping[str, str]) -> tuple[int, int]:
-    """Return (pairs, whole): the (dataset type, data-ID value) pairs queryable in ``butler``, and the
-    dataset types with no data-ID restriction that have at least one dataset.
-
-    This is the count a movement's ``expected_count`` is checked against (the
-    same as the local backend's verification).
-    """
-    from lsst.daf.butler import MissingDatasetTypeError
-
-    pairs = whole = 0
-    for dataset_type in dataset_types:
-        dims = set(dimensions.get(dataset_type, []))
-        key = next((k for k in data_ids if k in dims and data_ids[k]), None)
-        try:
-            refs = butler.query_datasets(dataset_type, collections=["*"], where=where_for.get(dataset_type, ""),
-                                         find_first=False, explain=False, limit=None)
-        except MissingDatasetTypeError:
-            refs = []
-        if key is None:
-            whole += 1 if refs else 0
-        else:
-            pairs += len({ref.dataId[key] for ref in refs})
-    return pairs, whole

@@ -37,7 +37,9 @@ __all__ = [
     "ensure_rule",
     "ensure_scope",
     "find_rule",
+    "get_chains",
     "register_files",
+    "set_chains",
 ]
 
 KIND_DATA_PRODUCT = "data_product"
@@ -45,6 +47,7 @@ KIND_RAW_FILE = "raw_file"
 KIND_ZIP_FILE = "zip_file"
 KIND_DIM_FILE = "dim_file"
 RULE_COMMENT = "msproc movement"
+CHAINS_KEY = "rubin_chains"  # dataset metadata: {CHAINED collection at the source: [its runs that move]}
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,21 @@ def attach_files(client: Any, scope: str, dataset: str, names: Iterable[str], *,
     for part in _chunks(missing, chunk):
         client.attach_dids(scope, dataset, [{"scope": scope, "name": name} for name in part])
     return len(missing)
+
+
+def set_chains(client: Any, scope: str, dataset: str, chains: dict[str, Iterable[str]]) -> None:
+    """Record on the Rucio dataset which CHAINED source collections its files came through (and their runs)."""
+    if chains:
+        value = json.dumps({chain: sorted(runs) for chain, runs in sorted(chains.items())})
+        client.set_dids_metadata_bulk([{"scope": scope, "name": dataset, "meta": {CHAINS_KEY: value}}])
+
+
+def get_chains(client: Any, scope: str, dataset: str) -> dict[str, list[str]]:
+    """Return the chains `set_chains` recorded on the dataset ({} if none)."""
+    raw = client.get_metadata(scope, dataset, plugin="JSON").get(CHAINS_KEY)
+    if isinstance(raw, str) and raw:
+        raw = json.loads(raw)
+    return {str(chain): [str(run) for run in runs] for chain, runs in (raw or {}).items()}
 
 
 def find_rule(client: Any, scope: str, dataset: str, rse: str, account: str | None = None) -> dict | None:

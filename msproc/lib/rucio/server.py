@@ -244,8 +244,11 @@ enable_metrics = False
 transfertool = localcopy
 scheme = file
 localcopy_state_dir = {self.work_dir / "localcopy"}
+# The repairer takes only the STUCK rules an operator boosted (boost_rule moves updated_at a day back).
+# With 0 it grabs a rule the moment it turns STUCK, races the finisher for the row lock, loses, and
+# then ignores the rule for 10-40 minutes (its in-memory paused_rules), boosted or not.
 [repairer]
-updated_at_delta = 0
+updated_at_delta = 3600
 """)
 
     def remove(self) -> None:
