@@ -264,9 +264,10 @@ class Group(StatefulModel):
         waiting|ready|failed|reviewable|blocked|rescuable|paused --reject--> rejected
     """
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="groups")
-    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="groups")
-    site = models.ForeignKey("sites.Site", on_delete=models.PROTECT, related_name="groups")
+    # No single-column indexes on these: the composite indexes below lead with each of them.
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="groups", db_index=False)
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="groups", db_index=False)
+    site = models.ForeignKey("sites.Site", on_delete=models.PROTECT, related_name="groups", db_index=False)
     ordinal = models.PositiveIntegerField()
     data_query = models.TextField(blank=True, help_text="Butler data query (where string).")
     data_ids = models.JSONField(default=dict, blank=True, help_text="e.g. {\"visit\": [..]} or {\"tract\": [..]}.")
@@ -375,7 +376,7 @@ class Job(StatefulModel):
         prepared|running|blocked|failed|reviewable --reject--> rejected (cancelled or abandoned)
     """
 
-    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="jobs")
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="jobs", db_index=False)  # (group, attempt)
     attempt = models.PositiveSmallIntegerField()
     backend = models.CharField(max_length=16)
     workflow_name = models.CharField(max_length=256, unique=True,
@@ -400,7 +401,12 @@ class Job(StatefulModel):
     class Meta:
         ordering = ["group", "attempt"]
         constraints = [models.UniqueConstraint(fields=["group", "attempt"], name="campaigns_job_group_attempt")]
-        indexes = [models.Index(fields=["status", "backend"])]
+        indexes = [
+            models.Index(fields=["status", "backend"]),
+            # the batched poll walks running jobs in id order
+            models.Index(fields=["id"], condition=models.Q(status__in=["running", "blocked"]),
+                         name="campaigns_job_polled_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.workflow_name
@@ -450,11 +456,12 @@ class Job(StatefulModel):
 class Event(models.Model):
     """One state change or operator action: who, when, on what, from, to, why."""
 
-    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, db_index=False)  # (content_type, id)
     object_id = models.PositiveBigIntegerField()
     subject = GenericForeignKey("content_type", "object_id")
     object_repr = models.CharField(max_length=200)
-    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="events",
+                                 db_index=False)  # (campaign, -created)
     verb = models.CharField(max_length=64)
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16, blank=True)

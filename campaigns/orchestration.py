@@ -42,7 +42,7 @@ S = Status
 M = MovementStatus
 # Rows per statement and transaction in a tick (ready, prepare, poll, accept); the query count of a tick
 # is constant up to BATCH groups moved per kind of move and grows by a few queries per further BATCH.
-BATCH = 500
+BATCH = 1000
 POLL_BATCH = BATCH
 # Jobs per submission task: several tasks share the worker processes, one task's backend calls run in turn.
 SUBMIT_BATCH = 100
@@ -422,16 +422,17 @@ def _poll_batch(rows: list[tuple], report: TickReport) -> None:
                     finished[pk] = status
                 if status.external_ids and {**ref.external_ids, **status.external_ids} != ref.external_ids:
                     new_ids[pk] = {**ref.external_ids, **status.external_ids}
-    for pk, ids in new_ids.items():  # ids the backend learnt after the submit, e.g. PanDA task ids
-        Job.objects.filter(pk=pk).update(external_ids=ids)
+    if new_ids:  # ids the backend learnt after the submit, e.g. PanDA task ids: one UPDATE for the batch
+        Job.objects.bulk_update([Job(pk=pk, external_ids=ids) for pk, ids in new_ids.items()], ["external_ids"])
     _apply_holds(states, {row[0] for row in rows if row[6] == S.BLOCKED})
     report.jobs_finished += apply_outcomes(finished, {row[0]: row[1] for row in rows})
 
 
 def _apply_holds(states: dict[int, str], blocked: set[int]) -> None:
-    """A held attempt blocks its group (e.g. held at PanDA); one running again unblocks it."""
+    """A held attempt blocks its group (e.g. held at PanDA); one released (running again, or finished while
+    held) unblocks it first, so its outcome is then applied like any other."""
     changed = [pk for pk, state in states.items() if (state == "held") != (pk in blocked)
-               and (state == "held" or state == "running")]
+               and (state == "held" or pk in blocked)]
     if not changed:
         return
     for job in Job.objects.filter(pk__in=changed).select_related("group"):
@@ -440,9 +441,9 @@ def _apply_holds(states: dict[int, str], blocked: set[int]) -> None:
                 if states[job.pk] == "held":
                     job.block("held by the execution backend")
                     job.group.block("held by the execution backend")
-                elif states[job.pk] == "running":
-                    job.unblock(comment="running again")
-                    job.group.unblock(comment="running again")
+                else:
+                    job.unblock(comment=f"released: {states[job.pk]}")
+                    job.group.unblock(comment=f"released: {states[job.pk]}")
         except IllegalTransition:
             continue
 

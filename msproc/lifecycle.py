@@ -11,10 +11,12 @@ same database transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.apps import apps
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, models, transaction
 from django.utils import timezone
 
@@ -116,43 +118,55 @@ def bulk_transition(
 ) -> list[tuple[int, str]]:
     """Move every row of ``queryset`` that is in one of ``sources`` to ``target``, set-based.
 
-    Rows locked by another worker are skipped (they are being moved by it);
-    the moved rows are locked (``SELECT .. FOR UPDATE SKIP LOCKED``) before
-    they are updated, so of two workers exactly one moves a row, and they get
-    one Event each, written in one statement. ``fields`` are set on every
-    moved row; ``row_values`` maps a pk to fields that differ per row (e.g.
-    the quanta counts of each finished job), written in the same UPDATE on
-    PostgreSQL (``UPDATE .. FROM (VALUES ..)``). Returns ``[(pk, previous
-    status)]`` of the rows moved (at most ``limit``: callers moving
-    thousands of rows pass a limit and loop, so memory stays bounded).
+    The rows are locked (``SELECT .. FOR UPDATE SKIP LOCKED``) and only then
+    updated, so of two workers exactly one moves a row; rows locked by another
+    worker are skipped (it is moving them). Each moved row gets one Event.
+    ``fields`` are set on every moved row; ``row_values`` maps a pk to fields
+    that differ per row (e.g. the quanta counts of each finished job) and
+    then only rows present in it are moved. On PostgreSQL, with plain values
+    (no expressions), the lock, the update and the events are one statement
+    (CTEs); elsewhere three. Returns ``[(pk, previous status)]`` of the rows
+    moved, in pk order (at most ``limit``: callers moving thousands of rows
+    pass a limit and loop, so memory stays bounded).
     """
     from django.contrib.contenttypes.models import ContentType
 
     model = queryset.model
+    using = queryset.db
+    connection = connections[using]
     event_model = apps.get_model("campaigns", "Event")
     now = timezone.now()
     values = {"status": target, "status_changed_at": now, **fields}
     if "updated" in {f.name for f in model._meta.fields}:
         values["updated"] = now
     value_fields = ["pk", "status"] + ([campaign_field] if campaign_field else [])
-    with transaction.atomic(using=queryset.db):
+    row_values = row_values or {}
+    event = {"content_type": ContentType.objects.db_manager(using).get_for_model(model), "verb": verb,
+             "target": target, "user": actor if getattr(actor, "is_authenticated", False) else None,
+             "comment": comment, "created": now, "label": str(model._meta.verbose_name)}
+    with transaction.atomic(using=using):
         locked = (queryset.filter(status__in=set(sources)).order_by("pk")
                   .select_for_update(skip_locked=True, of=("self",)))
         if limit is not None:
             locked = locked[:limit]
-        rows = list(locked.values_list(*value_fields))
+        locked = locked.values_list(*value_fields)
+        if connection.vendor == "postgresql" and not any(hasattr(v, "resolve_expression") for v in values.values()):
+            return _transition_statement(locked, values, row_values, event, bool(campaign_field), connection)
+        rows = [row for row in locked if not row_values or row[0] in row_values]
         if not rows:
             return []
-        _update_rows(model, [row[0] for row in rows], values, row_values or {}, queryset.db)
-        content_type = ContentType.objects.get_for_model(model)
-        user = actor if getattr(actor, "is_authenticated", False) else None
-        label = model._meta.verbose_name
-        event_model.objects.using(queryset.db).bulk_create(
+        pks = [row[0] for row in rows]
+        model._base_manager.using(using).filter(pk__in=pks).update(**values)
+        names = sorted({name for pk in pks for name in row_values.get(pk, ())})
+        if names:
+            changed = [model(pk=pk, **row_values[pk]) for pk in pks]
+            model._base_manager.using(using).bulk_update(changed, names, batch_size=500)
+        event_model.objects.using(using).bulk_create(
             [
                 event_model(
-                    content_type=content_type, object_id=row[0], object_repr=f"{label} #{row[0]}",
+                    content_type=event["content_type"], object_id=row[0], object_repr=f"{event['label']} #{row[0]}",
                     campaign_id=row[2] if campaign_field else None, verb=verb, from_status=row[1], to_status=target,
-                    actor=user, comment=comment, created=now,
+                    actor=event["user"], comment=comment, created=now,
                 )
                 for row in rows
             ],
@@ -161,47 +175,79 @@ def bulk_transition(
     return [(row[0], row[1]) for row in rows]
 
 
-def _update_rows(model: type[models.Model], pks: list[int], values: dict[str, Any],
-                 row_values: Mapping[int, Mapping[str, Any]], using: str) -> None:
-    """UPDATE the (locked) rows ``pks``: ``values`` on each, ``row_values[pk]`` on its own row."""
-    names = sorted({name for pk in pks for name in row_values.get(pk, ())})
-    plain = not any(hasattr(value, "resolve_expression") for value in values.values())
-    connection = connections[using]
-    if not names:
-        model._base_manager.using(using).filter(pk__in=pks).update(**values)
-    elif connection.vendor == "postgresql" and plain:
-        _update_from_values(model, pks, values, row_values, names, connection)
-    else:
-        model._base_manager.using(using).filter(pk__in=pks).update(**values)
-        changed = [model(pk=pk, **row_values[pk]) for pk in pks if pk in row_values]
-        model._base_manager.using(using).bulk_update(changed, names, batch_size=500)
+def _transition_statement(locked: models.QuerySet, values: dict[str, Any], row_values: Mapping[int, Mapping[str, Any]],
+                          event: dict[str, Any], has_campaign: bool, connection: Any) -> list[tuple[int, str]]:
+    """Lock, move and record in one PostgreSQL statement; return ``[(pk, previous status)]``.
 
-
-def _update_from_values(model: type[models.Model], pks: list[int], values: dict[str, Any],
-                        row_values: Mapping[int, Mapping[str, Any]], names: list[str], connection: Any) -> None:
-    """One ``UPDATE t SET .. FROM (VALUES (pk, ..), ..) v WHERE t.pk = v.pk`` (PostgreSQL).
-
-    Every row of ``pks`` must have a value for every field of ``names``.
+    ``WITH locked AS (SELECT .. FOR UPDATE SKIP LOCKED), moved AS (UPDATE .. FROM locked [JOIN unnest(..)]
+    RETURNING ..), events AS (INSERT INTO event .. SELECT .. FROM moved) SELECT .. FROM moved``: nothing
+    but the moved pks travels back, and per-row values travel as one array per column.
     """
-    quote = connection.ops.quote_name
+    model = locked.model
     meta = model._meta
-    pk_column = quote(meta.pk.column)
-    setters, params = [], []
+    quote = connection.ops.quote_name
+    pk = quote(meta.pk.column)
+    try:
+        select_sql, params = locked.query.get_compiler(connection=connection).as_sql()
+    except EmptyResultSet:  # e.g. pk__in=[]: nothing to move
+        return []
+    params = list(params)
+    setters = []
     for name, value in values.items():
         field = meta.get_field(name)
         setters.append(f"{quote(field.column)} = %s")
         params.append(field.get_db_prep_save(value, connection))
-    per_row = [meta.get_field(name) for name in names]
-    setters += [f"{quote(field.column)} = v.{quote(field.column)}" for field in per_row]
-    casts = [f"%s::{meta.pk.db_type(connection)}"] + [f"%s::{field.db_type(connection)}" for field in per_row]
-    row_sql = f"({', '.join(casts)})"
-    rows_sql = []
-    for pk in pks:
-        rows_sql.append(row_sql)
-        params.append(pk)
-        params += [field.get_db_prep_save(row_values[pk][field.name], connection) for field in per_row]
-    columns = ", ".join([pk_column] + [quote(field.column) for field in per_row])
-    sql = (f"UPDATE {quote(meta.db_table)} AS t SET {', '.join(setters)} FROM (VALUES {', '.join(rows_sql)})"
-           f" AS v ({columns}) WHERE t.{pk_column} = v.{pk_column}")
+    source = "locked"
+    names = sorted({name for per_row in row_values.values() for name in per_row})
+    if names:
+        pks = sorted(row_values)
+        arrays = [f"%s::{meta.pk.db_type(connection)}[]"]
+        params.append(pks)
+        for name in names:
+            field = meta.get_field(name)
+            column = quote(field.column)
+            if field.get_internal_type() == "JSONField":  # as text, cast back per row: jsonb[] adapts poorly
+                arrays.append("%s::text[]")
+                setters.append(f"{column} = v.{column}::jsonb")
+                params.append([json.dumps(row_values[key][name], cls=field.encoder) for key in pks])
+            else:
+                arrays.append(f"%s::{field.db_type(connection)}[]")
+                setters.append(f"{column} = v.{column}")
+                params.append(_column([row_values[key][name] for key in pks], field, connection))
+        columns = ", ".join(["id"] + [quote(meta.get_field(name).column) for name in names])
+        source = f"locked JOIN unnest({', '.join(arrays)}) AS v ({columns}) ON v.id = locked.id"
+    event_meta = apps.get_model("campaigns", "Event")._meta
+    event_columns = ", ".join(quote(event_meta.get_field(name).column) for name in (
+        "content_type", "object_id", "object_repr", "campaign", "verb", "from_status", "to_status", "actor",
+        "comment", "created"))
+    sql = (
+        f"WITH locked (id, status, campaign_id) AS ({select_sql if has_campaign else _with_null(select_sql)}),"
+        f" moved AS (UPDATE {quote(meta.db_table)} AS t SET {', '.join(setters)} FROM {source}"
+        f" WHERE t.{pk} = locked.id RETURNING locked.id, locked.status, locked.campaign_id),"
+        f" events AS (INSERT INTO {quote(event_meta.db_table)} ({event_columns})"
+        "  SELECT %s, moved.id, %s || moved.id::text, moved.campaign_id, %s, moved.status, %s, %s, %s, %s"
+        "  FROM moved)"
+        " SELECT id, status FROM moved ORDER BY id"
+    )
+    params += [event["content_type"].pk, f"{event['label'][:180]} #", event["verb"], event["target"],
+               getattr(event["user"], "pk", None), event["comment"], event["created"]]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        return [(row[0], row[1]) for row in cursor.fetchall()]
+
+
+_PLAIN_FIELDS = frozenset({"BigIntegerField", "BooleanField", "CharField", "IntegerField", "PositiveBigIntegerField",
+                           "PositiveIntegerField", "PositiveSmallIntegerField", "SmallIntegerField", "TextField"})
+
+
+def _column(values: list[Any], field: models.Field, connection: Any) -> list[Any]:
+    """Return one column's values as the database takes them (ints and strings as they are: the common case)."""
+    if field.get_internal_type() in _PLAIN_FIELDS and all(value is None or type(value) in (int, str, bool)
+                                                           for value in values):
+        return values
+    return [field.get_db_prep_save(value, connection) for value in values]
+
+
+def _with_null(select_sql: str) -> str:
+    """Wrap a two-column SELECT so it has a third, NULL, campaign column."""
+    return f"SELECT sub.*, NULL::bigint FROM ({select_sql}) AS sub"

@@ -34,3 +34,18 @@ def test_a_held_job_blocks_its_group_until_released(campaign, noop, django_captu
     job.refresh_from_db()
     assert job.status == "running"
     assert Group.objects.get(pk=job.group_id).status == "running"
+
+
+def test_a_held_job_that_finishes_is_accepted(campaign, noop, django_capture_on_commit_callbacks):  # noqa: F811
+    backends.register("holding", f"{__name__}.HoldingBackend")
+    noop.MSPROC_EXECUTION_BACKEND = "holding"
+    HoldingBackend.state = "held"
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile()
+    poll_jobs()
+    job = Job.objects.filter(status="blocked").first()
+    HoldingBackend.state = "succeeded"
+    poll_jobs()
+    job.refresh_from_db()
+    assert job.status == "accepted"
+    assert Group.objects.get(pk=job.group_id).status == "accepted"
