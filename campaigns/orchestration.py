@@ -590,9 +590,12 @@ def _requeue_lost(report: TickReport) -> None:
     lease = timezone.now() - timedelta(seconds=settings.MSPROC_MOVEMENT_LEASE_SECONDS)
     movements = list(Movement.objects.filter(
         Q(status=M.READY, status_changed_at__lt=stale, campaign__status=S.RUNNING)
-        | Q(status=M.TRANSFERRING)
         | Q(status__in=[M.REGISTERING, M.INGESTING], status_changed_at__lt=lease)
     ).values_list("pk", flat=True)[:500])
+    # Transferring movements are polled here in batches; only those that moved on get a task.
+    from transfers.services import poll_transferring
+
+    movements += poll_transferring()
     retry = list(Movement.objects.filter(status=M.FAILED, attempts__lt=settings.MSPROC_MAX_AUTO_RETRIES + 1,
                                          status_changed_at__lt=stale).values_list("pk", flat=True)[:100])
     for movement in Movement.objects.filter(pk__in=retry):

@@ -8,6 +8,7 @@ backends are idempotent by movement key.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
 
@@ -162,3 +163,27 @@ def cancel_movement(movement: Movement, *, actor=None, comment: str = "") -> Mov
             log.warning("movement %s cancelled but its rule %s was not deleted: %s", movement.key,
                         ids["rule_id"], exc)
     return movement
+
+
+def poll_transferring(limit: int = 500) -> list[int]:
+    """Poll the transferring movements with one backend call per (backend, campaign); return the ids of
+    those that moved on (arrived, stuck or failed), for ``advance_movement`` to finish.
+
+    Movement keys are unique within a campaign, so a batch never mixes campaigns. A backend that does
+    not answer leaves its movements transferring; the next tick asks again.
+    """
+    batches: dict[tuple[str, int], list[Movement]] = defaultdict(list)
+    for movement in (Movement.objects.filter(status=M.TRANSFERRING).select_related("campaign", "destination")
+                     .order_by("pk")[:limit]):
+        name = settings.MSPROC_TRANSFER_BACKEND or movement.destination.transfer_backend
+        batches[(name, movement.campaign_id)].append(movement)
+    moved_on: list[int] = []
+    for (name, _campaign), movements in batches.items():
+        backend = get_transfer_backend(name)
+        try:
+            progress = backend.poll([(build_request(m), m.external_ids or {}) for m in movements])
+        except TransferBackendError as exc:
+            log.warning("polling %s transfers failed: %s", name, exc)
+            continue
+        moved_on += [m.pk for m in movements if m.key in progress and progress[m.key].state != "transferring"]
+    return moved_on

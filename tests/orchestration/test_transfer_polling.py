@@ -1,0 +1,45 @@
+"""Transferring movements are polled in batches: one backend call per campaign, not one task per movement."""
+
+from __future__ import annotations
+
+from campaigns.orchestration import reconcile
+from transfers.backends import TransferProgress
+from transfers.backends import base as transfer_backends
+from transfers.backends.noop import NoopTransferBackend
+from transfers.models import Movement
+from transfers.services import advance_movement, poll_transferring
+
+from .test_reconciler import campaign, noop  # noqa: F401  (fixtures)
+
+
+class SlowRucio(NoopTransferBackend):
+    """Rules take a while: transferring until ``arrived`` is set; counts its poll calls."""
+
+    name = "slow"
+    arrived = False
+    polls: list[int] = []
+
+    def poll(self, requests):
+        SlowRucio.polls.append(len(requests))
+        state = "arrived" if SlowRucio.arrived else "transferring"
+        return {request.key: TransferProgress(state=state, transferred=request.expected_count or 0)
+                for request, _ in requests}
+
+
+def test_transferring_movements_are_polled_in_one_call(campaign, noop,  # noqa: F811
+                                                      django_capture_on_commit_callbacks):
+    transfer_backends.register("slow", f"{__name__}.SlowRucio")
+    noop.MSPROC_TRANSFER_BACKEND = "slow"
+    SlowRucio.arrived, SlowRucio.polls = False, []
+    setup = list(Movement.objects.filter(campaign=campaign, kind="setup"))
+    for movement in setup:
+        movement.make_ready()
+        assert advance_movement(movement.pk) == "transferring"
+    SlowRucio.polls = []
+    assert poll_transferring() == []
+    assert SlowRucio.polls == [len(setup)], "one call for all of them"
+    SlowRucio.arrived = True
+    with django_capture_on_commit_callbacks(execute=True):
+        report = reconcile()
+    assert sorted(report.requeued_movements) == sorted(m.pk for m in setup)
+    assert set(Movement.objects.filter(pk__in=[m.pk for m in setup]).values_list("status", flat=True)) == {"done"}
