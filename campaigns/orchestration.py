@@ -270,7 +270,8 @@ def submission_for(job: Job, context: SubmitContext | None = None) -> Submission
         workflow_name=job.workflow_name, site=group.site.code, repo=context.repo_root(group.site_id), step=step.name,
         pipeline=resolve_pipeline_uri(context.plan_header(campaign.pk)["pipeline"] or "mock:drp"), inputs=inputs,
         output=f"{out}/{step.name}/group{group.ordinal}", output_run=job.run_collection,
-        step_chain=f"{out}/{step.name}", data_query=group.data_query, work_dir=job.submit_dir,
+        step_chain=f"{out}/{step.name}", output_chain=f"{out}/output", data_query=group.data_query,
+        work_dir=job.submit_dir,
         memory_mb=step.memory_mb, bps_yaml=job.bps_yaml, rescue=job.rescue, failures=failures,
         timeout=settings.MSPROC_PIPETASK_TIMEOUT,
     )

@@ -33,6 +33,7 @@ class Submission:
     output: str
     output_run: str
     step_chain: str
+    output_chain: str = ""  # the campaign's {out}/output CHAINED collection at the site
     data_query: str
     work_dir: str
     memory_mb: int

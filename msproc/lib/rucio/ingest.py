@@ -187,7 +187,7 @@ def ingest_arrived(destination: Any, root: str | Path, files: Sequence[ArrivedFi
     """
     from lsst.daf.butler import CollectionType, DatasetRef, FileDataset
 
-    from msproc.lib.stack.transfer import _chain as extend_chain
+    from msproc.lib.stack.transfer import prepend_runs
 
     result = IngestResult()
     for arrived in (f for f in files if f.kind == KIND_DIM_FILE):
@@ -216,7 +216,7 @@ def ingest_arrived(destination: Any, root: str | Path, files: Sequence[ArrivedFi
         for chain, runs in sorted(chains.items()):
             arrived = sorted(set(runs) & present)
             if arrived:
-                extend_chain(destination, chain, arrived)
+                prepend_runs(destination, chain, arrived)
                 result.chains[chain] = arrived
     return result
 

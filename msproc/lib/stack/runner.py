@@ -7,7 +7,8 @@ twice). The outcome is written atomically to ``JOB_DIR/result.json``; until
 then ``JOB_DIR/pid`` names the running process.
 
 job.json keys: repo, step, pipeline, inputs, output, output_run, data_query,
-step_chain (CHAINED collection the run is added to), rescue, timeout,
+step_chain and output_chain (CHAINED collections the run is added to: the step's and the campaign's
+``{out}/output`` at the site), rescue, timeout,
 failures ([{task_label, where, exception}]).
 """
 
@@ -56,9 +57,8 @@ def _add_to_chain(repo: str, chain: str, run: str) -> None:
     except MissingCollectionError:
         return  # nothing was written (e.g. an empty graph)
     butler.registry.registerCollection(chain, CollectionType.CHAINED)
-    current = list(butler.registry.getCollectionChain(chain))
-    if run not in current:
-        butler.registry.setCollectionChain(chain, [run, *current])
+    if run not in butler.registry.getCollectionChain(chain):
+        butler.collections.prepend_chain(chain, [run])  # locks the chain: concurrent runs never lose each other
 
 
 def run(job_dir: Path) -> dict[str, Any]:
@@ -83,8 +83,9 @@ def run(job_dir: Path) -> dict[str, Any]:
             timeout=float(job.get("timeout", 3600)),
             log_name="pipetask",
         )
-        if job.get("step_chain"):
-            _add_to_chain(job["repo"], job["step_chain"], job["output_run"])
+        for chain in (job.get("step_chain"), job.get("output_chain")):
+            if chain:
+                _add_to_chain(job["repo"], chain, job["output_run"])
         payload = {key: value for key, value in asdict(result).items() if key != "command"}
         payload.update(ok=result.ok, command=" ".join(result.command))
     except Exception as exc:  # the runner must always leave a result behind

@@ -34,6 +34,7 @@ __all__ = [
     "TransferError",
     "TransferResult",
     "count_expected_pairs",
+    "prepend_runs",
     "ZipResult",
     "archive",
     "copy_exposure_visits",
@@ -233,13 +234,17 @@ def copy_exposure_visits(source: Butler, destination: Butler, refs: Iterable[Dat
     return count
 
 
-def _chain(destination: Butler, chain: str, runs: Iterable[str]) -> None:
-    registry = destination.registry
-    registry.registerCollection(chain, CollectionType.CHAINED)
-    current = list(registry.getCollectionChain(chain))
+def prepend_runs(destination: Butler, chain: str, runs: Iterable[str]) -> None:
+    """Put ``runs`` at the front of the CHAINED collection ``chain`` (created if needed).
+
+    ``prepend_chain`` locks the chain, so concurrent writers (two groups finishing at one site, a
+    movement arriving) never lose each other's runs.
+    """
+    destination.registry.registerCollection(chain, CollectionType.CHAINED)
+    current = set(destination.registry.getCollectionChain(chain))
     missing = [run for run in sorted(set(runs)) if run not in current]
     if missing:
-        registry.setCollectionChain(chain, missing + current)
+        destination.collections.prepend_chain(chain, missing)
 
 
 def _present(destination: Butler, refs: Sequence[DatasetRef]) -> list[DatasetRef]:
@@ -317,7 +322,7 @@ def transfer_datasets(
     )
     runs = tuple(sorted({ref.run for ref in refs}))
     if chain is not None and runs:
-        _chain(destination, chain, runs)
+        prepend_runs(destination, chain, runs)
     ingested = _verify(destination, refs)
     result = TransferResult(
         expected=len(refs),
@@ -372,7 +377,7 @@ def zip_and_ingest(
         destination.ingest_zip(str(zip_path), transfer="copy", transfer_dimensions=True, skip_existing=True)
         zips.append(zip_path)
     if chain is not None:
-        _chain(destination, chain, by_run)
+        prepend_runs(destination, chain, by_run)
     ingested = _verify(destination, refs)
     result = ZipResult(
         zip_paths=tuple(zips),
