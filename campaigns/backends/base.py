@@ -33,7 +33,6 @@ class Submission:
     output: str
     output_run: str
     step_chain: str
-    output_chain: str = ""  # the campaign's {out}/output CHAINED collection at the site
     data_query: str
     work_dir: str
     memory_mb: int
@@ -41,6 +40,7 @@ class Submission:
     rescue: bool = False
     failures: list[dict[str, str]] = field(default_factory=list)
     timeout: int = 3600
+    output_chain: str = ""  # the campaign's {out}/output CHAINED collection at the site
 
 
 @dataclass(frozen=True)
