@@ -39,7 +39,9 @@ def build_request(movement: Movement) -> MovementRequest:
     repos = {repo.site_id: repo.root_uri for repo in ButlerRepo.objects.filter(site_id__in=site_ids,
                                                                                name=settings.MSPROC_REPO_NAME)}
     types = list(movement.dataset_types.all())
-    plan = movement.campaign.plan or {}
+    # Two keys of the plan, not the whole plan (megabytes for a large campaign).
+    instrument, skymap = type(movement.campaign).objects.filter(pk=movement.campaign_id).values_list(
+        "plan__instrument", "plan__skymap").first() or (None, None)
     archive_from = []
     if movement.kind == MovementKind.ARCHIVE:
         archive_from = [str(movement_dir(m) / "zips") for m in movement.after_movements.all()]
@@ -49,7 +51,7 @@ def build_request(movement: Movement) -> MovementRequest:
         destination=movement.destination.code, destination_repo=repos.get(movement.destination_id, ""),
         dataset_types=[dt.name for dt in types], dimensions={dt.name: list(dt.dimensions) for dt in types},
         collections=list(movement.collections), data_ids=dict(movement.data_ids),
-        instrument=plan.get("instrument", "MockCam"), skymap=plan.get("skymap", "mock_skymap"),
+        instrument=instrument or "MockCam", skymap=skymap or "mock_skymap",
         work_dir=str(movement_dir(movement)), expected_count=movement.expected_count,
         archive_from=archive_from, tape_dir=str(settings.MSPROC_TAPE_DIR / movement.campaign.name),
     )
@@ -70,7 +72,8 @@ def advance_movement(movement_id: int) -> str | None:
     error leaves it failed with the reason (the reconciler retries it); a
     verification shortfall leaves it stuck.
     """
-    movement = (Movement.objects.select_related("campaign", "destination").filter(pk=movement_id).first())
+    movement = (Movement.objects.select_related("campaign", "destination").defer("campaign__plan", "campaign__spec")
+                .filter(pk=movement_id).first())
     if movement is None or movement.status in M.terminal():
         return getattr(movement, "status", None)
     if movement.status == M.READY:
@@ -174,6 +177,7 @@ def poll_transferring(limit: int = 500) -> list[int]:
     """
     batches: dict[tuple[str, int], list[Movement]] = defaultdict(list)
     for movement in (Movement.objects.filter(status=M.TRANSFERRING).select_related("campaign", "destination")
+                     .defer("campaign__plan", "campaign__spec")
                      .order_by("pk")[:limit]):
         name = settings.MSPROC_TRANSFER_BACKEND or movement.destination.transfer_backend
         batches[(name, movement.campaign_id)].append(movement)
