@@ -1,6 +1,7 @@
-"""Admin actions that call a model's verb method on each selected row.
+"""Admin actions that perform an operator verb (``campaigns.actions.perform``) on each selected row.
 
-An illegal move is reported per row instead of aborting the whole action.
+The admin goes through the same operator actions as the UI and the API (so, e.g., retrying a movement
+also retries its Rucio rule); a refused or unavailable action is reported per row instead of aborting.
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ from msproc.lifecycle import IllegalTransition
 
 
 def transition_action(verb: str, label: str) -> Callable:
-    """Return an admin action that calls ``obj.<verb>(actor=request.user)`` on each selected object."""
+    """Return an admin action that performs ``verb`` as the requesting user on each selected object."""
 
     @admin.action(description=label)
     def action(modeladmin, request, queryset):
+        from campaigns.actions import ActionUnavailable, perform
+
         moved, refused = 0, []
         for obj in queryset:
             try:
-                getattr(obj, verb)(actor=request.user, comment=f"admin action: {label}")
+                perform(obj, verb, actor=request.user, comment=f"admin action: {label}")
                 moved += 1
-            except IllegalTransition as exc:
+            except (IllegalTransition, ActionUnavailable) as exc:
                 refused.append(str(exc))
         if moved:
             modeladmin.message_user(request, f"{label}: {moved} done.", messages.SUCCESS)

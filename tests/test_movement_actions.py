@@ -70,3 +70,16 @@ def test_the_api_answers_503_when_the_backend_is_down(stuck_movement, settings, 
     assert "connection refused" in response.json()["detail"]
     stuck_movement.refresh_from_db()
     assert stuck_movement.status == "stuck"
+
+
+def test_the_admin_retry_goes_through_the_backend_and_reports_an_outage(stuck_movement, settings, staff_user,
+                                                                         client):
+    from django.urls import reverse
+
+    settings.MSPROC_TRANSFER_BACKEND = "unreachable"
+    client.force_login(staff_user)
+    response = client.post(reverse("admin:transfers_movement_changelist"),
+                           {"action": "action_retry", "_selected_action": [stuck_movement.pk]}, follow=True)
+    assert "connection refused" in response.content.decode()
+    stuck_movement.refresh_from_db()
+    assert stuck_movement.status == "stuck"
