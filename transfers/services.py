@@ -42,9 +42,11 @@ def build_request(movement: Movement) -> MovementRequest:
     # Two keys of the plan, not the whole plan (megabytes for a large campaign).
     instrument, skymap = type(movement.campaign).objects.filter(pk=movement.campaign_id).values_list(
         "plan__instrument", "plan__skymap").first() or (None, None)
-    archive_from = []
+    archive_from, archive_ids = [], []
     if movement.kind == MovementKind.ARCHIVE:
-        archive_from = [str(movement_dir(m) / "zips") for m in movement.after_movements.all()]
+        archived = list(movement.after_movements.all())
+        archive_from = [str(movement_dir(m) / "zips") for m in archived]
+        archive_ids = [{**(m.external_ids or {}), "key": m.key} for m in archived]
     return MovementRequest(
         key=movement.key, kind=movement.kind,
         sources={site.code: repos.get(site.pk, "") for site in sources},
@@ -54,6 +56,7 @@ def build_request(movement: Movement) -> MovementRequest:
         instrument=instrument or "MockCam", skymap=skymap or "mock_skymap",
         work_dir=str(movement_dir(movement)), expected_count=movement.expected_count,
         archive_from=archive_from, tape_dir=str(settings.MSPROC_TAPE_DIR / movement.campaign.name),
+        archive_ids=archive_ids,
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import ButlerRepoFactory, CampaignFactory, DatasetTypeFactory, MovementFactory, SiteFactory
-from transfers.backends.base import MovementRequest
+from transfers.backends.base import MovementRequest, TransferBackendError
 from transfers.backends.rucio import RucioTransferBackend
 from transfers.choices import MovementStatus as M
 
@@ -259,3 +259,98 @@ def test_the_other_raws_of_the_batch_ingest_too(batch):
     backend, requests = batch["backend"], batch["requests"]
 
     assert [backend.ingest(requests[name]) for name in ("raws 8", "raws 9")] == [1, 1]
+
+
+# ---------------------------------------------------------------------------------------- archive to tape
+
+
+@pytest.fixture(scope="module")
+def tape(started, sites, tmp_path_factory) -> Path:
+    """A TAPE RSE at IN2P3 (a local directory stands in for the tape), connected to the disk RSEs."""
+    server = started["server"]
+    prefix = tmp_path_factory.mktemp("tape")
+    server.add_site_rse("IN2P3_TAPE", prefix, rse_type="TAPE")
+    server.connect([sites.rse("SLAC"), sites.rse("IN2P3"), "IN2P3_TAPE"])
+    return prefix
+
+
+def archive_request(sites, work: Path, archived: list[dict]) -> MovementRequest:
+    return MovementRequest(
+        key="archive returns", kind="archive", sources={"IN2P3": str(sites.roots["IN2P3"])}, destination="IN2P3",
+        destination_repo=str(sites.roots["IN2P3"]), dataset_types=[], dimensions={}, collections=[], data_ids={},
+        instrument="MockCam", skymap="mock_skymap", work_dir=str(work / "archive"), archive_ids=archived,
+    )
+
+
+def test_an_archive_movement_puts_the_returned_zips_on_tape_and_verifies_them(batch, sites, tape, tmp_path):
+    import json
+
+    backend, returned = batch["backend"], batch["ids"]["return"]
+    request = archive_request(sites, tmp_path, [{**returned, "key": "return raws 10"}])
+
+    ids = backend.start(request)
+    assert backend.start(request)["rule_id"] == ids["rule_id"]  # a repeated start reuses the rule
+    assert ids["rse"] == "IN2P3_TAPE" and ids["files"] == returned["files"] == 2
+    assert ids["archives"] == [returned["dataset"]]
+    deadline = time.monotonic() + 90
+    progress = backend.poll([(request, ids)])[request.key]
+    while progress.state == "transferring" and time.monotonic() < deadline:
+        time.sleep(1)
+        progress = backend.poll([(request, ids)])[request.key]
+
+    assert progress.state == "arrived", progress
+    assert backend.ingest(request) == 2
+    manifest = json.loads((Path(request.work_dir) / "ARCHIVE-MANIFEST.json").read_text())
+    assert manifest["rse"] == "IN2P3_TAPE"
+    assert {entry["name"].rsplit(".", 1)[-1] for entry in manifest["files"]} == {"zip", "yaml"}
+    assert all(entry["checked"] and (tape / "dp2" / entry["name"]).is_file() for entry in manifest["files"])
+
+    # A file that differs on tape is caught, named, and the movement is stuck (not done).
+    on_tape = next(tape / "dp2" / entry["name"] for entry in manifest["files"] if entry["name"].endswith(".zip"))
+    original = on_tape.read_bytes()
+    on_tape.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))
+    try:
+        with pytest.raises(TransferBackendError) as caught:
+            backend.ingest(request)
+    finally:
+        on_tape.write_bytes(original)
+    assert caught.value.stuck and on_tape.name in str(caught.value) and "adler32" in str(caught.value)
+
+
+def test_an_archive_of_movements_rucio_did_not_carry_is_refused(batch, sites, tmp_path):
+    backend = batch["backend"]
+    request = archive_request(sites, tmp_path, [{"key": "return tract 9813", "rule_id": None}])
+
+    with counting_rucio_requests() as asked, pytest.raises(TransferBackendError) as caught:
+        backend.start(request)
+
+    assert caught.value.permanent and "return tract 9813" in str(caught.value)
+    assert asked.total() == 0
+
+
+def test_an_archive_of_a_dataset_rucio_does_not_know_is_refused(batch, sites, tmp_path):
+    backend = batch["backend"]
+    request = archive_request(sites, tmp_path, [{"key": "return gone", "scope": "dp2", "dataset": "msproc.gone"}])
+
+    with pytest.raises(TransferBackendError) as caught:
+        backend.start(request)
+
+    assert caught.value.permanent and "msproc.gone" in str(caught.value) and "return gone" in str(caught.value)
+
+
+def test_advance_movement_archives_the_returns_rucio_carried(batch, tape, rucio_campaign):
+    from sites.models import Site
+
+    returned = MovementFactory(campaign=rucio_campaign, key="return raws 10", kind="return", status=M.DONE,
+                               destination=Site.objects.get(code="IN2P3"), external_ids=batch["ids"]["return"])
+    archive = MovementFactory(campaign=rucio_campaign, key="archive", kind="archive", status=M.READY,
+                              destination=Site.objects.get(code="IN2P3"))
+    archive.sources.add(Site.objects.get(code="IN2P3"))
+    archive.after_movements.add(returned)
+
+    statuses = advance_until_settled(archive)
+
+    assert archive.status == M.DONE, (statuses, archive.last_error)
+    assert archive.external_ids["rse"] == "IN2P3_TAPE"
+    assert archive.external_ids["archives"] == [batch["ids"]["return"]["dataset"]]
+    assert archive.ingested_count == 2

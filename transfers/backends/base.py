@@ -42,6 +42,8 @@ class MovementRequest:
     expected_count: int | None = None
     archive_from: list[str] = field(default_factory=list)
     tape_dir: str = ""
+    #: For an archive movement: the external ids of the movements it archives (Rucio: their scope and dataset).
+    archive_ids: list[dict[str, Any]] = field(default_factory=list)
 
     def where_for(self, dataset_type: str) -> str:
         """Return the Butler where-clause restricting ``dataset_type`` to this movement's data IDs."""

@@ -16,11 +16,19 @@ file ``MSPROC_RUCIO_PASSWORD_FILE`` or the environment variable named by
 ``MSPROC_RUCIO_PASSWORD_ENV``, ``MSPROC_RUCIO_CLIENT_CERT``/``_KEY``,
 ``MSPROC_RUCIO_CA_CERT``, ``MSPROC_RUCIO_SCOPE`` (default: the Butler repo
 name), ``MSPROC_RUCIO_RSE`` (template, default ``{site}_BUTLER_DISK``),
-``MSPROC_RUCIO_ACTIVITY``, ``MSPROC_RUCIO_INGEST_TRANSFER`` (default ``direct``).
+``MSPROC_RUCIO_ACTIVITY``, ``MSPROC_RUCIO_INGEST_TRANSFER`` (default ``direct``),
+``MSPROC_RUCIO_TAPE_RSE`` (template, default ``{site}_TAPE``).
+
+Archive movements (the returned zips, to tape at the hub) attach the files of
+the return movements' Rucio datasets to one archive dataset and make one rule
+to the destination site's tape RSE; "ingest" is then the verification that
+every file has a replica on tape (sizes and Adler-32 checked where the tape
+is readable from here), recorded in a manifest.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -36,6 +44,7 @@ log = logging.getLogger(__name__)
 STUCK_STATES = {"STUCK", "SUSPENDED"}
 WAITING_STATES = {"REPLICATING", "INJECT", "WAITING_APPROVAL"}
 MAX_FAILING_FILES = 5
+ARCHIVE_MANIFEST = "ARCHIVE-MANIFEST.json"
 REPAIR_GRACE_SECONDS = 3600  # a retried STUCK rule shows as transferring this long while the repairer has not acted
 
 
@@ -61,6 +70,7 @@ class RucioSettings:
     rse_template: str
     activity: str
     ingest_transfer: str
+    tape_rse_template: str = "{site}_TAPE"
 
     @classmethod
     def load(cls) -> RucioSettings:
@@ -77,10 +87,14 @@ class RucioSettings:
             rse_template=_setting("MSPROC_RUCIO_RSE", "{site}_BUTLER_DISK"),
             activity=_setting("MSPROC_RUCIO_ACTIVITY"),
             ingest_transfer=_setting("MSPROC_RUCIO_INGEST_TRANSFER", "direct"),
+            tape_rse_template=_setting("MSPROC_RUCIO_TAPE_RSE", "{site}_TAPE"),
         )
 
     def rse(self, site: str) -> str:
         return self.rse_template.format(site=site)
+
+    def tape_rse(self, site: str) -> str:
+        return self.tape_rse_template.format(site=site)
 
     def creds(self) -> dict[str, str]:
         """Return the credentials for rucio-clients. Raises TransferBackendError (permanent) when missing."""
@@ -165,8 +179,7 @@ class RucioTransferBackend(TransferBackend):
         from rucio.common.exception import RucioException
 
         if request.kind == "archive":
-            raise TransferBackendError("archive movements are not carried by Rucio here (tape rules: not yet)",
-                                       permanent=True)
+            return self._start_archive(request)
         config = self.settings()
         dataset = self.dataset(request)
         destination_rse = config.rse(request.destination)
@@ -226,6 +239,51 @@ class RucioTransferBackend(TransferBackend):
         log.info("rucio %s: rule %s to %s (%s)", dataset, rule_id, destination_rse, "new" if created else "existing")
         return {"scope": config.scope, "dataset": dataset, "rse": destination_rse, "rule_id": rule_id,
                 "files": len(names), "bytes": sum(names.values())}
+
+    def _start_archive(self, request: MovementRequest) -> dict[str, Any]:
+        """Attach the files of the archived movements' datasets to the archive dataset; one rule to tape.
+
+        Returns ``{"scope", "dataset", "rse" (the tape RSE), "rule_id", "files", "bytes", "archives"}``.
+        Raises TransferBackendError: permanent when an archived movement has no Rucio dataset (it was not
+        carried by Rucio), Rucio does not know the dataset, or the datasets hold no file.
+        """
+        from rucio.common.exception import DataIdentifierNotFound, RucioException
+
+        from msproc.lib.rucio.registration import attach_files, ensure_dataset, ensure_rule
+
+        config = self.settings()
+        not_rucio = [str(ids.get("key", "?")) for ids in request.archive_ids if not ids.get("dataset")]
+        if not request.archive_ids or not_rucio:
+            raise TransferBackendError(
+                f"archive {request.key}: nothing Rucio holds to archive (movements without a Rucio dataset: "
+                f"{', '.join(not_rucio) or 'none given'})", permanent=True)
+        dataset, tape_rse = self.dataset(request), config.tape_rse(request.destination)
+        client = _client(config)
+        names: dict[str, int] = {}
+        try:
+            for ids in request.archive_ids:
+                scope = ids.get("scope", config.scope)
+                try:
+                    names.update((f["name"], int(f.get("bytes") or 0)) for f in client.list_files(scope,
+                                                                                                 ids["dataset"]))
+                except DataIdentifierNotFound:
+                    raise TransferBackendError(f"archive {request.key}: Rucio has no dataset {scope}:"
+                                               f"{ids['dataset']} (movement {ids.get('key')})",
+                                               permanent=True) from None
+            if not names:
+                raise TransferBackendError(f"archive {request.key}: the archived datasets hold no file",
+                                           permanent=True)
+            ensure_dataset(client, config.scope, dataset)
+            attach_files(client, config.scope, dataset, names)
+            rule_id, created = ensure_rule(client, config.scope, dataset, tape_rse, account=config.account,
+                                           activity=config.activity or None)
+        except RucioException as exc:
+            raise _rucio_error(exc) from exc
+        log.info("rucio %s: archive rule %s to %s (%s) for %d files", dataset, rule_id, tape_rse,
+                 "new" if created else "existing", len(names))
+        return {"scope": config.scope, "dataset": dataset, "rse": tape_rse, "rule_id": rule_id,
+                "files": len(names), "bytes": sum(names.values()),
+                "archives": sorted(str(ids["dataset"]) for ids in request.archive_ids)}
 
     # -- poll --------------------------------------------------------------------------------------------------
     def poll(self, requests: Sequence[tuple[MovementRequest, dict[str, Any]]]) -> dict[str, TransferProgress]:
@@ -302,6 +360,8 @@ class RucioTransferBackend(TransferBackend):
         config = self.settings()
         client = _client(config)
         dataset = self.dataset(request)
+        if request.kind == "archive":
+            return self.verify_archive(request, client, config)
         rse = config.rse(request.destination)
         try:
             arrived = self._arrived(client, config.scope, dataset, rse)
@@ -370,6 +430,56 @@ class RucioTransferBackend(TransferBackend):
                 f"only {pairs} of {request.expected_count} expected (dataset type, data ID) pairs are queryable "
                 f"at {request.destination}", stuck=True)
         return pairs + whole
+
+    def verify_archive(self, request: MovementRequest, client: Any = None, config: RucioSettings | None = None) -> int:
+        """Check that every file of the archive dataset has a replica on the tape RSE; return the file count.
+
+        Where the replica is a ``file://`` path readable from here, its size and Adler-32 are compared with
+        what Rucio recorded at registration. Writes ``ARCHIVE-MANIFEST.json`` (name, bytes, adler32, pfn,
+        checked) into the movement's work directory. Raises TransferBackendError (stuck) when a file is
+        missing on tape or differs.
+        """
+        from rucio.common.exception import RucioException
+
+        from msproc.lib.rucio.registration import adler32
+
+        config = config or self.settings()
+        client = client or _client(config)
+        dataset, rse = self.dataset(request), config.tape_rse(request.destination)
+        try:
+            files = {f["name"]: f for f in client.list_files(config.scope, dataset)}
+            pfns: dict[str, str] = {}
+            for replica in client.list_replicas([{"scope": config.scope, "name": dataset}], rse_expression=rse,
+                                                schemes=["file", "davs", "https", "root", "s3"]):
+                found = replica.get("rses", {}).get(rse) or []
+                if found:
+                    pfns[replica["name"]] = found[0]
+        except RucioException as exc:
+            raise _rucio_error(exc) from exc
+        problems = [f"{name}: no replica on {rse}" for name in sorted(files) if name not in pfns]
+        entries = []
+        for name in sorted(files):
+            record, pfn = files[name], pfns.get(name, "")
+            checked = False
+            if pfn.startswith("file://") and os.path.exists(pfn[len("file://"):]):
+                path = pfn[len("file://"):]
+                size, checksum = os.path.getsize(path), adler32(path)
+                if size != int(record.get("bytes") or 0) or checksum != record.get("adler32"):
+                    problems.append(f"{name}: on tape {size} bytes adler32 {checksum}, Rucio has "
+                                    f"{record.get('bytes')} bytes adler32 {record.get('adler32')}")
+                checked = True
+            entries.append({"name": name, "bytes": int(record.get("bytes") or 0), "adler32": record.get("adler32"),
+                            "pfn": pfn, "checked": checked})
+        if problems:
+            more = f" (+{len(problems) - MAX_FAILING_FILES} more)" if len(problems) > MAX_FAILING_FILES else ""
+            raise TransferBackendError(f"archive {request.key} on {rse}: {'; '.join(problems[:MAX_FAILING_FILES])}"
+                                       f"{more}", stuck=True)
+        work_dir = Path(request.work_dir)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        (work_dir / ARCHIVE_MANIFEST).write_text(json.dumps({"rse": rse, "dataset": f"{config.scope}:{dataset}",
+                                                            "files": entries}, indent=1))
+        log.info("rucio %s: %d files verified on %s", dataset, len(entries), rse)
+        return len(entries)
 
     # -- operator actions --------------------------------------------------------------------------------------
     def retry_rule(self, ids: dict[str, Any]) -> dict[str, Any]:

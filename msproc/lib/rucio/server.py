@@ -116,8 +116,10 @@ class RucioTestServer:
         return Client(rucio_host=self.host, auth_host=self.host, account=account, auth_type="userpass",
                       creds={"username": ROOT_USERNAME, "password": ROOT_PASSWORD})
 
-    def add_site_rse(self, rse: str, prefix: str | Path, *, limit_bytes: int = 10**12) -> None:
+    def add_site_rse(self, rse: str, prefix: str | Path, *, limit_bytes: int = 10**12, rse_type: str = "DISK") -> None:
         """Add a deterministic posix RSE on ``prefix`` (identity lfn2pfn) with a root account limit.
+
+        ``rse_type="TAPE"`` makes a tape RSE (for archive rules); here its "tape" is a local directory.
 
         Existing RSEs are kept (idempotent). Distances are set with `connect`.
         """
@@ -125,7 +127,7 @@ class RucioTestServer:
 
         client = self.client()
         try:
-            client.add_rse(rse, deterministic=True)
+            client.add_rse(rse, deterministic=True, rse_type=rse_type)
         except Duplicate:
             pass
         client.add_rse_attribute(rse, "lfn2pfn_algorithm", "identity")
