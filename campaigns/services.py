@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from msproc.lib.planning.dataflow import PipelineDataflow
 from msproc.lib.planning.inventory import DataInventory, TableInventory, VisitInfo
@@ -214,7 +214,12 @@ def persisted_plan(campaign: Campaign) -> dict[str, Any]:
 
 
 def load_templates() -> list[CampaignTemplate]:
-    """Create the shipped templates (2x4, 2x2, ...) as CampaignTemplate rows if missing; return them."""
+    """Make the shipped templates (2x4, 2x2, ...) the latest CampaignTemplate version of their name; return them.
+
+    A name not in the database gets version 1. When the shipped text differs from the latest version's
+    (a newer msproc changed the template), it is added as the next version: older versions, and the
+    campaigns built from them, are kept as they were. Idempotent.
+    """
     import yaml
 
     directory = Path(__file__).resolve().parent.parent / "msproc" / "lib" / "planning" / "templates"
@@ -222,11 +227,19 @@ def load_templates() -> list[CampaignTemplate]:
     for path in sorted(directory.glob("*.yaml")):
         text = path.read_text()
         name = path.stem
+        latest = CampaignTemplate.objects.filter(name=name).order_by("-version").first()
+        if latest is not None and latest.spec == text:
+            templates.append(latest)
+            continue
         description = yaml.safe_load(text).get("description", "") if text else ""
-        template, _ = CampaignTemplate.objects.get_or_create(
-            name=name, version=1, defaults={"spec": text, "description": description or f"shipped template {name}"}
-        )
-        templates.append(template)
+        try:
+            with transaction.atomic():
+                latest = CampaignTemplate.objects.create(
+                    name=name, version=latest.version + 1 if latest else 1, spec=text,
+                    description=description or f"shipped template {name}")
+        except IntegrityError:  # another process loaded it at the same moment
+            latest = CampaignTemplate.objects.filter(name=name).order_by("-version").first()
+        templates.append(latest)
     return templates
 
 
@@ -274,7 +287,8 @@ def reassign_site_groups(campaign: Campaign, from_site: Site, to_site: Site, *, 
     at ``from_site`` keep their outputs there.
 
     Returns counts ``{"groups", "movements_added", "movements_updated", "movements_cancelled"}``.
-    Raises ReassignError when ``from_site`` is online or equals ``to_site``, or ``to_site`` is not online.
+    Raises ReassignError when ``from_site`` is online or equals ``to_site``, ``to_site`` is not online, or
+    the campaign's stored spec no longer plans (nothing is changed then).
     """
     import yaml
 
@@ -296,7 +310,11 @@ def reassign_site_groups(campaign: Campaign, from_site: Site, to_site: Site, *, 
     if from_site.code == plan.hub:
         raise ReassignError("from_site: the hub's global steps cannot move; bring the hub back online")
     spec_text = yaml.safe_dump(document, sort_keys=False)
-    spec, dataflow, new_plan = build_plan(spec_text)
+    try:
+        spec, dataflow, new_plan = build_plan(spec_text)
+    except SpecError as exc:  # e.g. a spec stored before a validation rule it breaks was added
+        raise ReassignError(f"campaigns: {campaign.name} cannot be re-planned from its spec: "
+                            + "; ".join(str(error) for error in exc.errors[:5])) from exc
     sites = {site.code: site for site in Site.objects.all()}
 
     groups = Group.objects.filter(campaign=campaign, site=from_site, status__in=PENDING_FOR_REASSIGN)

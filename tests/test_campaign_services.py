@@ -84,3 +84,21 @@ def test_plan_campaign_command_reports_every_error(sites, tmp_path):
     with pytest.raises(CommandError, match="error"):
         call_command("plan_campaign", str(spec), stderr=err)
     assert "steps:" in err.getvalue()
+
+
+@pytest.mark.django_db
+def test_load_templates_adds_a_new_version_when_the_shipped_text_changed():
+    from campaigns.models import CampaignTemplate
+    from campaigns.services import load_templates
+
+    CampaignTemplate.objects.create(name="2x2", version=1, spec="name: an-older-2x2\n", description="old")
+
+    loaded = {template.name: template for template in load_templates()}
+
+    shipped = Path(__file__).resolve().parents[1] / "msproc" / "lib" / "planning" / "templates" / "2x2.yaml"
+    assert loaded["2x2"].version == 2 and loaded["2x2"].spec == shipped.read_text()
+    assert CampaignTemplate.objects.get(name="2x2", version=1).spec == "name: an-older-2x2\n"  # kept as it was
+    assert loaded["2x4"].version == 1
+    again = {template.name: template.pk for template in load_templates()}
+    assert again == {name: template.pk for name, template in loaded.items()}  # idempotent
+    assert CampaignTemplate.objects.count() == len(loaded) + 1

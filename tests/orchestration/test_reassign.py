@@ -60,3 +60,18 @@ def test_reassigning_to_an_offline_site_is_refused(campaign_2x4):
     with pytest.raises(ReassignError, match="to_site: RAL is offline"):
         reassign_site_groups(campaign_2x4, lancs, ral)
 
+
+
+def test_a_campaign_whose_stored_spec_no_longer_plans_is_refused_and_left_as_it_was(campaign_2x4):
+    lancs, ral = Site.objects.get(code="LANCS"), Site.objects.get(code="RAL")
+    lancs.take_offline()
+    # A spec stored before the split-by-level rule: step4 (per tract) split by visit.
+    campaign_2x4.spec = campaign_2x4.spec.replace("- {name: step4, scope: wide, split: {by: tract, max_size: 2}",
+                                                  "- {name: step4, scope: wide, split: {by: visit, max_size: 500}")
+    campaign_2x4.save(update_fields=["spec"])
+    before = sorted(Group.objects.filter(campaign=campaign_2x4).values_list("pk", "site__code"))
+
+    with pytest.raises(ReassignError, match=r"campaigns: mock-2x4 cannot be re-planned .*split\.by: step4 runs per"):
+        reassign_site_groups(campaign_2x4, lancs, ral)
+
+    assert sorted(Group.objects.filter(campaign=campaign_2x4).values_list("pk", "site__code")) == before

@@ -12,9 +12,12 @@ Rules (see ``docs/campaign-spec.md``):
 * A visit is processed by the site owning the lowest-numbered of the
   planned tracts it overlaps; another site whose tracts it overlaps gets its
   visit-level products by a movement.
-* Step level: a step whose tasks have a ``tract`` dimension runs per tract
-  at the tract owners; one with ``visit``/``exposure`` runs per visit at the
-  visit owners; a global step runs once at the hub over everything.
+* Step level (:func:`~msproc.lib.planning.spec.step_level`): a step whose
+  tasks have a ``tract`` dimension runs per tract at the tract owners; one
+  with ``visit``/``exposure`` runs per visit at the visit owners; a global
+  step runs once at the hub over everything. A tract-level step split by
+  ``visit``/``exposure`` is a spec error (``steps[N].split.by``), not a
+  silent tract split.
 * Every input a step reads at a site that lives elsewhere becomes a movement
   restricted to the data IDs that site needs; movements with the same kind,
   source, destination, before-step and origin are merged (one movement per
@@ -30,7 +33,15 @@ from typing import Any
 
 from .dataflow import DatasetTypeInfo, PipelineDataflow
 from .inventory import DataInventory, VisitInfo
-from .spec import CampaignSpec, SplitSpec, StepSpec
+from .spec import (
+    VISIT_SPLIT_KINDS,
+    CampaignSpec,
+    SpecError,
+    SplitSpec,
+    StepSpec,
+    split_level_error,
+    step_level,
+)
 
 __all__ = [
     "MOVEMENT_KINDS",
@@ -242,6 +253,14 @@ class _Planner:
     def __init__(self, spec: CampaignSpec, inventory: DataInventory, dataflow: PipelineDataflow) -> None:
         self.spec = spec
         self.dataflow = dataflow
+        self.steps = list(spec.steps)
+        self.order = {step.name: index for index, step in enumerate(self.steps, start=1)}
+        self.level = {step.name: step_level(step, dataflow) for step in self.steps}
+        # load_spec reports these with the other dataflow errors; a spec that did not go
+        # through it (parse_spec only) gets the same errors here, before any group is made.
+        split_errors = [error for step in self.steps if (error := split_level_error(spec, step, self.level[step.name]))]
+        if split_errors:
+            raise SpecError(split_errors)
         self.hub = spec.hub
         self.sites = list(spec.site_codes)
         if spec.tract_map is not None:
@@ -261,21 +280,8 @@ class _Planner:
             self.visit_tracts[info.visit] = planned
             self.visit_owner[info.visit] = self.tract_owner[planned[0]]
         self.exposure_visit = {info.exposure: visit for visit, info in self.visits.items()}
-        self.steps = list(spec.steps)
-        self.order = {step.name: index for index, step in enumerate(self.steps, start=1)}
-        self.level = {step.name: self._level(step) for step in self.steps}
 
     # -- ownership and domains -------------------------------------------------
-
-    def _level(self, step: StepSpec) -> str:
-        if step.scope == "global":
-            return "global"
-        dimensions = self.dataflow.steps[step.name].dimensions
-        if "tract" in dimensions:
-            return "tract"
-        if "visit" in dimensions or "exposure" in dimensions:
-            return "visit"
-        return "tract" if step.split is not None and step.split.by == "tract" else "visit"
 
     def site_tracts(self, site: str) -> list[int]:
         return sorted(t for t, owner in self.tract_owner.items() if owner == site)
@@ -351,7 +357,7 @@ class _Planner:
             else:
                 base = f"{instrument} AND {_in('visit', sorted(visits))}"
             slices: list[tuple[str, list[int], list[int]]] = []
-            if split.by == "tract" or (level == "tract" and split.by in ("visit", "exposure")):
+            if split.by == "tract":
                 for chunk in _chunks(self.site_tracts(site), split.max_size or 1):
                     if level == "tract":
                         chunk_visits = sorted(v for v in visits if set(self.visit_tracts[v]) & set(chunk))
@@ -360,7 +366,7 @@ class _Planner:
                         chunk_visits = sorted(v for v in visits if self.visit_tracts[v][0] in chunk)
                         if chunk_visits:
                             slices.append((f"{instrument} AND {_in('visit', chunk_visits)}", chunk_visits, chunk))
-            elif split.by in ("visit", "exposure"):
+            elif split.by in VISIT_SPLIT_KINDS:  # visit-level steps only: checked in __init__
                 for chunk in _chunks(sorted(visits), split.max_size):
                     chunk_tracts = sorted({t for v in chunk for t in self.visit_tracts[v]})
                     if split.by == "exposure":
@@ -614,6 +620,8 @@ def plan_campaign(spec: CampaignSpec, inventory: DataInventory, dataflow: Pipeli
     Raises:
         PlanningError: there is nothing to plan (no tracts), or a step of the
             spec is missing from ``dataflow``.
+        SpecError: a step's split does not fit its level (a tract-level step
+            split by visit or exposure), each error at ``steps[N].split.by``.
     """
     missing = [step.name for step in spec.steps if step.name not in dataflow.steps]
     if missing:

@@ -3,8 +3,10 @@
 See ``docs/campaign-spec.md`` for the format. :func:`parse_spec` checks the
 structure (keys, types, values); :func:`validate_against_dataflow` checks the
 spec against the pipeline (steps are subsets, every input is produced or
-provided). :func:`load_spec` does both and raises one :class:`SpecError`
-listing every problem, each with the field path (``steps[3].split.max_size``).
+provided, each split fits its step's level). :func:`load_spec` does both and
+raises one :class:`SpecError` listing every problem, each with the field path
+(``steps[3].split.max_size``). :func:`step_level` is the planner's rule for
+what one group of a step covers (``global``, ``tract`` or ``visit``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .dataflow import (
 __all__ = [
     "SHARE_TOLERANCE",
     "SPLIT_KINDS",
+    "VISIT_SPLIT_KINDS",
     "CampaignSpec",
     "DefaultsSpec",
     "FieldError",
@@ -36,11 +39,15 @@ __all__ = [
     "StepSpec",
     "load_spec",
     "parse_spec",
+    "split_level_error",
+    "step_level",
     "validate_against_dataflow",
 ]
 
 SHARE_TOLERANCE = 1e-6
 SPLIT_KINDS = ("tract", "visit", "exposure", "values", "query")
+#: Split kinds that cut a step's visits into runs: only for visit-level steps.
+VISIT_SPLIT_KINDS = ("visit", "exposure")
 SCOPES = ("wide", "global")
 
 
@@ -76,9 +83,9 @@ class SplitSpec:
     """How a wide step is cut into groups (one BPS submission each).
 
     ``by``: ``tract`` (``max_size`` tracts per group, default 1), ``visit`` /
-    ``exposure`` (runs of at most ``max_size`` of the site's visits),
-    ``values`` (one group per value of ``dimension``), ``query`` (one group
-    restricted by ``query``).
+    ``exposure`` (runs of at most ``max_size`` of the site's visits; visit-level
+    steps only, see :func:`step_level`), ``values`` (one group per value of
+    ``dimension``), ``query`` (one group restricted by ``query``).
     """
 
     by: str
@@ -570,12 +577,46 @@ def _check_dependencies(
             visit(node, [node])
 
 
+def step_level(step: StepSpec, dataflow: PipelineDataflow) -> str:
+    """Return what one group of ``step`` covers: ``global``, ``tract`` or ``visit``.
+
+    A global step is ``global``. A wide step whose tasks have a ``tract``
+    dimension runs per tract (``tract``), else one with ``visit`` or
+    ``exposure`` runs per visit (``visit``); a wide step with none of them
+    follows its split (``tract`` when split by tract, else ``visit``).
+    ``step`` must be a step of ``dataflow``.
+    """
+    if step.scope == "global":
+        return "global"
+    dimensions = dataflow.steps[step.name].dimensions
+    if "tract" in dimensions:
+        return "tract"
+    if "visit" in dimensions or "exposure" in dimensions:
+        return "visit"
+    return "tract" if step.split is not None and step.split.by == "tract" else "visit"
+
+
+def split_level_error(spec: CampaignSpec, step: StepSpec, level: str) -> FieldError | None:
+    """Return the problem of ``step``'s split at ``level`` (see :func:`step_level`), or None.
+
+    A tract-level step cannot be split by visit or exposure: its groups are
+    tracts, and a run of visits is no slice of them.
+    """
+    if level != "tract" or step.split is None or step.split.by not in VISIT_SPLIT_KINDS:
+        return None
+    return FieldError(
+        f"{spec.step_paths.get(step.name, 'steps')}.split.by",
+        f"{step.name} runs per tract; split by {step.split.by} needs a visit-level step (use tract, values or query)",
+    )
+
+
 def validate_against_dataflow(spec: CampaignSpec, dataflow: PipelineDataflow) -> list[FieldError]:
     """Return the problems of ``spec`` against the pipeline's dataflow (empty: fine).
 
-    Checks that every step is a subset of the pipeline and that every dataset
+    Checks that every step is a subset of the pipeline, that every dataset
     type a step reads or the outputs name is produced by some step of the
-    campaign, or provided by ``inputs.dataset_types`` or ``defaults``.
+    campaign, or provided by ``inputs.dataset_types`` or ``defaults``, and
+    that no tract-level step is split by visit or exposure.
     """
     errors: list[FieldError] = []
     paths = {step.name: spec.step_paths.get(step.name, "steps") for step in spec.steps}
@@ -585,7 +626,8 @@ def validate_against_dataflow(spec: CampaignSpec, dataflow: PipelineDataflow) ->
         if name in dataflow.steps:
             produced.update(dataflow.steps[name].outputs)
     provided = set(spec.input_dataset_types) | spec.default_dataset_types()
-    for name in campaign_steps:
+    for step in spec.steps:
+        name = step.name
         if name not in dataflow.steps:
             errors.append(FieldError(f"{paths[name]}.name", f"unknown step {name!r}: not a subset of the pipeline"))
             continue
@@ -597,6 +639,9 @@ def validate_against_dataflow(spec: CampaignSpec, dataflow: PipelineDataflow) ->
                         f"input {dataset_type!r} is produced by no step and provided by no input or default",
                     )
                 )
+        split_error = split_level_error(spec, step, step_level(step, dataflow))
+        if split_error is not None:
+            errors.append(split_error)
     for key, names in (("return", spec.outputs.return_), ("archive", spec.outputs.archive)):
         for index, dataset_type in enumerate(names):
             if dataset_type not in produced:
