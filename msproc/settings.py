@@ -190,6 +190,10 @@ MSPROC_PANDA_TOKEN_FILE = env_str("MSPROC_PANDA_TOKEN_FILE")
 MSPROC_PANDA_VERIFY_HOST = env_bool("MSPROC_PANDA_VERIFY_HOST", True)
 MSPROC_PANDA_CONFIG_ROOT = env_str("MSPROC_PANDA_CONFIG_ROOT")
 MSPROC_PANDA_BPS_CONFIG = env_str("MSPROC_PANDA_BPS_CONFIG")
+# Polling: a request is asked about in full at least this often even when PanDA's change feed shows nothing
+# (0: always, i.e. no change feed); the feed asks for at most this many tasks, and polls all in full if it gets them.
+MSPROC_PANDA_FULL_POLL_SECONDS = env_int("MSPROC_PANDA_FULL_POLL_SECONDS", 900, minimum=0)
+MSPROC_PANDA_FEED_LIMIT = env_int("MSPROC_PANDA_FEED_LIMIT", 500, minimum=1)
 
 # Rucio (transfers/backends/rucio.py; docs/rucio.md). Secrets: a file or an env var name, never a value here.
 MSPROC_RUCIO_HOST = env_str("MSPROC_RUCIO_HOST")
@@ -201,4 +205,6 @@ MSPROC_RUCIO_PASSWORD_FILE = env_str("MSPROC_RUCIO_PASSWORD_FILE")
 MSPROC_RUCIO_PASSWORD_ENV = env_str("MSPROC_RUCIO_PASSWORD_ENV", "MSPROC_RUCIO_PASSWORD")
 MSPROC_RUCIO_SCOPE = env_str("MSPROC_RUCIO_SCOPE")  # default: MSPROC_REPO_NAME
 MSPROC_RUCIO_RSE = env_str("MSPROC_RUCIO_RSE", "{site}_BUTLER_DISK")
+MSPROC_RUCIO_TAPE_RSE = env_str("MSPROC_RUCIO_TAPE_RSE", "{site}_TAPE")  # archive rules go to the hub's tape RSE
+MSPROC_RUCIO_ACTIVITY = env_str("MSPROC_RUCIO_ACTIVITY")
 MSPROC_RUCIO_INGEST_TRANSFER = env_str("MSPROC_RUCIO_INGEST_TRANSFER", "direct")

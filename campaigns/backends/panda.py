@@ -8,11 +8,20 @@ builds the workflow with ``prepare_driver(config, runWmsSubmissionChecks=False)`
 carries it: a retried task first looks for its request by name (and for the
 ``panda.json`` it wrote next to the submit files) and never submits twice.
 
-Polling asks iDDS for each request's tasks (``get_requests(with_detail=True)``,
-what ``bps report`` uses), maps them with ``msproc.lib.panda.states`` and,
-for finished attempts with failed jobs, fetches the jobs' error messages
-(``get_contents_output_ext``) so ErrorRules can match them. Task ids that iDDS
-created after the submit are returned as ``JobStatus.external_ids`` for the Job.
+Polling starts with one change-feed call to PanDA itself
+(``get_tasks_detailed_info_since``: the service account's JEDI tasks modified
+since the oldest poll of the batch) and then asks iDDS, in full, only about
+the requests that may have changed: those with a task in the feed (by
+``reqID`` or task id), those never polled or without task ids yet, those whose
+tasks have all ended while the request has not (``settling``), and those not
+polled in full for ``MSPROC_PANDA_FULL_POLL_SECONDS``. The others are left out
+of the answer (unchanged). When the feed fails or may be truncated, every
+request is polled in full. A full poll asks iDDS for the request's tasks
+(``get_requests(with_detail=True)``, what ``bps report`` uses), maps them with
+``msproc.lib.panda.states`` and, for finished attempts with failed jobs,
+fetches the jobs' error messages (``get_contents_output_ext``) so ErrorRules
+can match them. It returns ``polled_at``, ``settling`` and the task ids iDDS
+created after the submit as ``JobStatus.external_ids`` for the Job.
 Cancelling is the plugin's ``PanDAService.cancel`` (iDDS ``abort``).
 
 Before submitting, the site's Butler (when reachable from here) must not have
@@ -34,9 +43,12 @@ import os
 import pickle
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +69,10 @@ PREPARED_FILE = "panda-prepared.pickle"
 CLAIM_STALE_SECONDS = 900
 POLL_THREADS = 8
 MAX_ERROR_TASKS = 20
+#: Seconds allowed between this host's clock and PanDA's when comparing modification times with ``polled_at``.
+FEED_MARGIN_SECONDS = 120
+#: Seconds a change-feed answer is shared by later polls (the reconciler's poll batches of one tick).
+FEED_REUSE_SECONDS = 3
 SETTING_NAMES = (
     "MSPROC_PANDA_URL", "MSPROC_PANDA_URL_SSL", "MSPROC_PANDACACHE_URL", "MSPROC_PANDA_MONITOR_URL",
     "MSPROC_PANDA_IDDS_SERVER", "MSPROC_PANDA_AUTH", "MSPROC_PANDA_AUTH_VO", "MSPROC_PANDA_TOKEN_FILE",
@@ -79,6 +95,24 @@ def _backend_error(exc: PandaError) -> BackendError:
     return BackendError(f"PanDA: {exc}", permanent=exc.permanent)
 
 
+@dataclass(frozen=True)
+class _Feed:
+    """One change-feed answer: when each request and task was last modified (epoch seconds), or why not."""
+
+    config: PandaConfig
+    since: int
+    fetched: float  # time.monotonic() of the call
+    requests: Mapping[int, float] = field(default_factory=dict)
+    tasks: Mapping[int, float] = field(default_factory=dict)
+    problem: str = ""  # why the feed cannot be trusted (then every job is polled in full)
+
+    def changed(self, request_id: int, task_ids: Sequence[int], after: float) -> bool:
+        """Whether the request or one of its tasks was modified at or after ``after`` (epoch seconds)."""
+        latest = max([self.requests.get(request_id, float("-inf")),
+                      *(self.tasks.get(task, float("-inf")) for task in task_ids)])
+        return latest >= after
+
+
 class PandaExecutionBackend(ExecutionBackend):
     """Runs each attempt as a BPS workflow on PanDA. Idempotent by workflow name."""
 
@@ -86,6 +120,8 @@ class PandaExecutionBackend(ExecutionBackend):
 
     def __init__(self, config: PandaConfig | None = None) -> None:
         self._fixed_config = config
+        self._feed_lock = threading.Lock()
+        self._feed_memo: _Feed | None = None
 
     @property
     def config(self) -> PandaConfig:
@@ -226,7 +262,8 @@ class PandaExecutionBackend(ExecutionBackend):
 
     # ------------------------------------------------------------------------------------ poll
     def poll(self, jobs: Sequence[JobRef]) -> dict[str, JobStatus]:
-        """Poll many attempts: one iDDS call per request (in parallel), plus one per failed task.
+        """Poll many attempts: one change-feed call, then one iDDS call per request that may have changed
+        (in parallel), plus one per failed task. Requests that have not changed are left out of the answer.
 
         Raises BackendError when PanDA cannot be reached at all.
         """
@@ -240,32 +277,117 @@ class PandaExecutionBackend(ExecutionBackend):
             config.check_credentials()
         except PandaError as exc:
             raise _backend_error(exc) from None
-        with ThreadPoolExecutor(max_workers=min(POLL_THREADS, len(refs))) as pool:
-            results = list(pool.map(lambda job: self._poll_one(config, job), refs))
+        due = self._due(config, refs)
+        if not due:
+            return statuses
+        with ThreadPoolExecutor(max_workers=min(POLL_THREADS, len(due))) as pool:
+            results = list(pool.map(lambda job: self._poll_one(config, job), due))
         failures = [result for result in results if isinstance(result, BackendError)]
         if failures and len(failures) == len(results):
             raise failures[0]
-        for job, result in zip(refs, results, strict=True):
+        for job, result in zip(due, results, strict=True):
             if not isinstance(result, BackendError):
                 statuses[job.workflow_name] = result
         return statuses
 
+    # ------------------------------------------------------------------------------------ change feed
+    def _due(self, config: PandaConfig, refs: Sequence[JobRef]) -> list[JobRef]:
+        """Return the jobs to poll in full: those the change feed cannot vouch for, and those it shows changed.
+
+        When in doubt (the feed failed, or may be truncated), every job.
+        """
+        now = time.time()
+        full_poll_seconds = settings.MSPROC_PANDA_FULL_POLL_SECONDS
+        due: list[JobRef] = []
+        quiet: list[tuple[JobRef, int]] = []  # (job, polled_at): polled recently, to check against the feed
+        for job in refs:
+            polled_at = _polled_at(job)
+            if (polled_at is None or not job.external_ids.get("task_ids") or job.external_ids.get("settling")
+                    or now - polled_at >= full_poll_seconds or polled_at > now + FEED_MARGIN_SECONDS):
+                due.append(job)
+            else:
+                quiet.append((job, polled_at))
+        if not quiet:
+            return due
+        feed = self._change_feed(config, min(polled_at for _, polled_at in quiet) - FEED_MARGIN_SECONDS)
+        if feed.problem:
+            log.warning("PanDA change feed: %s; polling all %d jobs in full", feed.problem, len(refs))
+            return list(refs)
+        changed = [job for job, polled_at in quiet if feed.changed(
+            int(job.external_ids["request_id"]), _task_ids(job), polled_at - FEED_MARGIN_SECONDS)]
+        log.debug("PanDA change feed: %d of %d quiet jobs changed; %d polled in full regardless",
+                  len(changed), len(quiet), len(due))
+        return due + changed
+
+    def _change_feed(self, config: PandaConfig, since: int) -> _Feed:
+        """Return the account's tasks modified at or after ``since`` (epoch seconds, UTC), by request and task.
+
+        One ``get_tasks_detailed_info_since`` call, shared for FEED_REUSE_SECONDS by polls asking for the
+        same window or a later one. A failed or possibly truncated answer is a _Feed with a ``problem``.
+        """
+        with self._feed_lock:
+            memo = self._feed_memo
+            if (memo is not None and memo.config == config and memo.since <= since
+                    and time.monotonic() - memo.fetched < FEED_REUSE_SECONDS):
+                return memo
+            self._feed_memo = self._fetch_feed(config, since)
+            return self._feed_memo
+
+    def _fetch_feed(self, config: PandaConfig, since: int) -> _Feed:
+        limit = settings.MSPROC_PANDA_FEED_LIMIT
+        fetched = time.monotonic()
+        try:
+            activate(config)
+            with guarded("PanDA get_tasks_detailed_info_since"):
+                import pandaclient.Client as panda_client
+
+                status, rows = panda_client.get_tasks_detailed_info_since(
+                    since=datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M:%S"), n_tasks=limit)
+        except PandaError as exc:
+            return _Feed(config, since, fetched, problem=f"unavailable ({exc})")
+        if status != 0 or not isinstance(rows, list):
+            return _Feed(config, since, fetched, problem=f"failed (status {status})")
+        if len(rows) >= limit:
+            return _Feed(config, since, fetched,
+                         problem=f"{len(rows)} tasks, the MSPROC_PANDA_FEED_LIMIT: the answer may be truncated")
+        requests: dict[int, float] = {}
+        tasks: dict[int, float] = {}
+        for row in rows:
+            if not isinstance(row, Mapping):
+                return _Feed(config, since, fetched, problem=f"unexpected row {str(row)[:100]}")
+            # A time that cannot be read counts as "now": the job is polled in full rather than missed.
+            modified = _epoch(row.get("modificationTime"))
+            for key, latest in (("reqID", requests), ("jediTaskID", tasks)):
+                try:
+                    number = int(row[key])
+                except (KeyError, TypeError, ValueError):
+                    continue
+                latest[number] = max(latest.get(number, float("-inf")), modified)
+        return _Feed(config, since, fetched, requests=requests, tasks=tasks)
+
+    # ------------------------------------------------------------------------------------ full poll
     def _poll_one(self, config: PandaConfig, job: JobRef) -> JobStatus | BackendError:
         try:
+            polled_at = int(time.time())  # before asking: a change made while iDDS answers is newer than this
             summary = self._summary(config, int(job.external_ids["request_id"]))
             error = summary.message
             if summary.state in {"failed", "partial"} and summary.failed_tasks:
                 error = "\n".join(part for part in (self._errors(config, summary), error) if part)
             tasks = ", ".join(f"{label}: {c.succeeded}/{c.expected} ok, {c.failed} failed"
                               for label, c in summary.tasks.items())
+            # When this full poll was made, and whether the request must be polled in full again next time.
+            external_ids: dict[str, Any] = {"polled_at": polled_at, "settling": summary.settling}
+            # Per-task counts as PanDA reports them, shown on the group page while the workflow runs.
+            external_ids["tasks"] = {label: {"status": c.status, "expected": c.expected, "succeeded": c.succeeded,
+                                             "failed": c.failed} for label, c in summary.tasks.items()}
             # iDDS creates the PanDA tasks after the submit returned (and more of them as it goes): record them.
             task_ids = sorted(set(summary.task_ids))
-            known = sorted(int(task) for task in job.external_ids.get("task_ids") or [])
+            if task_ids and task_ids != sorted(_task_ids(job)):
+                external_ids["task_ids"] = task_ids
             return JobStatus(state=summary.state, expected=summary.expected, succeeded=summary.succeeded,
                              failed=summary.failed, error=error,
                              log_tail=f"iDDS request {summary.request_id}: {summary.request_status}; {tasks}",
-                             log_path=job.external_ids.get("monitor_url", ""),
-                             external_ids={"task_ids": task_ids} if task_ids and task_ids != known else None)
+                             log_path=job.external_ids.get("monitor_url", ""), external_ids=external_ids)
         except BackendError as exc:
             log.warning("polling %s failed: %s", job.workflow_name, exc)
             return exc
@@ -322,6 +444,41 @@ class PandaExecutionBackend(ExecutionBackend):
         ok = result[0] if method == "cancel" else result[0] is not None
         if not ok:
             raise BackendError(f"PanDA {method} of request {request_id}: {result[-1]}")
+
+
+def _polled_at(job: JobRef) -> int | None:
+    """When the job's request was last polled in full (epoch seconds), None if never (or unreadable)."""
+    value = job.external_ids.get("polled_at")
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _task_ids(job: JobRef) -> list[int]:
+    ids = []
+    for task in job.external_ids.get("task_ids") or []:
+        try:
+            ids.append(int(task))
+        except (TypeError, ValueError):
+            continue
+    return ids
+
+
+def _epoch(value: Any) -> float:
+    """Return a PanDA modification time as epoch seconds; naive times are UTC. Unreadable: +infinity."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return float("inf")
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return float("inf")
 
 
 def _job_errors(panda_job: Mapping[str, Any]) -> list[str]:

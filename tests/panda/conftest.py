@@ -35,6 +35,8 @@ def panda(fake_panda: FakePandaServer, settings, tmp_path: Path) -> FakePandaSer
         fake_panda.start()
     fake_panda.reset_calls()
     fake_panda.tasks_after_submit = False
+    fake_panda.feed_failure = None
+    fake_panda.age(86400)  # earlier tests' tasks stay out of this test's change feed
     token_file = tmp_path / "panda-token"
     token_file.write_text(TOKEN)
     token_file.chmod(0o600)

@@ -135,8 +135,12 @@ def test_it_polls_many_jobs_with_a_bounded_number_of_calls(panda):
 
     assert statuses["poll-0"].state == "succeeded"
     assert statuses["poll-1"].state == "partial"
+    assert statuses["poll-1"].external_ids["tasks"]["isr"] == {"status": "SubFinished", "expected": 2,
+                                                               "succeeded": 1, "failed": 1}
+    assert statuses["poll-0"].external_ids["tasks"]["finalJob"]["status"] == "Finished"
     assert {statuses[name].state for name in names[2:]} == {"running"}
-    # one status call per request, one error call per task with failed jobs: never more
+    # Never polled before: no change feed; one status call per request, one error call per task with failed jobs
+    assert panda.feed_calls() == 0
     assert panda.relay_calls("get_requests") == ["get_requests"] * len(names)
     assert panda.relay_calls("get_contents_output_ext") == ["get_contents_output_ext"]
     assert len(panda.calls) == len(names) + 1
@@ -217,14 +221,19 @@ def test_tasks_created_after_the_submit_are_reported_by_the_next_poll(panda, sla
                                     output_run="u/msproc/c1/step1/group4/attempt1"))
     assert ids["task_ids"] == []
     job = JobRef("c1-step1-g4-a1", ids, "")
-    assert backend.poll([job])["c1-step1-g4-a1"].external_ids is None  # nothing new yet
+    first = backend.poll([job])["c1-step1-g4-a1"]
+    assert "task_ids" not in first.external_ids  # nothing new yet
+    assert isinstance(first.external_ids["polled_at"], int) and first.external_ids["settling"] is False
 
     created = panda.create_tasks(ids["request_id"])
 
+    # Still without task ids, the job is polled in full (the change feed cannot vouch for it) and learns them.
+    job = JobRef(job.workflow_name, {**ids, **first.external_ids}, "")
     status = backend.poll([job])["c1-step1-g4-a1"]
-    assert status.external_ids == {"task_ids": sorted(task.workload_id for task in created)}
-    known = JobRef(job.workflow_name, {**ids, **status.external_ids}, "")
-    assert backend.poll([known])["c1-step1-g4-a1"].external_ids is None  # unchanged: nothing to store
+    assert status.external_ids["task_ids"] == sorted(task.workload_id for task in created)
+    known = JobRef(job.workflow_name, {**job.external_ids, **status.external_ids}, "")
+    again = backend.poll([known])["c1-step1-g4-a1"]  # the tasks are new: the change feed shows them
+    assert "task_ids" not in again.external_ids  # unchanged: nothing to store but the poll time
 
 
 def test_it_waits_for_input_collections_that_are_not_at_the_site_yet(panda, slac, hub_repo, tmp_path):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from campaigns.backends import BackendError, register
+from campaigns.backends import panda as panda_backend
 from campaigns.choices import Status
 from campaigns.models import Job
 from campaigns.orchestration import poll_jobs, submit_job
@@ -65,12 +68,58 @@ def test_task_ids_that_appear_after_the_submit_are_stored_by_the_next_poll(panda
 
     poll_jobs()
     job.refresh_from_db()
-    assert job.external_ids == ids
+    assert job.external_ids == {**ids, "polled_at": job.external_ids["polled_at"], "settling": False, "tasks": {}}
 
     request = panda.requests[request_id]
     tasks = [panda._add_task(request, f"late-tasks-wf_{n:02d}_{label}_01", 1)
              for n, label in enumerate(("pipetaskInit", "isr", "finalJob"), start=1)]
     poll_jobs()
     job.refresh_from_db()
-    assert job.external_ids == {**ids, "task_ids": sorted(task.workload_id for task in tasks)}
+    assert job.external_ids == {**ids, "task_ids": sorted(task.workload_id for task in tasks),
+                                "polled_at": job.external_ids["polled_at"], "settling": False,
+                                "tasks": {label: {"status": "Transforming", "expected": 1, "succeeded": 0, "failed": 0}
+                                          for label in ("pipetaskInit", "isr", "finalJob")}}
     assert job.status == Status.RUNNING
+
+
+# Pinned query counts of a PanDA polling tick (one batch): they must not grow with the number of jobs.
+FULL_POLL_TICK_QUERIES = 2  # read the running jobs; one UPDATE stores polled_at (and task ids) of them all
+QUIET_TICK_QUERIES = 1  # read the running jobs; the change feed shows nothing: nothing to write
+
+
+@pytest.mark.parametrize("count", [2, 8])
+def test_a_tick_stores_the_poll_time_and_a_quiet_tick_only_reads(panda, tmp_path, count, monkeypatch,
+                                                                 django_assert_num_queries):
+    request_ids = [panda.add_request(f"feed-wf-{count}-{n}") for n in range(count)]
+    jobs = [make_job(Status.RUNNING, tmp_path / str(n), workflow_name=f"feed-wf-{count}-{n}",
+                     external_ids={"request_id": request_id, "task_ids": []})
+            for n, request_id in enumerate(request_ids)]
+    before = int(time.time())
+
+    with django_assert_num_queries(FULL_POLL_TICK_QUERIES):
+        report = poll_jobs()  # never polled: each request in full
+
+    assert report.jobs_polled == count
+    assert panda.feed_calls() == 0 and len(panda.relay_calls("get_requests")) == count
+    for job, request_id in zip(jobs, request_ids, strict=True):
+        job.refresh_from_db()
+        assert job.external_ids["polled_at"] >= before and job.external_ids["settling"] is False
+        assert job.external_ids["task_ids"] == [task.workload_id for task in panda.requests[request_id].tasks]
+    panda.age(600)
+    panda.reset_calls()
+
+    with django_assert_num_queries(QUIET_TICK_QUERIES):
+        report = poll_jobs()
+
+    assert report.jobs_polled == count
+    assert panda.feed_calls() == 1 and panda.relay_calls() == []
+
+    stored = {job.pk: job.external_ids for job in Job.objects.filter(pk__in=[job.pk for job in jobs])}
+    panda.finish_all(request_ids[0])
+    panda.reset_calls()
+    monkeypatch.setattr(panda_backend, "FEED_REUSE_SECONDS", 0)  # a later tick: the last feed answer is not reused
+    poll_jobs()
+    assert panda.feed_calls() == 1 and panda.relay_calls() == ["get_requests"]
+    finished, *others = Job.objects.filter(pk__in=[job.pk for job in jobs]).order_by("pk")
+    assert finished.status == Status.ACCEPTED
+    assert [(job.status, job.external_ids) for job in others] == [(Status.RUNNING, stored[job.pk]) for job in others]

@@ -56,3 +56,15 @@ def test_it_reports_a_request_that_is_not_there_as_missing():
 
 def test_task_labels_drop_the_workflow_prefix_and_chunk():
     assert task_label("dp2_1-step1-g3-a1_02_calibrateImage_07") == "calibrateImage"
+
+
+@pytest.mark.parametrize(("request_status", "tasks", "settling"), [
+    ("Transforming", {"pipetaskInit": OK, "isr": ("SubFinished", 4, 3, 1), "finalJob": ("Failed", 1, 0, 1)}, True),
+    ("Transforming", {"pipetaskInit": OK, "isr": ("Cancelled", 4, 1, 0)}, True),
+    ("Transforming", {"pipetaskInit": OK, "isr": ("Transforming", 4, 1, 0)}, False),  # still running
+    ("Transforming", {}, False),  # no task yet: nothing has ended
+    ("Finished", {"pipetaskInit": OK, "isr": ("Finished", 4, 4, 0)}, False),  # iDDS has decided
+    ("SubFinished", {"pipetaskInit": OK, "isr": ("SubFinished", 4, 3, 1)}, False),
+])
+def test_a_request_whose_tasks_all_ended_is_settling_until_idds_ends_it(request_status, tasks, settling):
+    assert summarize(7, rows(request_status, tasks)).settling is settling

@@ -143,3 +143,24 @@ QUERY_COUNTS = {
     "group-list": 8, "errors": 4, "events": 7, "recurring": 4, "site-list": 6, "site": 12,
     "movement-list": 12, "movement": 8, "site-pair": 9,
 }
+
+
+def test_a_panda_attempt_links_to_the_panda_monitor_and_shows_its_tasks(viewer_client):
+    from tests.factories import GroupFactory, JobFactory
+
+    group = GroupFactory()
+    JobFactory(group=group, attempt=1, backend="panda", status="running", external_ids={
+        "request_id": 1234, "task_ids": [50001, 50002],
+        "monitor_url": "https://panda-mon.example.org/idds/wfprogress/?reqid=1234",
+        "tasks_url": "https://panda-mon.example.org/tasks/?reqid=1234",
+        "tasks": {"isr": {"status": "Transforming", "expected": 4, "succeeded": 3, "failed": 1},
+                  "calibrateImage": {"status": "New", "expected": 4, "succeeded": 0, "failed": 0}},
+    })
+
+    page = viewer_client.get(reverse("campaigns:group", args=[group.pk])).content.decode()
+
+    assert 'href="https://panda-mon.example.org/idds/wfprogress/?reqid=1234"' in page
+    assert 'href="https://panda-mon.example.org/tasks/?reqid=1234"' in page
+    assert "tasks 50001, 50002" in page
+    assert "<tr><td>isr</td><td>Transforming</td><td>4</td><td>3</td><td>1</td></tr>" in page
+    assert "<tr><td>calibrateImage</td><td>New</td><td>4</td><td>0</td><td>0</td></tr>" in page

@@ -6,10 +6,16 @@ It answers what lsst-ctrl-bps-panda and panda-client send: ``POST
 ClientManager commands ``submit``, ``get_request_id_by_name``,
 ``get_requests``, ``get_contents_output_ext``, ``abort``, ``retry`` and
 ``ping``, answered as PanDA does: the JSON of ``(True, result)`` with iDDS
-enums in their ``{"class", "module", "attributes"}`` form. It keeps
-requests, their transforms (PanDA tasks) and failed jobs, which tests set;
-records every call; checks the bearer token when given one; and can be made
-unreachable (the port refuses connections) and reachable again.
+enums in their ``{"class", "module", "attributes"}`` form. It also answers
+PanDA's own ``GET /api/v1/task/get_tasks_detailed_info_since`` (panda-client's
+``get_tasks_detailed_info_since``): the JEDI view of every task of every
+request, modified at or after ``since``, newest first, at most ``n_tasks``,
+in the ``{"success", "message", "data"}`` envelope with datetimes as
+``{"__datetime__": iso}``. It keeps requests, their transforms (PanDA tasks,
+each with the UTC time the fake last changed it or its request) and failed
+jobs, which tests set; records every call; checks the bearer token when given
+one; and can be made unreachable (the port refuses connections) and
+reachable again.
 
 Usage::
 
@@ -21,6 +27,9 @@ Usage::
     server.set_request(request_id, "SubFinished")
     server.set_task(request_id, "isr", "SubFinished", total=4, processed=3, failed=1,
                     errors=["ValueError: boom"])
+    server.age(600)                          # every task last changed 10 minutes ago ("nothing changed since")
+    server.feed_failure = "database error"   # the change feed fails (the relay still answers)
+    server.feed_calls()                      # how many change-feed calls were made
     server.stop()
 """
 
@@ -31,11 +40,27 @@ import itertools
 import json
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-__all__ = ["FakePandaServer", "FakeRequest", "FakeTask"]
+__all__ = ["FEED_PATH", "FakePandaServer", "FakeRequest", "FakeTask", "jedi_status"]
+
+#: PanDA's REST path of panda-client's ``get_tasks_detailed_info_since``.
+FEED_PATH = "/api/v1/task/get_tasks_detailed_info_since"
+#: iDDS transform status -> the JEDI task status PanDA shows for it (anything else: ``ready``).
+_JEDI_STATUS = {"Transforming": "running", "Finished": "done", "SubFinished": "finished", "Failed": "failed",
+                "Cancelled": "aborted", "Suspended": "paused"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def jedi_status(transform_status: str) -> str:
+    """Return the JEDI task status the fake reports for an iDDS transform status."""
+    return _JEDI_STATUS.get(transform_status, "ready")
 
 
 @dataclass
@@ -52,6 +77,8 @@ class FakeTask:
     missing: int = 0
     processing: int = 0
     jobs: list[dict[str, Any]] = field(default_factory=list)
+    #: When the fake last changed this task or its request (UTC): the task's JEDI ``modificationTime``.
+    modified: datetime = field(default_factory=_now)
 
 
 @dataclass
@@ -95,10 +122,23 @@ class _Handler(BaseHTTPRequestHandler):
         return self.headers.get("Authorization", "") == f"Bearer {fake.token}"
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         self.server.fake._record(path, None)
         if path.endswith("/isAlive") or path.endswith("/system/is_alive"):
             self._reply(200, "alive=yes", "text/plain")
+        elif path.endswith(FEED_PATH):
+            if not self._authorized():
+                self._reply(403, "authentication failed", "text/plain")
+                return
+            params = {key: values[0] for key, values in parse_qs(query).items()}
+            failure = self.server.fake.feed_failure
+            try:
+                if failure:
+                    raise ValueError(failure)
+                envelope = {"success": True, "message": "", "data": self.server.fake._feed(params)}
+            except (TypeError, ValueError) as exc:  # bad since/n_tasks/filters, or a failure tests asked for
+                envelope = {"success": False, "message": str(exc), "data": None}
+            self._reply(200, json.dumps(envelope, default=_encode_special))
         else:
             self._reply(404, "not found", "text/plain")
 
@@ -132,6 +172,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, json_dumps(payload))
 
 
+def _encode_special(value: Any) -> Any:
+    """Encode what JSON cannot carry as the PanDA server does (panda-client's ``decode_special_cases``)."""
+    if isinstance(value, datetime):  # PanDA's database times are naive UTC
+        return {"__datetime__": value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")}
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -139,7 +186,10 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakePandaServer:
-    """The fake server and its state. ``calls`` lists ``(path, iDDS command)`` of every request received."""
+    """The fake server and its state. ``calls`` lists ``(path, iDDS command)`` of every request received.
+
+    A change-feed call (a GET, no iDDS command) is recorded as ``(path, None)``.
+    """
 
     def __init__(self, token: str | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
         self.token = token
@@ -150,6 +200,8 @@ class FakePandaServer:
         self.default_quanta = 2
         #: When true, a submitted request has no tasks until ``create_tasks`` (real iDDS makes them later).
         self.tasks_after_submit = False
+        #: When set, the change feed answers ``success: false`` with this message (PanDA's database failing).
+        self.feed_failure: str | None = None
         self._ids = itertools.count(1001)
         self._workloads = itertools.count(50001)
         self._lock = threading.RLock()
@@ -193,6 +245,18 @@ class FakePandaServer:
         with self._lock:
             return [c for _, c in self.calls if c and (command is None or c == command)]
 
+    def feed_calls(self) -> int:
+        """Return how many ``get_tasks_detailed_info_since`` calls were received."""
+        with self._lock:
+            return sum(1 for path, _ in self.calls if path.endswith(FEED_PATH))
+
+    def age(self, seconds: float) -> None:
+        """Move every task's modification time ``seconds`` into the past (as if nothing changed since)."""
+        with self._lock:
+            for request in self.requests.values():
+                for task in request.tasks:
+                    task.modified -= timedelta(seconds=seconds)
+
     # ------------------------------------------------------------------ state that tests set
     def add_request(self, name: str, status: str = "Transforming", labels: tuple[str, ...] = (
             "pipetaskInit", "isr", "calibrateImage", "finalJob"), quanta: int | None = None) -> int:
@@ -212,6 +276,13 @@ class FakePandaServer:
         request.tasks.append(task)
         return task
 
+    @staticmethod
+    def _touch(request: FakeRequest) -> None:
+        """Record that the request changed: its tasks' modification times become now."""
+        now = _now()
+        for task in request.tasks:
+            task.modified = now
+
     def set_request(self, request_id: int, status: str, errors: str | None = None) -> None:
         """Set a request's iDDS status (``Transforming``, ``Finished``, ``SubFinished``, ``Failed`` ...).
 
@@ -224,6 +295,7 @@ class FakePandaServer:
             if status == "Finished":
                 for task in request.tasks:
                     task.status, task.processed, task.failed, task.processing = "Finished", task.total, 0, 0
+            self._touch(request)
 
     def set_task(self, request_id: int, label: str, status: str, *, total: int | None = None,
                  processed: int = 0, failed: int = 0, missing: int = 0,
@@ -241,6 +313,7 @@ class FakePandaServer:
                  "computing_site": "FAKE", "attempt_nr": 1}
                 for n, message in enumerate(errors or [])
             ]
+            task.modified = _now()
             return task
 
     def create_tasks(self, request_id: int) -> list[FakeTask]:
@@ -251,10 +324,35 @@ class FakePandaServer:
             request.pending.clear()
             if created and request.status == "New":
                 request.status = "Transforming"
+            self._touch(request)
             return created
 
     def finish_all(self, request_id: int) -> None:
         self.set_request(request_id, "Finished")
+
+    # ------------------------------------------------------------------ PanDA's task API
+    def _feed(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Answer ``get_tasks_detailed_info_since``: the JEDI rows of the tasks modified since ``since``.
+
+        Raises ValueError for a parameter PanDA would refuse.
+        """
+        since = datetime.strptime(params["since"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC) \
+            if params.get("since") else None
+        limit = int(params.get("n_tasks") or 500)
+        filters = json.loads(params["filters"]) if params.get("filters") else {}
+        if not isinstance(filters, dict):
+            raise ValueError("filters must be a JSON object")
+        with self._lock:
+            rows = [
+                {"jediTaskID": task.workload_id, "reqID": request.request_id, "taskName": task.name,
+                 "status": jedi_status(task.status), "modificationTime": task.modified,
+                 "userName": request.username, "prodSourceLabel": "managed"}
+                for request in self.requests.values() for task in request.tasks
+                if since is None or task.modified >= since
+            ]
+        rows = [row for row in rows if all(str(row.get(key)) == str(value) for key, value in filters.items())]
+        rows.sort(key=lambda row: row["modificationTime"], reverse=True)
+        return rows[:limit]
 
     # ------------------------------------------------------------------ the relay
     def _record(self, path: str, command: str | None) -> None:
@@ -333,6 +431,7 @@ class FakePandaServer:
             for task in request.tasks:
                 if task.status not in {"Finished", "SubFinished", "Failed"}:
                     task.status = "Cancelled"
+            self._touch(request)
         return [0, "Command registered successfully"]
 
     def _cmd_retry(self, request_id: int | None = None, workload_id: int | None = None) -> list[Any]:
@@ -342,4 +441,5 @@ class FakePandaServer:
             if task.status in {"SubFinished", "Failed"}:
                 task.status, task.failed, task.jobs = "Transforming", 0, []
                 task.processing = task.total - task.processed
+        self._touch(request)
         return [0, "Command registered successfully"]

@@ -20,6 +20,10 @@ Failed / Expired                                failed
 Cancelled                                       failed       cancelled
 anything else (New, Transforming, ...)          running
 =============================================  ===========  ==============================
+
+A summary is ``settling`` when every task has ended but the request has not:
+iDDS sets the request status some time later, without touching any task, so
+such a request must be asked again rather than left to PanDA's change feed.
 """
 
 from __future__ import annotations
@@ -100,6 +104,8 @@ class WorkflowSummary:
     failed_tasks: list[FailedTask] = field(default_factory=list)
     task_ids: list[int] = field(default_factory=list)
     message: str = ""
+    #: Every task has ended but the request has not: iDDS sets the request status a while after its tasks end.
+    settling: bool = False
 
 
 def _int(row: Mapping[str, Any], key: str) -> int:
@@ -117,6 +123,7 @@ def summarize(request_id: int, rows: Iterable[Mapping[str, Any]]) -> WorkflowSum
     request_status = status_name(rows[0].get("status"))
     summary = WorkflowSummary(request_id, "running", request_status)
     errors: list[str] = []
+    task_statuses: list[str] = []
     for row in rows:
         if row.get("errors"):
             errors.append(str(row["errors"]))
@@ -125,6 +132,7 @@ def summarize(request_id: int, rows: Iterable[Mapping[str, Any]]) -> WorkflowSum
         label = task_label(str(row.get("transform_name") or ""))
         counts = summary.tasks.setdefault(label, TaskCounts())
         status = status_name(row.get("transform_status"))
+        task_statuses.append(status)
         counts.status = status if not counts.status or status != "Finished" else counts.status
         counts.expected += _int(row, "output_total_files")
         counts.succeeded += _int(row, "output_processed_files")
@@ -142,6 +150,8 @@ def summarize(request_id: int, rows: Iterable[Mapping[str, Any]]) -> WorkflowSum
         summary.succeeded += counts.succeeded
         summary.failed += counts.failed
     summary.state = _state(request_status, summary.tasks)
+    summary.settling = bool(task_statuses) and request_status not in TERMINAL and all(
+        status in TERMINAL for status in task_statuses)
     summary.message = "; ".join(dict.fromkeys(errors))
     if request_status in CANCELLED and not summary.message:
         summary.message = "the PanDA workflow was cancelled"
