@@ -37,8 +37,18 @@ class ActionUnavailable(RuntimeError):
 
 def _call(obj: models.Model, verb: str, *, actor: Any = None, comment: str = "") -> None:
     """Call the verb, through the service that also acts on the backend where there is one
-    (retrying or cancelling a movement retries or deletes its Rucio rule)."""
-    if _label(obj) == "transfers.movement" and verb in {"retry", "cancel"}:
+    (retrying or cancelling a movement retries or deletes its Rucio rule; giving up on a group's
+    live attempt, or rejecting its step or campaign, cancels the attempt at its execution backend)."""
+    label = _label(obj)
+    if label == "campaigns.group" and verb in {"retry", "force_accept", "reject"}:
+        from . import services
+
+        services.act_on_group(obj, verb, actor=actor, comment=comment)
+    elif label in {"campaigns.campaign", "campaigns.step"} and verb == "reject":
+        from . import services
+
+        services.reject_with_attempts(obj, actor=actor, comment=comment)
+    elif label == "transfers.movement" and verb in {"retry", "cancel"}:
         from transfers import services
         from transfers.backends import TransferBackendError
 

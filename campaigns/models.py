@@ -261,7 +261,10 @@ class Group(StatefulModel):
         failed|reviewable --rescue--> rescuable --prepare--> prepared (rerun what is missing)
         failed|reviewable|blocked --force_accept--> accepted
         waiting|ready --pause--> paused --resume--> waiting
-        waiting|ready|failed|reviewable|blocked|rescuable|paused --reject--> rejected
+        waiting|ready|prepared|running|failed|reviewable|blocked|rescuable|paused --reject--> rejected
+
+    Giving up on a group with a live attempt (prepared, running or blocked) goes through
+    ``services.act_on_group``, which also cancels that attempt at its backend.
     """
 
     # No single-column indexes on these: the composite indexes below lead with each of them.
@@ -359,9 +362,9 @@ class Group(StatefulModel):
         self._transition("resume", {S.PAUSED}, S.WAITING, actor=actor, comment=comment)
 
     def reject(self, *, actor=None, comment: str = "") -> None:
-        """waiting|ready|failed|reviewable|blocked|rescuable|paused -> rejected: given up."""
-        self._transition("reject", {S.WAITING, S.READY, S.FAILED, S.REVIEWABLE, S.BLOCKED, S.RESCUABLE, S.PAUSED},
-                         S.REJECTED, actor=actor, comment=comment)
+        """Any state but accepted|rejected -> rejected: given up (a live attempt: see services.act_on_group)."""
+        self._transition("reject", {S.WAITING, S.READY, S.PREPARED, S.RUNNING, S.FAILED, S.REVIEWABLE, S.BLOCKED,
+                                    S.RESCUABLE, S.PAUSED}, S.REJECTED, actor=actor, comment=comment)
 
 
 class Job(StatefulModel):

@@ -352,6 +352,39 @@ def _start_jobs(groups: Mapping[int, int], external_ids: Mapping[int, dict], ren
                                 campaign_field="group__campaign_id", row_values=row_values, submitted_at=now)
         bulk_transition(Group.objects.filter(pk__in=[groups[pk] for pk, _ in moved]), "start", {S.PREPARED},
                         S.RUNNING)
+        _cancel_orphans(set(row_values) - {pk for pk, _ in moved}, external_ids)
+
+
+def _cancel_orphans(job_ids: set[int], external_ids: Mapping[int, dict]) -> None:
+    """Jobs an operator rejected while their submission was on its way: keep what the backend returned and
+    cancel it there (the workflow would otherwise run with nobody watching)."""
+    if not job_ids:
+        return
+    from functools import partial
+
+    from .tasks import cancel_job
+
+    for pk in Job.objects.filter(pk__in=list(job_ids), status=S.REJECTED).values_list("pk", flat=True):
+        Job.objects.filter(pk=pk).update(external_ids=external_ids[pk])
+        transaction.on_commit(partial(cancel_job.delay, pk))
+
+
+def cancel_job(job_id: int) -> None:
+    """Cancel a rejected job's attempt at its backend. Idempotent (backends ignore what already ended).
+
+    Raises BackendError when the backend could not be reached (the task retries); a permanent error is logged.
+    """
+    row = Job.objects.filter(pk=job_id, status=S.REJECTED).values_list(
+        "backend", "workflow_name", "external_ids", "submit_dir").first()
+    if row is None:
+        return
+    backend, name, ids, work_dir = row
+    try:
+        get_execution_backend(backend).cancel(JobRef(name, ids or {}, work_dir))
+    except BackendError as exc:
+        if not exc.permanent:
+            raise
+        log.warning("cancelling %s at %s failed: %s", name, backend, exc)
 
 
 def render_bps_yaml(job: Job, context: SubmitContext | None = None) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from sites.choices import RepoStatus
 from sites.models import ButlerRepo, Site
 from transfers.models import DatasetType, Movement
 
-from .models import Campaign, CampaignTemplate, ErrorRule, Group, Stage, Step
+from .models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
 
 
 class _Inventory:
@@ -382,3 +383,62 @@ def load_error_rules() -> list[ErrorRule]:
                                  "priority": priority * 10})
         rules.append(rule)
     return rules
+
+
+# ---------------------------------------------------------------------------------------- giving up on attempts
+
+#: Job states of an attempt still alive at its backend (or about to be submitted).
+LIVE_ATTEMPT_STATES = ("prepared", "running", "blocked")
+#: Group verbs that give up on the group's current attempt.
+ABANDONING_GROUP_VERBS = frozenset({"retry", "force_accept", "reject"})
+
+
+def cancel_live_attempts(groups, *, actor=None, comment: str = "") -> list[int]:
+    """Reject the live attempts (prepared, running or blocked jobs) of ``groups`` and cancel them at their backend.
+
+    Each job is rejected at once: the reconciler stops polling it and a queued submit skips it. The
+    backend's cancel (PanDA: the plugin's cancel, i.e. iDDS abort; local: the run's processes are
+    stopped) runs after the transaction commits, in the ``campaigns.tasks.cancel_job`` task, retried while
+    the backend is unreachable. Returns the ids of the jobs rejected.
+    """
+    from msproc.lifecycle import IllegalTransition
+
+    from .tasks import cancel_job
+
+    rejected = []
+    for job in Job.objects.filter(group__in=groups, status__in=LIVE_ATTEMPT_STATES).select_related("group"):
+        try:
+            job.reject(actor=actor, comment=comment or "cancelled")
+        except IllegalTransition:
+            continue  # it finished or was rejected meanwhile
+        rejected.append(job.pk)
+        transaction.on_commit(partial(cancel_job.delay, job.pk))
+    return rejected
+
+
+def act_on_group(group: Group, verb: str, *, actor=None, comment: str = "") -> Group:
+    """Call an operator verb on a group; one that gives up its live attempt (retry or force-accept of a blocked
+    group, reject) also cancels that attempt at the backend. Raises IllegalTransition, changing nothing."""
+    with transaction.atomic():
+        getattr(group, verb)(actor=actor, comment=comment)
+        if verb in ABANDONING_GROUP_VERBS:
+            cancel_live_attempts(Group.objects.filter(pk=group.pk), actor=actor,
+                                 comment=f"group {verb}" + (f": {comment}" if comment else ""))
+    return group
+
+
+def reject_with_attempts(obj: Campaign | Step, *, actor=None, comment: str = "") -> Campaign | Step:
+    """Reject a campaign or a step, cancel the live attempts of its groups at their backends and reject those groups.
+
+    Its other groups are left as they are (nothing runs them once the campaign or step is rejected).
+    Raises IllegalTransition, changing nothing.
+    """
+    from msproc.lifecycle import bulk_transition
+
+    groups = Group.objects.filter(campaign=obj) if isinstance(obj, Campaign) else Group.objects.filter(step=obj)
+    note = f"{obj._meta.model_name} rejected" + (f": {comment}" if comment else "")
+    with transaction.atomic():
+        obj.reject(actor=actor, comment=comment)
+        cancel_live_attempts(groups, actor=actor, comment=note)
+        bulk_transition(groups, "reject", set(LIVE_ATTEMPT_STATES), "rejected", actor=actor, comment=note)
+    return obj

@@ -43,6 +43,15 @@ def submit_job(job_id: int) -> None:
     submit(job_id)
 
 
+@shared_task(name="campaigns.tasks.cancel_job", ignore_result=True, autoretry_for=(BackendError,),
+             retry_backoff=True, retry_backoff_max=300, max_retries=10)
+def cancel_job(job_id: int) -> None:
+    """Cancel a rejected job's attempt at its backend; safe to run twice. Retried while the backend is unreachable."""
+    from .orchestration import cancel_job as cancel
+
+    cancel(job_id)
+
+
 @shared_task(name="campaigns.tasks.run_recurring", ignore_result=True)
 def run_recurring(template_id: int, site: str | None = None) -> None:
     """Create and start a campaign from a template (weekly DC/RC validation), named by the date."""

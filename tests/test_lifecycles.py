@@ -60,7 +60,8 @@ GROUP = {
     "force_accept": ({"failed", "reviewable", "blocked"}, "accepted"),
     "pause": ({"waiting", "ready"}, "paused"),
     "resume": ({"paused"}, "waiting"),
-    "reject": ({"waiting", "ready", "failed", "reviewable", "blocked", "rescuable", "paused"}, "rejected"),
+    "reject": ({"waiting", "ready", "prepared", "running", "failed", "reviewable", "blocked", "rescuable", "paused"},
+               "rejected"),
 }
 JOB = {
     "start": ({"prepared"}, "running"),

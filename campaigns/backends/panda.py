@@ -416,7 +416,9 @@ class PandaExecutionBackend(ExecutionBackend):
 
     # ------------------------------------------------------------------------------------ cancel / restart
     def cancel(self, job: JobRef) -> None:
-        request_id = job.external_ids.get("request_id")
+        """Abort the attempt's iDDS request (the plugin's cancel). Without a recorded request id (given up while
+        its submission was on its way) the request is looked up by workflow name; none: nothing to cancel."""
+        request_id = job.external_ids.get("request_id") or self._find_request(self.config, job.workflow_name)
         if not request_id:
             return
         self._service_call("cancel", int(request_id))
@@ -443,7 +445,10 @@ class PandaExecutionBackend(ExecutionBackend):
             raise _backend_error(exc) from None
         ok = result[0] if method == "cancel" else result[0] is not None
         if not ok:
-            raise BackendError(f"PanDA {method} of request {request_id}: {result[-1]}")
+            # The plugin reports an outage and a refusal alike: a refusal (PanDA answers a ping) is permanent,
+            # e.g. a request that already ended; an outage is retried.
+            raise BackendError(f"PanDA {method} of request {request_id}: {result[-1]}",
+                               permanent=_answers(config))
 
 
 def _polled_at(job: JobRef) -> int | None:
@@ -479,6 +484,15 @@ def _epoch(value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return float("inf")
+
+
+def _answers(config: PandaConfig) -> bool:
+    """Whether PanDA (and iDDS behind its relay) answers a ping now."""
+    try:
+        idds_call(config, "ping")
+    except PandaError:
+        return False
+    return True
 
 
 def _job_errors(panda_job: Mapping[str, Any]) -> list[str]:

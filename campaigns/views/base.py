@@ -26,6 +26,7 @@ VERBS_BY_STATE: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "group": {
         "waiting": ("pause", "reject"), "ready": ("pause", "reject"), "paused": ("resume", "reject"),
+        "prepared": ("reject",), "running": ("reject",),
         "failed": ("retry", "rescue", "force_accept", "reject"),
         "reviewable": ("retry", "rescue", "force_accept", "reject"),
         "blocked": ("retry", "force_accept", "reject"), "rescuable": ("reject",),
