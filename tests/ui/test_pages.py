@@ -164,3 +164,18 @@ def test_a_panda_attempt_links_to_the_panda_monitor_and_shows_its_tasks(viewer_c
     assert "tasks 50001, 50002" in page
     assert "<tr><td>isr</td><td>Transforming</td><td>4</td><td>3</td><td>1</td></tr>" in page
     assert "<tr><td>calibrateImage</td><td>New</td><td>4</td><td>0</td><td>0</td></tr>" in page
+
+
+def test_a_rucio_movement_shows_its_rule_rse_and_dataset(viewer_client):
+    from tests.factories import MovementFactory
+
+    movement = MovementFactory(key="archive", kind="archive", status="transferring", external_ids={
+        "scope": "dp2", "dataset": "msproc.archive.1a2b3c4d", "rse": "SLAC_TAPE", "rule_id": "9f" * 16,
+        "files": 12, "bytes": 3 * 1024**3, "archives": ["msproc.return_a.00000001", "msproc.return_b.00000002"],
+    })
+
+    page = viewer_client.get(reverse("transfers:movement", args=[movement.pk])).content.decode()
+
+    assert f"rule <code>{'9f' * 16}</code> to <strong>SLAC_TAPE</strong>" in page
+    assert "dataset <code>dp2:msproc.archive.1a2b3c4d</code> (12 files, 3.0 GiB)" in page
+    assert "archives <code>msproc.return_a.00000001</code>, <code>msproc.return_b.00000002</code>" in page
