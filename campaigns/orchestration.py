@@ -30,6 +30,7 @@ from django.utils import timezone
 from msproc.lifecycle import IllegalTransition, bulk_transition
 from sites.choices import SiteStatus
 from sites.models import ButlerRepo
+from sites.services import report_backend_failure
 from transfers.choices import MovementStatus
 from transfers.models import Movement
 
@@ -317,6 +318,7 @@ def submit_jobs(job_ids: Sequence[int]) -> dict[int, str]:
                 failed.append((job, str(exc)))
             else:
                 transient = transient or exc
+                report_backend_failure("execution", job.backend, "submit", str(exc))
             continue
         started[job.pk] = external_ids
     if started:
@@ -383,6 +385,7 @@ def cancel_job(job_id: int) -> None:
         get_execution_backend(backend).cancel(JobRef(name, ids or {}, work_dir))
     except BackendError as exc:
         if not exc.permanent:
+            report_backend_failure("execution", backend, "cancel", str(exc))
             raise
         log.warning("cancelling %s at %s failed: %s", name, backend, exc)
 
@@ -446,6 +449,7 @@ def _poll_batch(rows: list[tuple], report: TickReport) -> None:
             statuses = get_execution_backend(backend_name).poll([ref for _, ref in entries])
         except BackendError as exc:
             log.warning("polling %s failed: %s", backend_name, exc)
+            report_backend_failure("execution", backend_name, "poll", str(exc))
             continue  # jobs stay running; the next tick polls again
         report.jobs_polled += len(entries)
         for pk, ref in entries:

@@ -61,6 +61,14 @@ def _stall_q(kind: str, now: datetime) -> Q:
     return query
 
 
+def failing_window() -> str:
+    """How recent a backend failure must be to show the backend as failing, for people (e.g. "10 minutes")."""
+    from django.conf import settings
+
+    seconds = settings.MSPROC_BACKEND_FAILING_SECONDS
+    return f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
+
+
 def campaigns_with_progress(campaigns: QuerySet[Campaign]) -> list[Campaign]:
     """Return the campaigns, each with ``groups_total``, ``groups_done``, ``groups_failed`` and ``percent``.
 

@@ -177,6 +177,8 @@ MSPROC_INVENTORY_FILE = env_str("MSPROC_INVENTORY_FILE")
 MSPROC_NOOP_FAIL = env_str("MSPROC_NOOP_FAIL")
 MSPROC_LOCAL_MAX_RUNNING = env_int("MSPROC_LOCAL_MAX_RUNNING", 2, minimum=1)
 MSPROC_MOVEMENT_LEASE_SECONDS = env_int("MSPROC_MOVEMENT_LEASE_SECONDS", 600, minimum=1)
+# A backend whose service failed this recently is shown as failing (sites.models.BackendHealth).
+MSPROC_BACKEND_FAILING_SECONDS = env_int("MSPROC_BACKEND_FAILING_SECONDS", 600, minimum=1)
 
 # PanDA (docs/panda.md). Only the *path* of the token file; never the token.
 MSPROC_PANDA_URL = env_str("MSPROC_PANDA_URL")

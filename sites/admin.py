@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from msproc.admin_actions import transition_action
 
-from .models import ButlerRepo, PandaQueue, Site
+from .models import BackendHealth, ButlerRepo, PandaQueue, Site
 
 
 class PandaQueueInline(admin.TabularInline):
@@ -36,3 +36,19 @@ class PandaQueueAdmin(admin.ModelAdmin):
     list_filter = ("kind", "site")
     search_fields = ("name", "site__code")
     list_select_related = ("site",)
+
+
+@admin.register(BackendHealth)
+class BackendHealthAdmin(admin.ModelAdmin):
+    """Read-only: the workers write it when a backend's service fails."""
+
+    list_display = ("kind", "backend", "operation", "failures", "first_failure_at", "last_failure_at")
+    list_filter = ("kind", "backend")
+    readonly_fields = ("kind", "backend", "operation", "last_error", "failures", "first_failure_at",
+                       "last_failure_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -152,3 +152,29 @@ class PandaQueue(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class BackendHealth(models.Model):
+    """Failures of a backend's external service (PanDA, Rucio, ...) as the workers met them.
+
+    One row per (kind, backend), written only when a call to the service fails, so the steady state
+    costs nothing; ``first_failure_at``/``failures`` describe the current run of failures (a failure
+    after a quiet ``MSPROC_BACKEND_FAILING_SECONDS`` starts a new run). A backend is *failing* while its
+    last failure is that recent. Work is never lost to these failures: the calls are retried.
+    """
+
+    kind = models.CharField(max_length=16, choices=[("execution", "execution"), ("transfer", "transfer")])
+    backend = models.CharField(max_length=16)
+    operation = models.CharField(max_length=32, help_text="What failed last, e.g. poll, submit, start.")
+    last_error = models.TextField()
+    failures = models.PositiveIntegerField(default=0, help_text="Failures in the current run.")
+    first_failure_at = models.DateTimeField()
+    last_failure_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["kind", "backend"]
+        constraints = [models.UniqueConstraint(fields=["kind", "backend"], name="sites_backendhealth_kind_backend")]
+        verbose_name_plural = "backend health"
+
+    def __str__(self) -> str:
+        return f"{self.kind} backend {self.backend}"

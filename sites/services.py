@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from .choices import DataFacility, QueueKind
-from .models import ButlerRepo, PandaQueue, Site
+from .models import BackendHealth, ButlerRepo, PandaQueue, Site
+
+log = logging.getLogger(__name__)
 
 MEMORY_TIERS_GB = (4, 8, 12, 16, 20, 24, 28, 32)
 
@@ -213,3 +218,43 @@ def refresh_replicas(repo: ButlerRepo) -> int:
             for (name, run), count in sorted(counts.items())
         )
     return len(counts)
+
+
+# ---------------------------------------------------------------------------------------- backend health
+
+
+def report_backend_failure(kind: str, backend: str, operation: str, error: str) -> None:
+    """Record that a call to a backend's service failed (see ``BackendHealth``). Never raises.
+
+    Called by the orchestration outside its transactions, only on failure: one or two queries then.
+    """
+    now = timezone.now()
+    quiet = now - timedelta(seconds=settings.MSPROC_BACKEND_FAILING_SECONDS)
+    message = str(error)[:4000]
+    try:
+        for _ in range(2):  # a second round only when another worker created the row at the same moment
+            with transaction.atomic():
+                row = BackendHealth.objects.select_for_update().filter(kind=kind, backend=backend).first()
+                if row is None:
+                    try:
+                        with transaction.atomic():
+                            BackendHealth.objects.create(kind=kind, backend=backend, operation=operation,
+                                                         last_error=message, failures=1, first_failure_at=now,
+                                                         last_failure_at=now)
+                        return
+                    except IntegrityError:
+                        continue
+                if row.last_failure_at < quiet:
+                    row.first_failure_at, row.failures = now, 0
+                row.failures += 1
+                row.operation, row.last_error, row.last_failure_at = operation, message, now
+                row.save()
+                return
+    except Exception:  # health reporting must never break the work it reports on
+        log.exception("could not record the failure of %s backend %s", kind, backend)
+
+
+def failing_backends():
+    """Return the backends whose last failure is within ``MSPROC_BACKEND_FAILING_SECONDS`` (one query)."""
+    since = timezone.now() - timedelta(seconds=settings.MSPROC_BACKEND_FAILING_SECONDS)
+    return list(BackendHealth.objects.filter(last_failure_at__gte=since))

@@ -28,6 +28,7 @@ from transfers.models import Movement
 from . import tasks
 from .filtersets import SiteFilterSet
 from .models import ButlerRepo, Site
+from .services import failing_backends
 
 
 class SiteListView(FilteredListView):
@@ -58,8 +59,12 @@ class SiteDetailView(ViewerRequiredMixin, TemplateView):
             .prefetch_related("sources")
             .order_by("campaign", "id")
         )
+        used = {("execution", settings.MSPROC_EXECUTION_BACKEND or site.execution_backend),
+                ("transfer", settings.MSPROC_TRANSFER_BACKEND or site.transfer_backend)}
         return super().get_context_data(
             site=site,
+            failing=[health for health in failing_backends() if (health.kind, health.backend) in used],
+            failing_window=summaries.failing_window(),
             site_verbs=verbs_for(site),
             contents=summaries.replica_contents(site),
             running=running[:100],

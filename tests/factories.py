@@ -6,9 +6,10 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Event, Group, Job, Stage, Step
-from sites.models import ButlerRepo, PandaQueue, Site
+from sites.models import BackendHealth, ButlerRepo, PandaQueue, Site
 from transfers.models import DatasetType, Movement, Replica
 
 
@@ -158,3 +159,16 @@ __all__ = [
     "Event", "GroupFactory", "JobFactory", "MovementFactory", "PandaQueueFactory", "ReplicaFactory", "SiteFactory",
     "StageFactory", "StepFactory", "UserFactory",
 ]
+
+
+class BackendHealthFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BackendHealth
+
+    kind = "execution"
+    backend = factory.Sequence(lambda n: f"backend{n}")
+    operation = "poll"
+    last_error = "Connection refused"
+    failures = 1
+    first_failure_at = factory.LazyFunction(timezone.now)
+    last_failure_at = factory.SelfAttribute("first_failure_at")

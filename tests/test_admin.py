@@ -23,6 +23,7 @@ INSTANCES = {
     "group": factories.GroupFactory,
     "job": factories.JobFactory,
     "errorrule": factories.ErrorRuleFactory,
+    "backendhealth": factories.BackendHealthFactory,
 }
 OUR_APPS = {"sites", "transfers", "campaigns"}
 MODELS = sorted(
@@ -51,7 +52,8 @@ def test_admin_pages_load(client, staff_user, app_label, model_name):
         obj = INSTANCES[model_name]()
     changelist = client.get(reverse(f"admin:{app_label}_{model_name}_changelist"))
     assert changelist.status_code == 200
-    shown = {"event": lambda o: o.object_repr, "replica": lambda o: o.collection}.get(model_name, str)(obj)
+    shown = {"event": lambda o: o.object_repr, "replica": lambda o: o.collection,
+             "backendhealth": lambda o: o.backend}.get(model_name, str)(obj)
     assert escape(shown) in changelist.content.decode()
     change = client.get(reverse(f"admin:{app_label}_{model_name}_change", args=[obj.pk]))
     assert change.status_code == 200

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from msproc.lifecycle import IllegalTransition
 from sites.models import ButlerRepo
+from sites.services import report_backend_failure
 
 from .backends import MovementRequest, TransferBackendError, get_transfer_backend
 from .choices import MovementKind, MovementStatus
@@ -100,8 +101,9 @@ def advance_movement(movement_id: int) -> str | None:
             if progress.state == "stuck":
                 movement.mark_stuck(progress.reason)
                 return movement.status
-            if progress.state == "failed":
-                raise TransferBackendError(progress.reason or "transfer failed")
+            if progress.state == "failed":  # e.g. the rule is gone: the reconciler retries the movement
+                movement.fail(progress.reason or "transfer failed")
+                return movement.status
             if progress.state == "transferring":
                 return movement.status
             movement.start_ingesting(transferred=progress.transferred, bytes_=progress.bytes)
@@ -110,6 +112,10 @@ def advance_movement(movement_id: int) -> str | None:
             movement.finish(ingested=ingested)
     except TransferBackendError as exc:
         log.warning("movement %s: %s", movement.key, exc)
+        if not (exc.stuck or exc.permanent):  # the service failed, not this movement
+            operation = {M.REGISTERING: "start", M.TRANSFERRING: "poll", M.INGESTING: "ingest"}.get(movement.status,
+                                                                                                   movement.status)
+            report_backend_failure("transfer", backend.name, operation, str(exc))
         if exc.stuck:
             movement.mark_stuck(str(exc))
         else:
@@ -191,6 +197,7 @@ def poll_transferring(limit: int = 500) -> list[int]:
             progress = backend.poll([(build_request(m), m.external_ids or {}) for m in movements])
         except TransferBackendError as exc:
             log.warning("polling %s transfers failed: %s", name, exc)
+            report_backend_failure("transfer", name, "poll", str(exc))
             continue
         moved_on += [m.pk for m in movements if m.key in progress and progress[m.key].state != "transferring"]
     return moved_on

@@ -24,8 +24,12 @@ class HomeView(ViewerRequiredMixin, TemplateView):
     template_name = "campaigns/home.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        from sites.services import failing_backends
+
         return super().get_context_data(
             campaigns=summaries.active_campaigns(),
+            failing=failing_backends(),
+            failing_window=summaries.failing_window(),
             sites=summaries.sites_with_load(),
             attention=summaries.needs_attention(),
             thresholds=summaries.STALL_THRESHOLDS,

@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from sites.models import ButlerRepo, PandaQueue, Site
+from sites.models import BackendHealth, ButlerRepo, PandaQueue, Site
 
 
 class SiteSerializer(serializers.ModelSerializer):
@@ -59,3 +59,23 @@ class PandaQueueSerializer(serializers.ModelSerializer):
     class Meta:
         model = PandaQueue
         fields = ["id", "site", "name", "memory_gb", "kind"]
+
+
+class BackendHealthSerializer(serializers.ModelSerializer):
+    """The failures of a backend's service as the workers met them (read-only); ``failing`` if recent."""
+
+    failing = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BackendHealth
+        fields = ["id", "kind", "backend", "operation", "last_error", "failures", "first_failure_at",
+                  "last_failure_at", "failing"]
+        read_only_fields = fields
+
+    def get_failing(self, obj: BackendHealth) -> bool:
+        from datetime import timedelta
+
+        from django.conf import settings
+        from django.utils import timezone
+
+        return obj.last_failure_at >= timezone.now() - timedelta(seconds=settings.MSPROC_BACKEND_FAILING_SECONDS)

@@ -7,9 +7,9 @@ from rest_framework import mixins
 from campaigns.api.base import ApiViewSet, with_actions
 from msproc import roles
 from sites.filtersets import ButlerRepoFilterSet, PandaQueueFilterSet, SiteFilterSet
-from sites.models import ButlerRepo, PandaQueue, Site
+from sites.models import BackendHealth, ButlerRepo, PandaQueue, Site
 
-from .serializers import ButlerRepoSerializer, PandaQueueSerializer, SiteSerializer
+from .serializers import BackendHealthSerializer, ButlerRepoSerializer, PandaQueueSerializer, SiteSerializer
 
 
 @with_actions("sites.site", roles.can_admin_sites)
@@ -44,3 +44,11 @@ class PandaQueueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     filterset_class = PandaQueueFilterSet
     ordering_fields = ["name", "site__code", "memory_gb", "kind"]
     write_role = staticmethod(roles.can_admin_sites)
+
+
+class BackendHealthViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    """Failures of the execution and transfer backends' services (PanDA, Rucio, ...), written by the workers."""
+
+    queryset = BackendHealth.objects.all()
+    serializer_class = BackendHealthSerializer
+    ordering_fields = ["kind", "backend", "last_failure_at", "failures"]

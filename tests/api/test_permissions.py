@@ -12,7 +12,7 @@ V, OP, A, S = roles.VIEWER, roles.OPERATOR, roles.SITE_ADMIN, roles.STAFF
 
 LISTS = [
     "sites", "butler-repos", "panda-queues", "dataset-types", "replicas", "campaign-templates", "campaigns",
-    "stages", "steps", "groups", "jobs", "movements", "error-rules", "events",
+    "stages", "steps", "groups", "jobs", "movements", "error-rules", "events", "backend-health",
 ]
 DETAILS = [
     ("sites", "site"), ("butler-repos", "repo"), ("panda-queues", "queue"), ("replicas", "replica"),

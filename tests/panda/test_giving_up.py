@@ -105,6 +105,9 @@ def test_a_cancel_while_panda_is_down_is_retried_and_the_job_stays_rejected(pand
     finally:
         panda.make_reachable()
     assert request_status(panda, job) == "Suspended"
+    from sites.models import BackendHealth
+
+    assert BackendHealth.objects.get(kind="execution", backend="panda").operation == "cancel"
 
     cancel_job(job.pk)
     cancel_job(job.pk)  # a second delivery is harmless

@@ -54,6 +54,9 @@ def test_a_poll_during_an_outage_changes_nothing_and_the_next_one_applies(panda,
         panda.make_reachable()
     job.refresh_from_db()
     assert (job.status, report.jobs_polled) == (Status.RUNNING, 0)
+    from sites.services import failing_backends
+
+    assert [(h.kind, h.backend, h.operation) for h in failing_backends()] == [("execution", "panda", "poll")]
 
     report = poll_jobs()
     job.refresh_from_db()
