@@ -317,8 +317,9 @@ def submit_jobs(job_ids: Sequence[int]) -> dict[int, str]:
             if exc.permanent:
                 failed.append((job, str(exc)))
             else:
+                if transient is None:  # once per batch: the backend's service is down for all of it
+                    report_backend_failure("execution", job.backend, "submit", str(exc))
                 transient = transient or exc
-                report_backend_failure("execution", job.backend, "submit", str(exc))
             continue
         started[job.pk] = external_ids
     if started:

@@ -41,6 +41,10 @@ def test_a_submission_during_an_outage_stays_prepared(panda, tmp_path):
         panda.make_reachable()
     job.refresh_from_db()
     assert job.status == Status.PREPARED
+    from sites.models import BackendHealth
+
+    health = BackendHealth.objects.get(kind="execution", backend="panda")
+    assert (health.operation, health.failures) == ("submit", 1)
 
 
 def test_a_poll_during_an_outage_changes_nothing_and_the_next_one_applies(panda, tmp_path):
