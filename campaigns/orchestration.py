@@ -131,7 +131,7 @@ def _prepare_jobs(report: TickReport) -> None:
     Local runs share this machine, so at most MSPROC_LOCAL_MAX_RUNNING of them are in flight.
     """
     candidates = Group.objects.filter(status__in=[S.READY, S.RESCUABLE], campaign__status=S.RUNNING,
-                                      site__status=SiteStatus.ONLINE)
+                                      site__status=SiteStatus.ONLINE).exclude(step__status__in=[S.PAUSED, S.REJECTED])
     if settings.MSPROC_EXECUTION_BACKEND:
         local = candidates if settings.MSPROC_EXECUTION_BACKEND == "local" else candidates.none()
         remote = candidates.none() if settings.MSPROC_EXECUTION_BACKEND == "local" else candidates

@@ -427,12 +427,14 @@ def act_on_group(group: Group, verb: str, *, actor=None, comment: str = "") -> G
     return group
 
 
-def reject_with_attempts(obj: Campaign | Step, *, actor=None, comment: str = "") -> Campaign | Step:
-    """Reject a campaign or a step, cancel the live attempts of its groups at their backends and reject those groups.
+#: Group states a group leaves when it is given up (every state but accepted and rejected).
+UNFINISHED_GROUP_STATES = ("waiting", "ready", "prepared", "running", "failed", "reviewable", "blocked", "rescuable",
+                           "paused")
 
-    Its other groups are left as they are (nothing runs them once the campaign or step is rejected).
-    Raises IllegalTransition, changing nothing.
-    """
+
+def reject_with_attempts(obj: Campaign | Step, *, actor=None, comment: str = "") -> Campaign | Step:
+    """Reject a campaign or a step: its unfinished groups are rejected too, and their live attempts are cancelled
+    at their backends. Groups already accepted stay accepted. Raises IllegalTransition, changing nothing."""
     from msproc.lifecycle import bulk_transition
 
     groups = Group.objects.filter(campaign=obj) if isinstance(obj, Campaign) else Group.objects.filter(step=obj)
@@ -440,5 +442,7 @@ def reject_with_attempts(obj: Campaign | Step, *, actor=None, comment: str = "")
     with transaction.atomic():
         obj.reject(actor=actor, comment=comment)
         cancel_live_attempts(groups, actor=actor, comment=note)
-        bulk_transition(groups, "reject", set(LIVE_ATTEMPT_STATES), "rejected", actor=actor, comment=note)
+        while bulk_transition(groups, "reject", set(UNFINISHED_GROUP_STATES), "rejected", actor=actor, comment=note,
+                              limit=1000):
+            pass
     return obj

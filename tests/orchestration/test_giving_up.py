@@ -55,3 +55,25 @@ def test_a_job_rejected_while_its_submission_was_on_its_way_is_cancelled_there(
     # ... and cancelled there (the reject itself also asks the backend, which finds by name what it can).
     assert {name for name, _ in rejecting.cancelled} == {job.workflow_name}
     assert (job.workflow_name, {"request_id": 4242}) in rejecting.cancelled
+
+
+@pytest.mark.django_db
+def test_the_ready_groups_of_a_paused_or_rejected_step_are_not_submitted(noop, django_capture_on_commit_callbacks):  # noqa: F811
+    from campaigns.orchestration import TickReport, _prepare_jobs
+    from tests.factories import CampaignFactory, GroupFactory, StepFactory
+
+    running_campaign = CampaignFactory(status="running")
+    paused = StepFactory(campaign=running_campaign, stage__campaign=running_campaign, status="paused", name="step1")
+    rejected = StepFactory(campaign=running_campaign, stage=paused.stage, status="rejected", name="step2a")
+    running = StepFactory(campaign=running_campaign, stage=paused.stage, status="running", name="step2b")
+    groups = {step.name: GroupFactory(campaign=running_campaign, step=step, status="ready")
+              for step in (paused, rejected, running)}
+
+    with django_capture_on_commit_callbacks(execute=False):
+        _prepare_jobs(TickReport())
+
+    assert {name: group.jobs.count() for name, group in groups.items()} == {"step1": 0, "step2a": 0, "step2b": 1}
+    paused.resume()
+    with django_capture_on_commit_callbacks(execute=False):
+        _prepare_jobs(TickReport())
+    assert groups["step1"].jobs.count() == 1

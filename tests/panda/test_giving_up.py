@@ -64,19 +64,20 @@ def test_rejecting_a_running_group_aborts_its_workflow(panda, tmp_path, django_c
                                                                           "Cancelled")
 
 
-def test_rejecting_a_campaign_aborts_its_live_attempts_and_leaves_its_other_groups(
+def test_rejecting_a_campaign_aborts_its_live_attempts_and_rejects_its_unfinished_groups(
         panda, tmp_path, django_capture_on_commit_callbacks):
     request_id = panda.add_request("campaign-wf")
     job = make_job(Status.RUNNING, tmp_path, workflow_name="campaign-wf", external_ids={"request_id": request_id})
     campaign = job.group.campaign
     waiting = GroupFactory(step=job.group.step, site=job.group.site, status=Status.WAITING)
+    done = GroupFactory(step=job.group.step, site=job.group.site, status=Status.ACCEPTED)
 
     with django_capture_on_commit_callbacks(execute=True):
         perform(campaign, "reject", comment="wrong calibrations")
 
     assert request_status(panda, job) == "Cancelled"
     assert dict(Group.objects.filter(campaign=campaign).values_list("pk", "status")) == {
-        job.group_id: Status.REJECTED, waiting.pk: Status.WAITING}
+        job.group_id: Status.REJECTED, waiting.pk: Status.REJECTED, done.pk: Status.ACCEPTED}
     assert Job.objects.get(pk=job.pk).status == Status.REJECTED
 
 
