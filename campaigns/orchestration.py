@@ -120,11 +120,6 @@ def _ready_groups(campaign_id: int, report: TickReport) -> None:
             return
 
 
-def execution_backend_name(site) -> str:
-    """Return the backend a site's groups run on: the MSPROC_EXECUTION_BACKEND override, else the site's own."""
-    return settings.MSPROC_EXECUTION_BACKEND or site.execution_backend
-
-
 def _prepare_jobs(report: TickReport) -> None:
     """Turn ready (and rescuable) groups into new Job attempts and enqueue their submission.
 
@@ -240,7 +235,7 @@ def workflow_name(group: Group, attempt: int) -> str:
 def _new_job(group: Group, rescue: bool) -> Job:
     out = group.campaign.output_prefix
     attempt = group.attempts
-    backend = execution_backend_name(group.site)
+    backend = group.site.execution_backend_name()
     return Job(
         group=group, attempt=attempt, backend=backend, rescue=rescue, status=S.PREPARED,
         workflow_name=workflow_name(group, attempt),

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from msproc.lib.planning.dataflow import PipelineDataflow
 from msproc.lib.planning.inventory import DataInventory, TableInventory, VisitInfo
@@ -251,7 +252,6 @@ def start_recurring(template_id: int, site: str | None = None) -> Campaign | Non
     campaign, or None if the template is gone.
     """
     import yaml
-    from django.utils import timezone
 
     template = CampaignTemplate.objects.filter(pk=template_id).first()
     if template is None:
@@ -396,23 +396,23 @@ ABANDONING_GROUP_VERBS = frozenset({"retry", "force_accept", "reject"})
 def cancel_live_attempts(groups, *, actor=None, comment: str = "") -> list[int]:
     """Reject the live attempts (prepared, running or blocked jobs) of ``groups`` and cancel them at their backend.
 
-    Each job is rejected at once: the reconciler stops polling it and a queued submit skips it. The
-    backend's cancel (PanDA: the plugin's cancel, i.e. iDDS abort; local: the run's processes are
+    The jobs are rejected at once, set-based: the reconciler stops polling them and a queued submit skips
+    them. The backend's cancel (PanDA: the plugin's cancel, i.e. iDDS abort; local: the run's processes are
     stopped) runs after the transaction commits, in the ``campaigns.tasks.cancel_job`` task, retried while
     the backend is unreachable. Returns the ids of the jobs rejected.
     """
-    from msproc.lifecycle import IllegalTransition
+    from msproc.lifecycle import bulk_transition
 
     from .tasks import cancel_job
 
-    rejected = []
-    for job in Job.objects.filter(group__in=groups, status__in=LIVE_ATTEMPT_STATES).select_related("group"):
-        try:
-            job.reject(actor=actor, comment=comment or "cancelled")
-        except IllegalTransition:
-            continue  # it finished or was rejected meanwhile
-        rejected.append(job.pk)
-        transaction.on_commit(partial(cancel_job.delay, job.pk))
+    live = Job.objects.filter(group__in=groups)
+    rejected: list[int] = []
+    while moved := bulk_transition(live, "reject", set(LIVE_ATTEMPT_STATES), "rejected", actor=actor,
+                                   comment=comment or "cancelled", campaign_field="group__campaign_id",
+                                   limit=1000, finished_at=timezone.now()):
+        rejected += [pk for pk, _ in moved]
+    for pk in rejected:
+        transaction.on_commit(partial(cancel_job.delay, pk))
     return rejected
 
 

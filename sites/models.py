@@ -74,6 +74,18 @@ class Site(StatefulModel):
         """True when new groups may be submitted here (online only)."""
         return self.status == S.ONLINE
 
+    def execution_backend_name(self) -> str:
+        """The backend this site's groups run on: the MSPROC_EXECUTION_BACKEND override, else the site's own."""
+        from django.conf import settings
+
+        return settings.MSPROC_EXECUTION_BACKEND or self.execution_backend
+
+    def transfer_backend_name(self) -> str:
+        """The backend that carries movements to this site: the MSPROC_TRANSFER_BACKEND override, else its own."""
+        from django.conf import settings
+
+        return settings.MSPROC_TRANSFER_BACKEND or self.transfer_backend
+
     def drain(self, *, actor=None, comment: str = "") -> None:
         """online -> draining: running work finishes, nothing new starts."""
         self._transition("drain", {S.ONLINE}, S.DRAINING, actor=actor, comment=comment)

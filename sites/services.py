@@ -228,8 +228,7 @@ def report_backend_failure(kind: str, backend: str, operation: str, error: str) 
 
     Called by the orchestration outside its transactions, only on failure: one or two queries then.
     """
-    now = timezone.now()
-    quiet = now - timedelta(seconds=settings.MSPROC_BACKEND_FAILING_SECONDS)
+    now, quiet = timezone.now(), failing_since()
     message = str(error)[:4000]
     try:
         for _ in range(2):  # a second round only when another worker created the row at the same moment
@@ -254,7 +253,11 @@ def report_backend_failure(kind: str, backend: str, operation: str, error: str) 
         log.exception("could not record the failure of %s backend %s", kind, backend)
 
 
+def failing_since():
+    """A backend whose last failure is at or after this time is failing (``MSPROC_BACKEND_FAILING_SECONDS``)."""
+    return timezone.now() - timedelta(seconds=settings.MSPROC_BACKEND_FAILING_SECONDS)
+
+
 def failing_backends():
-    """Return the backends whose last failure is within ``MSPROC_BACKEND_FAILING_SECONDS`` (one query)."""
-    since = timezone.now() - timedelta(seconds=settings.MSPROC_BACKEND_FAILING_SECONDS)
-    return list(BackendHealth.objects.filter(last_failure_at__gte=since))
+    """Return the backends failing now (one query)."""
+    return list(BackendHealth.objects.filter(last_failure_at__gte=failing_since()))

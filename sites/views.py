@@ -59,8 +59,7 @@ class SiteDetailView(ViewerRequiredMixin, TemplateView):
             .prefetch_related("sources")
             .order_by("campaign", "id")
         )
-        used = {("execution", settings.MSPROC_EXECUTION_BACKEND or site.execution_backend),
-                ("transfer", settings.MSPROC_TRANSFER_BACKEND or site.transfer_backend)}
+        used = {("execution", site.execution_backend_name()), ("transfer", site.transfer_backend_name())}
         return super().get_context_data(
             site=site,
             failing=[health for health in failing_backends() if (health.kind, health.backend) in used],

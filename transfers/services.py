@@ -33,16 +33,19 @@ def movement_dir(movement: Movement) -> Path:
     return settings.DATA_DIR / "campaigns" / str(movement.campaign_id) / "movements" / str(movement.pk)
 
 
-def build_request(movement: Movement) -> MovementRequest:
-    """Return the backend request of a movement (sites' repositories, restrictions, work dir)."""
+def build_request(movement: Movement, *, repos: dict[int, str] | None = None,
+                  plan_keys: tuple[str | None, str | None] | None = None) -> MovementRequest:
+    """Return the backend request of a movement (sites' repositories, restrictions, work dir).
+
+    ``repos`` (site id -> Butler root) and ``plan_keys`` (the campaign's instrument and skymap) may be passed
+    by a caller building many requests (see ``poll_transferring``); otherwise they are read here.
+    """
     sources = list(movement.sources.all())
-    site_ids = [site.pk for site in sources] + [movement.destination_id]
-    repos = {repo.site_id: repo.root_uri for repo in ButlerRepo.objects.filter(site_id__in=site_ids,
-                                                                               name=settings.MSPROC_REPO_NAME)}
+    if repos is None:
+        repos = _repo_roots([site.pk for site in sources] + [movement.destination_id])
     types = list(movement.dataset_types.all())
-    # Two keys of the plan, not the whole plan (megabytes for a large campaign).
-    instrument, skymap = type(movement.campaign).objects.filter(pk=movement.campaign_id).values_list(
-        "plan__instrument", "plan__skymap").first() or (None, None)
+    instrument, skymap = plan_keys if plan_keys is not None else _plan_keys([movement.campaign_id])[
+        movement.campaign_id]
     archive_from, archive_ids = [], []
     if movement.kind == MovementKind.ARCHIVE:
         archived = list(movement.after_movements.all())
@@ -62,7 +65,7 @@ def build_request(movement: Movement) -> MovementRequest:
 
 
 def _backend_for(movement: Movement):
-    return get_transfer_backend(settings.MSPROC_TRANSFER_BACKEND or movement.destination.transfer_backend)
+    return get_transfer_backend(movement.destination.transfer_backend_name())
 
 
 def _sites_online(movement: Movement) -> bool:
@@ -177,6 +180,20 @@ def cancel_movement(movement: Movement, *, actor=None, comment: str = "") -> Mov
     return movement
 
 
+def _repo_roots(site_ids) -> dict[int, str]:
+    return {repo.site_id: repo.root_uri for repo in ButlerRepo.objects.filter(site_id__in=list(site_ids),
+                                                                              name=settings.MSPROC_REPO_NAME)}
+
+
+def _plan_keys(campaign_ids) -> dict[int, tuple[str | None, str | None]]:
+    """The instrument and skymap of each campaign's plan: two keys, not the whole plan (megabytes)."""
+    from campaigns.models import Campaign
+
+    keys = {pk: (instrument, skymap) for pk, instrument, skymap in Campaign.objects.filter(
+        pk__in=list(campaign_ids)).values_list("pk", "plan__instrument", "plan__skymap")}
+    return defaultdict(lambda: (None, None), keys)
+
+
 def poll_transferring(limit: int = 500) -> list[int]:
     """Poll the transferring movements with one backend call per (backend, campaign); return the ids of
     those that moved on (arrived, stuck or failed), for ``advance_movement`` to finish.
@@ -185,16 +202,21 @@ def poll_transferring(limit: int = 500) -> list[int]:
     not answer leaves its movements transferring; the next tick asks again.
     """
     batches: dict[tuple[str, int], list[Movement]] = defaultdict(list)
-    for movement in (Movement.objects.filter(status=M.TRANSFERRING).select_related("campaign", "destination")
-                     .defer("campaign__plan", "campaign__spec")
-                     .order_by("pk")[:limit]):
-        name = settings.MSPROC_TRANSFER_BACKEND or movement.destination.transfer_backend
-        batches[(name, movement.campaign_id)].append(movement)
+    transferring = list(Movement.objects.filter(status=M.TRANSFERRING).select_related("campaign", "destination")
+                        .defer("campaign__plan", "campaign__spec")
+                        .prefetch_related("sources", "dataset_types", "after_movements").order_by("pk")[:limit])
+    for movement in transferring:
+        batches[(movement.destination.transfer_backend_name(), movement.campaign_id)].append(movement)
+    # What every request needs, read once for all of them (not per movement).
+    repos = _repo_roots({site.pk for m in transferring for site in m.sources.all()}
+                        | {m.destination_id for m in transferring})
+    plan_keys = _plan_keys({m.campaign_id for m in transferring})
     moved_on: list[int] = []
-    for (name, _campaign), movements in batches.items():
+    for (name, campaign_id), movements in batches.items():
         backend = get_transfer_backend(name)
         try:
-            progress = backend.poll([(build_request(m), m.external_ids or {}) for m in movements])
+            progress = backend.poll([(build_request(m, repos=repos, plan_keys=plan_keys[campaign_id]),
+                                      m.external_ids or {}) for m in movements])
         except TransferBackendError as exc:
             log.warning("polling %s transfers failed: %s", name, exc)
             report_backend_failure("transfer", name, "poll", str(exc))

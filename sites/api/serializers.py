@@ -73,9 +73,6 @@ class BackendHealthSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_failing(self, obj: BackendHealth) -> bool:
-        from datetime import timedelta
+        from sites.services import failing_since
 
-        from django.conf import settings
-        from django.utils import timezone
-
-        return obj.last_failure_at >= timezone.now() - timedelta(seconds=settings.MSPROC_BACKEND_FAILING_SECONDS)
+        return obj.last_failure_at >= failing_since()

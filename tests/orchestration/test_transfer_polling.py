@@ -43,3 +43,29 @@ def test_transferring_movements_are_polled_in_one_call(campaign, noop,  # noqa: 
         report = reconcile()
     assert sorted(report.requeued_movements) == sorted(m.pk for m in setup)
     assert set(Movement.objects.filter(pk__in=[m.pk for m in setup]).values_list("status", flat=True)) == {"done"}
+
+
+# Pinned: read the movements, their sources, dataset types and archived movements (prefetch), the
+# repository roots and the campaigns' plan keys: the same for 1 movement as for all of them.
+POLL_QUERIES = 6
+
+
+def test_polling_transferring_movements_costs_the_same_queries_for_one_or_many(
+        campaign, noop, django_assert_num_queries):  # noqa: F811
+    transfer_backends.register("slow", f"{__name__}.SlowRucio")
+    noop.MSPROC_TRANSFER_BACKEND = "slow"
+    SlowRucio.arrived = False
+    setup = list(Movement.objects.filter(campaign=campaign, kind="setup"))
+    assert len(setup) > 1
+    setup[0].make_ready()
+    advance_movement(setup[0].pk)
+    with django_assert_num_queries(POLL_QUERIES):
+        poll_transferring()
+
+    for movement in setup[1:]:
+        movement.make_ready()
+        advance_movement(movement.pk)
+    SlowRucio.polls = []
+    with django_assert_num_queries(POLL_QUERIES):
+        poll_transferring()
+    assert SlowRucio.polls == [len(setup)]

@@ -218,26 +218,31 @@ class RucioTransferBackend(TransferBackend):
 
     def _register_and_rule(self, client: Any, config: RucioSettings, dataset: str, destination_rse: str,
                            per_site: dict[str, list], chains: dict[str, set[str]]) -> dict[str, Any]:
-        from msproc.lib.rucio.registration import (
-            attach_files,
-            ensure_dataset,
-            ensure_rule,
-            register_files,
-            set_chains,
-        )
+        from msproc.lib.rucio.registration import register_files
 
         names: dict[str, int] = {}
         for site, files in per_site.items():
             added = register_files(client, config.scope, config.rse(site), files)
             log.info("rucio %s: %d of %d files newly registered at %s", dataset, added, len(files), config.rse(site))
             names.update((f.name, f.bytes) for f in files)
+        return self._dataset_rule(client, config, dataset, destination_rse, names, chains)
+
+    def _dataset_rule(self, client: Any, config: RucioSettings, dataset: str, rse: str, names: dict[str, int],
+                      chains: dict[str, set[str]] | None = None) -> dict[str, Any]:
+        """Ensure the movement's dataset holds ``names`` (file name -> bytes) and has ONE rule to ``rse``.
+
+        Returns the external ids ``{"scope", "dataset", "rse", "rule_id", "files", "bytes"}``.
+        """
+        from msproc.lib.rucio.registration import attach_files, ensure_dataset, ensure_rule, set_chains
+
         ensure_dataset(client, config.scope, dataset)
-        set_chains(client, config.scope, dataset, chains)  # before the rule: ingest may start as soon as it is OK
+        set_chains(client, config.scope, dataset, chains or {})  # before the rule: ingest may start once it is OK
         attach_files(client, config.scope, dataset, names)
-        rule_id, created = ensure_rule(client, config.scope, dataset, destination_rse, account=config.account,
+        rule_id, created = ensure_rule(client, config.scope, dataset, rse, account=config.account,
                                        activity=config.activity or None)
-        log.info("rucio %s: rule %s to %s (%s)", dataset, rule_id, destination_rse, "new" if created else "existing")
-        return {"scope": config.scope, "dataset": dataset, "rse": destination_rse, "rule_id": rule_id,
+        log.info("rucio %s: rule %s to %s (%s) for %d files", dataset, rule_id, rse, "new" if created else "existing",
+                 len(names))
+        return {"scope": config.scope, "dataset": dataset, "rse": rse, "rule_id": rule_id,
                 "files": len(names), "bytes": sum(names.values())}
 
     def _start_archive(self, request: MovementRequest) -> dict[str, Any]:
@@ -248,8 +253,6 @@ class RucioTransferBackend(TransferBackend):
         carried by Rucio), Rucio does not know the dataset, or the datasets hold no file.
         """
         from rucio.common.exception import DataIdentifierNotFound, RucioException
-
-        from msproc.lib.rucio.registration import attach_files, ensure_dataset, ensure_rule
 
         config = self.settings()
         not_rucio = [str(ids.get("key", "?")) for ids in request.archive_ids if not ids.get("dataset")]
@@ -273,17 +276,10 @@ class RucioTransferBackend(TransferBackend):
             if not names:
                 raise TransferBackendError(f"archive {request.key}: the archived datasets hold no file",
                                            permanent=True)
-            ensure_dataset(client, config.scope, dataset)
-            attach_files(client, config.scope, dataset, names)
-            rule_id, created = ensure_rule(client, config.scope, dataset, tape_rse, account=config.account,
-                                           activity=config.activity or None)
+            ids = self._dataset_rule(client, config, dataset, tape_rse, names)
         except RucioException as exc:
             raise _rucio_error(exc) from exc
-        log.info("rucio %s: archive rule %s to %s (%s) for %d files", dataset, rule_id, tape_rse,
-                 "new" if created else "existing", len(names))
-        return {"scope": config.scope, "dataset": dataset, "rse": tape_rse, "rule_id": rule_id,
-                "files": len(names), "bytes": sum(names.values()),
-                "archives": sorted(str(ids["dataset"]) for ids in request.archive_ids)}
+        return {**ids, "archives": sorted(str(archived["dataset"]) for archived in request.archive_ids)}
 
     # -- poll --------------------------------------------------------------------------------------------------
     def poll(self, requests: Sequence[tuple[MovementRequest, dict[str, Any]]]) -> dict[str, TransferProgress]:
