@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from msproc.lifecycle import StatefulModel
+from core.lifecycle import StatefulModel
 
 from .choices import ErrorAction, Scope, Status
 

@@ -27,7 +27,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from msproc.lifecycle import IllegalTransition, bulk_transition
+from core.lifecycle import IllegalTransition, bulk_transition
 from sites.choices import SiteStatus
 from sites.models import ButlerRepo
 from sites.services import report_backend_failure

@@ -293,7 +293,7 @@ def reassign_site_groups(campaign: Campaign, from_site: Site, to_site: Site, *, 
     """
     import yaml
 
-    from msproc.lifecycle import record_event
+    from core.lifecycle import record_event
     from transfers.choices import MovementStatus as M
 
     if from_site.pk == to_site.pk:
@@ -401,7 +401,7 @@ def cancel_live_attempts(groups, *, actor=None, comment: str = "") -> list[int]:
     stopped) runs after the transaction commits, in the ``campaigns.tasks.cancel_job`` task, retried while
     the backend is unreachable. Returns the ids of the jobs rejected.
     """
-    from msproc.lifecycle import bulk_transition
+    from core.lifecycle import bulk_transition
 
     from .tasks import cancel_job
 
@@ -435,7 +435,7 @@ UNFINISHED_GROUP_STATES = ("waiting", "ready", "prepared", "running", "failed", 
 def reject_with_attempts(obj: Campaign | Step, *, actor=None, comment: str = "") -> Campaign | Step:
     """Reject a campaign or a step: its unfinished groups are rejected too, and their live attempts are cancelled
     at their backends. Groups already accepted stay accepted. Raises IllegalTransition, changing nothing."""
-    from msproc.lifecycle import bulk_transition
+    from core.lifecycle import bulk_transition
 
     groups = Group.objects.filter(campaign=obj) if isinstance(obj, Campaign) else Group.objects.filter(step=obj)
     note = f"{obj._meta.model_name} rejected" + (f": {comment}" if comment else "")

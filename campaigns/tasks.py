@@ -10,7 +10,7 @@ from .backends import BackendError
 @shared_task(name="campaigns.tasks.reconcile", ignore_result=True)
 def reconcile() -> dict:
     """One reconciler tick (beat runs it every MSPROC_RECONCILE_SECONDS)."""
-    from msproc.locks import singleton
+    from core.locks import singleton
 
     from .orchestration import reconcile as tick
 

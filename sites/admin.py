@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from msproc.admin_actions import transition_action
+from core.admin_actions import transition_action
 
 from .models import BackendHealth, ButlerRepo, PandaQueue, Site
 

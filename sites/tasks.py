@@ -21,7 +21,7 @@ def refresh_replicas() -> int:
     """Record what every reachable ready repository holds (Replica rows), for the site pages; returns repos read."""
     from pathlib import Path
 
-    from msproc.locks import singleton
+    from core.locks import singleton
 
     from .models import ButlerRepo
     from .services import refresh_replicas as refresh

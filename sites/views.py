@@ -20,8 +20,8 @@ from campaigns import summaries
 from campaigns.choices import Status
 from campaigns.forms import ActionForm
 from campaigns.models import Campaign, Event, Group
-from campaigns.views.base import FilteredListView, verbs_for
-from msproc.htmx import SiteAdminRequiredMixin, ViewerRequiredMixin
+from core.htmx import SiteAdminRequiredMixin, ViewerRequiredMixin
+from core.views import FilteredListView, verbs_for
 from transfers.choices import MovementStatus
 from transfers.models import Movement
 

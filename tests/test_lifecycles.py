@@ -9,7 +9,7 @@ from django.db import connection
 
 from campaigns.choices import Status
 from campaigns.models import Event
-from msproc.lifecycle import IllegalTransition
+from core.lifecycle import IllegalTransition
 from sites.choices import RepoStatus, SiteStatus
 from tests.factories import (
     ButlerRepoFactory,

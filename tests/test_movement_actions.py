@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from campaigns.actions import ActionUnavailable, perform, perform_bulk
+from core.actions import ActionUnavailable, perform, perform_bulk
 from tests.factories import MovementFactory
 from transfers.backends import TransferBackendError
 from transfers.backends import base as transfer_backends

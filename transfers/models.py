@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from msproc.lifecycle import StatefulModel
+from core.lifecycle import StatefulModel
 
 from .choices import MovementKind, MovementStatus
 

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from msproc.lifecycle import IllegalTransition
+from core.lifecycle import IllegalTransition
 from sites.models import ButlerRepo
 from sites.services import report_backend_failure
 

@@ -9,8 +9,8 @@ from django.shortcuts import get_object_or_404
 from django.views.generic import TemplateView
 
 from campaigns import summaries
-from campaigns.views.base import FilteredListView, verbs_for
-from msproc.htmx import ViewerRequiredMixin
+from core.htmx import ViewerRequiredMixin
+from core.views import FilteredListView, verbs_for
 from sites.models import Site
 
 from .filtersets import MovementFilterSet

@@ -7,9 +7,8 @@ import re
 from rest_framework import serializers
 
 from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Event, Group, Job, Stage, Step
+from core.api.base import StatusField
 from sites.api.serializers import SiteCodeField
-
-from .base import StatusField
 
 
 class CampaignTemplateSerializer(serializers.ModelSerializer):

@@ -1,6 +1,6 @@
 """API of templates, campaigns, stages, steps, groups, jobs, error rules and events.
 
-Views stay thin: state changes go through ``campaigns.actions`` and campaigns
+Views stay thin: state changes go through ``core.actions`` and campaigns
 are planned and created by ``campaigns.services``.
 """
 
@@ -29,9 +29,9 @@ from campaigns.filtersets import (
     StepFilterSet,
 )
 from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Event, Group, Job, Stage, Step
-from msproc import roles
+from core import roles
+from core.api.base import ApiViewSet, SpecErrorSerializer, field_errors, with_actions
 
-from .base import ApiViewSet, SpecErrorSerializer, field_errors, with_actions
 from .serializers import (
     CampaignCreateSerializer,
     CampaignDetailSerializer,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from msproc.lib.registry import BackendRegistry
+from core.registry import BackendRegistry
 
 State = Literal["running", "succeeded", "partial", "failed", "held", "missing"]
 

@@ -1,8 +1,8 @@
-"""Create the role groups (viewer, operator, site admin, staff); see msproc.roles."""
+"""Create the role groups (viewer, operator, site admin, staff); see core.roles."""
 
 from django.db import migrations
 
-from msproc.roles import ROLES
+from core.roles import ROLES
 
 
 def create_roles(apps, schema_editor):

@@ -1,4 +1,4 @@
-"""Operator actions: a confirmation page with a required comment, then ``campaigns.actions.perform``."""
+"""Operator actions: a confirmation page with a required comment, then ``core.actions.perform``."""
 
 from __future__ import annotations
 
@@ -13,15 +13,14 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.generic import FormView
 
-from campaigns.actions import OPERATOR_VERBS, ActionUnavailable, UnknownAction, allowed_verbs, perform, perform_bulk
 from campaigns.filtersets import GroupFilterSet
 from campaigns.forms import ActionForm
 from campaigns.models import Group
-from msproc.htmx import RoleRequiredMixin
-from msproc.lifecycle import IllegalTransition
-from msproc.roles import can_admin_sites, can_operate
-
-from .base import page_url
+from core.actions import OPERATOR_VERBS, ActionUnavailable, UnknownAction, allowed_verbs, perform, perform_bulk
+from core.htmx import RoleRequiredMixin
+from core.lifecycle import IllegalTransition
+from core.roles import can_admin_sites, can_operate
+from core.views import page_url
 
 
 def _role_for(label: str):

@@ -11,7 +11,7 @@ from django.views.generic import FormView
 
 from campaigns import services
 from campaigns.forms import CampaignBuilderForm
-from msproc.htmx import OperatorRequiredMixin
+from core.htmx import OperatorRequiredMixin
 from msproc.lib.planning.spec import SpecError
 
 

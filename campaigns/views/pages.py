@@ -12,10 +12,9 @@ from campaigns import summaries
 from campaigns.charts import line_chart
 from campaigns.filtersets import UNMATCHED, CampaignFilterSet, EventFilterSet, GroupFilterSet
 from campaigns.models import Campaign, Event, Group, Job, Step
-from msproc.htmx import ViewerRequiredMixin, is_htmx
+from core.htmx import ViewerRequiredMixin, is_htmx
+from core.views import FilteredListView, verbs_for
 from transfers.models import Movement
-
-from .base import FilteredListView, verbs_for
 
 
 class HomeView(ViewerRequiredMixin, TemplateView):

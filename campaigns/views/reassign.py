@@ -19,7 +19,7 @@ from campaigns import services
 from campaigns.forms import ReassignForm
 from campaigns.models import Campaign, Event
 from campaigns.summaries import ACTIVE_CAMPAIGN
-from msproc.htmx import OperatorRequiredMixin
+from core.htmx import OperatorRequiredMixin
 from sites.models import Site
 
 

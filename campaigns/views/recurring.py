@@ -16,8 +16,8 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from campaigns.forms import DAYS_OF_WEEK, RecurringCampaignForm
 from campaigns.models import CampaignTemplate
-from msproc.htmx import OperatorRequiredMixin, ViewerRequiredMixin
-from msproc.roles import can_operate
+from core.htmx import OperatorRequiredMixin, ViewerRequiredMixin
+from core.roles import can_operate
 
 TASK = "campaigns.tasks.run_recurring"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rest_framework import mixins
 
-from campaigns.api.base import ApiViewSet, with_actions
-from msproc import roles
+from core import roles
+from core.api.base import ApiViewSet, with_actions
 from sites.filtersets import ButlerRepoFilterSet, PandaQueueFilterSet, SiteFilterSet
 from sites.models import BackendHealth, ButlerRepo, PandaQueue, Site
 

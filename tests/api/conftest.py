@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group as RoleGroup
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from msproc import roles
+from core import roles
 from tests.factories import (
     ButlerRepoFactory,
     CampaignTemplateFactory,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from msproc import roles
+from core import roles
 
 from .conftest import ROLE_NAMES
 

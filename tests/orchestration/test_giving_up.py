@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns.actions import perform
 from campaigns.backends import base as backends
 from campaigns.backends.noop import NoopExecutionBackend
 from campaigns.models import Job
 from campaigns.orchestration import reconcile, submit_job
+from core.actions import perform
 
 from .test_reconciler import campaign, noop  # noqa: F401  (fixtures)
 

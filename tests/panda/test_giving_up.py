@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns.actions import perform
 from campaigns.backends import BackendError
 from campaigns.choices import Status
 from campaigns.models import Event, Group, Job
 from campaigns.orchestration import cancel_job
+from core.actions import perform
 from tests.factories import GroupFactory
 
 from .test_orchestration import _panda_registered, make_job  # noqa: F401  (autouse fixture)

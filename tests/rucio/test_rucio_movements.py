@@ -148,7 +148,7 @@ def test_an_operator_retries_a_movement_whose_rule_is_stuck(rucio_server, sites,
 
 
 def test_retry_movement_refuses_a_movement_that_is_not_stuck_or_failed(rucio_server, sites, rucio_campaign):
-    from msproc.lifecycle import IllegalTransition
+    from core.lifecycle import IllegalTransition
     from transfers.services import retry_movement
 
     movement = raw_movement(rucio_campaign, "not stuck", [7])

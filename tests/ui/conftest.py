@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from campaigns.choices import Status
 from campaigns.models import ErrorRule
-from msproc.roles import OPERATOR, SITE_ADMIN, VIEWER
+from core.roles import OPERATOR, SITE_ADMIN, VIEWER
 from tests.factories import (
     ButlerRepoFactory,
     CampaignFactory,

@@ -19,7 +19,7 @@ from django.urls import reverse
 from campaigns.models import Campaign, Group
 from campaigns.orchestration import reconcile
 from campaigns.services import load_templates
-from msproc.roles import OPERATOR, SITE_ADMIN
+from core.roles import OPERATOR, SITE_ADMIN
 from sites.models import Site
 from sites.services import load_sites
 

@@ -1,4 +1,4 @@
-"""The UI's buttons per state (``campaigns.views.base.VERBS_BY_STATE``) match what the models' verbs accept.
+"""The UI's buttons per state (``core.views.VERBS_BY_STATE``) match what the models' verbs accept.
 
 The models keep the source states of each verb inside its method, so the UI cannot ask them without
 trying the move; this test tries every operator verb from every state (each in a rolled-back savepoint)
@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from campaigns.actions import OPERATOR_VERBS
 from campaigns.choices import Status
-from campaigns.views.base import verbs_for
-from msproc.lifecycle import IllegalTransition
+from core.actions import OPERATOR_VERBS
+from core.lifecycle import IllegalTransition
+from core.views import verbs_for
 from sites.choices import SiteStatus
 from tests.factories import CampaignFactory, GroupFactory, MovementFactory, SiteFactory, StepFactory
 from transfers.choices import MovementStatus

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.db.models import Prefetch
 from rest_framework import mixins
 
-from campaigns.api.base import ApiViewSet, with_actions
 from campaigns.models import Step
-from msproc import roles
+from core import roles
+from core.api.base import ApiViewSet, with_actions
 from sites.models import Site
 from transfers.filtersets import DatasetTypeFilterSet, MovementFilterSet, ReplicaFilterSet
 from transfers.models import DatasetType, Movement, Replica

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework.authtoken.models import Token
 
-from msproc.roles import ROLES, ensure_roles
+from core.roles import ROLES, ensure_roles
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from msproc.roles import ROLES, ensure_roles
+from core.roles import ROLES, ensure_roles
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 """What every msproc API viewset shares: roles, documented error responses, operator actions.
 
-Operator actions (``OPERATOR_VERBS`` in ``campaigns.actions``) become one POST
+Operator actions (``OPERATOR_VERBS`` in ``core.actions``) become one POST
 route per verb (``/groups/{id}/retry/``) answering 202 with the new state, or
 409 when the object's state refuses the verb. Bulk actions apply a verb to
 every object matching the list filters (``/groups/bulk/retry/?status=failed``).
@@ -23,11 +23,11 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from campaigns.actions import OPERATOR_VERBS, ActionUnavailable, UnknownAction, perform, perform_bulk
 from campaigns.choices import Status
-from msproc import roles
-from msproc.api_permissions import RolePermission, RolePredicate
-from msproc.lifecycle import IllegalTransition
+from core import roles
+from core.actions import OPERATOR_VERBS, ActionUnavailable, UnknownAction, perform, perform_bulk
+from core.api.permissions import RolePermission, RolePredicate
+from core.lifecycle import IllegalTransition
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -1,4 +1,4 @@
-"""Admin actions that perform an operator verb (``campaigns.actions.perform``) on each selected row.
+"""Admin actions that perform an operator verb (``core.actions.perform``) on each selected row.
 
 The admin goes through the same operator actions as the UI and the API (so, e.g., retrying a movement
 also retries its Rucio rule); a refused or unavailable action is reported per row instead of aborting.
@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from django.contrib import admin, messages
 
-from msproc.lifecycle import IllegalTransition
+from core.lifecycle import IllegalTransition
 
 
 def transition_action(verb: str, label: str) -> Callable:
@@ -18,7 +18,7 @@ def transition_action(verb: str, label: str) -> Callable:
 
     @admin.action(description=label)
     def action(modeladmin, request, queryset):
-        from campaigns.actions import ActionUnavailable, perform
+        from core.actions import ActionUnavailable, perform
 
         moved, refused = 0, []
         for obj in queryset:

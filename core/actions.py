@@ -13,9 +13,8 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
-from msproc.lifecycle import IllegalTransition
-
-from .models import Event
+from campaigns.models import Event
+from core.lifecycle import IllegalTransition
 
 # Verbs an operator may call, per model label ("app_label.ModelName" lower-case model name).
 OPERATOR_VERBS: dict[str, frozenset[str]] = {
@@ -41,11 +40,11 @@ def _call(obj: models.Model, verb: str, *, actor: Any = None, comment: str = "")
     live attempt, or rejecting its step or campaign, cancels the attempt at its execution backend)."""
     label = _label(obj)
     if label == "campaigns.group" and verb in {"retry", "force_accept", "reject"}:
-        from . import services
+        from campaigns import services
 
         services.act_on_group(obj, verb, actor=actor, comment=comment)
     elif label in {"campaigns.campaign", "campaigns.step"} and verb == "reject":
-        from . import services
+        from campaigns import services
 
         services.reject_with_attempts(obj, actor=actor, comment=comment)
     elif label == "transfers.movement" and verb in {"retry", "cancel"}:

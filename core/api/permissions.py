@@ -1,4 +1,4 @@
-"""API permissions from the roles of ``msproc.roles``.
+"""API permissions from the roles of ``core.roles``.
 
 Reading needs any role (viewer, operator, site admin, staff). Writing and
 actions need the role a viewset names for each action: ``write_role`` for
@@ -14,7 +14,7 @@ from typing import Any
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
-from msproc import roles
+from core import roles
 
 RolePredicate = Callable[[Any], bool]
 

@@ -8,7 +8,7 @@ from django.db import models
 from django.urls import reverse
 from django.views.generic import ListView
 
-from msproc.htmx import ViewerRequiredMixin
+from core.htmx import ViewerRequiredMixin
 
 # Which operator verbs make sense from which state: only a hint for which buttons to show;
 # the model's verb method stays the authority and refuses an illegal move. The models keep each verb's

@@ -8,7 +8,7 @@ from django.contrib.auth.mixins import AccessMixin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
-from msproc.roles import can_admin_sites, can_operate, can_view
+from core.roles import can_admin_sites, can_operate, can_view
 
 
 def is_htmx(request: HttpRequest) -> bool:
@@ -19,7 +19,7 @@ def is_htmx(request: HttpRequest) -> bool:
 class RoleRequiredMixin(AccessMixin):
     """Anonymous users go to the login page; signed-in users without the role get 403.
 
-    Subclasses set ``role_check`` to one of the ``msproc.roles`` predicates.
+    Subclasses set ``role_check`` to one of the ``core.roles`` predicates.
     """
 
     role_check = staticmethod(can_view)
