@@ -115,8 +115,8 @@ def _check_archive(campaign: Campaign) -> list[str]:
 def _check_rucio_archive(movement: Movement) -> list[str]:
     import json
 
-    from msproc.lib.rucio.registration import adler32
-    from transfers.backends.rucio import ARCHIVE_MANIFEST
+    from transfers.backends.rucio.backend import ARCHIVE_MANIFEST
+    from transfers.backends.rucio.registration import adler32
     from transfers.services import movement_dir
 
     manifest_path = movement_dir(movement) / ARCHIVE_MANIFEST

@@ -198,7 +198,7 @@ MSPROC_PANDA_BPS_CONFIG = env_str("MSPROC_PANDA_BPS_CONFIG")
 MSPROC_PANDA_FULL_POLL_SECONDS = env_int("MSPROC_PANDA_FULL_POLL_SECONDS", 900, minimum=0)
 MSPROC_PANDA_FEED_LIMIT = env_int("MSPROC_PANDA_FEED_LIMIT", 500, minimum=1)
 
-# Rucio (transfers/backends/rucio.py; docs/rucio.md). Secrets: a file or an env var name, never a value here.
+# Rucio (transfers/backends/rucio/; docs/rucio.md). Secrets: a file or an env var name, never a value here.
 MSPROC_RUCIO_HOST = env_str("MSPROC_RUCIO_HOST")
 MSPROC_RUCIO_AUTH_HOST = env_str("MSPROC_RUCIO_AUTH_HOST")
 MSPROC_RUCIO_ACCOUNT = env_str("MSPROC_RUCIO_ACCOUNT", "root")

@@ -97,7 +97,7 @@ _BACKENDS: BackendRegistry[ExecutionBackend] = BackendRegistry(
     {
         "local": "campaigns.backends.local.LocalExecutionBackend",
         "noop": "campaigns.backends.noop.NoopExecutionBackend",
-        "panda": "campaigns.backends.panda.PandaExecutionBackend",
+        "panda": "campaigns.backends.panda.backend.PandaExecutionBackend",
     },
     lambda message: BackendError(message, permanent=True),
 )

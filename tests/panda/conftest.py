@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from msproc.lib.panda.fake_server import FakePandaServer
+from tests.panda.fake_server import FakePandaServer
 
 TOKEN = "eyJ-fake-panda-token-never-to-be-logged-0123456789"
 

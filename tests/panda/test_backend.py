@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from campaigns.backends.base import BackendError, JobRef, Submission
-from campaigns.backends.panda import PandaExecutionBackend
+from campaigns.backends.panda.backend import PandaExecutionBackend
 from msproc.lib.stack.defaults import INPUT_COLLECTIONS
 from msproc.lib.stack.pipeline import MOCK_PIPELINE
 from sites.choices import SiteStatus
@@ -254,7 +254,7 @@ def test_it_waits_for_input_collections_that_are_not_at_the_site_yet(panda, slac
 
 
 def test_input_check_is_skipped_when_the_repository_is_not_reachable_from_here(tmp_path):
-    from campaigns.backends.panda import check_repository
+    from campaigns.backends.panda.backend import check_repository
 
     check_repository(str(tmp_path / "no-repo"), "u/run", ["u/not/there"], "SLAC")  # no error: PanDA will tell
 
@@ -293,7 +293,7 @@ def test_a_retry_after_an_outage_reuses_the_prepared_workflow(panda, slac, hub_r
 
 
 def test_a_stale_or_broken_prepared_workflow_is_not_reused(tmp_path):
-    from campaigns.backends import panda as panda_backend
+    from campaigns.backends.panda import backend as panda_backend
 
     cache = tmp_path / "c1-step1-g7-a1" / panda_backend.PREPARED_FILE
     cache.parent.mkdir(parents=True)

@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from campaigns.backends import panda as panda_backend
 from campaigns.backends.base import BackendError, JobRef, JobStatus
-from campaigns.backends.panda import PandaExecutionBackend
-from msproc.lib.panda.client import activate
-from msproc.lib.panda.fake_server import FakePandaServer
+from campaigns.backends.panda import backend as panda_backend
+from campaigns.backends.panda.backend import PandaExecutionBackend
+from campaigns.backends.panda.client import activate
+from tests.panda.fake_server import FakePandaServer
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from msproc.lib.panda.client import PandaConfig, idds_call
+from campaigns.backends.panda.client import PandaConfig, idds_call
 
 pytestmark = [
     pytest.mark.live_panda,

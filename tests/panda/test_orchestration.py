@@ -7,7 +7,7 @@ import time
 import pytest
 
 from campaigns.backends import BackendError, register
-from campaigns.backends import panda as panda_backend
+from campaigns.backends.panda import backend as panda_backend
 from campaigns.choices import Status
 from campaigns.models import Job
 from campaigns.orchestration import poll_jobs, submit_job
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _panda_registered():
-    register("panda", "campaigns.backends.panda.PandaExecutionBackend")  # until base._REGISTRY lists it
+    register("panda", "campaigns.backends.panda.backend.PandaExecutionBackend")  # until base._REGISTRY lists it
 
 
 def make_job(status: str, tmp_path, **kw) -> Job:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from msproc.lib.panda.states import summarize, task_label
+from campaigns.backends.panda.states import summarize, task_label
 
 
 def rows(request_status: str, tasks: dict[str, tuple[str, int, int, int]]):

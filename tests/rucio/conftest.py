@@ -18,8 +18,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from msproc.lib.rucio.registration import ensure_scope
-from msproc.lib.rucio.server import ROOT_PASSWORD, ROOT_USERNAME, RucioTestServer
+from tests.rucio.server import ROOT_PASSWORD, ROOT_USERNAME, RucioTestServer
+from transfers.backends.rucio.registration import ensure_scope
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCOPE = "dp2"

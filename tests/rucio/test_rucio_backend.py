@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from transfers.backends.base import MovementRequest, TransferBackendError
-from transfers.backends.rucio import RucioTransferBackend
+from transfers.backends.rucio.backend import RucioTransferBackend
 
 pytestmark = pytest.mark.slow
 
@@ -95,7 +95,7 @@ def test_it_reaches_the_configured_live_rucio(settings, monkeypatch):
     host = os.environ.get("MSPROC_LIVE_RUCIO_HOST")
     if not host:
         pytest.skip("MSPROC_LIVE_RUCIO_HOST is not set")
-    from transfers.backends.rucio import RucioSettings, _client
+    from transfers.backends.rucio.backend import RucioSettings, _client
 
     settings.MSPROC_RUCIO_HOST = host
     config = RucioSettings.load()

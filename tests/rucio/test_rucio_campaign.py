@@ -11,11 +11,11 @@ import pytest
 from campaigns.models import Campaign, Group
 from campaigns.services import create_campaign_from_spec
 from campaigns.verification import verify_campaign
-from msproc.lib.rucio.registration import ensure_scope
-from msproc.lib.rucio.server import ROOT_PASSWORD, ROOT_USERNAME
 from sites.models import Site
 from sites.services import load_sites, setup_local_sites
 from tests.e2e.test_embedded_campaign import SPEC, TIMEOUT, Worker, _purge_broker, _wait
+from tests.rucio.server import ROOT_PASSWORD, ROOT_USERNAME
+from transfers.backends.rucio.registration import ensure_scope
 from transfers.models import Movement
 
 from .conftest import PASSWORD_ENV

@@ -13,7 +13,7 @@ import pytest
 
 from tests.factories import ButlerRepoFactory, CampaignFactory, DatasetTypeFactory, MovementFactory, SiteFactory
 from transfers.backends.base import MovementRequest, TransferBackendError
-from transfers.backends.rucio import RucioTransferBackend
+from transfers.backends.rucio.backend import RucioTransferBackend
 from transfers.choices import MovementStatus as M
 
 from .conftest import counting_rucio_requests, rucio_configured
@@ -108,7 +108,7 @@ def test_advance_movement_carries_a_movement_through_rucio_to_done(rucio_server,
 def test_an_operator_retries_a_movement_whose_rule_is_stuck(rucio_server, sites, rucio_campaign, monkeypatch):
     from lsst.daf.butler import Butler
 
-    from msproc.lib.rucio import registration
+    from transfers.backends.rucio import registration
     from transfers.services import retry_movement
 
     movement = raw_movement(rucio_campaign, "c1/stage1/SLAC->IN2P3 raws 6", [6], expected=1)

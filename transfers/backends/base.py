@@ -91,7 +91,7 @@ _BACKENDS: BackendRegistry[TransferBackend] = BackendRegistry(
     {
         "local": "transfers.backends.local.LocalTransferBackend",
         "noop": "transfers.backends.noop.NoopTransferBackend",
-        "rucio": "transfers.backends.rucio.RucioTransferBackend",
+        "rucio": "transfers.backends.rucio.backend.RucioTransferBackend",
     },
     lambda message: TransferBackendError(message, permanent=True),
 )

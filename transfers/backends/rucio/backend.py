@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .base import MovementRequest, TransferBackend, TransferBackendError, TransferProgress
+from transfers.backends.base import MovementRequest, TransferBackend, TransferBackendError, TransferProgress
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ class RucioTransferBackend(TransferBackend):
         return RucioSettings.load()
 
     def dataset(self, request: MovementRequest) -> str:
-        from msproc.lib.rucio.registration import dataset_name
+        from transfers.backends.rucio.registration import dataset_name
 
         return dataset_name(request.key, salt=request.work_dir)
 
@@ -202,7 +202,7 @@ class RucioTransferBackend(TransferBackend):
         import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes must be known to read refs)
         from lsst.daf.butler import Butler
 
-        from msproc.lib.rucio.ingest import collect_source_files
+        from transfers.backends.rucio.ingest import collect_source_files
 
         where_for = {dataset_type: request.where_for(dataset_type) for dataset_type in request.dataset_types}
         per_site: dict[str, list] = {}
@@ -218,7 +218,7 @@ class RucioTransferBackend(TransferBackend):
 
     def _register_and_rule(self, client: Any, config: RucioSettings, dataset: str, destination_rse: str,
                            per_site: dict[str, list], chains: dict[str, set[str]]) -> dict[str, Any]:
-        from msproc.lib.rucio.registration import register_files
+        from transfers.backends.rucio.registration import register_files
 
         names: dict[str, int] = {}
         for site, files in per_site.items():
@@ -233,7 +233,7 @@ class RucioTransferBackend(TransferBackend):
 
         Returns the external ids ``{"scope", "dataset", "rse", "rule_id", "files", "bytes"}``.
         """
-        from msproc.lib.rucio.registration import attach_files, ensure_dataset, ensure_rule, set_chains
+        from transfers.backends.rucio.registration import attach_files, ensure_dataset, ensure_rule, set_chains
 
         ensure_dataset(client, config.scope, dataset)
         set_chains(client, config.scope, dataset, chains or {})  # before the rule: ingest may start once it is OK
@@ -351,7 +351,7 @@ class RucioTransferBackend(TransferBackend):
         """
         from rucio.common.exception import RucioException
 
-        from msproc.lib.rucio.registration import get_chains
+        from transfers.backends.rucio.registration import get_chains
 
         config = self.settings()
         client = _client(config)
@@ -371,8 +371,8 @@ class RucioTransferBackend(TransferBackend):
         return self.verify(request)
 
     def _arrived(self, client: Any, scope: str, dataset: str, rse: str) -> list:
-        from msproc.lib.rucio.ingest import ArrivedFile
-        from msproc.lib.rucio.registration import parse_meta
+        from transfers.backends.rucio.ingest import ArrivedFile
+        from transfers.backends.rucio.registration import parse_meta
 
         uris: dict[str, str] = {}
         for replica in client.list_replicas([{"scope": scope, "name": dataset}], rse_expression=rse,
@@ -400,7 +400,7 @@ class RucioTransferBackend(TransferBackend):
         import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes must be known to ingest)
         from lsst.daf.butler import Butler
 
-        from msproc.lib.rucio.ingest import ingest_arrived
+        from transfers.backends.rucio.ingest import ingest_arrived
 
         destination = Butler.from_config(request.destination_repo, writeable=True)
         result = ingest_arrived(destination, request.destination_repo, files, transfer=transfer, chains=chains)
@@ -437,7 +437,7 @@ class RucioTransferBackend(TransferBackend):
         """
         from rucio.common.exception import RucioException
 
-        from msproc.lib.rucio.registration import adler32
+        from transfers.backends.rucio.registration import adler32
 
         config = config or self.settings()
         client = client or _client(config)

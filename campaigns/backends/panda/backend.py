@@ -1,6 +1,6 @@
 """PanDA execution: a group attempt is one BPS workflow submitted through lsst-ctrl-bps-panda.
 
-Submitting renders the BPS config of the attempt (``msproc.lib.panda.bpsconfig``),
+Submitting renders the BPS config of the attempt (``campaigns.backends.panda.bpsconfig``),
 builds the workflow with ``prepare_driver(config, runWmsSubmissionChecks=False)``
 (quantum graph, clustering, iDDS works) and hands it to the plugin's
 ``PanDAService.submit``, which sends it to iDDS through PanDA's relay.
@@ -18,7 +18,7 @@ polled in full for ``MSPROC_PANDA_FULL_POLL_SECONDS``. The others are left out
 of the answer (unchanged). When the feed fails or may be truncated, every
 request is polled in full. A full poll asks iDDS for the request's tasks
 (``get_requests(with_detail=True)``, what ``bps report`` uses), maps them with
-``msproc.lib.panda.states`` and, for finished attempts with failed jobs,
+``campaigns.backends.panda.states`` and, for finished attempts with failed jobs,
 fetches the jobs' error messages (``get_contents_output_ext``) so ErrorRules
 can match them. It returns ``polled_at``, ``settling`` and the task ids iDDS
 created after the submit as ``JobStatus.external_ids`` for the Job.
@@ -54,11 +54,10 @@ from typing import Any
 
 from django.conf import settings
 
-from msproc.lib.panda.bpsconfig import build_submit_config, write_submit_config
-from msproc.lib.panda.client import PandaConfig, PandaError, activate, guarded, idds_call
-from msproc.lib.panda.states import WorkflowSummary, summarize
-
-from .base import BackendError, ExecutionBackend, JobRef, JobStatus, Submission
+from campaigns.backends.base import BackendError, ExecutionBackend, JobRef, JobStatus, Submission
+from campaigns.backends.panda.bpsconfig import build_submit_config, write_submit_config
+from campaigns.backends.panda.client import PandaConfig, PandaError, activate, guarded, idds_call
+from campaigns.backends.panda.states import WorkflowSummary, summarize
 
 log = logging.getLogger(__name__)
 

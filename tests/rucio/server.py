@@ -6,7 +6,7 @@ the LSST stack needs). `RucioTestServer.start` creates a fresh PostgreSQL
 database, writes ``rucio.cfg``, builds the schema with the tools shipped in
 the wheel, starts the REST app under gunicorn and the conveyor daemons
 (submitter, poller, finisher) plus the judge repairer, with the
-``localcopy`` transfer tool (`msproc.lib.rucio.localcopy`) standing in for
+``localcopy`` transfer tool (`tests.rucio.localcopy`) standing in for
 FTS. `add_site_rse` adds a posix RSE on a local directory.
 """
 

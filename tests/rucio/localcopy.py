@@ -4,7 +4,7 @@ It runs inside the Rucio server's own virtual environment (the conveyor
 daemons load it), so it imports nothing from msproc or Django. Launch a
 conveyor daemon with it registered::
 
-    RUCIO_CONFIG=rucio.cfg var/rucio-venv/bin/python msproc/lib/rucio/localcopy.py \
+    RUCIO_CONFIG=rucio.cfg var/rucio-venv/bin/python tests/rucio/localcopy.py \
         rucio-conveyor-submitter --sleep-time 1
 
 and set ``[conveyor] transfertool = localcopy`` in ``rucio.cfg``. Each
