@@ -6,13 +6,22 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["ButlerInventory", "DataInventory", "InventoryError", "TableInventory", "VisitInfo"]
+import numpy as np
+
+__all__ = [
+    "ButlerInventory",
+    "DataInventory",
+    "InventoryArrays",
+    "InventoryError",
+    "TableInventory",
+    "VisitInfo",
+    "inventory_arrays",
+]
 
 
 class InventoryError(Exception):
@@ -29,6 +38,138 @@ class VisitInfo:
     tracts: tuple[int, ...]
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class InventoryArrays:
+    """The inventory as columns: one entry per visit, sorted by visit id.
+
+    Shapes (``n`` visits, ``m`` visit-tract overlaps, ``t`` tracts with a
+    known centre):
+
+    * ``visit``, ``exposure``: int64 ``(n,)``; ``band``: int32 ``(n,)`` codes
+      into ``bands`` (a tuple of band names).
+    * ``tract_offsets``: int64 ``(n + 1,)`` and ``tract_ids``: int64 ``(m,)``,
+      compressed sparse rows: visit ``i`` overlaps the sorted tracts
+      ``tract_ids[tract_offsets[i]:tract_offsets[i + 1]]``.
+    * ``center_tracts``: int64 ``(t,)``, ``center_ra``/``center_dec``: float64
+      ``(t,)`` degrees: tract centres on the sky, when the source knows them
+      (empty otherwise); the planner's compact tract assignment uses them.
+
+    About 40 bytes per visit and 8 per overlap: a data release (230,000
+    visits, 2.6 million overlaps) takes ~30 MB, where per-row Python
+    objects took over a gigabyte.
+    """
+
+    visit: np.ndarray
+    exposure: np.ndarray
+    band: np.ndarray
+    bands: tuple[str, ...]
+    tract_offsets: np.ndarray
+    tract_ids: np.ndarray
+    center_tracts: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    center_ra: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0, dtype=np.float64))
+    center_dec: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0, dtype=np.float64))
+
+    def __len__(self) -> int:
+        return int(self.visit.shape[0])
+
+    def tracts(self) -> np.ndarray:
+        """Return every tract overlapped by at least one visit, sorted (int64 ``(k,)``)."""
+        return np.unique(self.tract_ids)
+
+    def visit_infos(self) -> list[VisitInfo]:
+        """Return the visits as :class:`VisitInfo` objects (for small inventories and tests)."""
+        offsets = self.tract_offsets.tolist()
+        tract_ids = self.tract_ids.tolist()
+        bands = self.bands
+        return [
+            VisitInfo(visit, exposure, bands[band], tuple(tract_ids[offsets[i] : offsets[i + 1]]))
+            for i, (visit, exposure, band) in enumerate(
+                zip(self.visit.tolist(), self.exposure.tolist(), self.band.tolist(), strict=True)
+            )
+        ]
+
+    @classmethod
+    def from_rows(
+        cls,
+        visit: np.ndarray,
+        exposure: np.ndarray,
+        band: np.ndarray,
+        bands: Sequence[str],
+        tract: np.ndarray,
+        *,
+        where: str = "inventory",
+    ) -> InventoryArrays:
+        """Return the columns of one-row-per-visit-x-tract input, in O(rows log rows).
+
+        ``tract`` holds -1 where a visit overlaps no tract. Repeated rows are
+        merged.
+
+        Raises:
+            InventoryError: a visit has two exposures or two bands (the
+                message names the visit and ``where``).
+        """
+        visit = np.asarray(visit, dtype=np.int64)
+        exposure = np.asarray(exposure, dtype=np.int64)
+        band = np.asarray(band, dtype=np.int32)
+        tract = np.asarray(tract, dtype=np.int64)
+        order = np.lexsort((tract, visit))
+        visit, exposure, band, tract = visit[order], exposure[order], band[order], tract[order]
+        first = np.ones(visit.shape[0], dtype=bool)
+        first[1:] = visit[1:] != visit[:-1]
+        starts = np.flatnonzero(first)
+        row_visit = np.cumsum(first) - 1
+        clash = (exposure != exposure[starts][row_visit]) | (band != band[starts][row_visit])
+        if clash.any():
+            raise InventoryError(f"{where}: visit {int(visit[np.argmax(clash)])} has two exposures or bands")
+        keep = tract >= 0
+        keep[1:] &= (tract[1:] != tract[:-1]) | first[1:]
+        counts = np.bincount(row_visit[keep], minlength=starts.shape[0])
+        offsets = np.zeros(starts.shape[0] + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        return cls(
+            visit=visit[starts],
+            exposure=exposure[starts],
+            band=band[starts],
+            bands=tuple(bands),
+            tract_offsets=offsets,
+            tract_ids=tract[keep],
+        )
+
+    @classmethod
+    def from_visit_infos(cls, visits: Iterable[VisitInfo]) -> InventoryArrays:
+        """Return the columns of ``visits`` (duplicates merged, tracts sorted)."""
+        band_codes: dict[str, int] = {}
+        rows_visit: list[int] = []
+        rows_exposure: list[int] = []
+        rows_band: list[int] = []
+        rows_tract: list[int] = []
+        for info in visits:
+            code = band_codes.setdefault(info.band, len(band_codes))
+            for tract in info.tracts or (-1,):
+                rows_visit.append(info.visit)
+                rows_exposure.append(info.exposure)
+                rows_band.append(code)
+                rows_tract.append(tract)
+        return cls.from_rows(
+            np.array(rows_visit, dtype=np.int64),
+            np.array(rows_exposure, dtype=np.int64),
+            np.array(rows_band, dtype=np.int32),
+            list(band_codes),
+            np.array(rows_tract, dtype=np.int64),
+        )
+
+    def with_centers(self, tracts: np.ndarray, ra: np.ndarray, dec: np.ndarray) -> InventoryArrays:
+        """Return a copy that knows the sky centres (degrees) of ``tracts``."""
+        tracts = np.asarray(tracts, dtype=np.int64)
+        order = np.argsort(tracts, kind="stable")
+        return dataclasses.replace(
+            self,
+            center_tracts=tracts[order],
+            center_ra=np.asarray(ra, dtype=np.float64)[order],
+            center_dec=np.asarray(dec, dtype=np.float64)[order],
+        )
+
+
 @runtime_checkable
 class DataInventory(Protocol):
     """What the planner asks about the data."""
@@ -42,26 +183,42 @@ class DataInventory(Protocol):
         ...
 
 
-class _StaticInventory:
-    """An inventory held in memory (base of the concrete ones)."""
+def inventory_arrays(inventory: DataInventory) -> InventoryArrays:
+    """Return ``inventory`` as columns: its own when it keeps them, else built from :meth:`visits`."""
+    arrays = getattr(inventory, "arrays", None)
+    if callable(arrays):
+        return arrays()
+    return InventoryArrays.from_visit_infos(inventory.visits())
 
-    def __init__(self, visits: Iterable[VisitInfo]) -> None:
-        self._visits = sorted(visits, key=lambda info: info.visit)
+
+class _StaticInventory:
+    """An inventory held in memory as :class:`InventoryArrays` (base of the concrete ones)."""
+
+    def __init__(self, visits: Iterable[VisitInfo] | InventoryArrays) -> None:
+        self._arrays = visits if isinstance(visits, InventoryArrays) else InventoryArrays.from_visit_infos(visits)
+
+    def arrays(self) -> InventoryArrays:
+        """Return the inventory's columns (shared, do not modify)."""
+        return self._arrays
 
     def visits(self) -> list[VisitInfo]:
         """Return every visit, sorted by visit id."""
-        return list(self._visits)
+        return self._arrays.visit_infos()
 
     def tracts(self) -> list[int]:
         """Return every tract overlapped by at least one visit, sorted."""
-        return sorted({tract for info in self._visits for tract in info.tracts})
+        return self._arrays.tracts().tolist()
 
 
 class TableInventory(_StaticInventory):
     """An inventory read from a CSV file with columns ``visit, exposure, band, tract``.
 
     One row per visit x overlapped tract. A visit without tracts may have an
-    empty ``tract`` cell.
+    empty ``tract`` cell. Optional columns ``tract_ra, tract_dec`` (degrees)
+    give the tract's centre on the sky; the planner then assigns tracts to
+    sites in compact sky regions. Read with pyarrow's CSV reader (a
+    dependency of lsst-daf-butler) straight into columns: 2.6 million rows
+    in about a second and ~100 MB, never one Python object per row.
 
     Raises:
         InventoryError: the file is missing, lacks a column, or a value is
@@ -69,38 +226,63 @@ class TableInventory(_StaticInventory):
     """
 
     COLUMNS = ("visit", "exposure", "band", "tract")
+    CENTER_COLUMNS = ("tract_ra", "tract_dec")
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        super().__init__(self._read())
+
+    def _read(self) -> InventoryArrays:
+        import pyarrow as pa
+        import pyarrow.compute as pacompute
+        import pyarrow.csv as pacsv
+
+        types = {"visit": pa.int64(), "exposure": pa.int64(), "band": pa.string(), "tract": pa.int64()}
+        types.update({column: pa.float64() for column in self.CENTER_COLUMNS})
         try:
-            with self.path.open(newline="") as stream:
-                reader = csv.DictReader(stream)
-                rows = list(reader)
-                missing = [column for column in self.COLUMNS if column not in (reader.fieldnames or [])]
+            table = pacsv.read_csv(
+                self.path,
+                parse_options=pacsv.ParseOptions(newlines_in_values=False),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=types, strings_can_be_null=False, null_values=[""], quoted_strings_can_be_null=False
+                ),
+            )
         except OSError as err:
             raise InventoryError(f"cannot read inventory {self.path}: {err}") from err
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+            raise InventoryError(f"{self.path}: {_arrow_message(err)}") from err
+        missing = [column for column in self.COLUMNS if column not in table.column_names]
         if missing:
             raise InventoryError(f"{self.path}: missing column(s) {', '.join(missing)}")
-        super().__init__(self._collect(rows))
+        for column in ("visit", "exposure"):
+            if table[column].null_count:
+                raise InventoryError(f"{self.path}: column {column} has an empty cell")
+        bands = table["band"].combine_chunks()
+        bands = pacompute.utf8_trim_whitespace(bands).dictionary_encode()
+        arrays = InventoryArrays.from_rows(
+            table["visit"].to_numpy(),
+            table["exposure"].to_numpy(),
+            bands.indices.to_numpy(zero_copy_only=False),
+            bands.dictionary.to_pylist(),
+            table["tract"].fill_null(-1).to_numpy(),
+            where=str(self.path),
+        )
+        if all(column in table.column_names for column in self.CENTER_COLUMNS):
+            arrays = self._with_centers(table, arrays)
+        return arrays
 
-    def _collect(self, rows: Sequence[dict[str, str]]) -> list[VisitInfo]:
-        found: dict[int, tuple[int, str, set[int]]] = {}
-        for line, row in enumerate(rows, start=2):
-            try:
-                visit = int(row["visit"])
-                exposure = int(row["exposure"])
-                tract = int(row["tract"]) if row["tract"].strip() else None
-            except (TypeError, ValueError) as err:
-                raise InventoryError(f"{self.path}:{line}: {err}") from err
-            band = row["band"].strip()
-            previous = found.setdefault(visit, (exposure, band, set()))
-            if previous[:2] != (exposure, band):
-                raise InventoryError(f"{self.path}:{line}: visit {visit} has two exposures or bands")
-            if tract is not None:
-                previous[2].add(tract)
-        return [
-            VisitInfo(visit, exposure, band, tuple(sorted(tracts))) for visit, (exposure, band, tracts) in found.items()
-        ]
+    def _with_centers(self, table: Any, arrays: InventoryArrays) -> InventoryArrays:
+        tract = table["tract"].fill_null(-1).to_numpy()
+        ra = table["tract_ra"].fill_null(np.nan).to_numpy()
+        dec = table["tract_dec"].fill_null(np.nan).to_numpy()
+        known = (tract >= 0) & np.isfinite(ra) & np.isfinite(dec)
+        tracts, first = np.unique(tract[known], return_index=True)
+        return arrays.with_centers(tracts, ra[known][first], dec[known][first])
+
+
+def _arrow_message(err: Exception) -> str:
+    # pyarrow says "In CSV column #2: Row #5: CSV conversion error to int64: invalid value 'x'"
+    return str(err).splitlines()[0]
 
 
 class ButlerInventory(_StaticInventory):
@@ -127,7 +309,7 @@ class ButlerInventory(_StaticInventory):
         self.collections = list(collections) if collections else None
         super().__init__(self._query())
 
-    def _query(self) -> list[VisitInfo]:
+    def _query(self) -> InventoryArrays:
         from lsst.daf.butler import Butler
 
         try:
@@ -162,9 +344,30 @@ class ButlerInventory(_StaticInventory):
                     explain=False,
                 ):
                     tracts_of.setdefault(int(data_id["visit"]), set()).add(int(data_id["tract"]))
+                centers = _tract_centers(
+                    butler.query_dimension_records("tract", where="skymap = skymap", bind=bind, explain=False)
+                )
         except Exception as err:
             raise InventoryError(f"cannot query butler repo {self.repo_root}: {err}") from err
-        return [
+        arrays = InventoryArrays.from_visit_infos(
             VisitInfo(visit, exposure_of.get(visit, visit), band_of.get(visit, ""), tuple(sorted(tracts)))
             for visit, tracts in tracts_of.items()
-        ]
+        )
+        return arrays.with_centers(*centers)
+
+
+def _tract_centers(records: Iterable[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (tract ids, ra, dec in degrees) of the centres of the tract records that have a region."""
+    from lsst.sphgeom import LonLat
+
+    tracts: list[int] = []
+    ra: list[float] = []
+    dec: list[float] = []
+    for record in records:
+        if record.region is None:
+            continue
+        center = LonLat(record.region.getBoundingCircle().getCenter())
+        tracts.append(int(record.id))
+        ra.append(center.getLon().asDegrees())
+        dec.append(center.getLat().asDegrees())
+    return np.array(tracts, dtype=np.int64), np.array(ra), np.array(dec)
