@@ -7,8 +7,10 @@ Django side persists and :meth:`Plan.from_dict` reads it back unchanged.
 
 Rules (see ``docs/campaign-spec.md``):
 
-* Tracts belong to sites (``tract_map``, or largest-remainder apportionment
-  of the sorted tracts by share, in contiguous blocks in site order).
+* Tracts belong to sites (``tract_map``, or by shares with the
+  ``tract_assignment`` rule of :mod:`~msproc.lib.planning.assignment`:
+  compact sky regions when the inventory knows the tracts' centres, else
+  contiguous blocks of the sorted ids in site order).
 * A visit is processed by the site owning the lowest-numbered of the
   planned tracts it overlaps; another site whose tracts it overlaps gets its
   visit-level products by a movement.
@@ -31,8 +33,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .assignment import assign_tracts, id_block_tracts
 from .dataflow import DatasetTypeInfo, PipelineDataflow
-from .inventory import DataInventory, VisitInfo
+from .inventory import DataInventory, VisitInfo, inventory_arrays
 from .spec import (
     VISIT_SPLIT_KINDS,
     CampaignSpec,
@@ -210,25 +213,10 @@ def apportion_tracts(tracts: Iterable[int], shares: Sequence[tuple[str, float]])
     """Return tract -> site, giving each site a contiguous block of the sorted tracts.
 
     Block sizes follow the shares by largest-remainder apportionment (ties go
-    to the site listed first), so the result is deterministic.
+    to the site listed first), so the result is deterministic. The ``id_blocks``
+    rule of :mod:`msproc.lib.planning.assignment`.
     """
-    ordered = sorted(set(tracts))
-    total_share = sum(share for _, share in shares)
-    if not ordered or total_share <= 0:
-        return {}
-    quotas = [(code, len(ordered) * share / total_share) for code, share in shares]
-    sizes = {code: int(quota) for code, quota in quotas}
-    leftover = len(ordered) - sum(sizes.values())
-    by_remainder = sorted(range(len(quotas)), key=lambda i: (-(quotas[i][1] - int(quotas[i][1])), i))
-    for index in by_remainder[:leftover]:
-        sizes[quotas[index][0]] += 1
-    owners: dict[int, str] = {}
-    position = 0
-    for code, _ in shares:
-        for tract in ordered[position : position + sizes[code]]:
-            owners[tract] = code
-        position += sizes[code]
-    return owners
+    return id_block_tracts(tracts, shares)
 
 
 def _chunks(values: Sequence[int], size: int | None) -> list[list[int]]:
@@ -266,7 +254,13 @@ class _Planner:
         if spec.tract_map is not None:
             self.tract_owner = dict(sorted(spec.tract_map.items()))
         else:
-            self.tract_owner = apportion_tracts(inventory.tracts(), [(s.code, s.share or 0.0) for s in spec.sites])
+            arrays = inventory_arrays(inventory)
+            self.tract_owner = assign_tracts(
+                arrays.tracts(),
+                [(s.code, s.share or 0.0) for s in spec.sites],
+                spec.tract_assignment,
+                (arrays.center_tracts, arrays.center_ra, arrays.center_dec),
+            )
         if not self.tract_owner:
             raise PlanningError("no tracts to process: the inventory is empty or all shares are 0")
         self.visits: dict[int, VisitInfo] = {}

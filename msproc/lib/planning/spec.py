@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from .assignment import ASSIGNMENTS
 from .dataflow import (
     DataflowError,
     PipelineDataflow,
@@ -148,6 +149,8 @@ class CampaignSpec:
     defaults: tuple[DefaultsSpec, ...]
     outputs: OutputsSpec
     output_prefix: str
+    #: How shares become tracts per site (:data:`msproc.lib.planning.assignment.ASSIGNMENTS`).
+    tract_assignment: str = "compact"
     #: step name -> its path in the document (``steps[3]``), for error messages.
     step_paths: dict[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
@@ -228,7 +231,7 @@ def _type_name(value: Any) -> str:
 
 _TOP_KEYS = (
     "name", "pipeline", "hub", "instrument", "skymap", "sites", "tract_map",
-    "stages", "steps", "inputs", "defaults", "outputs", "output_prefix",
+    "stages", "steps", "inputs", "defaults", "outputs", "output_prefix", "tract_assignment",
 )  # fmt: skip
 _STEP_KEYS = ("name", "scope", "split", "memory_mb", "depends_on")
 _SPLIT_KEYS = ("by", "max_size", "values", "dimension", "query")
@@ -331,6 +334,14 @@ def _parse_document(
     if "output_prefix" in top:
         output_prefix = check.string(top["output_prefix"], "output_prefix") or output_prefix
 
+    tract_assignment = "compact"
+    if "tract_assignment" in top:
+        value = top["tract_assignment"]
+        if value not in ASSIGNMENTS:
+            check.add("tract_assignment", f"must be one of {', '.join(ASSIGNMENTS)}, got {value!r}"[:300])
+        else:
+            tract_assignment = value
+
     if name is None or pipeline is None or hub is None:
         return None
     return CampaignSpec(
@@ -347,6 +358,7 @@ def _parse_document(
         defaults=tuple(defaults),
         outputs=outputs,
         output_prefix=output_prefix,
+        tract_assignment=tract_assignment,
         step_paths=step_paths,
     )
 

@@ -1,0 +1,143 @@
+"""Which site owns which tract, when the spec gives shares instead of a ``tract_map``.
+
+Two rules, both deterministic and O(t log t) in the number of tracts ``t``:
+
+* ``id_blocks``: contiguous blocks of the sorted tract ids, in site order. On
+  a rings sky map (Rubin's ``lsst_skymap``), consecutive ids run along thin
+  rings of declination, so a block is a long thin strip whose boundary is
+  crossed by many visits: every visit that overlaps tracts of two sites makes
+  visit-level products move between them.
+* ``compact`` (the default when the inventory knows the tracts' centres):
+  recursive coordinate bisection of the tract centres as unit vectors. The
+  sites are split into two groups whose shares are as even as possible, the
+  tracts are cut across their principal axis in proportion to the groups'
+  tract counts, and each half is split again. Every site gets one compact
+  region of the sky, and the boundary that visits can straddle is short
+  (`bench/plan_scale.py` prints the exchange volume of both rules).
+
+Tract counts per site follow the shares by largest-remainder apportionment
+(ties to the site listed first) in both rules, so both honour the shares
+exactly the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+__all__ = ["ASSIGNMENTS", "apportion_counts", "assign_tracts", "compact_tracts", "id_block_tracts"]
+
+#: The assignment rules a spec may name (``tract_assignment``).
+ASSIGNMENTS = ("compact", "id_blocks")
+
+
+def assign_tracts(
+    tracts: np.ndarray,
+    shares: Sequence[tuple[str, float]],
+    rule: str = "compact",
+    centers: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> dict[int, str]:
+    """Return tract -> site for the tracts ``tracts`` (int ``(t,)``) by ``rule``.
+
+    ``centers`` is (tract ids, ra, dec in degrees) as an inventory knows them.
+    ``compact`` needs the centre of every tract; without it (a table
+    inventory without ``tract_ra``/``tract_dec``) the id blocks are used.
+    """
+    tracts = np.unique(np.asarray(tracts, dtype=np.int64))
+    if rule == "compact" and centers is not None and tracts.size:
+        known, ra, dec = (np.asarray(column) for column in centers)
+        position = np.searchsorted(known, tracts)
+        position[position >= known.size] = 0
+        if known.size and np.array_equal(known[position], tracts):
+            return compact_tracts(tracts, ra[position], dec[position], shares)
+    return id_block_tracts(tracts.tolist(), shares)
+
+
+def apportion_counts(total: int, shares: Sequence[tuple[str, float]]) -> dict[str, int]:
+    """Return site -> number of tracts, summing to ``total``, by largest remainder.
+
+    Raises:
+        ValueError: the shares do not add up to a positive number.
+    """
+    total_share = sum(share for _, share in shares)
+    if total_share <= 0:
+        raise ValueError("the shares add up to 0")
+    quotas = [(code, total * share / total_share) for code, share in shares]
+    sizes = {code: int(quota) for code, quota in quotas}
+    leftover = total - sum(sizes.values())
+    by_remainder = sorted(range(len(quotas)), key=lambda i: (-(quotas[i][1] - int(quotas[i][1])), i))
+    for index in by_remainder[:leftover]:
+        sizes[quotas[index][0]] += 1
+    return sizes
+
+
+def id_block_tracts(tracts: Iterable[int], shares: Sequence[tuple[str, float]]) -> dict[int, str]:
+    """Return tract -> site, each site a contiguous block of the sorted tract ids (site order)."""
+    ordered = sorted(set(tracts))
+    if not ordered or sum(share for _, share in shares) <= 0:
+        return {}
+    sizes = apportion_counts(len(ordered), shares)
+    owners: dict[int, str] = {}
+    position = 0
+    for code, _ in shares:
+        for tract in ordered[position : position + sizes[code]]:
+            owners[tract] = code
+        position += sizes[code]
+    return owners
+
+
+def compact_tracts(
+    tracts: np.ndarray, ra: np.ndarray, dec: np.ndarray, shares: Sequence[tuple[str, float]]
+) -> dict[int, str]:
+    """Return tract -> site, each site one compact region of the sky.
+
+    Args:
+        tracts: int ``(t,)`` tract ids (unique).
+        ra, dec: float ``(t,)`` the tracts' centres in degrees.
+        shares: (site, share) in site order.
+
+    Returns:
+        Every tract mapped to a site; the number of tracts per site is
+        :func:`apportion_counts` of the shares. Empty when there are no
+        tracts or all shares are 0.
+    """
+    tracts = np.asarray(tracts, dtype=np.int64)
+    if tracts.size == 0 or sum(share for _, share in shares) <= 0:
+        return {}
+    ra_rad, dec_rad = np.radians(np.asarray(ra, dtype=np.float64)), np.radians(np.asarray(dec, dtype=np.float64))
+    points = np.column_stack((np.cos(dec_rad) * np.cos(ra_rad), np.cos(dec_rad) * np.sin(ra_rad), np.sin(dec_rad)))
+    sizes = apportion_counts(int(tracts.size), shares)
+    sites = [code for code, _ in shares if sizes[code] > 0]
+    owner = np.empty(tracts.size, dtype=np.int64)
+    _bisect(np.arange(tracts.size), points, tracts, sites, sizes, owner, {code: i for i, code in enumerate(sites)})
+    return {int(tract): sites[index] for tract, index in zip(tracts.tolist(), owner.tolist(), strict=True)}
+
+
+def _bisect(
+    members: np.ndarray,
+    points: np.ndarray,
+    tracts: np.ndarray,
+    sites: list[str],
+    sizes: dict[str, int],
+    owner: np.ndarray,
+    index_of: dict[str, int],
+) -> None:
+    if len(sites) == 1:
+        owner[members] = index_of[sites[0]]
+        return
+    counts = [sizes[code] for code in sites]
+    half = sum(counts) / 2
+    prefix = np.cumsum(counts)[:-1]
+    cut = int(np.argmin(np.abs(prefix - half))) + 1
+    left_count = int(prefix[cut - 1])
+    subset = points[members]
+    centred = subset - subset.mean(axis=0)
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    axis = vectors[:, -1]
+    if axis[np.argmax(np.abs(axis))] < 0:
+        axis = -axis  # a fixed orientation: the same input always gives the same regions
+    projection = centred @ axis
+    order = np.lexsort((tracts[members], projection))
+    _bisect(members[order[:left_count]], points, tracts, sites[:cut], sizes, owner, index_of)
+    _bisect(members[order[left_count:]], points, tracts, sites[cut:], sizes, owner, index_of)
