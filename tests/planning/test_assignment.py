@@ -15,7 +15,7 @@ from .conftest import SHARES, SITES, TEMPLATES
 FOUR = [("SLAC", 0.35), ("IN2P3", 0.40), ("LANCS", 0.10), ("RAL", 0.15)]
 
 
-def rings(n_rings: int = 12, per_ring: int = 40, dec0: float = -30.0, width: float = 1.5):
+def rings(n_rings: int = 12, per_ring: int = 240, dec0: float = -30.0, width: float = 1.5):
     """A rings sky map: ids run along rings of declination, as in Rubin's lsst_skymap."""
     tracts, ra, dec = [], [], []
     for ring in range(n_rings):
@@ -26,7 +26,7 @@ def rings(n_rings: int = 12, per_ring: int = 40, dec0: float = -30.0, width: flo
     return np.array(tracts), np.array(ra), np.array(dec)
 
 
-def neighbours(n_rings: int = 12, per_ring: int = 40):
+def neighbours(n_rings: int = 12, per_ring: int = 240):
     for ring in range(n_rings):
         for step in range(per_ring):
             here = ring * per_ring + step
@@ -61,7 +61,7 @@ def connected(tracts: set[int]) -> bool:
 
 
 def test_counts_follow_the_shares_by_largest_remainder():
-    assert apportion_counts(480, FOUR) == {"SLAC": 168, "IN2P3": 192, "LANCS": 48, "RAL": 72}
+    assert apportion_counts(2880, FOUR) == {"SLAC": 1008, "IN2P3": 1152, "LANCS": 288, "RAL": 432}
     assert sum(apportion_counts(7, FOUR).values()) == 7
     with pytest.raises(ValueError, match="add up to 0"):
         apportion_counts(3, [("SLAC", 0.0)])
@@ -80,6 +80,7 @@ def test_compact_regions_honour_the_shares_exactly_like_id_blocks():
 
 
 def test_each_site_gets_one_connected_region_with_a_shorter_boundary_than_id_blocks():
+    # a band of 12 rings of 1.5 deg tracts around the sky: id blocks are long strips along the rings
     tracts, ra, dec = rings()
 
     compact = compact_tracts(tracts, ra, dec, FOUR)
@@ -117,7 +118,7 @@ def _spec(**extra):
 
 
 def test_the_planner_uses_compact_regions_when_the_inventory_knows_tract_centres(tmp_path, dataflow):
-    tracts, ra, dec = rings(4, 10)
+    tracts, ra, dec = rings(4, 30)
     lines = ["visit,exposure,band,tract,tract_ra,tract_dec"]
     for visit, (tract, tract_ra, tract_dec) in enumerate(zip(tracts, ra, dec, strict=True), start=1):
         lines.append(f"{visit},{visit * 10},g,{tract},{tract_ra},{tract_dec}")

@@ -105,7 +105,11 @@ def compact_tracts(
     tracts = np.asarray(tracts, dtype=np.int64)
     if tracts.size == 0 or sum(share for _, share in shares) <= 0:
         return {}
-    ra_rad, dec_rad = np.radians(np.asarray(ra, dtype=np.float64)), np.radians(np.asarray(dec, dtype=np.float64))
+    canonical = np.argsort(tracts, kind="stable")  # the same tracts in any order give the same regions
+    tracts = tracts[canonical]
+    ra = np.asarray(ra, dtype=np.float64)[canonical]
+    dec = np.asarray(dec, dtype=np.float64)[canonical]
+    ra_rad, dec_rad = np.radians(ra), np.radians(dec)
     points = np.column_stack((np.cos(dec_rad) * np.cos(ra_rad), np.cos(dec_rad) * np.sin(ra_rad), np.sin(dec_rad)))
     sizes = apportion_counts(int(tracts.size), shares)
     sites = [code for code, _ in shares if sizes[code] > 0]
