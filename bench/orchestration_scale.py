@@ -376,9 +376,10 @@ def wait_until(predicate, timeout: float, poll: float = 0.02) -> float:
 def run_groups(args: argparse.Namespace, worker_env: dict[str, str], workdir: Path, n: int) -> RunFigures:
     from django.db import connection
 
-    from campaigns.models import Campaign, Event
+    from campaigns.models import Campaign
     from campaigns.orchestration import reconcile
     from campaigns.services import create_campaign_from_spec
+    from core.models import Event
     from msproc.lib.planning.inventory import TableInventory
 
     figures = RunFigures(groups=n)

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from core.admin_actions import transition_action
 
-from .models import Campaign, CampaignTemplate, ErrorRule, Event, Group, Job, Stage, Step
+from .models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
 
 
 @admin.register(CampaignTemplate)
@@ -73,17 +73,3 @@ class ErrorRuleAdmin(admin.ModelAdmin):
     list_display = ("name", "pattern", "action", "priority", "max_retries", "enabled")
     list_filter = ("action", "enabled")
     search_fields = ("name", "pattern", "description")
-
-
-@admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
-    list_display = ("created", "object_repr", "content_type", "verb", "from_status", "to_status", "actor",
-                    "campaign")
-    list_filter = ("verb", "content_type", "to_status")
-    search_fields = ("object_repr", "comment", "verb")
-    list_select_related = ("content_type", "actor", "campaign")
-    raw_id_fields = ("campaign", "actor")
-    date_hierarchy = "created"
-
-    def has_change_permission(self, request, obj=None):
-        return False  # the event log is append-only

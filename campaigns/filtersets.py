@@ -8,11 +8,12 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.validators import RegexValidator
 from django.db.models import Exists, OuterRef, QuerySet
 
+from core.models import Event
 from sites.filtersets import DateTimeRangeFilter, SearchFilterSet, SiteCodeFilter
 from sites.models import Site
 
 from .choices import ErrorAction, Scope, Status
-from .models import Campaign, CampaignTemplate, ErrorRule, Event, Group, Job, Stage, Step
+from .models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
 
 UNMATCHED = "unmatched"
 

@@ -1,12 +1,10 @@
-"""Campaigns: templates, campaigns, stages, steps, groups, jobs, error rules and the event log."""
+"""Campaigns: templates, campaigns, stages, steps, groups, jobs and error rules."""
 
 from __future__ import annotations
 
 import re
 
 from django.conf import settings
-from django.contrib.contenttypes.fields import GenericForeignKey
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -454,31 +452,3 @@ class Job(StatefulModel):
         """prepared|running|blocked|failed|reviewable -> rejected."""
         self._transition("reject", {S.PREPARED, S.RUNNING, S.BLOCKED, S.FAILED, S.REVIEWABLE}, S.REJECTED,
                          actor=actor, comment=comment, finished_at=timezone.now())
-
-
-class Event(models.Model):
-    """One state change or operator action: who, when, on what, from, to, why."""
-
-    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, db_index=False)  # (content_type, id)
-    object_id = models.PositiveBigIntegerField()
-    subject = GenericForeignKey("content_type", "object_id")
-    object_repr = models.CharField(max_length=200)
-    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="events",
-                                 db_index=False)  # (campaign, -created)
-    verb = models.CharField(max_length=64)
-    from_status = models.CharField(max_length=16, blank=True)
-    to_status = models.CharField(max_length=16, blank=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="+")
-    comment = models.TextField(blank=True)
-    created = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["-created", "-id"]
-        indexes = [
-            models.Index(fields=["content_type", "object_id"]),
-            models.Index(fields=["campaign", "-created"]),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.object_repr}: {self.verb} {self.from_status}->{self.to_status}"

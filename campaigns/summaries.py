@@ -17,13 +17,14 @@ from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from core.models import Event
 from sites.choices import SiteStatus
 from sites.models import Site
 from transfers.choices import MovementStatus
 from transfers.models import Movement, Replica
 
 from .choices import Status
-from .models import Campaign, Event, Group, Job, Step
+from .models import Campaign, Group, Job, Step
 from .services import PENDING_FOR_REASSIGN
 
 # A group or movement that sits in one of these states longer than this is "stalled".

@@ -13,8 +13,8 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
-from campaigns.models import Event
 from core.lifecycle import IllegalTransition
+from core.models import Event
 
 # Verbs an operator may call, per model label ("app_label.ModelName" lower-case model name).
 OPERATOR_VERBS: dict[str, frozenset[str]] = {

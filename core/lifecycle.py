@@ -87,7 +87,7 @@ def record_event(obj: models.Model, verb: str, from_status: str, to_status: str,
     """Write the Event row of one transition or operator action and return it."""
     from django.contrib.contenttypes.models import ContentType
 
-    event_model = apps.get_model("campaigns", "Event")
+    event_model = apps.get_model("core", "Event")
     user = actor if getattr(actor, "is_authenticated", False) else None
     campaign_id = obj.event_campaign_id() if hasattr(obj, "event_campaign_id") else None
     return event_model.objects.create(
@@ -134,7 +134,7 @@ def bulk_transition(
     model = queryset.model
     using = queryset.db
     connection = connections[using]
-    event_model = apps.get_model("campaigns", "Event")
+    event_model = apps.get_model("core", "Event")
     now = timezone.now()
     values = {"status": target, "status_changed_at": now, **fields}
     if "updated" in {f.name for f in model._meta.fields}:
@@ -216,7 +216,7 @@ def _transition_statement(locked: models.QuerySet, values: dict[str, Any], row_v
                 params.append(_column([row_values[key][name] for key in pks], field, connection))
         columns = ", ".join(["id"] + [quote(meta.get_field(name).column) for name in names])
         source = f"locked JOIN unnest({', '.join(arrays)}) AS v ({columns}) ON v.id = locked.id"
-    event_meta = apps.get_model("campaigns", "Event")._meta
+    event_meta = apps.get_model("core", "Event")._meta
     event_columns = ", ".join(quote(event_meta.get_field(name).column) for name in (
         "content_type", "object_id", "object_repr", "campaign", "verb", "from_status", "to_status", "actor",
         "comment", "created"))

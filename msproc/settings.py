@@ -60,6 +60,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# The model whose rows audit events belong to (core.models.Event.campaign), named here so core names no app.
+MSPROC_EVENT_CAMPAIGN_MODEL = "campaigns.Campaign"
+
 ROOT_URLCONF = "msproc.urls"
 TEMPLATES = [
     {

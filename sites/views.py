@@ -19,8 +19,9 @@ from django.views.generic import FormView, TemplateView
 from campaigns import summaries
 from campaigns.choices import Status
 from campaigns.forms import ActionForm
-from campaigns.models import Campaign, Event, Group
+from campaigns.models import Campaign, Group
 from core.htmx import SiteAdminRequiredMixin, ViewerRequiredMixin
+from core.models import Event
 from core.views import FilteredListView, verbs_for
 from transfers.choices import MovementStatus
 from transfers.models import Movement

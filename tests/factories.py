@@ -8,7 +8,8 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Event, Group, Job, Stage, Step
+from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
+from core.models import Event
 from sites.models import BackendHealth, ButlerRepo, PandaQueue, Site
 from transfers.models import DatasetType, Movement, Replica
 

@@ -6,8 +6,9 @@ import re
 
 from rest_framework import serializers
 
-from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Event, Group, Job, Stage, Step
+from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
 from core.api.base import StatusField
+from core.models import Event
 from sites.api.serializers import SiteCodeField
 
 

@@ -28,9 +28,10 @@ from campaigns.filtersets import (
     StageFilterSet,
     StepFilterSet,
 )
-from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Event, Group, Job, Stage, Step
+from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
 from core import roles
 from core.api.base import ApiViewSet, SpecErrorSerializer, field_errors, with_actions
+from core.models import Event
 
 from .serializers import (
     CampaignCreateSerializer,

@@ -11,8 +11,9 @@ from django.views.generic import TemplateView
 from campaigns import summaries
 from campaigns.charts import line_chart
 from campaigns.filtersets import UNMATCHED, CampaignFilterSet, EventFilterSet, GroupFilterSet
-from campaigns.models import Campaign, Event, Group, Job, Step
+from campaigns.models import Campaign, Group, Job, Step
 from core.htmx import ViewerRequiredMixin, is_htmx
+from core.models import Event
 from core.views import FilteredListView, verbs_for
 from transfers.models import Movement
 

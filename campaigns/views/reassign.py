@@ -17,9 +17,10 @@ from django.views.generic import FormView
 
 from campaigns import services
 from campaigns.forms import ReassignForm
-from campaigns.models import Campaign, Event
+from campaigns.models import Campaign
 from campaigns.summaries import ACTIVE_CAMPAIGN
 from core.htmx import OperatorRequiredMixin
+from core.models import Event
 from sites.models import Site
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns.models import Event, Group
+from campaigns.models import Group
 from campaigns.services import ReassignError, create_campaign_from_spec, reassign_site_groups
+from core.models import Event
 from sites.models import Site
 from sites.services import load_sites
 from tests.orchestration.test_reconciler import TEMPLATES, run_ticks

@@ -9,7 +9,8 @@ from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
 from campaigns import services
-from campaigns.models import Event, Group
+from campaigns.models import Group
+from core.models import Event
 from msproc.lib.planning.spec import FieldError, SpecError
 from sites.models import Site
 from tests.factories import CampaignTemplateFactory, GroupFactory, MovementFactory, SiteFactory

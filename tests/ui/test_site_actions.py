@@ -8,8 +8,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from campaigns.models import Event, Group
+from campaigns.models import Group
 from campaigns.services import create_campaign_from_spec
+from core.models import Event
 from sites import tasks
 from sites.models import Site
 from sites.services import load_sites

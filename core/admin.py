@@ -1,0 +1,19 @@
+"""The audit log in the admin: read-only, append-only."""
+
+from django.contrib import admin
+
+from .models import Event
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ("created", "object_repr", "content_type", "verb", "from_status", "to_status", "actor",
+                    "campaign")
+    list_filter = ("verb", "content_type", "to_status")
+    search_fields = ("object_repr", "comment", "verb")
+    list_select_related = ("content_type", "actor", "campaign")
+    raw_id_fields = ("campaign", "actor")
+    date_hierarchy = "created"
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the event log is append-only
