@@ -6,3 +6,6 @@ class CampaignsConfig(AppConfig):
 
     name = "campaigns"
     verbose_name = "Campaigns"
+
+    def ready(self) -> None:
+        from . import tasks  # noqa: F401 - registers this app's Celery task names in every process (core.queue)

@@ -24,13 +24,15 @@ from functools import lru_cache
 import yaml
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef
 from django.utils import timezone
 
+from core import queue
 from core.lifecycle import IllegalTransition, bulk_transition
 from sites.choices import SiteStatus
 from sites.models import ButlerRepo
 from sites.services import report_backend_failure
+from transfers import orchestration as movements
 from transfers.choices import MovementStatus
 from transfers.models import Movement
 
@@ -97,15 +99,8 @@ def _start_steps(campaign_id: int, report: TickReport) -> None:
 
 
 def _ready_movements(campaign_id: int, report: TickReport) -> None:
-    pending_steps = Step.objects.filter(feeding_movements=OuterRef("pk")).exclude(status=S.ACCEPTED)
-    pending_moves = Movement.objects.filter(followers=OuterRef("pk")).exclude(status__in=[M.DONE, M.CANCELLED])
-    ready = Movement.objects.filter(campaign_id=campaign_id, status=M.PLANNED).exclude(
-        Exists(pending_steps)).exclude(Exists(pending_moves))
-    moved = bulk_transition(ready, "make_ready", {M.PLANNED}, M.READY)
-    ids = [pk for pk, _ in moved]
-    report.movements_ready += ids
-    if ids:
-        _enqueue_movements(ids)
+    pending_steps = Step.objects.filter(campaign_id=campaign_id).exclude(status=S.ACCEPTED)
+    report.movements_ready += movements.make_ready(campaign_id, pending_steps)
 
 
 def _ready_groups(campaign_id: int, report: TickReport) -> None:
@@ -358,13 +353,9 @@ def _cancel_orphans(job_ids: set[int], external_ids: Mapping[int, dict]) -> None
     cancel it there (the workflow would otherwise run with nobody watching)."""
     if not job_ids:
         return
-    from functools import partial
-
-    from .tasks import cancel_job
-
     for pk in Job.objects.filter(pk__in=list(job_ids), status=S.REJECTED).values_list("pk", flat=True):
         Job.objects.filter(pk=pk).update(external_ids=external_ids[pk])
-        transaction.on_commit(partial(cancel_job.delay, pk))
+        queue.send_on_commit("campaigns.tasks.cancel_job", pk)
 
 
 def cancel_job(job_id: int) -> None:
@@ -621,27 +612,7 @@ def _requeue_lost(report: TickReport) -> None:
         Job.objects.filter(pk__in=jobs).update(status_changed_at=timezone.now())
         report.requeued_jobs = jobs
         _enqueue_jobs(jobs)
-    lease = timezone.now() - timedelta(seconds=settings.MSPROC_MOVEMENT_LEASE_SECONDS)
-    movements = list(Movement.objects.filter(
-        Q(status=M.READY, status_changed_at__lt=stale, campaign__status=S.RUNNING)
-        | Q(status__in=[M.REGISTERING, M.INGESTING], status_changed_at__lt=lease)
-    ).values_list("pk", flat=True)[:500])
-    # Transferring movements are polled here in batches; only those that moved on get a task.
-    from transfers.services import poll_transferring
-
-    movements += poll_transferring()
-    retry = list(Movement.objects.filter(status=M.FAILED, attempts__lt=settings.MSPROC_MAX_AUTO_RETRIES + 1,
-                                         status_changed_at__lt=stale).values_list("pk", flat=True)[:100])
-    for movement in Movement.objects.filter(pk__in=retry):
-        try:
-            movement.retry(comment="automatic retry of a failed transfer")
-            movements.append(movement.pk)
-        except IllegalTransition:
-            continue
-    if movements:
-        Movement.objects.filter(pk__in=movements, status=M.READY).update(status_changed_at=timezone.now())
-        report.requeued_movements = movements
-        _enqueue_movements(movements)
+    report.requeued_movements = movements.requeue(Campaign.objects.filter(status=S.RUNNING))
 
 
 # ---------------------------------------------------------------------------------------------- enqueueing
@@ -649,17 +620,5 @@ def _requeue_lost(report: TickReport) -> None:
 
 def _enqueue_jobs(job_ids: list[int]) -> None:
     """Send the submissions, SUBMIT_BATCH job ids per task."""
-    from .tasks import submit_jobs as task
-
     for start in range(0, len(job_ids), SUBMIT_BATCH):
-        task.delay(list(job_ids[start:start + SUBMIT_BATCH]))
-
-
-def _enqueue_movements(movement_ids: list[int]) -> None:
-    from transfers.tasks import advance_movement as task
-
-    def send() -> None:
-        for pk in movement_ids:
-            task.delay(pk)
-
-    transaction.on_commit(send)
+        queue.send("campaigns.tasks.submit_jobs", list(job_ids[start:start + SUBMIT_BATCH]))

@@ -7,20 +7,23 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from functools import partial
 from pathlib import Path
 from typing import Any
 
+import yaml
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core import queue
+from core.lifecycle import bulk_transition, record_event
 from msproc.lib.planning.dataflow import PipelineDataflow
 from msproc.lib.planning.inventory import DataInventory, TableInventory, VisitInfo
 from msproc.lib.planning.planner import Plan, plan_campaign
 from msproc.lib.planning.spec import CampaignSpec, FieldError, SpecError, load_spec
 from sites.choices import RepoStatus
 from sites.models import ButlerRepo, Site
+from transfers.choices import MovementStatus as M
 from transfers.models import DatasetType, Movement
 
 from .models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
@@ -291,10 +294,6 @@ def reassign_site_groups(campaign: Campaign, from_site: Site, to_site: Site, *, 
     Raises ReassignError when ``from_site`` is online or equals ``to_site``, ``to_site`` is not online, or
     the campaign's stored spec no longer plans (nothing is changed then).
     """
-    import yaml
-
-    from core.lifecycle import record_event
-    from transfers.choices import MovementStatus as M
 
     if from_site.pk == to_site.pk:
         raise ReassignError("to_site: choose another site than the one being emptied")
@@ -401,10 +400,6 @@ def cancel_live_attempts(groups, *, actor=None, comment: str = "") -> list[int]:
     stopped) runs after the transaction commits, in the ``campaigns.tasks.cancel_job`` task, retried while
     the backend is unreachable. Returns the ids of the jobs rejected.
     """
-    from core.lifecycle import bulk_transition
-
-    from .tasks import cancel_job
-
     live = Job.objects.filter(group__in=groups)
     rejected: list[int] = []
     while moved := bulk_transition(live, "reject", set(LIVE_ATTEMPT_STATES), "rejected", actor=actor,
@@ -412,7 +407,7 @@ def cancel_live_attempts(groups, *, actor=None, comment: str = "") -> list[int]:
                                    limit=1000, finished_at=timezone.now()):
         rejected += [pk for pk, _ in moved]
     for pk in rejected:
-        transaction.on_commit(partial(cancel_job.delay, pk))
+        queue.send_on_commit("campaigns.tasks.cancel_job", pk)
     return rejected
 
 
@@ -435,8 +430,6 @@ UNFINISHED_GROUP_STATES = ("waiting", "ready", "prepared", "running", "failed", 
 def reject_with_attempts(obj: Campaign | Step, *, actor=None, comment: str = "") -> Campaign | Step:
     """Reject a campaign or a step: its unfinished groups are rejected too, and their live attempts are cancelled
     at their backends. Groups already accepted stay accepted. Raises IllegalTransition, changing nothing."""
-    from core.lifecycle import bulk_transition
-
     groups = Group.objects.filter(campaign=obj) if isinstance(obj, Campaign) else Group.objects.filter(step=obj)
     note = f"{obj._meta.model_name} rejected" + (f": {comment}" if comment else "")
     with transaction.atomic():

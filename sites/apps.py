@@ -6,3 +6,6 @@ class SitesConfig(AppConfig):
 
     name = "sites"
     verbose_name = "Sites"
+
+    def ready(self) -> None:
+        from . import tasks  # noqa: F401 - registers this app's Celery task names in every process (core.queue)

@@ -6,3 +6,6 @@ class TransfersConfig(AppConfig):
 
     name = "transfers"
     verbose_name = "Transfers"
+
+    def ready(self) -> None:
+        from . import tasks  # noqa: F401 - registers this app's Celery task names in every process (core.queue)

@@ -187,39 +187,7 @@ def _repo_roots(site_ids) -> dict[int, str]:
 
 def _plan_keys(campaign_ids) -> dict[int, tuple[str | None, str | None]]:
     """The instrument and skymap of each campaign's plan: two keys, not the whole plan (megabytes)."""
-    from campaigns.models import Campaign
-
-    keys = {pk: (instrument, skymap) for pk, instrument, skymap in Campaign.objects.filter(
+    campaigns = Movement._meta.get_field("campaign").related_model.objects  # through the relation: no app import
+    keys = {pk: (instrument, skymap) for pk, instrument, skymap in campaigns.filter(
         pk__in=list(campaign_ids)).values_list("pk", "plan__instrument", "plan__skymap")}
     return defaultdict(lambda: (None, None), keys)
-
-
-def poll_transferring(limit: int = 500) -> list[int]:
-    """Poll the transferring movements with one backend call per (backend, campaign); return the ids of
-    those that moved on (arrived, stuck or failed), for ``advance_movement`` to finish.
-
-    Movement keys are unique within a campaign, so a batch never mixes campaigns. A backend that does
-    not answer leaves its movements transferring; the next tick asks again.
-    """
-    batches: dict[tuple[str, int], list[Movement]] = defaultdict(list)
-    transferring = list(Movement.objects.filter(status=M.TRANSFERRING).select_related("campaign", "destination")
-                        .defer("campaign__plan", "campaign__spec")
-                        .prefetch_related("sources", "dataset_types", "after_movements").order_by("pk")[:limit])
-    for movement in transferring:
-        batches[(movement.destination.transfer_backend_name(), movement.campaign_id)].append(movement)
-    # What every request needs, read once for all of them (not per movement).
-    repos = _repo_roots({site.pk for m in transferring for site in m.sources.all()}
-                        | {m.destination_id for m in transferring})
-    plan_keys = _plan_keys({m.campaign_id for m in transferring})
-    moved_on: list[int] = []
-    for (name, campaign_id), movements in batches.items():
-        backend = get_transfer_backend(name)
-        try:
-            progress = backend.poll([(build_request(m, repos=repos, plan_keys=plan_keys[campaign_id]),
-                                      m.external_ids or {}) for m in movements])
-        except TransferBackendError as exc:
-            log.warning("polling %s transfers failed: %s", name, exc)
-            report_backend_failure("transfer", name, "poll", str(exc))
-            continue
-        moved_on += [m.pk for m in movements if m.key in progress and progress[m.key].state != "transferring"]
-    return moved_on

@@ -7,7 +7,8 @@ from transfers.backends import TransferProgress
 from transfers.backends import base as transfer_backends
 from transfers.backends.noop import NoopTransferBackend
 from transfers.models import Movement
-from transfers.services import advance_movement, poll_transferring
+from transfers.orchestration import poll_transferring
+from transfers.services import advance_movement
 
 from .test_reconciler import campaign, noop  # noqa: F401  (fixtures)
 
