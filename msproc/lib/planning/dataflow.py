@@ -12,6 +12,8 @@ from pathlib import Path
 
 __all__ = [
     "MOCK_DRP_PIPELINE",
+    "MOCK_LSSTCAM_DRP_PIPELINE",
+    "MOCK_PIPELINES",
     "DataflowError",
     "DatasetTypeInfo",
     "PipelineDataflow",
@@ -20,8 +22,13 @@ __all__ = [
     "resolve_pipeline_uri",
 ]
 
+_PIPELINES_DIR = Path(__file__).resolve().parent.parent / "stack" / "pipelines"
 #: The mock DRP pipeline written by ``msproc.lib.stack`` (the value ``mock:drp``).
-MOCK_DRP_PIPELINE = Path(__file__).resolve().parent.parent / "stack" / "pipelines" / "drp_mock.yaml"
+MOCK_DRP_PIPELINE = _PIPELINES_DIR / "drp_mock.yaml"
+#: The mock of the real LSSTCam DRP (the value ``mock:lsstcam-drp``).
+MOCK_LSSTCAM_DRP_PIPELINE = _PIPELINES_DIR / "lsstcam_drp_mock.yaml"
+#: Spec ``pipeline`` values naming a pipeline shipped with msproc.
+MOCK_PIPELINES: dict[str, Path] = {"mock:drp": MOCK_DRP_PIPELINE, "mock:lsstcam-drp": MOCK_LSSTCAM_DRP_PIPELINE}
 
 
 class DataflowError(Exception):
@@ -90,13 +97,14 @@ class PipelineDataflow:
 def resolve_pipeline_uri(pipeline: str, base: Path | None = None) -> str:
     """Return the URI/path to load for a spec's ``pipeline`` value.
 
-    ``mock:drp`` means the mock DRP pipeline of ``msproc.lib.stack``; a
+    ``mock:drp`` means the mock DRP pipeline of ``msproc.lib.stack`` and
+    ``mock:lsstcam-drp`` the mock of the real LSSTCam DRP; a
     relative path is resolved against ``base`` (default: the ``msproc``
     package directory); anything else (absolute path, ``resource://``,
     ``s3://``...) is returned unchanged.
     """
-    if pipeline == "mock:drp":
-        return str(MOCK_DRP_PIPELINE)
+    if pipeline in MOCK_PIPELINES:
+        return str(MOCK_PIPELINES[pipeline])
     if "://" in pipeline or pipeline.startswith("/"):
         return pipeline
     # Subset selectors (``file.yaml#step1``) are not meaningful here: strip them.
