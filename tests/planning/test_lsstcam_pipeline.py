@@ -1,10 +1,18 @@
-"""The mock of the real LSSTCam DRP (``mock:lsstcam-drp``) builds a valid pipeline graph."""
+"""The mock of the real LSSTCam DRP (``mock:lsstcam-drp``) and planning from saved pipeline graphs."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
-from msproc.lib.planning.dataflow import MOCK_LSSTCAM_DRP_PIPELINE, resolve_pipeline_uri
+from msproc.lib.planning.dataflow import (
+    MOCK_LSSTCAM_DRP_PIPELINE,
+    DataflowError,
+    export_pipeline_graph,
+    load_dataflow,
+    resolve_pipeline_uri,
+)
 
 LSSTCAM_STEPS = {
     "step1a-single-visit-detectors": {"visit", "detector"},
@@ -88,3 +96,54 @@ def test_it_applies_the_lsstcam_config_to_update_visit_summary(graph):
     assert "fgcmPhotoCalibCatalog" in inputs
     assert "preliminary_visit_image_background" not in inputs
     assert not any("SkyWcsCatalog" in name and "turbulence" not in name for name in inputs)
+
+
+def test_it_plans_from_a_saved_graph_whose_task_modules_do_not_exist(lsstcam_graph_file, lsstcam_dataflow):
+    import importlib.util
+
+    assert importlib.util.find_spec("msproc_absent_stack") is None
+    from_yaml = load_dataflow(resolve_pipeline_uri("mock:lsstcam-drp"))
+    assert lsstcam_dataflow.has_step_definitions
+    assert list(lsstcam_dataflow.steps) == list(LSSTCAM_STEPS)
+    for label, step in from_yaml.steps.items():
+        saved = lsstcam_dataflow.steps[label]
+        assert (saved.tasks, saved.inputs, saved.outputs, saved.sharding) == (
+            step.tasks, step.inputs, step.outputs, step.sharding
+        ), label
+    assert lsstcam_dataflow.steps["step2c-recalibrate-healpix"].healpix_level() == 3
+    assert lsstcam_dataflow.steps["step2a-recalibrate-global"].sharding == ()
+
+
+def test_it_reports_a_saved_graph_that_cannot_be_read(tmp_path):
+    broken = tmp_path / "broken.json.gz"
+    broken.write_bytes(b"not gzip")
+    with pytest.raises(DataflowError, match="cannot load pipeline"):
+        load_dataflow(str(broken))
+
+
+def test_it_refuses_to_export_a_graph_to_a_file_that_is_not_json_gz(tmp_path):
+    with pytest.raises(DataflowError, match="must end in .json.gz"):
+        export_pipeline_graph(resolve_pipeline_uri("mock:drp"), tmp_path / "graph.yaml")
+
+
+def test_it_rejects_an_unknown_shipped_pipeline():
+    with pytest.raises(DataflowError, match="unknown shipped pipeline 'mock:nope'"):
+        resolve_pipeline_uri("mock:nope")
+
+
+@pytest.mark.django_db
+def test_it_exports_a_pipeline_graph_from_the_command_line(tmp_path):
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("export_pipeline_graph", "mock:drp", str(tmp_path / "drp.json.gz"), stdout=out)
+    assert "wrote" in out.getvalue()
+    saved = load_dataflow(str(tmp_path / "drp.json.gz"))
+    assert list(saved.steps) == list(load_dataflow(resolve_pipeline_uri("mock:drp")).steps)
+
+
+def test_it_fails_the_export_command_cleanly_on_a_bad_output(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="must end in .json.gz"):
+        call_command("export_pipeline_graph", "mock:drp", str(tmp_path / "drp.txt"))

@@ -1,7 +1,15 @@
-"""Read a pipeline YAML and describe what each step (subset) reads and writes.
+"""Read a pipeline and describe what each step (subset) reads and writes.
 
-The pipeline graph is resolved against the default
-:class:`lsst.daf.butler.DimensionUniverse`, so no Butler repository is needed.
+A pipeline is a YAML file (resolved against the default
+:class:`lsst.daf.butler.DimensionUniverse`, so no Butler repository is
+needed) or a saved pipeline graph (``.json.gz`` written by
+:func:`export_pipeline_graph`), read with task import disabled: planning the
+real DRP needs lsst-pipe-base and lsst-daf-butler, not the task packages.
+
+When the pipeline has a ``steps:`` section, its steps are the step subsets in
+that order, each with its sharding dimensions, and the order has passed
+lsst-pipe-base's own step validation; otherwise every subset is a step and
+sharding is left to the tasks' dimensions.
 """
 
 from __future__ import annotations
@@ -14,11 +22,14 @@ __all__ = [
     "MOCK_DRP_PIPELINE",
     "MOCK_LSSTCAM_DRP_PIPELINE",
     "MOCK_PIPELINES",
+    "SAVED_GRAPH_SUFFIX",
     "DataflowError",
     "DatasetTypeInfo",
     "PipelineDataflow",
     "StepDataflow",
+    "export_pipeline_graph",
     "load_dataflow",
+    "load_pipeline_graph",
     "resolve_pipeline_uri",
 ]
 
@@ -29,6 +40,10 @@ MOCK_DRP_PIPELINE = _PIPELINES_DIR / "drp_mock.yaml"
 MOCK_LSSTCAM_DRP_PIPELINE = _PIPELINES_DIR / "lsstcam_drp_mock.yaml"
 #: Spec ``pipeline`` values naming a pipeline shipped with msproc.
 MOCK_PIPELINES: dict[str, Path] = {"mock:drp": MOCK_DRP_PIPELINE, "mock:lsstcam-drp": MOCK_LSSTCAM_DRP_PIPELINE}
+
+
+#: File name ending of a saved pipeline graph.
+SAVED_GRAPH_SUFFIX = ".json.gz"
 
 
 class DataflowError(Exception):
@@ -62,7 +77,9 @@ class StepDataflow:
     ``inputs`` are the dataset types the step reads that it does not produce
     itself (regular and prerequisite inputs); ``outputs`` are the regular
     outputs (no config/metadata/log datasets). ``dimensions`` is the union of
-    the required dimensions of its tasks.
+    the required dimensions of its tasks. ``sharding`` is the step's sharding
+    dimensions from the pipeline's ``steps:`` section (``()``: the step runs
+    once, over everything), or None when the pipeline has no such section.
     """
 
     label: str
@@ -70,6 +87,14 @@ class StepDataflow:
     inputs: dict[str, DatasetTypeInfo]
     outputs: dict[str, DatasetTypeInfo]
     dimensions: tuple[str, ...]
+    sharding: tuple[str, ...] | None = None
+
+    def healpix_level(self) -> int | None:
+        """Return N when the step shards by ``healpixN`` (a regional step), else None."""
+        for dimension in self.sharding or ():
+            if dimension.startswith("healpix") and dimension[len("healpix") :].isdigit():
+                return int(dimension[len("healpix") :])
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +103,8 @@ class PipelineDataflow:
 
     uri: str
     steps: dict[str, StepDataflow]
+    #: True when the steps come from the pipeline's ``steps:`` section (in its order).
+    has_step_definitions: bool = False
 
     def producers(self, dataset_type: str) -> list[str]:
         """Return the labels of the steps that write ``dataset_type`` (maybe empty)."""
@@ -107,6 +134,8 @@ def resolve_pipeline_uri(pipeline: str, base: Path | None = None) -> str:
         return str(MOCK_PIPELINES[pipeline])
     if "://" in pipeline or pipeline.startswith("/"):
         return pipeline
+    if pipeline.startswith("mock:"):
+        raise DataflowError(f"unknown shipped pipeline {pipeline!r}: one of {', '.join(MOCK_PIPELINES)}")
     # Subset selectors (``file.yaml#step1``) are not meaningful here: strip them.
     path_part = pipeline.split("#", 1)[0]
     root = base if base is not None else Path(__file__).resolve().parents[2]
@@ -122,28 +151,77 @@ def _info(node: object) -> DatasetTypeInfo:
     )
 
 
-def load_dataflow(uri: str, steps: Iterable[str] | None = None) -> PipelineDataflow:
-    """Load a pipeline and return the dataflow of its subsets.
+def load_pipeline_graph(uri: str):  # -> lsst.pipe.base.pipeline_graph.PipelineGraph
+    """Return the resolved pipeline graph of a pipeline YAML or a saved graph.
 
-    ``steps`` restricts the result to those subset labels (in that order);
-    by default every subset is described, in label order.
+    A URI ending in ``.json.gz`` is a saved graph, read without importing any
+    task class; anything else is a pipeline YAML, resolved against the default
+    dimension universe. Both have their ``steps:`` section validated by
+    lsst-pipe-base.
 
     Raises:
-        DataflowError: the pipeline cannot be read or resolved, or a requested
-            step is not a subset of it.
+        DataflowError: the pipeline cannot be read or resolved, or its step
+            order contradicts its dataflow (lsst-pipe-base's ``InvalidStepsError``).
     """
     # Imported here: the stack is slow to import and the spec parser does not need it.
     from lsst.daf.butler import DimensionUniverse
     from lsst.pipe.base import Pipeline
+    from lsst.pipe.base.pipeline_graph import PipelineGraph, TaskImportMode
 
     try:
-        pipeline = Pipeline.from_uri(uri)
-        graph = pipeline.to_graph()
+        if uri.endswith(SAVED_GRAPH_SUFFIX):
+            graph = PipelineGraph._read_uri(uri, import_mode=TaskImportMode.DO_NOT_IMPORT)
+        else:
+            graph = Pipeline.from_uri(uri).to_graph()
         graph.resolve(dimensions=DimensionUniverse())
     except Exception as err:  # the stack raises many kinds; report them all the same way
         raise DataflowError(f"cannot load pipeline {uri!r}: {err}") from err
+    return graph
 
-    labels = list(steps) if steps is not None else sorted(graph.task_subsets.keys())
+
+def export_pipeline_graph(uri: str, destination: str | Path) -> Path:
+    """Write the resolved pipeline graph of ``uri`` to ``destination`` (``.json.gz``).
+
+    Needs the pipeline's task packages (or the mocks) importable. Returns the
+    path written.
+
+    Raises:
+        DataflowError: the pipeline cannot be loaded, or ``destination`` does
+            not end in ``.json.gz`` or cannot be written.
+    """
+    path = Path(destination)
+    if not path.name.endswith(SAVED_GRAPH_SUFFIX):
+        raise DataflowError(f"{path}: a saved pipeline graph must end in {SAVED_GRAPH_SUFFIX}")
+    graph = load_pipeline_graph(uri)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        graph._write_uri(str(path))
+    except Exception as err:
+        raise DataflowError(f"cannot write {path}: {err}") from err
+    return path
+
+
+def load_dataflow(uri: str, steps: Iterable[str] | None = None) -> PipelineDataflow:
+    """Load a pipeline (YAML or saved graph) and return the dataflow of its steps.
+
+    ``steps`` restricts the result to those subset labels (in that order);
+    by default the result has the steps of the pipeline's ``steps:`` section
+    in that order, or, without one, every subset in label order.
+
+    Raises:
+        DataflowError: the pipeline cannot be read or resolved, its step order
+            is invalid, or a requested step is not a subset of it.
+    """
+    graph = load_pipeline_graph(uri)
+    sharding: dict[str, tuple[str, ...]] = {}
+    for label in graph.steps:
+        sharding[label] = tuple(sorted(graph.steps.get_dimensions(label).required))
+    if steps is not None:
+        labels = list(steps)
+    elif sharding:
+        labels = list(sharding)
+    else:
+        labels = sorted(graph.task_subsets.keys())
     missing = [label for label in labels if label not in graph.task_subsets]
     if missing:
         raise DataflowError(f"pipeline {uri!r} has no subset(s) {', '.join(missing)}")
@@ -170,8 +248,14 @@ def load_dataflow(uri: str, steps: Iterable[str] | None = None) -> PipelineDataf
             inputs=inputs,
             outputs=dict(sorted(produced.items())),
             dimensions=tuple(sorted(dims)),
+            sharding=_sharding(sharding[label]) if label in sharding else None,
         )
-    return PipelineDataflow(uri=uri, steps=result)
+    return PipelineDataflow(uri=uri, steps=result, has_step_definitions=bool(sharding))
+
+
+def _sharding(required: tuple[str, ...]) -> tuple[str, ...]:
+    # instrument and skymap come with visit/tract; what shards a step is the rest.
+    return tuple(d for d in required if d not in ("instrument", "skymap"))
 
 
 def dataflow_from_mapping(uri: str, steps: Mapping[str, StepDataflow]) -> PipelineDataflow:
