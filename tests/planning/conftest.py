@@ -52,3 +52,10 @@ def lsstcam_graph_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def lsstcam_dataflow(lsstcam_graph_file: Path) -> PipelineDataflow:
     return load_dataflow(str(lsstcam_graph_file))
+
+
+@pytest.fixture(scope="session")
+def lsstcam_yaml_dataflow() -> PipelineDataflow:
+    from msproc.lib.planning.dataflow import resolve_pipeline_uri
+
+    return load_dataflow(resolve_pipeline_uri("mock:lsstcam-drp"))

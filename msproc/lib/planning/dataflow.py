@@ -15,7 +15,9 @@ sharding is left to the tasks' dimensions.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "DatasetTypeInfo",
     "PipelineDataflow",
     "StepDataflow",
+    "check_step_order",
     "export_pipeline_graph",
     "load_dataflow",
     "load_pipeline_graph",
@@ -88,6 +91,22 @@ class StepDataflow:
     outputs: dict[str, DatasetTypeInfo]
     dimensions: tuple[str, ...]
     sharding: tuple[str, ...] | None = None
+
+    def level_from_sharding(self) -> str | None:
+        """Return what one group covers by the ``steps:`` section, or None without one.
+
+        ``global`` (no sharding dimension), ``healpix`` (a ``healpixN``
+        dimension), ``tract``, or ``visit`` (``visit``/``exposure``).
+        """
+        if self.sharding is None:
+            return None
+        if not self.sharding:
+            return "global"
+        if self.healpix_level() is not None:
+            return "healpix"
+        if "tract" in self.sharding:
+            return "tract"
+        return "visit"
 
     def healpix_level(self) -> int | None:
         """Return N when the step shards by ``healpixN`` (a regional step), else None."""
@@ -159,10 +178,17 @@ def load_pipeline_graph(uri: str):  # -> lsst.pipe.base.pipeline_graph.PipelineG
     dimension universe. Both have their ``steps:`` section validated by
     lsst-pipe-base.
 
+    The graph is cached per URI: copy it before changing it.
+
     Raises:
         DataflowError: the pipeline cannot be read or resolved, or its step
             order contradicts its dataflow (lsst-pipe-base's ``InvalidStepsError``).
     """
+    return _load_graph(uri)
+
+
+@lru_cache(maxsize=8)
+def _load_graph(uri: str):  # -> PipelineGraph
     # Imported here: the stack is slow to import and the spec parser does not need it.
     from lsst.daf.butler import DimensionUniverse
     from lsst.pipe.base import Pipeline
@@ -177,6 +203,36 @@ def load_pipeline_graph(uri: str):  # -> lsst.pipe.base.pipeline_graph.PipelineG
     except Exception as err:  # the stack raises many kinds; report them all the same way
         raise DataflowError(f"cannot load pipeline {uri!r}: {err}") from err
     return graph
+
+
+def check_step_order(uri: str, labels: Sequence[str]) -> tuple[str, str] | None:
+    """Return (step, problem) if lsst-pipe-base rejects ``labels`` as the order of the steps, else None.
+
+    The pipeline's graph is copied, the tasks of subsets not in ``labels``
+    are removed, ``labels`` become its steps and lsst-pipe-base's own step
+    validation runs (``InvalidStepsError``: a step produces what an earlier
+    step reads). None also when ``uri`` cannot be loaded (reported elsewhere)
+    or a label is not a subset.
+    """
+    from lsst.daf.butler import DimensionUniverse
+    from lsst.pipe.base.pipeline_graph import InvalidStepsError
+
+    try:
+        graph = load_pipeline_graph(uri).copy()
+    except DataflowError:
+        return None
+    if any(label not in graph.task_subsets for label in labels):
+        return None
+    keep = {task for label in labels for task in graph.task_subsets[label]}
+    graph.remove_tasks([task for task in graph.tasks if task not in keep], drop_from_subsets=True)
+    graph.steps = list(labels)
+    try:
+        graph.resolve(dimensions=DimensionUniverse())
+    except InvalidStepsError as err:
+        match = re.search(r"in step '([^']+)'", str(err))
+        label = match.group(1) if match else labels[0]
+        return label, f"step order rejected by lsst-pipe-base: {err}"
+    return None
 
 
 def export_pipeline_graph(uri: str, destination: str | Path) -> Path:

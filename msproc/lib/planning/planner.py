@@ -42,6 +42,7 @@ from .spec import (
     split_level_error,
     step_level,
 )
+from .structure import step_dependencies
 
 __all__ = [
     "MOVEMENT_KINDS",
@@ -256,6 +257,7 @@ class _Planner:
         self.steps = list(spec.steps)
         self.order = {step.name: index for index, step in enumerate(self.steps, start=1)}
         self.level = {step.name: step_level(step, dataflow) for step in self.steps}
+        self.depends_on = step_dependencies(spec, dataflow)
         # load_spec reports these with the other dataflow errors; a spec that did not go
         # through it (parse_spec only) gets the same errors here, before any group is made.
         split_errors = [error for step in self.steps if (error := split_level_error(spec, step, self.level[step.name]))]
@@ -581,9 +583,9 @@ class _Planner:
                     name=step.name,
                     stage=step.stage,
                     order=self.order[step.name],
-                    scope=step.scope,
+                    scope=step.scope or ("global" if self.level[step.name] == "global" else "wide"),
                     level=self.level[step.name],
-                    depends_on=list(step.depends_on),
+                    depends_on=self.depends_on[step.name],
                     memory_mb=step.memory_mb,
                     inputs=sorted(flow.inputs),
                     outputs=sorted(flow.outputs),

@@ -20,6 +20,7 @@ import yaml
 from .dataflow import (
     DataflowError,
     PipelineDataflow,
+    check_step_order,
     load_dataflow,
     resolve_pipeline_uri,
 )
@@ -39,7 +40,9 @@ __all__ = [
     "StepSpec",
     "load_spec",
     "parse_spec",
+    "sharding_errors",
     "split_level_error",
+    "step_order_errors",
     "step_level",
     "validate_against_dataflow",
 ]
@@ -97,11 +100,17 @@ class SplitSpec:
 
 @dataclasses.dataclass(frozen=True)
 class StepSpec:
-    """One step of the campaign: a pipeline subset label and how to run it."""
+    """One step of the campaign: a pipeline subset label and how to run it.
+
+    ``scope`` is None unless the spec forces one (``wide``/``global``): the
+    pipeline's ``steps:`` section (or its tasks' dimensions) decides.
+    ``depends_on`` lists only the spec's extra dependencies; the planner adds
+    the dataflow's (see :mod:`msproc.lib.planning.structure`).
+    """
 
     name: str
     stage: str
-    scope: str
+    scope: str | None
     split: SplitSpec | None
     memory_mb: int
     depends_on: tuple[str, ...]
@@ -150,6 +159,8 @@ class CampaignSpec:
     output_prefix: str
     #: step name -> its path in the document (``steps[3]``), for error messages.
     step_paths: dict[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    #: step name -> where the stages place it (``stages[1].steps[0]``), for step-order errors.
+    stage_paths: dict[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @property
     def steps(self) -> tuple[StepSpec, ...]:
@@ -288,7 +299,8 @@ def _parse_document(
 
     raw_stages = _parse_stages(top.get("stages"), check) if "stages" in top else []
     raw_steps = _parse_steps(top.get("steps"), check) if "steps" in top else {}
-    stages = _build_stages(raw_stages, raw_steps, check)
+    stage_paths: dict[str, str] = {}
+    stages = _build_stages(raw_stages, raw_steps, check, stage_paths)
     _check_dependencies(raw_steps, stages, check)
     step_paths = {name: path for name, (_, path) in raw_steps.items()}
 
@@ -348,6 +360,7 @@ def _parse_document(
         outputs=outputs,
         output_prefix=output_prefix,
         step_paths=step_paths,
+        stage_paths=stage_paths,
     )
 
 
@@ -475,10 +488,10 @@ def _build_stages(
     raw_stages: list[tuple[str, tuple[str, ...], str]],
     raw_steps: dict[str, tuple[dict, str]],
     check: _Collector,
+    stage_paths: dict[str, str],
 ) -> tuple[StageSpec, ...]:
     stages: list[StageSpec] = []
     placed: dict[str, str] = {}
-    previous: str | None = None
     for stage_name, names, stage_path in raw_stages:
         steps: list[StepSpec] = []
         for index, name in enumerate(names):
@@ -486,12 +499,12 @@ def _build_stages(
                 check.add(f"{stage_path}.steps[{index}]", f"step {name!r} already in stage {placed[name]!r}")
                 continue
             placed[name] = stage_name
+            stage_paths[name] = f"{stage_path}.steps[{index}]"
             if name not in raw_steps:
                 check.add(f"{stage_path}.steps[{index}]", f"step {name!r} is not defined under steps")
                 continue
             fields, path = raw_steps[name]
-            steps.append(_parse_step(name, fields, path, stage_name, previous, check))
-            previous = name
+            steps.append(_parse_step(name, fields, path, stage_name, check))
         stages.append(StageSpec(stage_name, tuple(steps)))
     for name, (_, path) in raw_steps.items():
         if name not in placed:
@@ -499,21 +512,20 @@ def _build_stages(
     return tuple(stages)
 
 
-def _parse_step(name: str, fields: dict, path: str, stage: str, previous: str | None, check: _Collector) -> StepSpec:
-    scope = fields.get("scope", "wide")
-    if scope not in SCOPES:
+def _parse_step(name: str, fields: dict, path: str, stage: str, check: _Collector) -> StepSpec:
+    scope = fields.get("scope")
+    if scope is not None and scope not in SCOPES:
         check.add(f"{path}.scope", f"must be one of {', '.join(SCOPES)}, got {scope!r}")
-        scope = "wide"
+        scope = None
     memory_mb = None
     if "memory_mb" in fields:
         memory_mb = check.integer(fields["memory_mb"], f"{path}.memory_mb", positive=True)
     split = _parse_split(fields["split"], f"{path}.split", check) if "split" in fields else None
     if scope == "global" and "split" in fields:
         check.add(f"{path}.split", "a global step runs as one group at the hub and takes no split")
+    depends_on: tuple[str, ...] = ()
     if "depends_on" in fields:
         depends_on = check.string_list(fields["depends_on"], f"{path}.depends_on")
-    else:
-        depends_on = (previous,) if previous else ()
     return StepSpec(name=name, stage=stage, scope=scope, split=split, memory_mb=memory_mb or 0, depends_on=depends_on)
 
 
@@ -553,11 +565,18 @@ def _check_dependencies(
     raw_steps: dict[str, tuple[dict, str]], stages: tuple[StageSpec, ...], check: _Collector
 ) -> None:
     steps = {step.name: step for stage in stages for step in stage.steps}
+    position = {name: index for index, name in enumerate(steps)}
     for name, step in steps.items():
         path = raw_steps[name][1]
         for index, dependency in enumerate(step.depends_on):
             if dependency not in raw_steps:
                 check.add(f"{path}.depends_on[{index}]", f"unknown step {dependency!r}")
+            elif dependency in position and position[dependency] > position[name]:
+                # The stages order the steps; a wait for a later step can never be met.
+                check.add(
+                    f"{path}.depends_on[{index}]",
+                    f"{name} cannot wait for {dependency!r}: the stages run {dependency} later",
+                )
     # Depth-first search; each cycle is reported once, at the step where it closes.
     graph = {name: [d for d in step.depends_on if d in steps] for name, step in steps.items()}
     state: dict[str, int] = {}
@@ -578,16 +597,22 @@ def _check_dependencies(
 
 
 def step_level(step: StepSpec, dataflow: PipelineDataflow) -> str:
-    """Return what one group of ``step`` covers: ``global``, ``tract`` or ``visit``.
+    """Return what one group of ``step`` covers: ``global``, ``healpix``, ``tract`` or ``visit``.
 
-    A global step is ``global``. A wide step whose tasks have a ``tract``
-    dimension runs per tract (``tract``), else one with ``visit`` or
-    ``exposure`` runs per visit (``visit``); a wide step with none of them
-    follows its split (``tract`` when split by tract, else ``visit``).
+    A step with ``scope: global`` is ``global``. Otherwise the pipeline's
+    ``steps:`` section decides when it has one (no sharding dimension:
+    ``global``; ``healpixN``: ``healpix``, one group per sky pixel; ``tract``;
+    ``visit``/``exposure``: ``visit``). Without it, a step whose tasks have a
+    ``tract`` dimension runs per tract (``tract``), else one with ``visit`` or
+    ``exposure`` runs per visit (``visit``); a step with none of them follows
+    its split (``tract`` when split by tract, else ``visit``).
     ``step`` must be a step of ``dataflow``.
     """
     if step.scope == "global":
         return "global"
+    sharded = dataflow.steps[step.name].level_from_sharding()
+    if sharded is not None:
+        return sharded
     dimensions = dataflow.steps[step.name].dimensions
     if "tract" in dimensions:
         return "tract"
@@ -642,11 +667,51 @@ def validate_against_dataflow(spec: CampaignSpec, dataflow: PipelineDataflow) ->
         split_error = split_level_error(spec, step, step_level(step, dataflow))
         if split_error is not None:
             errors.append(split_error)
+        errors.extend(sharding_errors(spec, step, dataflow))
     for key, names in (("return", spec.outputs.return_), ("archive", spec.outputs.archive)):
         for index, dataset_type in enumerate(names):
             if dataset_type not in produced:
                 errors.append(FieldError(f"outputs.{key}[{index}]", f"{dataset_type!r} is produced by no step"))
+    if not errors:
+        errors.extend(step_order_errors(spec, dataflow))
     return errors
+
+
+def sharding_errors(spec: CampaignSpec, step: StepSpec, dataflow: PipelineDataflow) -> list[FieldError]:
+    """Return the problems of ``step``'s scope and split against the pipeline's ``steps:`` section.
+
+    A step the section runs once (no sharding dimension) cannot be forced
+    ``wide`` nor split; a regional (``healpixN``) step gets one group per
+    pixel and takes no split.
+    """
+    flow = dataflow.steps[step.name]
+    path = spec.step_paths.get(step.name, "steps")
+    level = flow.level_from_sharding()
+    errors = []
+    if level == "global" and step.scope == "wide":
+        message = f"the pipeline runs {step.name} once (its steps: entry has no sharding dimension)"
+        errors.append(FieldError(f"{path}.scope", message))
+    if level in ("global", "healpix") and step.split is not None and step.scope != "global":
+        pixel = next((d for d in flow.sharding or () if d.startswith("healpix")), "healpix")
+        what = "runs once" if level == "global" else f"runs one group per {pixel} pixel"
+        errors.append(FieldError(f"{path}.split", f"{step.name} {what} and takes no split"))
+    return errors
+
+
+def step_order_errors(spec: CampaignSpec, dataflow: PipelineDataflow) -> list[FieldError]:
+    """Return the step-order problem lsst-pipe-base finds in the campaign's stages (empty: fine).
+
+    The campaign's steps, in stage order, are given to lsst-pipe-base as the
+    pipeline's steps (the tasks of other steps left out) and validated by it:
+    a step producing what an earlier step reads is an error at that step's
+    place in ``stages``.
+    """
+    labels = [step.name for step in spec.steps]
+    problem = check_step_order(dataflow.uri, labels)
+    if problem is None:
+        return []
+    label, message = problem
+    return [FieldError(spec.stage_paths.get(label, spec.step_paths.get(label, "stages")), message)]
 
 
 def load_spec(
