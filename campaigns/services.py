@@ -46,10 +46,13 @@ def survey_inventory() -> DataInventory:
     """Return the inventory of the embedded default's synthetic survey (no repository needed)."""
     from msproc.lib.stack.survey import make_survey
 
+    survey = make_survey()
     rows: dict[int, tuple[int, str, set[int]]] = {}
-    for row in make_survey().inventory():
+    for row in survey.inventory():
         rows.setdefault(row.visit, (row.exposure, row.band, set()))[2].add(row.tract)
-    return _Inventory([VisitInfo(v, e, b, tuple(sorted(t))) for v, (e, b, t) in sorted(rows.items())])
+    return _Inventory(
+        [VisitInfo(v, e, b, tuple(sorted(t)), *survey.visit_centre(v)) for v, (e, b, t) in sorted(rows.items())]
+    )
 
 
 def inventory_for(spec: CampaignSpec) -> DataInventory:

@@ -64,11 +64,15 @@ class DatasetTypeInfo:
     def key_dimension(self) -> str | None:
         """Return the data-ID key that restricts this dataset type in a movement.
 
-        ``exposure`` if it has one, else ``visit``, else ``tract``, else None
-        (the dataset type is moved whole, e.g. a per-instrument look-up table).
+        ``exposure`` if it has one, else ``visit``, else ``tract``, else a
+        ``healpixN`` sky pixel, else None (the dataset type is moved whole,
+        e.g. a per-instrument look-up table).
         """
         for dimension in ("exposure", "visit", "tract"):
             if dimension in self.dimensions:
+                return dimension
+        for dimension in self.dimensions:
+            if dimension.startswith("healpix") and dimension[len("healpix") :].isdigit():
                 return dimension
         return None
 

@@ -21,12 +21,18 @@ class InventoryError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class VisitInfo:
-    """One visit: its (first) exposure, band and the tracts it overlaps (sorted)."""
+    """One visit: its (first) exposure, band, the tracts it overlaps (sorted) and its centre.
+
+    ``ra``/``dec`` (degrees) place the visit in a sky pixel for regional
+    (``healpixN``) steps; None when the inventory does not know them.
+    """
 
     visit: int
     exposure: int
     band: str
     tracts: tuple[int, ...]
+    ra: float | None = None
+    dec: float | None = None
 
 
 @runtime_checkable
@@ -61,7 +67,8 @@ class TableInventory(_StaticInventory):
     """An inventory read from a CSV file with columns ``visit, exposure, band, tract``.
 
     One row per visit x overlapped tract. A visit without tracts may have an
-    empty ``tract`` cell.
+    empty ``tract`` cell. Optional columns ``ra, dec`` (degrees) give the
+    visit's centre (needed to plan regional steps).
 
     Raises:
         InventoryError: the file is missing, lacks a column, or a value is
@@ -85,11 +92,14 @@ class TableInventory(_StaticInventory):
 
     def _collect(self, rows: Sequence[dict[str, str]]) -> list[VisitInfo]:
         found: dict[int, tuple[int, str, set[int]]] = {}
+        centres: dict[int, tuple[float, float]] = {}
         for line, row in enumerate(rows, start=2):
             try:
                 visit = int(row["visit"])
                 exposure = int(row["exposure"])
                 tract = int(row["tract"]) if row["tract"].strip() else None
+                if (row.get("ra") or "").strip() and (row.get("dec") or "").strip():
+                    centres[visit] = (float(row["ra"]), float(row["dec"]))
             except (TypeError, ValueError) as err:
                 raise InventoryError(f"{self.path}:{line}: {err}") from err
             band = row["band"].strip()
@@ -99,7 +109,8 @@ class TableInventory(_StaticInventory):
             if tract is not None:
                 previous[2].add(tract)
         return [
-            VisitInfo(visit, exposure, band, tuple(sorted(tracts))) for visit, (exposure, band, tracts) in found.items()
+            VisitInfo(visit, exposure, band, tuple(sorted(tracts)), *centres.get(visit, (None, None)))
+            for visit, (exposure, band, tracts) in found.items()
         ]
 
 
@@ -144,10 +155,13 @@ class ButlerInventory(_StaticInventory):
                     )
                 }
                 band_of: dict[int, str] = {}
+                centre_of: dict[int, tuple[float, float]] = {}
                 for record in butler.query_dimension_records(
                     "visit", where="instrument = instrument", bind=bind, explain=False
                 ):
                     band_of[record.id] = band_of_filter.get(record.physical_filter, "")
+                    if record.region is not None:
+                        centre_of[record.id] = _centre(record.region)
                 exposure_of: dict[int, int] = {}
                 for record in butler.query_dimension_records(
                     "visit_definition", where="instrument = instrument", bind=bind, explain=False
@@ -165,6 +179,17 @@ class ButlerInventory(_StaticInventory):
         except Exception as err:
             raise InventoryError(f"cannot query butler repo {self.repo_root}: {err}") from err
         return [
-            VisitInfo(visit, exposure_of.get(visit, visit), band_of.get(visit, ""), tuple(sorted(tracts)))
+            VisitInfo(
+                visit, exposure_of.get(visit, visit), band_of.get(visit, ""), tuple(sorted(tracts)),
+                *centre_of.get(visit, (None, None)),
+            )
             for visit, tracts in tracts_of.items()
         ]
+
+
+def _centre(region: object) -> tuple[float, float]:
+    """Return (ra, dec) in degrees of the centre of a sphgeom region's bounding circle."""
+    from lsst.sphgeom import LonLat
+
+    centre = LonLat(region.getBoundingCircle().getCenter())  # type: ignore[attr-defined]
+    return centre.getLon().asDegrees(), centre.getLat().asDegrees()

@@ -18,6 +18,9 @@ Rules (see ``docs/campaign-spec.md``):
   step runs once at the hub over everything. A tract-level step split by
   ``visit``/``exposure`` is a spec error (``steps[N].split.by``), not a
   silent tract split.
+* A regional step (sharded by ``healpixN`` in the pipeline's ``steps:``)
+  runs one group per sky pixel that holds data, at the site holding most of
+  its inputs (ties: the hub); see :mod:`msproc.lib.planning.regions`.
 * Every input a step reads at a site that lives elsewhere becomes a movement
   restricted to the data IDs that site needs; movements with the same kind,
   source, destination, before-step and origin are merged (one movement per
@@ -33,6 +36,7 @@ from typing import Any
 
 from .dataflow import DatasetTypeInfo, PipelineDataflow
 from .inventory import DataInventory, VisitInfo
+from .regions import RegionError, choose_pixel_site, healpix_level_of, pixel_of
 from .spec import (
     VISIT_SPLIT_KINDS,
     CampaignSpec,
@@ -282,6 +286,48 @@ class _Planner:
             self.visit_tracts[info.visit] = planned
             self.visit_owner[info.visit] = self.tract_owner[planned[0]]
         self.exposure_visit = {info.exposure: visit for visit, info in self.visits.items()}
+        self._pixels: dict[int, dict[int, int]] = {}
+        #: regional step -> pixel -> the site running that pixel's group
+        self.pixel_site: dict[str, dict[int, str]] = {}
+        for step in self.steps:
+            if self.level[step.name] == "healpix":
+                self.pixel_site[step.name] = self._place_pixels(step.name)
+
+    # -- regional steps ----------------------------------------------------------
+
+    def healpix_dimension(self, step: str) -> str:
+        """Return the ``healpixN`` dimension a regional step is sharded by."""
+        flow = self.dataflow.steps[step]
+        return next(d for d in flow.sharding or () if healpix_level_of(d) is not None)
+
+    def visit_pixels(self, level: int) -> dict[int, int]:
+        """Return visit -> its ``healpix{level}`` pixel (centre), for every planned visit."""
+        if level not in self._pixels:
+            try:
+                self._pixels[level] = {visit: pixel_of(info, level) for visit, info in self.visits.items()}
+            except RegionError as err:
+                raise PlanningError(str(err)) from err
+        return self._pixels[level]
+
+    def pixel_domain(self, step: str, pixels: set[int]) -> tuple[set[int], set[int]]:
+        """Return (visits, tracts) of the pixels ``pixels`` of a regional step."""
+        level = healpix_level_of(self.healpix_dimension(step))
+        visits = {v for v, pixel in self.visit_pixels(level).items() if pixel in pixels}  # type: ignore[arg-type]
+        return visits, {t for v in visits for t in self.visit_tracts[v]}
+
+    def _place_pixels(self, step: str) -> dict[int, str]:
+        level = healpix_level_of(self.healpix_dimension(step))
+        pixels = sorted(set(self.visit_pixels(level).values()))  # type: ignore[arg-type]
+        produced_inputs = [
+            info for name, info in self.dataflow.steps[step].inputs.items() if self.producer_of(name, step) is not None
+        ]
+        placement = {}
+        for pixel in pixels:
+            visits, tracts = self.pixel_domain(step, {pixel})
+            placement[pixel] = choose_pixel_site(
+                produced_inputs, visits, tracts, self.visit_owner, self.tract_owner, self.sites, self.hub
+            )
+        return placement
 
     # -- ownership and domains -------------------------------------------------
 
@@ -295,6 +341,8 @@ class _Planner:
         """Return the sites that run ``step`` (the hub for a global step)."""
         if self.level[step] == "global":
             return [self.hub]
+        if self.level[step] == "healpix":
+            return [site for site in self.sites if site in self.pixel_site[step].values()]
         return [site for site in self.sites if self.site_tracts(site)]
 
     def domain(self, step: str, site: str) -> tuple[set[int], set[int]]:
@@ -302,6 +350,8 @@ class _Planner:
         level = self.level[step]
         if level == "global":
             return set(self.visits), set(self.tract_owner)
+        if level == "healpix":
+            return self.pixel_domain(step, {p for p, owner in self.pixel_site[step].items() if owner == site})
         if level == "tract":
             tracts = set(self.site_tracts(site))
             visits = {v for v, planned in self.visit_tracts.items() if tracts.intersection(planned)}
@@ -320,6 +370,9 @@ class _Planner:
             return visits
         if key == "tract":
             return tracts
+        if key is not None and (pixel_level := healpix_level_of(key)) is not None:
+            pixels = self.visit_pixels(pixel_level)
+            return {pixels[v] for v in visits}
         return None
 
     def produced_at(self, info: DatasetTypeInfo, producer: str, value: int) -> str:
@@ -327,6 +380,13 @@ class _Planner:
         if self.level[producer] == "global":
             return self.hub
         key = info.key_dimension()
+        if self.level[producer] == "healpix":
+            placement = self.pixel_site[producer]
+            if key is not None and healpix_level_of(key) is not None:
+                return placement[value]
+            level = healpix_level_of(self.healpix_dimension(producer))
+            visit = self.exposure_visit.get(value, value) if key == "exposure" else value
+            return placement[self.visit_pixels(level)[visit]]  # type: ignore[arg-type]
         if key == "tract":
             return self.tract_owner[value]
         visit = self.exposure_visit.get(value, value) if key == "exposure" else value
@@ -348,6 +408,16 @@ class _Planner:
         instrument = f"instrument={_literal(self.spec.instrument)}"
         if self.level[step.name] == "global":
             return [PlannedGroup(1, self.hub, instrument, [], [])]
+        if self.level[step.name] == "healpix":
+            dimension = self.healpix_dimension(step.name)
+            placement = self.pixel_site[step.name]
+            ordered = sorted(placement, key=lambda pixel: (self.sites.index(placement[pixel]), pixel))
+            regional = []
+            for ordinal, pixel in enumerate(ordered, start=1):
+                visits, tracts = self.pixel_domain(step.name, {pixel})
+                query = f"{instrument} AND {dimension} = {pixel}"
+                regional.append(PlannedGroup(ordinal, placement[pixel], query, sorted(visits), sorted(tracts)))
+            return regional
         skymap = f"skymap={_literal(self.spec.skymap)}"
         level = self.level[step.name]
         split = step.split or SplitSpec(by="tract" if level == "tract" else "visit")
@@ -492,7 +562,9 @@ class _Planner:
                 visits, tracts = self.domain(producer, site)
                 key = info.key_dimension()
                 ids: set[int] | None
-                if key == "tract":
+                if self.level[producer] == "healpix":
+                    ids = self.needed_ids(info, producer, site)
+                elif key == "tract":
                     ids = set(self.site_tracts(site))
                 elif key == "visit":
                     ids = {v for v in visits if self.visit_owner[v] == site}
