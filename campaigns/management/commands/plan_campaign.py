@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.services import build_plan
-from msproc.lib.planning.cli import render_summary
+from msproc.lib.planning.cli import explain_movements, render_summary
 from msproc.lib.planning.spec import SpecError
 
 
@@ -15,6 +15,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("spec", help="path of the spec YAML, or - for standard input")
         parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+        parser.add_argument(
+            "--explain", action="store_true", help="print the movements step by step, by real dataset type name"
+        )
 
     def handle(self, *args, spec, **options):
         as_json = options["json"]
@@ -27,6 +30,8 @@ class Command(BaseCommand):
             raise CommandError(f"the spec has {len(exc.errors)} error(s)") from None
         if as_json:
             self.stdout.write(_json.dumps(plan.to_dict(), indent=2, sort_keys=False))
+        elif options["explain"]:
+            self.stdout.write(explain_movements(plan))
         else:
             self.stdout.write(render_summary(plan))
 
