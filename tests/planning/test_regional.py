@@ -109,3 +109,33 @@ def test_it_refuses_a_regional_step_over_visits_without_sky_position(lsstcam_yam
     spec = _spec({100: "SLAC"}, lsstcam_yaml_dataflow)
     with pytest.raises(PlanningError, match="visit 1 has no sky position"):
         plan_campaign(spec, _Inventory([_visit(1, 100, None, None)]), lsstcam_yaml_dataflow)
+
+
+def test_it_reads_visit_centres_from_an_inventory_table(tmp_path):
+    from msproc.lib.planning.inventory import InventoryError, TableInventory
+
+    table = tmp_path / "visits.csv"
+    table.write_text("visit,exposure,band,tract,ra,dec\n1,10,r,100,10.5,-0.25\n1,10,r,101,10.5,-0.25\n2,20,g,100,,\n")
+    visits = {info.visit: info for info in TableInventory(table).visits()}
+    assert (visits[1].ra, visits[1].dec, visits[1].tracts) == (10.5, -0.25, (100, 101))
+    assert (visits[2].ra, visits[2].dec) == (None, None)
+    table.write_text("visit,exposure,band,tract,ra,dec\n1,10,r,100,east,0\n")
+    with pytest.raises(InventoryError, match="visits.csv:2"):
+        TableInventory(table)
+
+
+@pytest.mark.slow
+def test_it_reads_visit_centres_from_a_butler_repository(tmp_path):
+    from msproc.lib.planning.inventory import ButlerInventory
+    from msproc.lib.stack.repo import create_repo, insert_skymap, insert_survey_records
+    from msproc.lib.stack.survey import make_survey
+
+    survey = make_survey(tracts=(9469, 9470), visits_per_tract=1)
+    butler = create_repo(tmp_path / "repo")
+    insert_skymap(butler, survey)
+    insert_survey_records(butler, survey)
+    visits = ButlerInventory(tmp_path / "repo", survey.instrument, survey.skymap.name).visits()
+    assert visits
+    for info in visits:
+        ra, dec = survey.visit_centre(info.visit)
+        assert (info.ra, info.dec) == pytest.approx((ra, dec))
