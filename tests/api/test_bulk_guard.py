@@ -162,3 +162,10 @@ def test_it_counts_a_date_range_with_one_end_and_a_boolean_false_as_applied_filt
     jobs = JobFilterSet({"rescue": "false"}, queryset=Job.objects.none())
     assert jobs.bulk_errors() == {}
 
+
+
+def test_the_schema_documents_the_bulk_refusal(client):
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    for path in ("/api/v1/groups/bulk/{verb}/", "/api/v1/movements/bulk/{verb}/"):
+        refused = schema["paths"][path]["post"]["responses"]["400"]
+        assert "not a filter" in refused["description"] and "no filter applied" in refused["description"]
