@@ -225,8 +225,9 @@ def _prepare_by_campaign(candidates, size: int, report: TickReport) -> int:
 
 def _prepare_batch(candidates, size: int, report: TickReport) -> int:
     with transaction.atomic():
+        # The longest-ready first: a group retried again and again never overtakes another campaign's groups.
         moved = bulk_transition(candidates, "prepare", {S.READY, S.RESCUABLE}, S.PREPARED, limit=size,
-                                attempts=F("attempts") + 1)
+                                order_by=("status_changed_at", "pk"), attempts=F("attempts") + 1)
         if not moved:
             return 0
         rescued = {pk for pk, previous in moved if previous == S.RESCUABLE}
@@ -698,15 +699,22 @@ def _finish_campaign(campaign_id: int, report: TickReport) -> None:
         pass
 
 
+# Lost submissions re-enqueued per tick, the longest-waiting first (the re-enqueued ones go to the back), so
+# every one is reached within a bounded number of ticks however many there are.
+REQUEUE_BATCH = 500
+
+
 def _requeue_lost(report: TickReport) -> None:
     """Re-enqueue work whose message may have been lost (a worker died, a broker restarted)."""
     stale = timezone.now() - REQUEUE_AFTER
-    jobs = list(Job.objects.filter(status=S.PREPARED, status_changed_at__lt=stale).values_list("pk", flat=True)[:500])
+    jobs = list(Job.objects.filter(status=S.PREPARED, status_changed_at__lt=stale).order_by("status_changed_at", "pk")
+                .values_list("pk", flat=True)[:REQUEUE_BATCH])
     if jobs:
         Job.objects.filter(pk__in=jobs).update(status_changed_at=timezone.now())
         report.requeued_jobs = jobs
         _enqueue_jobs(jobs)
-    report.requeued_movements = movements.requeue(Campaign.objects.filter(status=S.RUNNING))
+    report.requeued_movements = movements.requeue(Campaign.objects.filter(status=S.RUNNING),
+                                                  on_fault=report.fault)
 
 
 # ---------------------------------------------------------------------------------------------- enqueueing
