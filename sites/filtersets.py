@@ -58,13 +58,14 @@ class SearchFilterSet(filters.FilterSet):
                 applied.append(name)
         return applied
 
-    def bulk_errors(self) -> dict[str, list[str]]:
+    def bulk_errors(self, ignore: tuple[str, ...] = ()) -> dict[str, list[str]]:
         """Return why this filterset may not select the objects of a bulk action, by parameter ({} if it may).
 
         A bulk action acts on every object its filters match, so it is refused when a parameter is
         not a filter of the list (a misspelt filter such as ``campaign_id``, or ``page``/``page_size``/
         ``ordering``: a bulk action acts on every match, never on one page) or when no declared
         filter applied (every value empty). Invalid filter values come first, as the form's errors.
+        ``ignore`` names parameters to pass over (a list page asks with its ``page``).
         """
         if self.is_bound and not self.is_valid():
             return {name: [str(message) for message in messages] for name, messages in self.errors.items()}
@@ -73,7 +74,7 @@ class SearchFilterSet(filters.FilterSet):
         kind = self.queryset.model._meta.verbose_name_plural
         errors = {
             name: [f"Not a filter of {kind}; bulk actions take only filters: {', '.join(sorted(known))}."]
-            for name in data if name not in known
+            for name in data if name not in known and name not in ignore
         }
         if not (self.is_bound and self.applied_filters()):
             given = ", ".join(sorted(data)) or "none"

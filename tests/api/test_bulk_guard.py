@@ -169,3 +169,14 @@ def test_the_schema_documents_the_bulk_refusal(client):
     for path in ("/api/v1/groups/bulk/{verb}/", "/api/v1/movements/bulk/{verb}/"):
         refused = schema["paths"][path]["post"]["responses"]["400"]
         assert "not a filter" in refused["description"] and "no filter applied" in refused["description"]
+
+
+def test_the_group_list_offers_bulk_buttons_only_when_a_filter_applied(two_campaigns):
+    client = Client()
+    client.force_login(_operator())
+    bulk = reverse("campaigns:group-bulk", args=["reject"])
+    listing = reverse("campaigns:group-list")
+    assert bulk in client.get(f"{listing}?campaign={two_campaigns[0].pk}").content.decode()
+    assert bulk in client.get(f"{listing}?campaign={two_campaigns[0].pk}&page=1").content.decode()
+    for query in ("", "q=&status=&site=", "page_size=1000", f"campaign_id={two_campaigns[0].pk}"):
+        assert bulk not in client.get(f"{listing}?{query}").content.decode(), query
