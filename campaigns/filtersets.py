@@ -14,6 +14,7 @@ from sites.models import Site
 
 from .choices import ErrorAction, Scope, Status
 from .models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
+from .timing import TimeSortFilter
 
 UNMATCHED = "unmatched"
 
@@ -60,6 +61,7 @@ class CampaignFilterSet(SearchFilterSet):
     owner = filters.CharFilter(field_name="owner__username", label="Owner (user name)")
     created = DateTimeRangeFilter()
     finished = DateTimeRangeFilter(field_name="finished_at")
+    sort = TimeSortFilter()
 
     class Meta:
         model = Campaign
@@ -110,6 +112,7 @@ class GroupFilterSet(SearchFilterSet):
     site = SiteCodeFilter()
     error_rule = ErrorRuleRefFilter(label="Error rule (id or 'unmatched')")
     changed = DateTimeRangeFilter(field_name="status_changed_at", label="Status changed")
+    sort = TimeSortFilter()
 
     class Meta:
         model = Group

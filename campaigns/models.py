@@ -7,6 +7,7 @@ import re
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.lifecycle import StatefulModel
@@ -161,6 +162,8 @@ class Step(StatefulModel):
     inputs = models.JSONField(default=list, blank=True, help_text="Input dataset type names.")
     outputs = models.JSONField(default=list, blank=True, help_text="Output dataset type names.")
     status = models.CharField(max_length=16, choices=Status.choices, default=S.WAITING, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When it started running.")
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="When it was accepted or rejected.")
 
     class Meta:
         ordering = ["campaign", "order"]
@@ -181,11 +184,11 @@ class Step(StatefulModel):
 
     def start(self, *, actor=None, comment: str = "") -> None:
         """ready -> running."""
-        self._transition("start", {S.READY}, S.RUNNING, actor=actor, comment=comment)
+        self._transition("start", {S.READY}, S.RUNNING, actor=actor, comment=comment, started_at=timezone.now())
 
     def accept(self, *, actor=None, comment: str = "") -> None:
         """running -> accepted: every group is accepted (or rejected)."""
-        self._transition("accept", {S.RUNNING}, S.ACCEPTED, actor=actor, comment=comment)
+        self._transition("accept", {S.RUNNING}, S.ACCEPTED, actor=actor, comment=comment, finished_at=timezone.now())
 
     def review(self, *, actor=None, comment: str = "") -> None:
         """running -> reviewable: a group waits for an operator."""
@@ -201,7 +204,8 @@ class Step(StatefulModel):
 
     def force_accept(self, *, actor=None, comment: str = "") -> None:
         """reviewable|failed -> accepted, by an operator's decision."""
-        self._transition("force_accept", {S.REVIEWABLE, S.FAILED}, S.ACCEPTED, actor=actor, comment=comment)
+        self._transition("force_accept", {S.REVIEWABLE, S.FAILED}, S.ACCEPTED, actor=actor, comment=comment,
+                         finished_at=timezone.now())
 
     def pause(self, *, actor=None, comment: str = "") -> None:
         """waiting|ready|running -> paused: no new group of it is submitted."""
@@ -214,7 +218,7 @@ class Step(StatefulModel):
     def reject(self, *, actor=None, comment: str = "") -> None:
         """Any non-terminal status -> rejected."""
         self._transition("reject", {S.WAITING, S.READY, S.RUNNING, S.REVIEWABLE, S.FAILED, S.PAUSED},
-                         S.REJECTED, actor=actor, comment=comment)
+                         S.REJECTED, actor=actor, comment=comment, finished_at=timezone.now())
 
 
 class ErrorRule(models.Model):
@@ -281,6 +285,8 @@ class Group(StatefulModel):
     last_error = models.TextField(blank=True)
     error_rule = models.ForeignKey(ErrorRule, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="groups")
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When its first attempt was prepared.")
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="When it was accepted or rejected.")
 
     class Meta:
         ordering = ["step", "ordinal"]
@@ -305,8 +311,9 @@ class Group(StatefulModel):
     def prepare(self, *, actor=None, comment: str = "") -> None:
         """ready|rescuable -> prepared: a new attempt (Job) is about to be submitted."""
         self._transition("prepare", {S.READY, S.RESCUABLE}, S.PREPARED, actor=actor, comment=comment,
-                         attempts=models.F("attempts") + 1)
-        self.refresh_from_db(fields=["attempts"])
+                         attempts=models.F("attempts") + 1,
+                         started_at=Coalesce("started_at", models.Value(timezone.now())))
+        self.refresh_from_db(fields=["attempts", "started_at"])
 
     def start(self, *, actor=None, comment: str = "") -> None:
         """prepared -> running: the backend accepted the submission."""
@@ -314,7 +321,8 @@ class Group(StatefulModel):
 
     def accept(self, *, actor=None, comment: str = "") -> None:
         """running -> accepted: every quantum succeeded."""
-        self._transition("accept", {S.RUNNING}, S.ACCEPTED, actor=actor, comment=comment, last_error="")
+        self._transition("accept", {S.RUNNING}, S.ACCEPTED, actor=actor, comment=comment, last_error="",
+                         finished_at=timezone.now())
 
     def fail(self, error: str = "", *, error_rule: ErrorRule | None = None, actor=None) -> None:
         """prepared|running -> failed, keeping the error and the matched rule."""
@@ -352,7 +360,7 @@ class Group(StatefulModel):
     def force_accept(self, *, actor=None, comment: str = "") -> None:
         """failed|reviewable|blocked -> accepted, by an operator's decision."""
         self._transition("force_accept", {S.FAILED, S.REVIEWABLE, S.BLOCKED}, S.ACCEPTED, actor=actor,
-                         comment=comment)
+                         comment=comment, finished_at=timezone.now())
 
     def pause(self, *, actor=None, comment: str = "") -> None:
         """waiting|ready -> paused."""
@@ -365,7 +373,8 @@ class Group(StatefulModel):
     def reject(self, *, actor=None, comment: str = "") -> None:
         """Any state but accepted|rejected -> rejected: given up (a live attempt: see services.act_on_group)."""
         self._transition("reject", {S.WAITING, S.READY, S.PREPARED, S.RUNNING, S.FAILED, S.REVIEWABLE, S.BLOCKED,
-                                    S.RESCUABLE, S.PAUSED}, S.REJECTED, actor=actor, comment=comment)
+                                    S.RESCUABLE, S.PAUSED}, S.REJECTED, actor=actor, comment=comment,
+                         finished_at=timezone.now())
 
 
 class Job(StatefulModel):

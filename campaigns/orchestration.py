@@ -31,7 +31,8 @@ from functools import lru_cache
 import yaml
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef
+from django.db.models import Count, Exists, F, OuterRef, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core import queue
@@ -227,7 +228,8 @@ def _prepare_batch(candidates, size: int, report: TickReport) -> int:
     with transaction.atomic():
         # The longest-ready first: a group retried again and again never overtakes another campaign's groups.
         moved = bulk_transition(candidates, "prepare", {S.READY, S.RESCUABLE}, S.PREPARED, limit=size,
-                                order_by=("status_changed_at", "pk"), attempts=F("attempts") + 1)
+                                order_by=("status_changed_at", "pk"), attempts=F("attempts") + 1,
+                                started_at=Coalesce("started_at", Value(timezone.now())))  # the first attempt's
         if not moved:
             return 0
         rescued = {pk for pk, previous in moved if previous == S.RESCUABLE}
@@ -479,7 +481,7 @@ def render_bps_yaml(job: Job, context: SubmitContext | None = None) -> str:
                                    level=step.level, depends_on=[], memory_mb=step.memory_mb, inputs=step.inputs,
                                    outputs=step.outputs, groups=[])
         return render_submit_yaml(plan, planned_step, planned_group, info,
-                                  pipeline_yaml=resolve_pipeline_uri(plan.pipeline))
+                                  pipeline_yaml=resolve_pipeline_uri(plan.pipeline), output_run=job.run_collection)
     except (KeyError, TypeError, ValueError) as exc:  # informational for local runs: never block a submission
         return f"# could not render the BPS YAML: {exc}\n"
 
@@ -609,7 +611,7 @@ def _accept_jobs(job_ids: list[int], outcomes: Mapping[int, JobStatus], groups: 
             accepted = Group.objects.filter(pk__in=[groups[pk] for pk in ids])
         else:
             accepted = Group.objects.filter(jobs__pk__in=ids)
-        bulk_transition(accepted, "accept", {S.RUNNING}, S.ACCEPTED, last_error="")
+        bulk_transition(accepted, "accept", {S.RUNNING}, S.ACCEPTED, last_error="", finished_at=timezone.now())
     return len(ids)
 
 

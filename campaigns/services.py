@@ -439,6 +439,6 @@ def reject_with_attempts(obj: Campaign | Step, *, actor=None, comment: str = "")
         obj.reject(actor=actor, comment=comment)
         cancel_live_attempts(groups, actor=actor, comment=note)
         while bulk_transition(groups, "reject", set(UNFINISHED_GROUP_STATES), "rejected", actor=actor, comment=note,
-                              limit=1000):
+                              limit=1000, finished_at=timezone.now()):
             pass
     return obj

@@ -92,6 +92,15 @@ def active_campaigns() -> list[Campaign]:
     return campaigns_with_progress(Campaign.objects.filter(status__in=ACTIVE_CAMPAIGN).order_by("-created"))
 
 
+RECENTLY_FINISHED = 10
+
+
+def recently_finished_campaigns(limit: int = RECENTLY_FINISHED) -> list[Campaign]:
+    """Return the ``limit`` campaigns finished last (accepted, failed or rejected), latest first (one query)."""
+    return list(Campaign.objects.filter(status__in=Status.terminal() | {Status.FAILED}, finished_at__isnull=False)
+                .select_related("hub").order_by("-finished_at")[:limit])
+
+
 def sites_with_load() -> list[Site]:
     """Return every site with ``running`` (groups in flight there) and ``pending`` (waiting/ready) counts."""
     return list(

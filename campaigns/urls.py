@@ -9,6 +9,7 @@ app_name = "campaigns"
 urlpatterns = [
     path("", views.CampaignListView.as_view(), name="campaign-list"),
     path("new/", views.CampaignBuilderView.as_view(), name="builder"),
+    path("new/spec/", views.BuilderSpecView.as_view(), name="builder-spec"),
     path("recurring/", views.RecurringView.as_view(), name="recurring"),
     path("recurring/<int:pk>/delete/", views.RecurringDeleteView.as_view(), name="recurring-delete"),
     path("errors/", views.ErrorSummaryView.as_view(), name="errors"),

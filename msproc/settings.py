@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc assets served from this package: no CDN
     "django_celery_beat",
     "core.apps.CoreConfig",
     "sites.apps.SitesConfig",
@@ -132,6 +133,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Multi-site processing campaigns for Rubin Observatory data releases.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery: an embedded broker on SQLite by default (no server); Redis or RabbitMQ in production and tests.

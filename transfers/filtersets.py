@@ -6,6 +6,7 @@ import django_filters as filters
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from campaigns.models import Campaign
+from campaigns.timing import TimeSortFilter
 from sites.filtersets import DateTimeRangeFilter, SearchFilterSet, SiteCodeFilter
 from sites.models import Site
 
@@ -45,6 +46,7 @@ class MovementFilterSet(SearchFilterSet):
     step = filters.CharFilter(field_name="before_step__name", label="Step it gates (name)")
     created = DateTimeRangeFilter()
     changed = DateTimeRangeFilter(field_name="status_changed_at", label="Status changed")
+    sort = TimeSortFilter()
 
     class Meta:
         model = Movement

@@ -1,7 +1,7 @@
 """UI views of campaigns; one module per area (pages, actions, builder, recurring)."""
 
 from .actions import ActionView, GroupBulkActionView
-from .builder import CampaignBuilderView
+from .builder import BuilderSpecView, CampaignBuilderView
 from .pages import (
     CampaignDetailView,
     CampaignListView,
@@ -16,7 +16,7 @@ from .reassign import ReassignView
 from .recurring import RecurringDeleteView, RecurringView
 
 __all__ = [
-    "ActionView", "CampaignBuilderView", "CampaignDetailView", "CampaignListView", "ErrorSummaryView",
-    "EventListView", "GroupBulkActionView", "GroupDetailView", "GroupListView", "HomeView", "ReassignView",
-    "RecurringDeleteView", "RecurringView", "StepDetailView",
+    "ActionView", "BuilderSpecView", "CampaignBuilderView", "CampaignDetailView", "CampaignListView",
+    "ErrorSummaryView", "EventListView", "GroupBulkActionView", "GroupDetailView", "GroupListView", "HomeView",
+    "ReassignView", "RecurringDeleteView", "RecurringView", "StepDetailView",
 ]

@@ -44,6 +44,9 @@ class ActionView(RoleRequiredMixin, FormView):
     def has_role(self, user: Any) -> bool:
         return _role_for(self.label)(user)
 
+    def required_role(self) -> str:
+        return "site admin" if self.label == "sites.site" else "operator"
+
     def get_object(self):
         if not hasattr(self, "object"):
             model = apps.get_model(self.label)
@@ -84,6 +87,7 @@ class GroupBulkActionView(RoleRequiredMixin, FormView):
     form_class = ActionForm
     template_name = "campaigns/bulk_confirm.html"
     role_check = staticmethod(can_operate)
+    role_name = "operator"
 
     def get_filterset(self) -> GroupFilterSet:
         if not hasattr(self, "filterset"):

@@ -28,6 +28,7 @@ class HomeView(ViewerRequiredMixin, TemplateView):
 
         return super().get_context_data(
             campaigns=summaries.active_campaigns(),
+            finished=summaries.recently_finished_campaigns(),
             failing=failing_backends(),
             failing_window=summaries.failing_window(),
             sites=summaries.sites_with_load(),
@@ -44,10 +45,9 @@ class CampaignListView(FilteredListView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        page = context["object_list"]
-        context["campaigns"] = summaries.campaigns_with_progress(
-            Campaign.objects.filter(pk__in=[c.pk for c in page]).order_by("-created")
-        )
+        order = {campaign.pk: index for index, campaign in enumerate(context["object_list"])}
+        rows = summaries.campaigns_with_progress(Campaign.objects.filter(pk__in=list(order)))
+        context["campaigns"] = sorted(rows, key=lambda campaign: order[campaign.pk])  # the page's (sorted) order
         return context
 
 
