@@ -194,19 +194,26 @@ def setup_local_sites(*, rinse: bool = False, actor=None) -> dict[str, str]:
 
 
 def refresh_replicas(repo: ButlerRepo) -> int:
-    """Record what a repository holds (datasets per type and RUN collection) as Replica rows; return the count."""
+    """Record what a repository holds (datasets and their measured bytes per type and RUN collection) as Replica
+    rows; return the number of rows."""
     import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes)
     from lsst.daf.butler import Butler
 
+    from msproc.lib.stack.transfer import stored_bytes
     from transfers.models import DatasetType, Replica
 
     butler = Butler.from_config(repo.root_uri)
     counts: dict[tuple[str, str], int] = {}
+    sizes: dict[tuple[str, str], int] = {}
     dims: dict[str, tuple[list[str], str]] = {}
     for dataset_type in butler.registry.queryDatasetTypes():
         dims[dataset_type.name] = (list(dataset_type.dimensions.required), dataset_type.storageClass_name)
-        for ref in butler.registry.queryDatasets(dataset_type, collections=["*"], findFirst=False):
-            counts[(dataset_type.name, ref.run)] = counts.get((dataset_type.name, ref.run), 0) + 1
+        refs = list(butler.registry.queryDatasets(dataset_type, collections=["*"], findFirst=False))
+        measured = stored_bytes(butler, refs)
+        for ref in refs:
+            key = (dataset_type.name, ref.run)
+            counts[key] = counts.get(key, 0) + 1
+            sizes[key] = sizes.get(key, 0) + measured.get(ref.id, 0)
     with transaction.atomic():
         types = {}
         for name in {name for name, _ in counts}:
@@ -214,7 +221,8 @@ def refresh_replicas(repo: ButlerRepo) -> int:
                 name=name, defaults={"dimensions": dims[name][0], "storage_class": dims[name][1]})
         Replica.objects.filter(butler_repo=repo).delete()
         Replica.objects.bulk_create(
-            Replica(butler_repo=repo, dataset_type=types[name], collection=run, count=count)
+            Replica(butler_repo=repo, dataset_type=types[name], collection=run, count=count,
+                    bytes=sizes.get((name, run), 0))
             for (name, run), count in sorted(counts.items())
         )
     return len(counts)
