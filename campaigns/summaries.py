@@ -14,7 +14,6 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
-from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from core.models import Event
@@ -258,14 +257,25 @@ class Series:
     points: list[tuple[datetime, float]]
 
 
-def job_throughput(campaign: Campaign) -> tuple[Series, list[Series]]:
-    """Return (groups done over time, cumulative; accepted jobs per hour per site).
+def campaign_span(campaign: Campaign, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """Return the time a campaign's charts cover: its start (or creation) to its end (or now)."""
+    start = campaign.started_at or campaign.created
+    return start, max(campaign.finished_at or now or timezone.now(), start)
 
-    One query: accepted jobs' ``finished_at`` grouped by hour and site.
+
+def job_throughput(campaign: Campaign) -> tuple[Series, list[Series], timedelta]:
+    """Return (groups done over time, cumulative; accepted jobs per bucket per site; the bucket width).
+
+    The bucket fits the campaign's span (seconds for a campaign of minutes, hours for one of days; see
+    ``timing.bucket_for``). One query: accepted jobs' ``finished_at`` grouped by bucket and site.
     """
+    from .timing import bucket_for
+
+    start, end = campaign_span(campaign)
+    trunc, width = bucket_for(end - start)
     rows = (
         Job.objects.filter(group__campaign=campaign, status=Status.ACCEPTED, finished_at__isnull=False)
-        .annotate(hour=TruncHour("finished_at"))
+        .annotate(hour=trunc("finished_at"))
         .values("hour", "group__site__code")
         .annotate(n=Count("id"))
         .order_by("hour")
@@ -278,10 +288,11 @@ def job_throughput(campaign: Campaign) -> tuple[Series, list[Series]]:
     total, cumulative = 0, []
     for hour in sorted(per_hour):
         total += per_hour[hour]
-        cumulative.append((hour + timedelta(hours=1), total))
+        cumulative.append((hour + width, total))
     if cumulative:
-        cumulative.insert(0, (min(per_hour), 0))
-    return Series("groups done", cumulative), [Series(code, points) for code, points in sorted(per_site.items())]
+        cumulative.insert(0, (min(min(per_hour), start), 0))
+    return (Series("groups done", cumulative), [Series(code, points) for code, points in sorted(per_site.items())],
+            width)
 
 
 def step_site_counts(step: Step) -> list[dict[str, Any]]:

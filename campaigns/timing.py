@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import django_filters as filters
 from django.db.models import DurationField, ExpressionWrapper, F, QuerySet
-from django.db.models.functions import Coalesce, Now
+from django.db.models.functions import Coalesce, Now, TruncDay, TruncHour, TruncMinute, TruncSecond
 
 #: The ``sort`` choices of the group, movement and campaign lists (UI and API).
 SORT_CHOICES = (
@@ -82,3 +82,25 @@ def span(start: datetime | None, end: datetime | None, now: datetime | None = No
     from django.utils import timezone
 
     return (end or now or timezone.now()) - start
+
+
+# Bucket sizes for a time axis, from the span it must cover: (the longest span, the truncation, the width).
+BUCKETS = (
+    (timedelta(minutes=3), TruncSecond, timedelta(seconds=1)),
+    (timedelta(hours=3), TruncMinute, timedelta(minutes=1)),
+    (timedelta(days=7), TruncHour, timedelta(hours=1)),
+    (timedelta.max, TruncDay, timedelta(days=1)),
+)
+
+
+def bucket_for(length: timedelta):
+    """Return ``(Trunc function, bucket width)`` cutting a span of ``length`` into at most ~200 buckets."""
+    for longest, trunc, width in BUCKETS:
+        if length <= longest:
+            return trunc, width
+    return BUCKETS[-1][1], BUCKETS[-1][2]
+
+
+def bucket_name(width: timedelta) -> str:
+    """"second", "minute", "hour" or "day": what one bucket of ``width`` is called."""
+    return {1: "second", 60: "minute", 3600: "hour"}.get(int(width.total_seconds()), "day")

@@ -67,12 +67,25 @@ class SiteDetailView(ViewerRequiredMixin, TemplateView):
             failing_window=summaries.failing_window(),
             site_verbs=verbs_for(site),
             contents=summaries.replica_contents(site),
+            throughput=_throughput_chart(site),
             running=running[:100],
             running_count=running.count(),
             incoming=incoming[:100],
             history=summaries.object_events(site, limit=50),
             **kwargs,
         )
+
+
+def _throughput_chart(site: Site) -> dict[str, Any]:
+    """The chart of bytes per bucket into and out of a site, with the bucket's name (three queries)."""
+    from campaigns.charts import line_chart
+    from campaigns.summaries import Series
+    from campaigns.timing import bucket_name
+    from transfers.volume import site_throughput
+
+    history = site_throughput(site)
+    series = [Series(f"into {site.code}", history.incoming), Series(f"out of {site.code}", history.outgoing)]
+    return {"chart": line_chart([s for s in series if s.points], step=True), "bucket": bucket_name(history.width)}
 
 
 class RinseSitesView(SiteAdminRequiredMixin, FormView):

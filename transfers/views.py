@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count, Sum
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.views.generic import TemplateView
 
@@ -60,3 +61,24 @@ class SitePairView(ViewerRequiredMixin, TemplateView):
             movements=MOVEMENT_LIST.filter(pk__in=movements.values("pk")).order_by("-status_changed_at")[:200],
             **kwargs,
         )
+
+
+class VolumeView(ViewerRequiredMixin, TemplateView):
+    """The site × site matrix of data moved (bytes, datasets, movements, time), overall or of one campaign."""
+
+    template_name = "transfers/volume.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        from campaigns.models import Campaign
+
+        from .volume import volume_matrix
+
+        campaign = None
+        movements = Movement.objects.all()
+        campaign_id = self.request.GET.get("campaign", "")
+        if campaign_id:
+            if not campaign_id.isdigit():
+                raise Http404("campaign: not a campaign id")
+            campaign = get_object_or_404(Campaign, pk=campaign_id)
+            movements = movements.filter(campaign=campaign)
+        return super().get_context_data(campaign=campaign, matrix=volume_matrix(movements), **kwargs)

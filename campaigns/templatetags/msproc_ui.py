@@ -87,6 +87,14 @@ def duration(start, end=None) -> str:
 
 
 @register.filter
+def seconds_h(value) -> str:
+    """A number of seconds as a duration to the second ("1h 02m 03s")."""
+    from campaigns.timing import format_seconds
+
+    return format_seconds(float(value or 0))
+
+
+@register.filter
 def in_state(changed) -> str:
     """Time since ``changed`` (an object's ``status_changed_at``), to the second."""
     from campaigns.timing import format_seconds, span

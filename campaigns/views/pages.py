@@ -12,6 +12,7 @@ from campaigns import summaries
 from campaigns.charts import line_chart
 from campaigns.filtersets import UNMATCHED, CampaignFilterSet, EventFilterSet, GroupFilterSet
 from campaigns.models import Campaign, Group, Job, Step
+from campaigns.timing import bucket_name
 from core.htmx import ViewerRequiredMixin, is_htmx
 from core.models import Event
 from core.views import FilteredListView, verbs_for
@@ -67,14 +68,16 @@ class CampaignDetailView(ViewerRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         campaign = get_object_or_404(Campaign.objects.select_related("hub", "owner", "template"), pk=kwargs["pk"])
-        done, per_site = summaries.job_throughput(campaign)
+        done, per_site, width = summaries.job_throughput(campaign)
+        span = summaries.campaign_span(campaign)
         context = {
             "campaign": campaign,
             "campaign_verbs": verbs_for(campaign),
             "matrix": summaries.step_site_matrix(campaign),
             "progress": summaries.campaigns_with_progress(Campaign.objects.filter(pk=campaign.pk))[0],
-            "progress_chart": line_chart([done]),
-            "throughput_chart": line_chart(per_site, step=True),
+            "progress_chart": line_chart([done], x_range=span),
+            "throughput_chart": line_chart(per_site, step=True, x_range=span),
+            "bucket": bucket_name(width),
             "events": summaries.campaign_events(campaign),
         }
         if not (self.live or is_htmx(self.request)):

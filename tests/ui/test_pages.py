@@ -37,12 +37,13 @@ def page_urls(campaign) -> dict[str, str]:
         "movement-list": reverse("transfers:movement-list") + f"?campaign={campaign.pk}",
         "movement": reverse("transfers:movement", args=[movement.pk]),
         "site-pair": reverse("transfers:site-pair", args=["OTHER", hub]),
+        "volume": reverse("transfers:volume") + f"?campaign={campaign.pk}",
     }
 
 
 PAGE_NAMES = [
     "home", "campaign-list", "campaign", "campaign-live", "step", "group", "group-list", "errors", "events",
-    "recurring", "site-list", "site", "movement-list", "movement", "site-pair",
+    "recurring", "site-list", "site", "movement-list", "movement", "site-pair", "volume",
 ]
 
 
@@ -140,8 +141,8 @@ def test_the_query_count_does_not_grow_with_rows(viewer_client, django_assert_nu
 # Pinned per page; each includes 3 for the session, the user and the user's roles.
 QUERY_COUNTS = {
     "home": 9, "campaign-list": 9, "campaign": 12, "campaign-live": 9, "step": 11, "group": 6,
-    "group-list": 8, "errors": 4, "events": 7, "recurring": 4, "site-list": 6, "site": 13,
-    "movement-list": 12, "movement": 8, "site-pair": 9,
+    "group-list": 8, "errors": 4, "events": 7, "recurring": 4, "site-list": 6, "site": 14,
+    "movement-list": 12, "movement": 8, "site-pair": 9, "volume": 9,
 }
 
 
