@@ -105,7 +105,7 @@ class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
     action_roles = {"plan": roles.can_operate}
 
     def get_queryset(self) -> QuerySet:
-        if self.action == "summary":  # campaign_summary aggregates by itself: no per-row count annotations
+        if self.action in ("summary", "eta"):  # they aggregate by themselves: no per-row count annotations
             return Campaign.objects.only("pk")
         queryset = super().get_queryset()
         return queryset if self.action == "retrieve" else queryset.defer("spec", "plan")
@@ -124,6 +124,21 @@ class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
         from campaigns.progress import campaign_summary
 
         return Response(campaign_summary(self.get_object().pk))
+
+    @extend_schema(
+        summary="The campaign's progress and expected end",
+        description="Groups done, running and left, the remaining time with a range (first to third quartile of "
+                    "the durations of finished groups of the same step) and the ETA, overall and per site "
+                    "(`campaigns.eta`): two queries whatever the campaign's size. Null times: no group has "
+                    "finished yet.",
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="The estimate")},
+    )
+    @action(detail=True, methods=["get"])
+    def eta(self, request: Request, pk: str | None = None) -> Response:
+        from campaigns.eta import estimate_campaigns
+
+        campaign = self.get_object()
+        return Response(estimate_campaigns([campaign.pk])[campaign.pk].to_dict())
 
     @extend_schema(
         summary="Create a campaign from a spec or a template",

@@ -10,6 +10,7 @@ from django.views.generic import TemplateView
 
 from campaigns import summaries
 from campaigns.charts import line_chart
+from campaigns.eta import estimate_campaigns
 from campaigns.filtersets import UNMATCHED, CampaignFilterSet, EventFilterSet, GroupFilterSet
 from campaigns.models import Campaign, Group, Job, Step
 from campaigns.timing import bucket_name
@@ -27,8 +28,12 @@ class HomeView(ViewerRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         from sites.services import failing_backends
 
+        campaigns = summaries.active_campaigns()
+        estimates = estimate_campaigns([campaign.pk for campaign in campaigns])
+        for campaign in campaigns:
+            campaign.estimate = estimates[campaign.pk].overall
         return super().get_context_data(
-            campaigns=summaries.active_campaigns(),
+            campaigns=campaigns,
             finished=summaries.recently_finished_campaigns(),
             failing=failing_backends(),
             failing_window=summaries.failing_window(),
@@ -79,6 +84,7 @@ class CampaignDetailView(ViewerRequiredMixin, TemplateView):
             "throughput_chart": line_chart(per_site, step=True, x_range=span),
             "bucket": bucket_name(width),
             "events": summaries.campaign_events(campaign),
+            "estimate": estimate_campaigns([campaign.pk])[campaign.pk],
         }
         if not (self.live or is_htmx(self.request)):
             context["steps"] = summaries.steps_with_movements(campaign)
