@@ -20,4 +20,6 @@ urlpatterns = [
     path("steps/<int:pk>/", views.StepDetailView.as_view(), name="step"),
     path("<int:pk>/", views.CampaignDetailView.as_view(), name="campaign"),
     path("<int:pk>/live/", views.CampaignDetailView.as_view(live=True), name="campaign-live"),
+    path("<int:pk>/timeline/", views.CampaignTimelineView.as_view(), name="campaign-timeline"),
+    path("<int:pk>/graph/", views.CampaignGraphView.as_view(), name="campaign-graph"),
 ]

@@ -2,6 +2,7 @@
 
 from .actions import ActionView, GroupBulkActionView
 from .builder import BuilderSpecView, CampaignBuilderView
+from .figures import CampaignGraphView, CampaignTimelineView
 from .pages import (
     CampaignDetailView,
     CampaignListView,
@@ -17,6 +18,7 @@ from .recurring import RecurringDeleteView, RecurringView
 
 __all__ = [
     "ActionView", "BuilderSpecView", "CampaignBuilderView", "CampaignDetailView", "CampaignListView",
+    "CampaignGraphView", "CampaignTimelineView",
     "ErrorSummaryView", "EventListView", "GroupBulkActionView", "GroupDetailView", "GroupListView", "HomeView",
     "ReassignView", "RecurringDeleteView", "RecurringView", "StepDetailView",
 ]

@@ -38,12 +38,15 @@ def page_urls(campaign) -> dict[str, str]:
         "movement": reverse("transfers:movement", args=[movement.pk]),
         "site-pair": reverse("transfers:site-pair", args=["OTHER", hub]),
         "volume": reverse("transfers:volume") + f"?campaign={campaign.pk}",
+        "timeline": reverse("campaigns:campaign-timeline", args=[campaign.pk]),
+        "graph": reverse("campaigns:campaign-graph", args=[campaign.pk]),
     }
 
 
 PAGE_NAMES = [
     "home", "campaign-list", "campaign", "campaign-live", "step", "group", "group-list", "errors", "events",
     "recurring", "site-list", "site", "movement-list", "movement", "site-pair", "volume",
+    "timeline", "graph",
 ]
 
 
@@ -143,6 +146,7 @@ QUERY_COUNTS = {
     "home": 11, "campaign-list": 9, "campaign": 14, "campaign-live": 11, "step": 11, "group": 6,
     "group-list": 8, "errors": 4, "events": 7, "recurring": 4, "site-list": 6, "site": 14,
     "movement-list": 12, "movement": 8, "site-pair": 9, "volume": 9,
+    "timeline": 6, "graph": 10,
 }
 
 
