@@ -9,9 +9,8 @@ from django.urls import reverse
 
 from campaigns.graph import campaign_graph
 from campaigns.timeline import campaign_timeline
-from transfers.models import Movement
-
 from tests.orchestration.test_reconciler import campaign, noop, run_ticks  # noqa: F401  (fixtures)
+from transfers.models import Movement
 
 pytestmark = pytest.mark.django_db
 
