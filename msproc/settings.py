@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "sites.apps.SitesConfig",
     "transfers.apps.TransfersConfig",
     "campaigns.apps.CampaignsConfig",
+    "notifications.apps.NotificationsConfig",
 ]
 
 MIDDLEWARE = [
@@ -162,6 +163,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_float("MSPROC_REPLICA_REFRESH_SECONDS", 120.0, minimum=10.0),
         "options": {"expires": 100.0},
     },
+    "notify": {  # notifications (notifications/services.py): apart from the tick, so they never slow it
+        "task": "notifications.tasks.dispatch",
+        "schedule": env_float("MSPROC_NOTIFY_SECONDS", 30.0, minimum=1.0),
+        "options": {"expires": 25.0},
+    },
 }
 
 # Backends per site kind. "local" runs pipetask and Butler transfers on this machine.
@@ -187,6 +193,15 @@ MSPROC_LOCAL_MAX_RUNNING = env_int("MSPROC_LOCAL_MAX_RUNNING", 2, minimum=1)
 MSPROC_MOVEMENT_LEASE_SECONDS = env_int("MSPROC_MOVEMENT_LEASE_SECONDS", 600, minimum=1)
 # A backend whose service failed this recently is shown as failing (sites.models.BackendHealth).
 MSPROC_BACKEND_FAILING_SECONDS = env_int("MSPROC_BACKEND_FAILING_SECONDS", 600, minimum=1)
+# Notifications (docs/notifications.md): links in messages start with this URL; a running campaign with no event
+# for this long is reported as stalled (once per stall).
+MSPROC_BASE_URL = env_str("MSPROC_BASE_URL", "http://127.0.0.1:8000")
+MSPROC_NOTIFY_STALLED_SECONDS = env_int("MSPROC_NOTIFY_STALLED_SECONDS", 3600, minimum=60)
+# E-mail notifications go through Django's mail: an SMTP server (EMAIL_HOST/EMAIL_PORT), or another backend.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "msproc@localhost")
 
 # PanDA (docs/panda.md). Only the *path* of the token file; never the token.
 MSPROC_PANDA_URL = env_str("MSPROC_PANDA_URL")
