@@ -7,7 +7,7 @@ from django.core.validators import validate_email
 from django.db import models
 from django.utils import timezone
 
-from msproc.lifecycle import StatefulModel
+from core.lifecycle import StatefulModel
 
 from .choices import ChannelKind, NotificationStatus, Topic
 

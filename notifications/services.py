@@ -32,7 +32,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.choices import Status
-from campaigns.models import Campaign, Event, Group
+from campaigns.models import Campaign, Group
+from core import queue
+from core.models import Event
 from transfers.choices import MovementStatus
 from transfers.models import Movement
 
@@ -130,8 +132,6 @@ def dispatch(now: datetime | None = None) -> list[int]:
     Returns the ids of the notifications queued (their sending is enqueued on commit). Runs under a
     transaction with the cursor row locked, so two dispatchers never read the same events twice.
     """
-    from .tasks import send_notification
-
     now = now or timezone.now()
     queued: list[int] = []
     with transaction.atomic():
@@ -154,7 +154,7 @@ def dispatch(now: datetime | None = None) -> list[int]:
             count = len(notification.items) + notification.dropped
             notification.queue(comment=f"{count} item{'s' if count != 1 else ''} for {notification.channel.name}")
             queued.append(notification.pk)
-            transaction.on_commit(lambda pk=notification.pk: send_notification.delay(pk))
+            queue.send_on_commit("notifications.tasks.send_notification", notification.pk)
     return queued
 
 

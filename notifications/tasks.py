@@ -10,7 +10,7 @@ from .services import NotifyError
 @shared_task(name="notifications.tasks.dispatch", ignore_result=True)
 def dispatch() -> int:
     """Turn new events into grouped notifications and queue the ones due (beat, apart from the tick)."""
-    from msproc.locks import singleton
+    from core.locks import singleton
 
     from .services import dispatch as run
 

@@ -13,7 +13,7 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from campaigns.models import Event
+from core.models import Event
 from notifications.models import Channel, Notification
 from notifications.services import NotifyError, dispatch, send
 from tests.factories import CampaignFactory, GroupFactory, MovementFactory, StepFactory

@@ -10,7 +10,7 @@ from django.views.generic import TemplateView
 from campaigns.graph import campaign_graph
 from campaigns.models import Campaign
 from campaigns.timeline import campaign_timeline
-from msproc.htmx import ViewerRequiredMixin
+from core.htmx import ViewerRequiredMixin
 
 
 class CampaignFigureView(ViewerRequiredMixin, TemplateView):

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('campaigns', '0004_timing'),
+        ('campaigns', '0005_timing'),
     ]
 
     operations = [

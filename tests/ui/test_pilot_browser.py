@@ -14,9 +14,10 @@ from urllib.parse import urlparse
 import pytest
 from django.urls import reverse
 
-from campaigns.models import Campaign, Event, Group
+from campaigns.models import Campaign, Group
 from campaigns.orchestration import reconcile
 from campaigns.services import create_campaign_from_spec, load_templates
+from core.models import Event
 from notifications.models import Channel
 from notifications.services import dispatch
 from sites.services import load_sites
