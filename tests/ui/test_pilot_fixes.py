@@ -85,6 +85,9 @@ def test_only_destructive_verbs_get_red_buttons(operator_client):
     page = operator_client.get(reverse("campaigns:group", args=[group.pk])).content.decode()
     assert 'btn-outline btn-primary" href="/actions/campaigns.group/' in page
     assert re.search(r'btn-outline btn-danger" href="/actions/campaigns\.group/\d+/reject/', page)
+    listing = operator_client.get(reverse("campaigns:group-list") + "?status=failed").content.decode()
+    assert f'btn-outline btn-primary" href="{reverse("campaigns:group-bulk", args=["retry"])}' in listing
+    assert f'btn-outline btn-danger" href="{reverse("campaigns:group-bulk", args=["reject"])}' in listing
 
 
 def test_a_refusal_says_which_role_is_needed(viewer_client, viewer):
