@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('campaigns', '0005_timing'),
+        ('campaigns', '0006_timing'),
     ]
 
     operations = [

@@ -23,7 +23,7 @@ def backfill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0004_event_moves_to_core'),
+        ('campaigns', '0005_campaign_tick_error'),
     ]
 
     operations = [
