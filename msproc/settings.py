@@ -74,6 +74,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "campaigns.liveness.liveness_banner",
             ],
         },
     },
@@ -143,7 +144,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "msproc.beat:Scheduler"  # django-celery-beat's, writing beat's heartbeat
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 MSPROC_RECONCILE_SECONDS = env_float("MSPROC_RECONCILE_SECONDS", 5.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE = {
@@ -180,7 +181,16 @@ MSPROC_REPO_NAME = env_str("MSPROC_REPO_NAME", "dp2")
 MSPROC_INVENTORY_FILE = env_str("MSPROC_INVENTORY_FILE")
 MSPROC_NOOP_FAIL = env_str("MSPROC_NOOP_FAIL")
 MSPROC_LOCAL_MAX_RUNNING = env_int("MSPROC_LOCAL_MAX_RUNNING", 2, minimum=1)
-MSPROC_MOVEMENT_LEASE_SECONDS = env_int("MSPROC_MOVEMENT_LEASE_SECONDS", 600, minimum=1)
+# Work in flight (a movement registering or ingesting, a submission) is held under a lease renewed every
+# MSPROC_HEARTBEAT_SECONDS; one not renewed for MSPROC_LEASE_SECONDS is taken over (core/leases.py).
+MSPROC_HEARTBEAT_SECONDS = env_float("MSPROC_HEARTBEAT_SECONDS", 10.0, minimum=0.1)
+MSPROC_LEASE_SECONDS = env_int("MSPROC_LEASE_SECONDS", env_int("MSPROC_MOVEMENT_LEASE_SECONDS", 45, minimum=1),
+                               minimum=1)
+MSPROC_MOVEMENT_LEASE_SECONDS = MSPROC_LEASE_SECONDS  # the former name
+# Liveness (campaigns/liveness.py): a banner on every page and GET /api/v1/liveness/ when no reconcile tick ran
+# for MSPROC_TICK_STALE_SECONDS, or no worker (or beat) reported for MSPROC_LIVENESS_SECONDS.
+MSPROC_TICK_STALE_SECONDS = env_int("MSPROC_TICK_STALE_SECONDS", max(60, int(6 * MSPROC_RECONCILE_SECONDS)), minimum=1)
+MSPROC_LIVENESS_SECONDS = env_int("MSPROC_LIVENESS_SECONDS", 60, minimum=1)
 # A backend whose service failed this recently is shown as failing (sites.models.BackendHealth).
 MSPROC_BACKEND_FAILING_SECONDS = env_int("MSPROC_BACKEND_FAILING_SECONDS", 600, minimum=1)
 

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from core.leases import abandoned
 from core.lifecycle import IllegalTransition, bulk_transition
 from sites.services import report_backend_failure
 
@@ -56,15 +57,16 @@ def requeue(running_campaigns: QuerySet) -> list[int]:
 
     - ready movements of ``running_campaigns`` no task picked up within ``REQUEUE_AFTER`` (a worker died,
       a broker restarted);
-    - registering or ingesting movements whose lease (``MSPROC_MOVEMENT_LEASE_SECONDS``) expired;
+    - registering or ingesting movements whose worker stopped renewing its lease (``MSPROC_LEASE_SECONDS``,
+      ``core.leases``): it died, or its attempt broke off;
     - transferring movements whose transfer moved on (``poll_transferring``);
     - failed movements with automatic retries left (``MSPROC_MAX_AUTO_RETRIES``).
     """
     stale = timezone.now() - REQUEUE_AFTER
-    lease = timezone.now() - timedelta(seconds=settings.MSPROC_MOVEMENT_LEASE_SECONDS)
+    # Registering and ingesting are held by a worker that renews its lease; one that stopped renewing died.
     movements = list(Movement.objects.filter(
         Q(status=M.READY, status_changed_at__lt=stale, campaign__in=running_campaigns)
-        | Q(status__in=[M.REGISTERING, M.INGESTING], status_changed_at__lt=lease)
+        | (Q(status__in=[M.REGISTERING, M.INGESTING]) & abandoned())
     ).values_list("pk", flat=True)[:REQUEUE_LIMIT])
     # Transferring movements are polled here in batches; only those that moved on get a task.
     movements += poll_transferring()

@@ -26,13 +26,15 @@ class HomeView(ViewerRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         from sites.services import failing_backends
 
+        thresholds = summaries.stall_thresholds()
         return super().get_context_data(
             campaigns=summaries.active_campaigns(),
             failing=failing_backends(),
             failing_window=summaries.failing_window(),
             sites=summaries.sites_with_load(),
-            attention=summaries.needs_attention(),
-            thresholds=summaries.STALL_THRESHOLDS,
+            attention=summaries.needs_attention(thresholds=thresholds),
+            thresholds={kind: [(status, summaries.human_duration(after)) for status, after in states.items()]
+                        for kind, states in thresholds.items()},
             **kwargs,
         )
 
