@@ -104,8 +104,13 @@ def liveness(now: datetime | None = None) -> Liveness:
 
 
 def liveness_banner(request) -> dict[str, Any]:
-    """Context processor: ``liveness`` for the banner of signed-in users' pages (one query)."""
+    """Context processor: ``liveness`` for the banner of signed-in users' pages.
+
+    Lazy: one query when a template shows the banner (base.html), none for partials that do not.
+    """
+    from django.utils.functional import SimpleLazyObject
+
     user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated or request.headers.get("HX-Request"):
+    if user is None or not user.is_authenticated:
         return {}
-    return {"liveness": liveness()}
+    return {"liveness": SimpleLazyObject(liveness)}

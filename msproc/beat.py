@@ -6,7 +6,7 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, connection
 from django_celery_beat.schedulers import DatabaseScheduler
 
 log = logging.getLogger(__name__)
@@ -27,10 +27,10 @@ class Scheduler(DatabaseScheduler):
         from campaigns.liveness import record_heartbeat
 
         try:
-            close_old_connections()
-            record_heartbeat("beat", details={"schedule": sorted(self.schedule)}, stopped=stopped)
+            record_heartbeat("beat", details={"max_interval": self.max_interval}, stopped=stopped)
         except DatabaseError as exc:  # the database is away: beat goes on, the banner will say so
             log.warning("beat heartbeat failed: %s", exc)
+            connection.close()  # the next beat reconnects
 
     def close(self):
         self._heartbeat(stopped=True)

@@ -42,17 +42,17 @@ class HeartbeatStep(bootsteps.StartStopStep):
         self.beat(worker, stopped=True)
 
     def beat(self, worker, stopped: bool = False):
-        from django.db import DatabaseError, close_old_connections
+        from django.db import DatabaseError, connection
 
         from campaigns.liveness import record_heartbeat
 
         details = {"concurrency": worker.concurrency, "pool": getattr(worker, "pool_cls", None).__name__
                    if hasattr(getattr(worker, "pool_cls", None), "__name__") else ""}
         try:
-            close_old_connections()
             record_heartbeat("worker", worker.hostname, details=details, started_at=self.started_at, stopped=stopped)
         except DatabaseError as exc:  # the database is away: the next beat tries again
             log.warning("worker heartbeat failed: %s", exc)
+            connection.close()  # the next beat reconnects
 
 
 app.steps["worker"].add(HeartbeatStep)

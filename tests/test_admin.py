@@ -24,6 +24,8 @@ INSTANCES = {
     "job": factories.JobFactory,
     "errorrule": factories.ErrorRuleFactory,
     "backendhealth": factories.BackendHealthFactory,
+    "heartbeat": factories.HeartbeatFactory,
+    "stallthreshold": factories.StallThresholdFactory,
 }
 OUR_APPS = {"sites", "transfers", "campaigns"}
 MODELS = sorted(
