@@ -188,6 +188,9 @@ LOGGING = {
 MSPROC_REPO_NAME = env_str("MSPROC_REPO_NAME", "dp2")
 MSPROC_INVENTORY_FILE = env_str("MSPROC_INVENTORY_FILE")
 MSPROC_NOOP_FAIL = env_str("MSPROC_NOOP_FAIL")
+# The no-op backends' submit and transfer start take this long (seconds): slow backends in fault tests.
+MSPROC_NOOP_SUBMIT_SECONDS = env_float("MSPROC_NOOP_SUBMIT_SECONDS", 0.0, minimum=0.0)
+MSPROC_NOOP_TRANSFER_SECONDS = env_float("MSPROC_NOOP_TRANSFER_SECONDS", 0.0, minimum=0.0)
 MSPROC_LOCAL_MAX_RUNNING = env_int("MSPROC_LOCAL_MAX_RUNNING", 2, minimum=1)
 # Work in flight (a movement registering or ingesting, a submission) is held under a lease renewed every
 # MSPROC_HEARTBEAT_SECONDS; one not renewed for MSPROC_LEASE_SECONDS is taken over (core/leases.py).
