@@ -11,7 +11,6 @@ connection, and the reconciler's next ticks.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,6 +28,8 @@ from campaigns.services import create_campaign_from_spec
 from sites.services import load_sites
 from transfers.models import Movement
 from transfers.services import advance_movement
+
+from .conftest import assert_complete_and_nothing_duplicated as complete
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "msproc" / "lib" / "planning" / "templates"
 
@@ -108,20 +109,9 @@ def run_to_the_end(campaign: Campaign, limit: int = 80) -> None:
 
 
 def assert_complete_and_nothing_duplicated(campaign: Campaign) -> None:
-    campaign.refresh_from_db()
-    assert campaign.status == "accepted"
-    groups = Group.objects.filter(campaign=campaign)
-    assert set(groups.values_list("status", flat=True)) == {"accepted"}
+    complete(campaign)
     jobs = Job.objects.filter(group__campaign=campaign)
-    assert jobs.count() == groups.count(), "one attempt per group: none lost, none twice"
-    assert Counter(Event.objects.filter(content_type__model="job", verb="start").values_list(
-        "object_id", flat=True)) == Counter({pk: 1 for pk in jobs.values_list("pk", flat=True)})
     assert set(CountingBackend.submitted) == set(jobs.values_list("workflow_name", flat=True))
-    movements = Movement.objects.filter(campaign=campaign)
-    assert set(movements.values_list("status", flat=True)) == {"done"}
-    assert set(movements.values_list("attempts", flat=True)) == {1}
-    assert Event.objects.filter(content_type__model="movement", verb="finish").count() == movements.count()
-    assert not movements.exclude(holder="").exists() and not jobs.exclude(holder="").exists()
 
 
 def test_a_connection_killed_inside_a_ticks_transaction_loses_nothing(campaign):
