@@ -76,6 +76,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--targets", nargs="*", default=["gunicorn", "runserver"], choices=["gunicorn", "runserver"])
     parser.add_argument("--web-workers", type=int, default=(os.cpu_count() or 1) * 2 + 1,
                         help="gunicorn worker processes (serve.sh's MSPROC_WEB_WORKERS)")
+    parser.add_argument("--web-threads", type=int, default=1, help="threads per gunicorn worker (MSPROC_WEB_THREADS)")
     parser.add_argument("--port", type=int, default=18100, help="gunicorn's port; runserver gets the next one")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--database", default="msproc_load")
@@ -169,6 +170,7 @@ class Server:
         self.port = args.port if target == "gunicorn" else args.port + 1
         self.env = {**env, "MSPROC_SERVE_DIR": str(workdir / "serve"), "MSPROC_ROLES": "web",
                     "MSPROC_BIND": f"127.0.0.1:{self.port}", "MSPROC_WEB_WORKERS": str(args.web_workers),
+                    "MSPROC_WEB_THREADS": str(args.web_threads),
                     "MSPROC_VENV": str(Path(PYTHON).parent.parent)}
         self.process: subprocess.Popen | None = None
 
@@ -178,7 +180,8 @@ class Server:
 
     def describe(self) -> str:
         if self.target == "gunicorn":
-            return f"gunicorn, {self.args.web_workers} sync workers, supervised (scripts/serve.sh)"
+            return (f"gunicorn, {self.args.web_workers} workers x {self.args.web_threads} threads, supervised "
+                    "(scripts/serve.sh)")
         return "manage.py runserver --noreload (1 process, threaded)"
 
     def start(self) -> None:

@@ -306,14 +306,13 @@ def _claim_jobs(job_ids: Sequence[int], holder: str) -> list[int]:
     """
     now = timezone.now()
     prepared = Job.objects.filter(pk__in=list(job_ids), status=S.PREPARED)
-    dead = list(prepared.exclude(holder="").filter(claimable(now)).values_list("pk", "holder", "heartbeat_at"))
+    dead = {pk: (previous, beat) for pk, previous, beat in
+            prepared.exclude(holder="").filter(claimable(now)).values_list("pk", "holder", "heartbeat_at")}
     with transaction.atomic():
         prepared.filter(claimable(now)).update(holder=holder, heartbeat_at=now)
         claimed = list(prepared.filter(holder=holder).values_list("pk", flat=True))
-        for job in Job.objects.filter(pk__in=[pk for pk, _, _ in dead if pk in set(claimed)]).select_related(
-                "group"):
-            previous = next(row for row in dead if row[0] == job.pk)
-            record_event(job, "take_over", job.status, job.status, comment=takeover_comment(*previous[1:]))
+        for job in Job.objects.filter(pk__in=[pk for pk in claimed if pk in dead]).select_related("group"):
+            record_event(job, "take_over", job.status, job.status, comment=takeover_comment(*dead[job.pk]))
     return claimed
 
 
