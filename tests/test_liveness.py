@@ -11,12 +11,12 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from msproc.roles import VIEWER
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from campaigns.liveness import liveness, record_heartbeat
 from campaigns.models import Heartbeat, StallThreshold
+from core.roles import VIEWER
 from tests.factories import GroupFactory, HeartbeatFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -150,7 +150,8 @@ def assert_complete_and_nothing_duplicated(campaign) -> None:
     """The campaign is accepted; one attempt per group and one start each; every movement done in one attempt."""
     from collections import Counter
 
-    from campaigns.models import Event, Group, Job
+    from campaigns.models import Group, Job
+    from core.models import Event
     from transfers.models import Movement
 
     campaign.refresh_from_db()

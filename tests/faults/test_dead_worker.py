@@ -8,7 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import Campaign, Event, Heartbeat, Job
+from campaigns.models import Campaign, Heartbeat, Job
+from core.models import Event
 from transfers.models import Movement
 
 from .conftest import Worker, assert_complete_and_nothing_duplicated, process_env, wait_until

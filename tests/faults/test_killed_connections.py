@@ -22,10 +22,12 @@ from django.utils import timezone
 from campaigns import orchestration
 from campaigns.backends import base as backends
 from campaigns.backends.noop import NoopExecutionBackend
-from campaigns.models import Campaign, Event, Group, Job
+from campaigns.models import Campaign, Group, Job
 from campaigns.orchestration import reconcile
 from campaigns.services import create_campaign_from_spec
+from core.models import Event
 from sites.services import load_sites
+from transfers import orchestration as transfer_orchestration
 from transfers.models import Movement
 from transfers.services import advance_movement
 
@@ -59,6 +61,7 @@ def campaign(settings, monkeypatch):
     app.conf.task_eager_propagates = True  # a task's error reaches the test, as a worker's log would show it
     # Work whose message was lost is sent again after REQUEUE_AFTER; the test does not wait 30 s for it.
     monkeypatch.setattr(orchestration, "REQUEUE_AFTER", timedelta(0))
+    monkeypatch.setattr(transfer_orchestration, "REQUEUE_AFTER", timedelta(0))
     load_sites()
     campaign = create_campaign_from_spec(None, (TEMPLATES / "2x2.yaml").read_text())
     campaign.start()
