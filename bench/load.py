@@ -282,8 +282,9 @@ def main() -> int:
     results: list[TargetFigures] = []
     recreate_database(args)
     try:
-        subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True,
-                       timeout=600)
+        for command in (["migrate"], ["collectstatic"]):  # DEBUG=false: pages need the hashed static files
+            subprocess.run([PYTHON, "manage.py", *command, "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True,
+                           timeout=600)
         started = time.monotonic()
         campaign_id, token, session = seed(args.groups)
         print(f"seeded {args.groups} groups in {time.monotonic() - started:.1f} s")
