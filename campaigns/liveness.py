@@ -20,7 +20,7 @@ from django.utils import timezone
 from .models import Heartbeat
 
 K = Heartbeat.Kind
-# Workers silent this long are forgotten (their rows deleted): a host renamed or retired.
+# Heartbeats older than this are ignored (a worker host renamed or retired); the admin can delete them.
 FORGET_AFTER = timedelta(days=7)
 
 
