@@ -115,7 +115,8 @@ def seed(groups: int) -> tuple[int, str, str]:
     from django.contrib.sessions.backends.db import SessionStore
     from rest_framework.authtoken.models import Token
 
-    from campaigns.models import Event, Group
+    from campaigns.models import Group
+    from core.models import Event
     from sites.models import Site
     from sites.services import load_sites
     from transfers.models import Movement
