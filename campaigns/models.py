@@ -65,6 +65,9 @@ class Campaign(StatefulModel):
     updated = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    tick_error = models.TextField(blank=True, help_text="Why the reconciler's last tick failed on this campaign "
+                                                        "(empty when it did not); the other campaigns went on.")
+    tick_error_at = models.DateTimeField(null=True, blank=True, help_text="When the tick first failed so.")
 
     class Meta:
         ordering = ["-created"]

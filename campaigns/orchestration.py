@@ -9,6 +9,12 @@ query count grows only by a few queries per ``BATCH`` groups moved.
 Slow I/O (submitting, polling, transferring) happens in tasks enqueued after
 the state change commits; submissions go ``SUBMIT_BATCH`` jobs per task.
 docs/benchmarks.md has the figures.
+
+Fault isolation: each campaign's part of the tick runs in its own savepoint
+(``TickReport.isolated``), and a set-based move over several campaigns that
+fails is redone campaign by campaign. A failure is recorded on its campaign
+(``Campaign.tick_error`` and a ``tick_failed`` Event) and the tick goes on
+with the others; the record is cleared when the campaign's part succeeds again.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
@@ -67,25 +74,71 @@ class TickReport:
     campaigns_finished: int = 0
     requeued_jobs: list[int] = field(default_factory=list)
     requeued_movements: list[int] = field(default_factory=list)
+    # Campaign id -> what failed in its part of the tick (the first failure), see ``isolated``.
+    faults: dict[int, str] = field(default_factory=dict)
+    handled: set[int] = field(default_factory=set)
+
+    @contextmanager
+    def isolated(self, campaign_id: int, what: str) -> Iterator[None]:
+        """Run one campaign's part of the tick in a savepoint; any exception in it is rolled back to the
+        savepoint and recorded against the campaign instead of stopping the tick."""
+        self.handled.add(campaign_id)
+        try:
+            with transaction.atomic():
+                yield
+        except Exception as exc:  # whatever one campaign's rows do, the others go on
+            self.fault(campaign_id, what, exc)
+
+    def fault(self, campaign_id: int, what: str, exc: BaseException) -> None:
+        log.error("reconcile: campaign %s, %s failed", campaign_id, what, exc_info=exc)
+        self.faults.setdefault(campaign_id, f"{what}: {type(exc).__name__}: {exc}"[:4000])
 
 
 # ---------------------------------------------------------------------------------------------- the tick
 
 
 def reconcile() -> TickReport:
-    """Advance every running campaign by one tick and return what was done."""
+    """Advance every running campaign by one tick and return what was done.
+
+    A failure in one campaign's part is recorded on that campaign (``record_faults``) and does not stop
+    the tick for the others.
+    """
     report = TickReport()
     for campaign_id in Campaign.objects.filter(status=S.RUNNING).values_list("pk", flat=True):
-        _start_steps(campaign_id, report)
-        _ready_movements(campaign_id, report)
-        _ready_groups(campaign_id, report)
+        with report.isolated(campaign_id, "starting steps and readying movements and groups"):
+            _start_steps(campaign_id, report)
+            _ready_movements(campaign_id, report)
+            _ready_groups(campaign_id, report)
     _prepare_jobs(report)
     poll_jobs(report)
     for campaign_id in Campaign.objects.filter(status__in=[S.RUNNING, S.REVIEWABLE]).values_list("pk", flat=True):
-        _finish_steps(campaign_id, report)
-        _finish_campaign(campaign_id, report)
+        with report.isolated(campaign_id, "finishing steps and the campaign"):
+            _finish_steps(campaign_id, report)
+            _finish_campaign(campaign_id, report)
     _requeue_lost(report)
+    record_faults(report)
     return report
+
+
+def record_faults(report: TickReport) -> None:
+    """Record each campaign's tick failure on the campaign (``tick_error``, and a ``tick_failed`` Event when the
+    error is new); clear it, with a ``tick_recovered`` Event, on campaigns handled this tick without one."""
+    now = timezone.now()
+    if report.faults:
+        for campaign in Campaign.objects.filter(pk__in=list(report.faults)).only("pk", "name", "status",
+                                                                                  "tick_error"):
+            error = report.faults[campaign.pk]
+            if campaign.tick_error != error:
+                with transaction.atomic():
+                    Campaign.objects.filter(pk=campaign.pk).update(tick_error=error, tick_error_at=now)
+                    record_event(campaign, "tick_failed", campaign.status, campaign.status, comment=error)
+    recovered = (Campaign.objects.filter(pk__in=list(report.handled - set(report.faults))).exclude(tick_error="")
+                 .only("pk", "name", "status", "tick_error"))
+    for campaign in recovered:
+        with transaction.atomic():
+            Campaign.objects.filter(pk=campaign.pk).update(tick_error="", tick_error_at=None)
+            record_event(campaign, "tick_recovered", campaign.status, campaign.status,
+                         comment=f"the tick handles it again (it failed with: {campaign.tick_error[:500]})")
 
 
 def _start_steps(campaign_id: int, report: TickReport) -> None:
@@ -138,20 +191,44 @@ def _prepare_jobs(report: TickReport) -> None:
 
 
 def _prepare(candidates, limit: int | None, report: TickReport) -> None:
-    """Prepare up to ``limit`` (None: all) candidate groups, BATCH per transaction."""
+    """Prepare up to ``limit`` (None: all) candidate groups, BATCH per transaction.
+
+    A batch that fails is redone campaign by campaign: the campaigns whose part fails are recorded
+    (``report.faults``) and left out of the rest of this tick; the others are prepared.
+    """
     while limit is None or limit > 0:
         size = BATCH if limit is None else min(BATCH, limit)
-        moved = _prepare_batch(candidates, size, report)
-        if moved < size:
-            return
+        try:
+            moved = _prepare_batch(candidates, size, report)
+        except Exception:  # find whose rows fail, below
+            faulty = len(report.faults)
+            moved = _prepare_by_campaign(candidates, size, report)
+            candidates = candidates.exclude(campaign_id__in=list(report.faults))
+            if not moved and len(report.faults) == faulty:
+                raise  # not one campaign's rows: a failure of the tick itself
+        else:
+            if moved < size:
+                return
         if limit is not None:
             limit -= moved
 
 
+def _prepare_by_campaign(candidates, size: int, report: TickReport) -> int:
+    """Prepare up to ``size`` candidate groups one campaign at a time, each in its own savepoint."""
+    moved = 0
+    for campaign_id in list(candidates.order_by("campaign_id").values_list("campaign_id", flat=True).distinct()):
+        if moved >= size:
+            break
+        with report.isolated(campaign_id, "preparing jobs"):
+            moved += _prepare_batch(candidates.filter(campaign_id=campaign_id), size - moved, report)
+    return moved
+
+
 def _prepare_batch(candidates, size: int, report: TickReport) -> int:
     with transaction.atomic():
+        # The longest-ready first: a group retried again and again never overtakes another campaign's groups.
         moved = bulk_transition(candidates, "prepare", {S.READY, S.RESCUABLE}, S.PREPARED, limit=size,
-                                attempts=F("attempts") + 1)
+                                order_by=("status_changed_at", "pk"), attempts=F("attempts") + 1)
         if not moved:
             return 0
         rescued = {pk for pk, previous in moved if previous == S.RESCUABLE}
@@ -159,11 +236,11 @@ def _prepare_batch(candidates, size: int, report: TickReport) -> int:
         groups = (Group.objects.filter(pk__in=[pk for pk, _ in moved]).select_related("step", "site", "campaign")
                   .only("ordinal", "attempts", "campaign_id", "step_id", "site_id", "step__name",
                         "site__execution_backend", "campaign__name", "campaign__output_prefix"))
-        jobs = Job.objects.bulk_create([_new_job(group, group.pk in rescued) for group in groups],
-                                       batch_size=1000)
         if rescued:
             Job.objects.filter(group_id__in=rescued, status__in=[S.FAILED, S.REVIEWABLE]).update(
                 status=S.RESCUED, status_changed_at=timezone.now())
+        jobs = Job.objects.bulk_create([_new_job(group, group.pk in rescued) for group in groups],
+                                       batch_size=1000)
         ids = [job.pk for job in jobs]
         report.jobs_prepared += ids
         transaction.on_commit(lambda: _enqueue_jobs(ids))
@@ -438,8 +515,11 @@ def render_bps_yaml(job: Job, context: SubmitContext | None = None) -> str:
 def poll_jobs(report: TickReport | None = None) -> TickReport:
     """Poll every running (or held) job, POLL_BATCH at a time, and apply the outcomes batch by batch.
 
-    Keyset pagination over the job ids: never more than one batch of rows in memory.
+    Keyset pagination over the job ids: never more than one batch of rows in memory, and every
+    job is polled on every call whatever their number (no batch is left for a later tick).
+    Called on its own (not from ``reconcile``), it records the campaigns' failures itself.
     """
+    own = report is None
     report = report or TickReport()
     last = 0
     while True:
@@ -449,6 +529,8 @@ def poll_jobs(report: TickReport | None = None) -> TickReport:
             last = rows[-1][0]
             _poll_batch(rows, report)
         if len(rows) < POLL_BATCH:
+            if own and report.faults:
+                record_faults(report)
             return report
 
 
@@ -477,11 +559,23 @@ def _poll_batch(rows: list[tuple], report: TickReport) -> None:
                     new_ids[pk] = {**ref.external_ids, **status.external_ids}
     if new_ids:  # ids the backend learnt after the submit, e.g. PanDA task ids: one UPDATE for the batch
         Job.objects.bulk_update([Job(pk=pk, external_ids=ids) for pk, ids in new_ids.items()], ["external_ids"])
-    _apply_holds(states, {row[0] for row in rows if row[6] == S.BLOCKED})
-    report.jobs_finished += apply_outcomes(finished, {row[0]: row[1] for row in rows})
+    _apply_holds(states, {row[0] for row in rows if row[6] == S.BLOCKED}, report)
+    groups = {row[0]: row[1] for row in rows}
+    if not finished:
+        return
+    try:
+        with transaction.atomic():
+            report.jobs_finished += apply_outcomes(finished, groups)
+    except Exception:  # redo campaign by campaign: only the campaign whose rows fail is held back
+        campaigns = defaultdict(list)
+        for pk, campaign_id in Job.objects.filter(pk__in=list(finished)).values_list("pk", "group__campaign_id"):
+            campaigns[campaign_id].append(pk)
+        for campaign_id, job_ids in campaigns.items():
+            with report.isolated(campaign_id, "recording finished jobs"):
+                report.jobs_finished += apply_outcomes({pk: finished[pk] for pk in job_ids}, groups)
 
 
-def _apply_holds(states: dict[int, str], blocked: set[int]) -> None:
+def _apply_holds(states: dict[int, str], blocked: set[int], report: TickReport) -> None:
     """A held attempt blocks its group (e.g. held at PanDA); one released (running again, or finished while
     held) unblocks it first, so its outcome is then applied like any other."""
     changed = [pk for pk, state in states.items() if (state == "held") != (pk in blocked)
@@ -489,16 +583,17 @@ def _apply_holds(states: dict[int, str], blocked: set[int]) -> None:
     if not changed:
         return
     for job in Job.objects.filter(pk__in=changed).select_related("group"):
-        try:
-            with transaction.atomic():
-                if states[job.pk] == "held":
-                    job.block("held by the execution backend")
-                    job.group.block("held by the execution backend")
-                else:
-                    job.unblock(comment=f"released: {states[job.pk]}")
-                    job.group.unblock(comment=f"released: {states[job.pk]}")
-        except IllegalTransition:
-            continue
+        with report.isolated(job.group.campaign_id, f"holding or releasing job {job.pk}"):
+            try:
+                with transaction.atomic():
+                    if states[job.pk] == "held":
+                        job.block("held by the execution backend")
+                        job.group.block("held by the execution backend")
+                    else:
+                        job.unblock(comment=f"released: {states[job.pk]}")
+                        job.group.unblock(comment=f"released: {states[job.pk]}")
+            except IllegalTransition:
+                continue
 
 
 def apply_outcomes(outcomes: Mapping[int, JobStatus], groups: Mapping[int, int] | None = None) -> int:
@@ -632,16 +727,22 @@ def _finish_campaign(campaign_id: int, report: TickReport) -> None:
         pass
 
 
+# Lost submissions re-enqueued per tick, the longest-waiting first (the re-enqueued ones go to the back), so
+# every one is reached within a bounded number of ticks however many there are.
+REQUEUE_BATCH = 500
+
+
 def _requeue_lost(report: TickReport) -> None:
     """Re-enqueue work whose message may have been lost (a worker died, a broker restarted)."""
     stale = timezone.now() - REQUEUE_AFTER
-    jobs = list(Job.objects.filter(claimable(), status=S.PREPARED, status_changed_at__lt=stale).values_list(
-        "pk", flat=True)[:500])
+    jobs = list(Job.objects.filter(claimable(), status=S.PREPARED, status_changed_at__lt=stale)
+                .order_by("status_changed_at", "pk").values_list("pk", flat=True)[:REQUEUE_BATCH])
     if jobs:
         Job.objects.filter(pk__in=jobs).update(status_changed_at=timezone.now())
         report.requeued_jobs = jobs
         _enqueue_jobs(jobs)
-    report.requeued_movements = movements.requeue(Campaign.objects.filter(status=S.RUNNING))
+    report.requeued_movements = movements.requeue(Campaign.objects.filter(status=S.RUNNING),
+                                                  on_fault=report.fault)
 
 
 # ---------------------------------------------------------------------------------------------- enqueueing

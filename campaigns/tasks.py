@@ -27,7 +27,7 @@ def reconcile() -> dict:
             "groups_ready": report.groups_ready, "jobs_prepared": len(report.jobs_prepared),
             "jobs_finished": report.jobs_finished})
     return {"groups_ready": report.groups_ready, "jobs_prepared": len(report.jobs_prepared),
-            "jobs_finished": report.jobs_finished}
+            "jobs_finished": report.jobs_finished, "campaigns_failing": sorted(report.faults)}
 
 
 @shared_task(name="campaigns.tasks.submit_jobs", ignore_result=True, autoretry_for=(BackendError,),

@@ -114,6 +114,7 @@ def bulk_transition(
     limit: int | None = None,
     campaign_field: str | None = "campaign_id",
     row_values: Mapping[int, Mapping[str, Any]] | None = None,
+    order_by: tuple[str, ...] = ("pk",),
     **fields: Any,
 ) -> list[tuple[int, str]]:
     """Move every row of ``queryset`` that is in one of ``sources`` to ``target``, set-based.
@@ -127,7 +128,8 @@ def bulk_transition(
     (no expressions), the lock, the update and the events are one statement
     (CTEs); elsewhere three. Returns ``[(pk, previous status)]`` of the rows
     moved, in pk order (at most ``limit``: callers moving thousands of rows
-    pass a limit and loop, so memory stays bounded).
+    pass a limit and loop, so memory stays bounded; ``order_by`` chooses which
+    rows a limited call takes first).
     """
     from django.contrib.contenttypes.models import ContentType
 
@@ -145,7 +147,7 @@ def bulk_transition(
              "target": target, "user": actor if getattr(actor, "is_authenticated", False) else None,
              "comment": comment, "created": now, "label": str(model._meta.verbose_name)}
     with transaction.atomic(using=using):
-        locked = (queryset.filter(status__in=set(sources)).order_by("pk")
+        locked = (queryset.filter(status__in=set(sources)).order_by(*order_by)
                   .select_for_update(skip_locked=True, of=("self",)))
         if limit is not None:
             locked = locked[:limit]

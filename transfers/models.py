@@ -89,6 +89,9 @@ class Movement(LeasedModel, StatefulModel):
     updated = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    polled_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                     help_text="When the tick last polled or re-enqueued it: batches take the "
+                                               "least recently polled first, so every movement gets its turn.")
 
     class Meta:
         ordering = ["campaign", "id"]
@@ -97,6 +100,7 @@ class Movement(LeasedModel, StatefulModel):
             models.Index(fields=["campaign", "status"]),
             models.Index(fields=["destination", "status"]),
             models.Index(fields=["status", "status_changed_at"]),
+            models.Index(fields=["status", "polled_at"]),
         ]
 
     def __str__(self) -> str:

@@ -42,7 +42,7 @@ class CampaignSerializer(GroupCountsMixin, serializers.ModelSerializer):
         fields = [
             "id", "name", "status", "status_changed_at", "template", "hub", "output_prefix", "owner", "created",
             "updated", "started_at", "finished_at", "steps_total", "groups_total", "groups_accepted",
-            "groups_active", "groups_attention",
+            "groups_active", "groups_attention", "tick_error", "tick_error_at",
         ]
         read_only_fields = fields
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.apps import apps
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -76,33 +75,46 @@ class ActionView(RoleRequiredMixin, FormView):
 
 
 class GroupBulkActionView(RoleRequiredMixin, FormView):
-    """GET: confirm ``verb`` on every group the GroupFilterSet query string matches; POST: do it."""
+    """GET: confirm ``verb`` on every group the GroupFilterSet query string matches; POST: do it.
+
+    Refused with 400 and the reasons by parameter (``SearchFilterSet.bulk_errors``) when a parameter
+    is not a filter or no filter applied: a bulk action never acts on all groups.
+    """
 
     form_class = ActionForm
     template_name = "campaigns/bulk_confirm.html"
     role_check = staticmethod(can_operate)
 
-    def get_queryset(self):
-        params = self.request.GET
-        filterset = GroupFilterSet(params, queryset=Group.objects.all(), request=self.request)
-        if not filterset.is_valid():
-            raise Http404("invalid filter")
-        if not any(value for key, value in params.items() if key != "page"):
-            raise PermissionDenied("a bulk action needs a filter")
-        return filterset.qs
+    def get_filterset(self) -> GroupFilterSet:
+        if not hasattr(self, "filterset"):
+            self.filterset = GroupFilterSet(self.request.GET, queryset=Group.objects.all(), request=self.request)
+        return self.filterset
+
+    def get(self, request, *args, **kwargs):
+        return self.refusal() or super().get(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        return self.refusal() or super().post(request, *args, **kwargs)
+
+    def refusal(self):
+        """Return the 400 page when the query string may not select a bulk action's groups, else None."""
+        if self.kwargs["verb"] not in allowed_verbs(Group):
+            raise Http404("no such action")
+        if errors := self.get_filterset().bulk_errors():
+            context = super().get_context_data(verb=self.kwargs["verb"], query=self.request.GET.urlencode(),
+                                               refused=errors)
+            return self.render_to_response(context, status=400)
+        return None
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        verb = self.kwargs["verb"]
-        if verb not in allowed_verbs(Group):
-            raise Http404("no such action")
-        return super().get_context_data(verb=verb, matched=self.get_queryset().count(),
+        return super().get_context_data(verb=self.kwargs["verb"], matched=self.get_filterset().qs.count(),
                                         query=self.request.GET.urlencode(), **kwargs)
 
     def form_valid(self, form: ActionForm):
         verb = self.kwargs["verb"]
         query = self.request.GET.urlencode()
         try:
-            result = perform_bulk(self.get_queryset().order_by("pk"), verb, actor=self.request.user,
+            result = perform_bulk(self.get_filterset().qs.order_by("pk"), verb, actor=self.request.user,
                                   comment=form.cleaned_data["comment"], description=f"filter: {query}")
         except UnknownAction as exc:
             raise Http404(str(exc))

@@ -139,7 +139,11 @@ class GroupListView(FilteredListView):
     bulk_verbs = ("retry", "rescue", "force_accept", "reject")
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return super().get_context_data(bulk_verbs=self.bulk_verbs, **kwargs)
+        context = super().get_context_data(**kwargs)
+        # Bulk buttons only where the bulk page would accept the filters (an applied filter, nothing else).
+        acceptable = self.filterset.is_bound and not self.filterset.bulk_errors(ignore=("page",))
+        context["bulk_verbs"] = self.bulk_verbs if acceptable else ()
+        return context
 
 
 class ErrorSummaryView(ViewerRequiredMixin, TemplateView):

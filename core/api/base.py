@@ -105,6 +105,13 @@ class StatusFieldExtension(OpenApiSerializerFieldExtension):
 
 ERROR = OpenApiResponse(ErrorSerializer, description="Error")
 VALIDATION_ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid input: field name -> messages")
+BULK_REFUSED = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description=("Refused, nothing changed: parameter name -> messages. Each parameter that is not a filter of "
+                 "the list (`page_size`, `ordering`, a misspelt filter such as `campaign_id`) is named; "
+                 "`non_field_errors` when no filter applied; `verb` for an unknown verb; a filter's name for an "
+                 "invalid value."),
+)
 
 
 class ApiSchema(AutoSchema):
@@ -202,6 +209,9 @@ def with_actions(model_label: str, role: RolePredicate, *, bulk: bool = False) -
             setattr(viewset, verb, transition_action(model_label, verb))
             action_roles.setdefault(verb, role)
         if bulk:
+            # The bulk guard asks the filterset what it applied (SearchFilterSet.bulk_errors).
+            if not hasattr(viewset.filterset_class, "bulk_errors"):
+                raise TypeError(f"{viewset.__name__}: a bulk action needs a SearchFilterSet")
             viewset.bulk = bulk_action(model_label)  # type: ignore[attr-defined]
             action_roles.setdefault("bulk", role)
         viewset.action_roles = action_roles
@@ -218,27 +228,28 @@ def bulk_action(model_label: str) -> Callable:
     @extend_schema(
         operation_id=f"{kind}s_bulk",
         summary=f"Apply an operator action to every {kind} matching the filters",
-        description=("Takes the list's filter parameters; at least one is required. One audit event records the "
-                     "whole operation; objects whose state refuses the verb are counted in `refused`."),
+        description=("Takes the list's filter parameters and nothing else. Refused with 400, naming the "
+                     "parameters, when a parameter is not one of the list's filters (including `page`, "
+                     "`page_size` and `ordering`: a bulk action acts on every match) or when no filter applied "
+                     "(every value empty). One audit event records the whole operation; objects whose state "
+                     "refuses the verb are counted in `refused`."),
         filters=True,
         parameters=[OpenApiParameter("verb", str, OpenApiParameter.PATH, enum=verbs)],
         request=CommentSerializer,
-        responses={202: BulkResultSerializer},
+        responses={202: BulkResultSerializer, 400: BULK_REFUSED},
     )
     @action(detail=False, methods=["post"], url_path=r"bulk/(?P<verb>[^/]+)", url_name="bulk")
     def bulk(self: ApiViewSet, request: Request, verb: str) -> Response:
         if verb not in verbs:
             return Response({"verb": [f"Use one of: {', '.join(verbs)}."]}, status=status.HTTP_400_BAD_REQUEST)
-        filter_names = set(self.filterset_class.base_filters) if self.filterset_class else set()
-        used = {name for name in request.query_params if request.query_params.get(name)}
-        if not any(name == param or param.startswith(f"{name}_") for name in filter_names for param in used):
-            return Response({"non_field_errors": ["Give at least one filter: bulk actions never act on all."]},
-                            status=status.HTTP_400_BAD_REQUEST)
+        model: type[models.Model] = self.get_queryset().model
+        filterset = self.filterset_class(request.query_params, queryset=model.objects.all(), request=request)
+        if errors := filterset.bulk_errors():
+            return Response(errors, status=status.HTTP_400_BAD_REQUEST)
         body = CommentSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        model: type[models.Model] = self.get_queryset().model
-        queryset = self.filter_queryset(model.objects.all()).order_by("pk")
-        result = perform_bulk(queryset, verb, actor=request.user, comment=body.validated_data["comment"],
+        result = perform_bulk(filterset.qs.order_by("pk"), verb, actor=request.user,
+                              comment=body.validated_data["comment"],
                               description=request.query_params.urlencode()[:500])
         return Response(BulkResultSerializer(result.as_dict()).data, status=status.HTTP_202_ACCEPTED)
 

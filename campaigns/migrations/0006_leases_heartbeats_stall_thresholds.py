@@ -22,7 +22,7 @@ def seed(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0004_event_moves_to_core'),
+        ('campaigns', '0005_campaign_tick_error'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('transfers', '0001_initial'),
+        ('transfers', '0002_movement_polled_at'),
     ]
 
     operations = [
