@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.leases import LeasedModel
 from core.lifecycle import StatefulModel
 
 from .choices import ErrorAction, Scope, Status
@@ -377,7 +378,7 @@ class Group(StatefulModel):
                          finished_at=timezone.now())
 
 
-class Job(StatefulModel):
+class Job(LeasedModel, StatefulModel):
     """One submission attempt of a group to an execution backend.
 
     Lifecycle::
@@ -464,3 +465,63 @@ class Job(StatefulModel):
         """prepared|running|blocked|failed|reviewable -> rejected."""
         self._transition("reject", {S.PREPARED, S.RUNNING, S.BLOCKED, S.FAILED, S.REVIEWABLE}, S.REJECTED,
                          actor=actor, comment=comment, finished_at=timezone.now())
+
+
+class Heartbeat(models.Model):
+    """The last sign of life of one msproc process: the reconcile tick, each Celery worker, beat.
+
+    Written by the tick after each run (``campaigns.tasks.reconcile``), by every worker every
+    MSPROC_HEARTBEAT_SECONDS (``msproc.celery.HeartbeatStep``) and by beat's scheduler
+    (``msproc.beat.Scheduler``); read by ``campaigns.liveness``.
+    """
+
+    class Kind(models.TextChoices):
+        TICK = "tick", "reconcile tick"
+        WORKER = "worker", "Celery worker"
+        BEAT = "beat", "Celery beat"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    name = models.CharField(max_length=200, help_text="The worker's node name; the tick's and beat's host.")
+    pid = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now, help_text="When this process started.")
+    last_seen = models.DateTimeField(default=timezone.now)
+    stopped = models.BooleanField(default=False, help_text="The process said goodbye (a clean shutdown).")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["kind", "name"]
+        constraints = [models.UniqueConstraint(fields=["kind", "name"], name="campaigns_heartbeat_kind_name")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.name}"
+
+
+class StallThreshold(models.Model):
+    """How long a group or movement may sit in one state before the home page calls it stalled.
+
+    Staff edit these in the admin; a state without a row uses ``campaigns.summaries.STALL_DEFAULTS``.
+    """
+
+    class Kind(models.TextChoices):
+        GROUP = "group", "group"
+        MOVEMENT = "movement", "movement"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, help_text="The state, e.g. running or registering.")
+    after = models.DurationField(help_text="Stalled after this long in the state, e.g. 02:00:00.")
+
+    class Meta:
+        ordering = ["kind", "status"]
+        constraints = [models.UniqueConstraint(fields=["kind", "status"], name="campaigns_stallthreshold_kind_status")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.status} after {self.after}"
+
+    def clean(self) -> None:
+        from transfers.choices import MovementStatus
+
+        choices = Status if self.kind == self.Kind.GROUP else MovementStatus
+        if self.status not in choices.values:
+            raise ValidationError({"status": f"not a {self.kind} state; one of: {', '.join(choices.values)}"})
+        if self.after is not None and self.after.total_seconds() <= 0:
+            raise ValidationError({"after": "must be positive"})

@@ -23,11 +23,12 @@ from transfers.choices import MovementStatus
 from transfers.models import Movement, Replica
 
 from .choices import Status
-from .models import Campaign, Group, Job, Step
+from .models import Campaign, Group, Job, StallThreshold, Step
 from .services import PENDING_FOR_REASSIGN
 
-# A group or movement that sits in one of these states longer than this is "stalled".
-STALL_THRESHOLDS: dict[str, dict[str, timedelta]] = {
+# A group or movement that sits in one of these states longer than this is "stalled". Staff change them in the
+# admin (StallThreshold rows, seeded with these); a state without a row falls back to these defaults.
+STALL_DEFAULTS: dict[str, dict[str, timedelta]] = {
     "group": {
         Status.READY: timedelta(hours=2),
         Status.PREPARED: timedelta(minutes=30),
@@ -43,6 +44,27 @@ STALL_THRESHOLDS: dict[str, dict[str, timedelta]] = {
     },
 }
 
+
+def stall_thresholds() -> dict[str, dict[str, timedelta]]:
+    """Return the stall thresholds in force: the defaults overlaid with staff's StallThreshold rows. One query."""
+    thresholds = {kind: dict(states) for kind, states in STALL_DEFAULTS.items()}
+    for kind, status, after in StallThreshold.objects.values_list("kind", "status", "after"):
+        thresholds.setdefault(kind, {})[status] = after
+    return thresholds
+
+
+def human_duration(delta: timedelta) -> str:
+    """Return a duration for people: "45 s", "30 min", "2 h", "1 d 6 h"."""
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min" + (f" {seconds % 60} s" if seconds % 60 else "")
+    if seconds < 86400:
+        return f"{seconds // 3600} h" + (f" {seconds % 3600 // 60} min" if seconds % 3600 // 60 else "")
+    return f"{seconds // 86400} d" + (f" {seconds % 86400 // 3600} h" if seconds % 86400 // 3600 else "")
+
+
 # States shown on the home page whatever their age: they wait for an operator.
 GROUP_FAILED = (Status.FAILED, Status.REVIEWABLE)
 MOVEMENT_FAILED = (MovementStatus.FAILED, MovementStatus.STUCK)
@@ -54,9 +76,9 @@ ACTIVE_CAMPAIGN = (Status.WAITING, Status.RUNNING, Status.PAUSED, Status.REVIEWA
 ATTENTION_LIMIT = 50
 
 
-def _stall_q(kind: str, now: datetime) -> Q:
+def _stall_q(kind: str, now: datetime, thresholds: dict[str, dict[str, timedelta]]) -> Q:
     query = Q(pk__in=[])
-    for status, threshold in STALL_THRESHOLDS[kind].items():
+    for status, threshold in thresholds[kind].items():
         query |= Q(status=status, status_changed_at__lt=now - threshold)
     return query
 
@@ -118,32 +140,37 @@ class Attention:
     obj: Any
     reason: str
     since: datetime
+    threshold: timedelta | None = None  # what made it "stalled"
 
 
-def needs_attention(limit: int = ATTENTION_LIMIT, now: datetime | None = None) -> list[Attention]:
+def needs_attention(limit: int = ATTENTION_LIMIT, now: datetime | None = None,
+                    thresholds: dict[str, dict[str, timedelta]] | None = None) -> list[Attention]:
     """Return stalled (same state past its threshold) or failed groups and movements, newest first.
 
-    Two queries (groups, movements), each limited to ``limit``.
+    Two queries (groups, movements), each limited to ``limit``, and one for the thresholds unless given.
     """
     now = now or timezone.now()
+    thresholds = thresholds or stall_thresholds()
     groups = (
-        Group.objects.filter(Q(status__in=GROUP_FAILED) | _stall_q("group", now))
+        Group.objects.filter(Q(status__in=GROUP_FAILED) | _stall_q("group", now, thresholds))
         .exclude(campaign__status__in=Status.terminal())
         .select_related("step", "site", "campaign", "error_rule")
         .order_by("-status_changed_at")[:limit]
     )
     movements = (
-        Movement.objects.filter(Q(status__in=MOVEMENT_FAILED) | _stall_q("movement", now))
+        Movement.objects.filter(Q(status__in=MOVEMENT_FAILED) | _stall_q("movement", now, thresholds))
         .exclude(campaign__status__in=Status.terminal())
         .select_related("destination", "campaign")
         .order_by("-status_changed_at")[:limit]
     )
     items = [
-        Attention("group", group, "failed" if group.status in GROUP_FAILED else "stalled", group.status_changed_at)
+        Attention("group", group, "failed" if group.status in GROUP_FAILED else "stalled", group.status_changed_at,
+                  None if group.status in GROUP_FAILED else thresholds["group"].get(group.status))
         for group in groups
     ] + [
         Attention("movement", movement, "failed" if movement.status in MOVEMENT_FAILED else "stalled",
-                  movement.status_changed_at)
+                  movement.status_changed_at,
+                  None if movement.status in MOVEMENT_FAILED else thresholds["movement"].get(movement.status))
         for movement in movements
     ]
     items.sort(key=lambda item: item.since, reverse=True)

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from the web process (gunicorn), compressed
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -76,6 +77,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "campaigns.liveness.liveness_banner",
             ],
         },
     },
@@ -99,7 +101,14 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = env_path("MSPROC_STATIC_ROOT", DATA_DIR / "static")  # filled by ``manage.py collectstatic``
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names (cached for ever by browsers) once collectstatic ran; plain finders while DEBUG.
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+                    else "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
@@ -148,7 +157,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "msproc.beat:Scheduler"  # django-celery-beat's, writing beat's heartbeat
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 MSPROC_RECONCILE_SECONDS = env_float("MSPROC_RECONCILE_SECONDS", 5.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE = {
@@ -189,8 +198,20 @@ LOGGING = {
 MSPROC_REPO_NAME = env_str("MSPROC_REPO_NAME", "dp2")
 MSPROC_INVENTORY_FILE = env_str("MSPROC_INVENTORY_FILE")
 MSPROC_NOOP_FAIL = env_str("MSPROC_NOOP_FAIL")
+# The no-op backends' submit and transfer start take this long (seconds): slow backends in fault tests.
+MSPROC_NOOP_SUBMIT_SECONDS = env_float("MSPROC_NOOP_SUBMIT_SECONDS", 0.0, minimum=0.0)
+MSPROC_NOOP_TRANSFER_SECONDS = env_float("MSPROC_NOOP_TRANSFER_SECONDS", 0.0, minimum=0.0)
 MSPROC_LOCAL_MAX_RUNNING = env_int("MSPROC_LOCAL_MAX_RUNNING", 2, minimum=1)
-MSPROC_MOVEMENT_LEASE_SECONDS = env_int("MSPROC_MOVEMENT_LEASE_SECONDS", 600, minimum=1)
+# Work in flight (a movement registering or ingesting, a submission) is held under a lease renewed every
+# MSPROC_HEARTBEAT_SECONDS; one not renewed for MSPROC_LEASE_SECONDS is taken over (core/leases.py).
+MSPROC_HEARTBEAT_SECONDS = env_float("MSPROC_HEARTBEAT_SECONDS", 10.0, minimum=0.1)
+MSPROC_LEASE_SECONDS = env_int("MSPROC_LEASE_SECONDS", env_int("MSPROC_MOVEMENT_LEASE_SECONDS", 45, minimum=1),
+                               minimum=1)
+MSPROC_MOVEMENT_LEASE_SECONDS = MSPROC_LEASE_SECONDS  # the former name
+# Liveness (campaigns/liveness.py): a banner on every page and GET /api/v1/liveness/ when no reconcile tick ran
+# for MSPROC_TICK_STALE_SECONDS, or no worker (or beat) reported for MSPROC_LIVENESS_SECONDS.
+MSPROC_TICK_STALE_SECONDS = env_int("MSPROC_TICK_STALE_SECONDS", max(60, int(6 * MSPROC_RECONCILE_SECONDS)), minimum=1)
+MSPROC_LIVENESS_SECONDS = env_int("MSPROC_LIVENESS_SECONDS", 60, minimum=1)
 # A backend whose service failed this recently is shown as failing (sites.models.BackendHealth).
 MSPROC_BACKEND_FAILING_SECONDS = env_int("MSPROC_BACKEND_FAILING_SECONDS", 600, minimum=1)
 # Notifications (docs/notifications.md): links in messages start with this URL; a running campaign with no event

@@ -16,6 +16,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from campaigns.choices import Status
 from campaigns.filtersets import (
@@ -31,6 +32,7 @@ from campaigns.filtersets import (
 from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
 from core import roles
 from core.api.base import ApiViewSet, SpecErrorSerializer, field_errors, with_actions
+from core.api.permissions import RolePermission
 from core.models import Event
 
 from .serializers import (
@@ -245,3 +247,19 @@ class EventViewSet(ReadOnlyViewSet):
     serializer_class = EventSerializer
     filterset_class = EventFilterSet
     ordering_fields = ["created", "id"]
+
+
+class LivenessView(APIView):
+    """Is the orchestrator alive: the last reconcile tick, the Celery workers and beat (their heartbeats).
+
+    ``stale`` is true (and ``problems`` says why) when no tick ran for MSPROC_TICK_STALE_SECONDS or no
+    worker or beat reported for MSPROC_LIVENESS_SECONDS.
+    """
+
+    permission_classes = [RolePermission]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        from campaigns.liveness import liveness
+
+        return Response(liveness().as_dict())

@@ -144,3 +144,11 @@ def action_buttons(context, obj, verbs):
     allowed = context.get("can_admin_sites") if obj._meta.model_name == "site" else context.get("can_operate")
     return {"obj": obj, "verbs": verbs if allowed else (), "label": obj._meta.label_lower,
             "request": context.get("request")}
+
+
+@register.filter(name="duration")
+def duration_filter(value) -> str:
+    """A timedelta for people: "45 s", "30 min", "2 h", "1 d 6 h"."""
+    from campaigns.summaries import human_duration
+
+    return human_duration(value) if value is not None else ""

@@ -32,14 +32,16 @@ class HomeView(ViewerRequiredMixin, TemplateView):
         estimates = estimate_campaigns([campaign.pk for campaign in campaigns])
         for campaign in campaigns:
             campaign.estimate = estimates[campaign.pk].overall
+        thresholds = summaries.stall_thresholds()
         return super().get_context_data(
             campaigns=campaigns,
             finished=summaries.recently_finished_campaigns(),
             failing=failing_backends(),
             failing_window=summaries.failing_window(),
             sites=summaries.sites_with_load(),
-            attention=summaries.needs_attention(),
-            thresholds=summaries.STALL_THRESHOLDS,
+            attention=summaries.needs_attention(thresholds=thresholds),
+            thresholds={kind: [(status, summaries.human_duration(after)) for status, after in states.items()]
+                        for kind, states in thresholds.items()},
             **kwargs,
         )
 

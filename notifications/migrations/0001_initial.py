@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('campaigns', '0006_timing'),
+        ('campaigns', '0007_timing'),
     ]
 
     operations = [

@@ -23,7 +23,7 @@ def backfill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0005_campaign_tick_error'),
+        ('campaigns', '0006_leases_heartbeats_stall_thresholds'),
     ]
 
     operations = [
