@@ -46,13 +46,20 @@ class MovementRequest:
     archive_ids: list[dict[str, Any]] = field(default_factory=list)
 
     def where_for(self, dataset_type: str) -> str:
-        """Return the Butler where-clause restricting ``dataset_type`` to this movement's data IDs."""
+        """Return the Butler where-clause restricting ``dataset_type`` to this movement's data IDs.
+
+        Every key of ``data_ids`` among the dataset type's dimensions restricts it (a per-visit-and-tract
+        type by its visits and its tracts); "" when none does.
+        """
         dims = set(self.dimensions.get(dataset_type, []))
+        terms = []
         for key, values in self.data_ids.items():
             if key in dims and values:
                 scope = f"skymap = '{self.skymap}'" if key == "tract" else f"instrument = '{self.instrument}'"
-                return f"{scope} AND {key} IN ({', '.join(str(int(v)) for v in values)})"
-        return ""
+                if scope not in terms:
+                    terms.append(scope)
+                terms.append(f"{key} IN ({', '.join(str(int(v)) for v in values)})")
+        return " AND ".join(terms)
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,22 @@ class DatasetTypeInfo:
                 return dimension
         return None
 
+    def restriction_keys(self) -> tuple[str, ...]:
+        """Return the data-ID keys that identify one piece of this dataset type in a plan.
+
+        The visit-like key (``exposure``, else ``visit``) and ``tract``, those
+        among its dimensions, in that order: ``("visit", "tract")`` for a
+        per-visit-and-tract type such as forced photometry; with neither, its
+        ``healpixN`` sky pixel (``("healpix3",)``); ``()`` for one that moves
+        whole.
+        """
+        keys = [next((d for d in ("exposure", "visit") if d in self.dimensions), None)]
+        keys.append("tract" if "tract" in self.dimensions else None)
+        found = tuple(key for key in keys if key is not None)
+        if not found and (key := self.key_dimension()) is not None:
+            return (key,)  # a healpixN pixel
+        return found
+
 
 @dataclasses.dataclass(frozen=True)
 class StepDataflow:

@@ -37,6 +37,7 @@ from typing import Any
 from .dataflow import DatasetTypeInfo, PipelineDataflow
 from .inventory import DataInventory, VisitInfo
 from .regions import RegionError, choose_pixel_site, healpix_level_of, pixel_of
+from .selection import Predicate, compile_split
 from .spec import (
     VISIT_SPLIT_KINDS,
     CampaignSpec,
@@ -252,8 +253,11 @@ def _literal(value: str | int) -> str:
     return str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
 
 
+Piece = tuple[int, ...]
+
+
 class _Planner:
-    """One planning run; holds the ownership maps the rules below share."""
+    """One planning run; holds the ownership maps and indexes the rules below share."""
 
     def __init__(self, spec: CampaignSpec, inventory: DataInventory, dataflow: PipelineDataflow) -> None:
         self.spec = spec
@@ -267,6 +271,11 @@ class _Planner:
         split_errors = [error for step in self.steps if (error := split_level_error(spec, step, self.level[step.name]))]
         if split_errors:
             raise SpecError(split_errors)
+        self.filters = {
+            step.name: compile_split(step.split.by, values=step.split.values, dimension=step.split.dimension,
+                                     query=step.split.query, path=spec.step_paths.get(step.name, "steps"))
+            for step in self.steps if step.split is not None
+        }
         self.hub = spec.hub
         self.sites = list(spec.site_codes)
         if spec.tract_map is not None:
@@ -278,6 +287,7 @@ class _Planner:
         self.visits: dict[int, VisitInfo] = {}
         self.visit_owner: dict[int, str] = {}
         self.visit_tracts: dict[int, tuple[int, ...]] = {}
+        self.tract_visits: dict[int, list[int]] = defaultdict(list)
         for info in inventory.visits():
             planned = tuple(t for t in info.tracts if t in self.tract_owner)
             if not planned:
@@ -285,7 +295,18 @@ class _Planner:
             self.visits[info.visit] = info
             self.visit_tracts[info.visit] = planned
             self.visit_owner[info.visit] = self.tract_owner[planned[0]]
+            for tract in planned:
+                self.tract_visits[tract].append(info.visit)
         self.exposure_visit = {info.exposure: visit for visit, info in self.visits.items()}
+        self._site_tracts: dict[str, list[int]] = defaultdict(list)
+        for tract, owner in self.tract_owner.items():
+            if self.tract_visits.get(tract):  # a mapped tract no visit overlaps holds no data
+                self._site_tracts[owner].append(tract)
+        self._site_visits: dict[str, list[int]] = defaultdict(list)
+        for visit in sorted(self.visit_owner):
+            self._site_visits[self.visit_owner[visit]].append(visit)
+        self.planned_groups: dict[str, list[PlannedGroup]] = {}
+        self._produced: dict[tuple[str, str], dict[Piece, str] | None] = {}
         self._pixels: dict[int, dict[int, int]] = {}
         #: regional step -> pixel -> the site running that pixel's group
         self.pixel_site: dict[str, dict[int, str]] = {}
@@ -332,65 +353,67 @@ class _Planner:
     # -- ownership and domains -------------------------------------------------
 
     def site_tracts(self, site: str) -> list[int]:
-        return sorted(t for t, owner in self.tract_owner.items() if owner == site)
+        """Return the tracts ``site`` owns that hold data (some planned visit overlaps them)."""
+        return self._site_tracts.get(site, [])
+
+    def owned_tracts(self, site: str) -> list[int]:
+        """Return every tract ``site`` owns, with data or not."""
+        return [tract for tract, owner in self.tract_owner.items() if owner == site]
 
     def site_visits(self, site: str) -> list[int]:
-        return sorted(v for v, owner in self.visit_owner.items() if owner == site)
+        return self._site_visits.get(site, [])
 
-    def step_sites(self, step: str) -> list[str]:
-        """Return the sites that run ``step`` (the hub for a global step)."""
-        if self.level[step] == "global":
-            return [self.hub]
-        if self.level[step] == "healpix":
-            return [site for site in self.sites if site in self.pixel_site[step].values()]
-        return [site for site in self.sites if self.site_tracts(site)]
+    def row(self, visit: int, tract: int) -> dict[str, Any]:
+        info = self.visits[visit]
+        return {"instrument": self.spec.instrument, "skymap": self.spec.skymap, "visit": visit,
+                "exposure": info.exposure, "band": info.band, "tract": tract}
 
-    def domain(self, step: str, site: str) -> tuple[set[int], set[int]]:
-        """Return (visits, tracts) whose data ``step`` reads at ``site``."""
-        level = self.level[step]
-        if level == "global":
-            return set(self.visits), set(self.tract_owner)
-        if level == "healpix":
-            return self.pixel_domain(step, {p for p, owner in self.pixel_site[step].items() if owner == site})
-        if level == "tract":
-            tracts = set(self.site_tracts(site))
-            visits = {v for v, planned in self.visit_tracts.items() if tracts.intersection(planned)}
-            return visits, tracts
-        visits = set(self.site_visits(site))
-        tracts = {t for v in visits for t in self.visit_tracts[v]}
-        return visits, tracts
+    def pieces(self, info: DatasetTypeInfo, group: PlannedGroup) -> set[Piece] | None:
+        """Return the pieces of ``info`` that ``group`` reads or writes (None: the dataset type moves whole).
 
-    def needed_ids(self, info: DatasetTypeInfo, step: str, site: str) -> set[int] | None:
-        """Return the key values of ``info`` that ``step`` at ``site`` reads (None: all of it)."""
-        key = info.key_dimension()
-        visits, tracts = self.domain(step, site)
-        if key == "exposure":
-            return {self.visits[v].exposure for v in visits}
-        if key == "visit":
-            return visits
-        if key == "tract":
-            return tracts
-        if key is not None and (pixel_level := healpix_level_of(key)) is not None:
-            pixels = self.visit_pixels(pixel_level)
-            return {pixels[v] for v in visits}
-        return None
+        A piece is the tuple of the dataset type's restriction keys
+        (:meth:`DatasetTypeInfo.restriction_keys`): ``(exposure,)``,
+        ``(visit,)``, ``(tract,)`` or ``(visit, tract)`` for a visit-and-tract
+        type, whose pairs are the group's visits each with the group's tracts
+        it overlaps.
+        """
+        keys = info.restriction_keys()
+        if not keys:
+            return None
+        if not group.visits and not group.tracts:  # a global group: everything
+            group = PlannedGroup(group.ordinal, group.site, group.data_query, sorted(self.visits),
+                                 sorted(self.tract_visits))
+        tracts = set(group.tracts)
+        if keys == ("tract",):
+            return {(t,) for t in group.tracts}
+        if len(keys) == 1 and (level := healpix_level_of(keys[0])) is not None:
+            pixels = self.visit_pixels(level)
+            return {(pixels[v],) for v in group.visits}
+        if len(keys) == 1:
+            if keys[0] == "exposure":
+                return {(self.visits[v].exposure,) for v in group.visits}
+            return {(v,) for v in group.visits}
+        visit_of = (lambda v: self.visits[v].exposure) if keys[0] == "exposure" else (lambda v: v)
+        return {(visit_of(v), t) for v in group.visits for t in self.visit_tracts[v] if t in tracts}
 
-    def produced_at(self, info: DatasetTypeInfo, producer: str, value: int) -> str:
-        """Return the site where ``producer`` writes the dataset of key value ``value``."""
-        if self.level[producer] == "global":
-            return self.hub
-        key = info.key_dimension()
-        if self.level[producer] == "healpix":
-            placement = self.pixel_site[producer]
-            if key is not None and healpix_level_of(key) is not None:
-                return placement[value]
-            level = healpix_level_of(self.healpix_dimension(producer))
-            visit = self.exposure_visit.get(value, value) if key == "exposure" else value
-            return placement[self.visit_pixels(level)[visit]]  # type: ignore[arg-type]
-        if key == "tract":
-            return self.tract_owner[value]
-        visit = self.exposure_visit.get(value, value) if key == "exposure" else value
-        return self.visit_owner[visit]
+    def produced(self, producer: str, dataset_type: str) -> dict[Piece, str] | None:
+        """Return piece -> the site whose group of ``producer`` writes it (None: a whole dataset type)."""
+        cache_key = (producer, dataset_type)
+        if cache_key not in self._produced:
+            info = self.dataflow.steps[producer].outputs[dataset_type]
+            where: dict[Piece, str] | None = {}
+            for group in self.planned_groups[producer]:
+                made = self.pieces(info, group)
+                if made is None:
+                    where = None
+                    break
+                for piece in made:
+                    where.setdefault(piece, group.site)
+            self._produced[cache_key] = where
+        return self._produced[cache_key]
+
+    def producer_sites(self, producer: str) -> list[str]:
+        return list(dict.fromkeys(group.site for group in self.planned_groups[producer]))
 
     def producer_of(self, dataset_type: str, before: str | None) -> str | None:
         """Return the last campaign step before ``before`` (None: any) that writes ``dataset_type``."""
@@ -405,8 +428,10 @@ class _Planner:
     # -- groups ----------------------------------------------------------------
 
     def groups(self, step: StepSpec) -> list[PlannedGroup]:
+        """Return the groups of ``step``: each with exactly the visits and tracts it processes, none empty."""
         instrument = f"instrument={_literal(self.spec.instrument)}"
-        if self.level[step.name] == "global":
+        level = self.level[step.name]
+        if level == "global":
             return [PlannedGroup(1, self.hub, instrument, [], [])]
         if self.level[step.name] == "healpix":
             dimension = self.healpix_dimension(step.name)
@@ -419,95 +444,126 @@ class _Planner:
                 regional.append(PlannedGroup(ordinal, placement[pixel], query, sorted(visits), sorted(tracts)))
             return regional
         skymap = f"skymap={_literal(self.spec.skymap)}"
-        level = self.level[step.name]
         split = step.split or SplitSpec(by="tract" if level == "tract" else "visit")
+        keep = self.filters.get(step.name)
         groups: list[PlannedGroup] = []
-        for site in self.step_sites(step.name):
-            visits, tracts = self.domain(step.name, site)
-            if level == "tract":
-                base = f"{skymap} AND {_in('tract', sorted(tracts))}"
-            else:
-                base = f"{instrument} AND {_in('visit', sorted(visits))}"
-            slices: list[tuple[str, list[int], list[int]]] = []
+
+        def add(site: str, query: str, visits: Iterable[int], tracts: Iterable[int]) -> None:
+            visits, tracts = sorted(set(visits)), sorted(set(tracts))
+            if visits and tracts:  # a group with no data is not made
+                groups.append(PlannedGroup(len(groups) + 1, site, query, visits, tracts))
+
+        def tract_slice(tracts: Sequence[int], keep: Predicate | None = keep) -> tuple[list[int], list[int]]:
+            """Return (visits, tracts) of a tract-level slice, as far as ``keep`` keeps them."""
+            visits: set[int] = set()
+            kept: list[int] = []
+            for tract in tracts:
+                overlapping = [v for v in self.tract_visits[tract] if keep is None or keep(self.row(v, tract))]
+                if overlapping:
+                    kept.append(tract)
+                    visits.update(overlapping)
+            return sorted(visits), kept
+
+        def visit_slice(visits: Sequence[int], keep: Predicate | None = keep) -> tuple[list[int], list[int]]:
+            """Return (visits, tracts) of a visit-level slice, as far as ``keep`` keeps them."""
+            kept = [v for v in visits
+                    if keep is None or any(keep(self.row(v, t)) for t in self.visit_tracts[v])]
+            return kept, sorted({t for v in kept for t in self.visit_tracts[v]})
+
+        slicer = tract_slice if level == "tract" else visit_slice
+        for site in self.sites:
+            tracts = self.site_tracts(site)
+            if not tracts:
+                continue
             if split.by == "tract":
-                for chunk in _chunks(self.site_tracts(site), split.max_size or 1):
+                for chunk in _chunks(tracts, split.max_size or 1):
                     if level == "tract":
-                        chunk_visits = sorted(v for v in visits if set(self.visit_tracts[v]) & set(chunk))
-                        slices.append((f"{skymap} AND {_in('tract', chunk)}", chunk_visits, chunk))
+                        visits, kept = tract_slice(chunk)
+                        add(site, f"{skymap} AND {_in('tract', kept)}", visits, kept)
                     else:
-                        chunk_visits = sorted(v for v in visits if self.visit_tracts[v][0] in chunk)
-                        if chunk_visits:
-                            slices.append((f"{instrument} AND {_in('visit', chunk_visits)}", chunk_visits, chunk))
+                        owned = sorted(v for t in chunk for v in self.tract_visits[t] if self.visit_tracts[v][0] == t)
+                        visits, kept = visit_slice(owned)
+                        add(site, f"{instrument} AND {_in('visit', visits)}", visits, kept)
             elif split.by in VISIT_SPLIT_KINDS:  # visit-level steps only: checked in __init__
-                for chunk in _chunks(sorted(visits), split.max_size):
-                    chunk_tracts = sorted({t for v in chunk for t in self.visit_tracts[v]})
+                for chunk in _chunks(self.site_visits(site), split.max_size):
                     if split.by == "exposure":
                         query = f"{instrument} AND {_in('exposure', [self.visits[v].exposure for v in chunk])}"
                     else:
                         query = f"{instrument} AND {_in('visit', chunk)}"
-                    slices.append((query, chunk, chunk_tracts))
-            elif split.by == "values":
-                for value in split.values:
-                    slices.append((f"{base} AND {split.dimension}={_literal(value)}", sorted(visits), sorted(tracts)))
-            else:  # query
-                slices.append((f"{base} AND ({split.query})", sorted(visits), sorted(tracts)))
-            for query, group_visits, group_tracts in slices:
-                groups.append(PlannedGroup(len(groups) + 1, site, query, group_visits, group_tracts))
+                    add(site, query, chunk, {t for v in chunk for t in self.visit_tracts[v]})
+            else:
+                domain = tracts if level == "tract" else self.site_visits(site)
+                if split.by == "values":
+                    restrictions = [
+                        (f"{split.dimension}={_literal(value)}",
+                         compile_split("values", values=(value,), dimension=split.dimension))
+                        for value in split.values
+                    ]
+                else:
+                    restrictions = [(f"({split.query})", keep)]
+                for clause, only in restrictions:
+                    visits, kept = slicer(domain, only)
+                    base = (f"{skymap} AND {_in('tract', kept)}" if level == "tract"
+                            else f"{instrument} AND {_in('visit', visits)}")
+                    add(site, f"{base} AND {clause}", visits, kept)
         return groups
 
     # -- movements -------------------------------------------------------------
 
     def movements(self) -> list[PlannedMovement]:
-        needs: dict[tuple, dict[str, Any]] = {}
-        delivered: dict[tuple[str, str], set[int] | None] = defaultdict(set)
+        """Return every movement: what each site reads that it does not make, then returns and archive.
+
+        Needs are collected per (kind, source, destination, before-step,
+        origin) and per dataset type as pieces; each such entry becomes one
+        movement, or several when its dataset types would need different
+        data-ID restrictions (see :meth:`_partition`).
+        """
+        entries: dict[tuple, dict[str, Any]] = {}
+        delivered: dict[tuple[str, str], set[Piece] | None] = defaultdict(set)
         defaults = self.spec.default_dataset_types()
 
-        def add(
-            merge_key: tuple, dataset_type: str, info: DatasetTypeInfo, ids: set[int] | None, **fields: Any
-        ) -> None:
-            entry = needs.setdefault(
-                merge_key, {"dataset_types": {}, "data_ids": defaultdict(set), "after_steps": set(), **fields}
-            )
-            entry["dataset_types"][dataset_type] = info
-            key = info.key_dimension()
-            if ids is not None and key is not None:
-                entry["data_ids"][key].update(ids)
-            entry["after_steps"].update(fields.get("producers", ()))
-            entry["collections"] = sorted(set(entry.get("collections", ())) | set(fields.get("collections", ())))
+        def add(merge_key: tuple, dataset_type: str, info: DatasetTypeInfo, pieces: set[Piece] | None,
+                producer: str | None, collections: list[str], **fields: Any) -> None:
+            entry = entries.setdefault(merge_key, {"types": {}, **fields})
+            _, current, _, current_collections = entry["types"].get(dataset_type, (info, set(), producer, []))
+            merged = None if pieces is None or current is None else current | pieces
+            entry["types"][dataset_type] = (info, merged, producer,
+                                            sorted(set(current_collections) | set(collections)))
 
         for step in self.steps:
             flow = self.dataflow.steps[step.name]
-            for site in self.step_sites(step.name):
+            by_site: dict[str, list[PlannedGroup]] = defaultdict(list)
+            for group in self.planned_groups[step.name]:
+                by_site[group.site].append(group)
+            for site, site_groups in by_site.items():
                 for dataset_type, info in flow.inputs.items():
-                    producer = self.producer_of(dataset_type, step.name)
-                    needed = self.needed_ids(info, step.name, site)
                     already = delivered[(site, dataset_type)]
+                    if already is None:
+                        continue  # it arrived whole before
+                    needed: set[Piece] | None = set()
+                    for group in site_groups:
+                        read = self.pieces(info, group)
+                        if read is None:
+                            needed = None
+                            break
+                        needed |= read
+                    producer = self.producer_of(dataset_type, step.name)
                     if producer is None:
                         if site == self.hub:
                             continue  # inputs and defaults live at the hub
                         origin = "defaults" if dataset_type in defaults else "inputs"
-                        if already is None:
+                        missing = None if needed is None else needed - already
+                        if missing is not None and not missing:
                             continue
-                        ids = None if needed is None else needed - already
-                        if ids is not None and not ids:
-                            continue
-                        delivered[(site, dataset_type)] = None if ids is None else already | ids
+                        delivered[(site, dataset_type)] = None if missing is None else already | missing
                         collections = (
-                            [
-                                c
-                                for entry in self.spec.defaults
-                                if dataset_type in entry.dataset_types
-                                for c in entry.collections
-                            ]
-                            if origin == "defaults"
-                            else list(self.spec.input_collections)
+                            [c for entry in self.spec.defaults if dataset_type in entry.dataset_types
+                             for c in entry.collections]
+                            if origin == "defaults" else list(self.spec.input_collections)
                         )
-                        add(
-                            ("setup", (self.hub,), site, step.name, origin),
-                            dataset_type, info, ids,
-                            kind="setup", sources=[self.hub], destination=site, before_step=step.name,
-                            collections=collections, origin=origin,
-                        )  # fmt: skip
+                        add(("setup", self.hub, site, step.name, origin), dataset_type, info, missing, None,
+                            collections, kind="setup", source=self.hub, destination=site, before_step=step.name,
+                            origin=origin)
                         continue
                     if self.level[step.name] == "global":
                         kind = "fan_in"
@@ -516,68 +572,57 @@ class _Planner:
                     else:
                         kind = "exchange"
                     collections = [f"{self.spec.output_prefix}/{producer}"]
-                    if needed is None:
-                        if already is None:
-                            continue
-                        sources = [s for s in self.step_sites(producer) if s != site]
-                        for source in sources:
-                            add(
-                                (kind, (source,), site, step.name, "products"),
-                                dataset_type, info, None,
-                                kind=kind, sources=[source], destination=site, before_step=step.name,
-                                collections=collections, producers=[producer],
-                            )  # fmt: skip
+                    made = self.produced(producer, dataset_type)
+                    if needed is None or made is None:
+                        for source in self.producer_sites(producer):
+                            if source != site:
+                                add((kind, source, site, step.name, "products"), dataset_type, info, None, producer,
+                                    collections, kind=kind, source=source, destination=site, before_step=step.name,
+                                    origin="products")
                         delivered[(site, dataset_type)] = None
                         continue
-                    by_source: dict[str, set[int]] = defaultdict(set)
-                    for value in sorted(needed - already):
-                        source = self.produced_at(info, producer, value)
-                        if source != site:
-                            by_source[source].add(value)
-                    for source, ids in by_source.items():
-                        add(
-                            (kind, (source,), site, step.name, "products"),
-                            dataset_type, info, ids,
-                            kind=kind, sources=[source], destination=site, before_step=step.name,
-                            collections=collections, producers=[producer],
-                        )  # fmt: skip
+                    by_source: dict[str, set[Piece]] = defaultdict(set)
+                    for piece in needed - already:
+                        source = made.get(piece)
+                        if source is not None and source != site:  # a piece no group makes is not read
+                            by_source[source].add(piece)
+                    for source, pieces in by_source.items():
+                        add((kind, source, site, step.name, "products"), dataset_type, info, pieces, producer,
+                            collections, kind=kind, source=source, destination=site, before_step=step.name,
+                            origin="products")
                     delivered[(site, dataset_type)] = already | needed
 
-        self._add_returns(add)
-        movements = [self._movement(entry) for entry in needs.values()]
+        self._add_returns(add, delivered)
+        movements = [movement for entry in entries.values() for movement in self._partition(entry)]
         movements.sort(key=self._sort_key)
         self._add_archive(movements)
         return movements
 
-    def _add_returns(self, add: Any) -> None:
+    def _add_returns(self, add: Any, delivered: dict[tuple[str, str], set[Piece] | None]) -> None:
+        """Return each wanted output to the hub from the site whose group produced each piece of it."""
         wanted = list(dict.fromkeys([*self.spec.outputs.return_, *self.spec.outputs.archive]))
         for dataset_type in wanted:
             producer = self.producer_of(dataset_type, None)
             if producer is None or self.level[producer] == "global":
                 continue
             info = self.dataflow.steps[producer].outputs[dataset_type]
-            for site in self.step_sites(producer):
-                if site == self.hub:
-                    continue
-                visits, tracts = self.domain(producer, site)
-                key = info.key_dimension()
-                ids: set[int] | None
-                if self.level[producer] == "healpix":
-                    ids = self.needed_ids(info, producer, site)
-                elif key == "tract":
-                    ids = set(self.site_tracts(site))
-                elif key == "visit":
-                    ids = {v for v in visits if self.visit_owner[v] == site}
-                elif key == "exposure":
-                    ids = {self.visits[v].exposure for v in visits if self.visit_owner[v] == site}
-                else:
-                    ids = None
-                add(
-                    ("return", (site,), self.hub, None, "products"),
-                    dataset_type, info, ids,
-                    kind="return", sources=[site], destination=self.hub, before_step=None,
-                    collections=[f"{self.spec.output_prefix}/{producer}"], producers=[producer],
-                )  # fmt: skip
+            collections = [f"{self.spec.output_prefix}/{producer}"]
+            made = self.produced(producer, dataset_type)
+            already = delivered[(self.hub, dataset_type)]
+            if already is None:
+                continue  # the hub received it whole for one of its own steps
+            by_source: dict[str, set[Piece] | None] = {}
+            if made is None:
+                by_source = {site: None for site in self.producer_sites(producer)}
+            else:
+                for piece, site in made.items():
+                    if piece not in already:
+                        by_source.setdefault(site, set()).add(piece)  # type: ignore[union-attr]
+            for site, pieces in by_source.items():
+                if site != self.hub:
+                    add(("return", site, self.hub, None, "products"), dataset_type, info, pieces, producer,
+                        collections, kind="return", source=site, destination=self.hub, before_step=None,
+                        origin="products")
 
     def _add_archive(self, movements: list[PlannedMovement]) -> None:
         archive = list(dict.fromkeys(self.spec.outputs.archive))
@@ -586,7 +631,7 @@ class _Planner:
         producers = sorted(
             {p for name in archive if (p := self.producer_of(name, None)) is not None}, key=self.order.__getitem__
         )
-        sources = sorted({site for p in producers for site in self.step_sites(p)}, key=self.sites.index)
+        sources = sorted({site for p in producers for site in self.producer_sites(p)}, key=self.sites.index)
         returns = [m.key for m in movements if m.kind == "return" and set(m.dataset_types) & set(archive)]
         movements.append(
             PlannedMovement(
@@ -604,35 +649,57 @@ class _Planner:
             )
         )
 
-    def _movement(self, entry: dict[str, Any]) -> PlannedMovement:
-        types: dict[str, DatasetTypeInfo] = entry["dataset_types"]
-        data_ids = {key: sorted(values) for key, values in sorted(entry["data_ids"].items()) if values}
-        count: int | None = 0
-        for info in types.values():
-            key = info.key_dimension()
-            if key is None or key not in data_ids:
-                count = None
-                break
-            count += len(data_ids[key])  # type: ignore[operator]
-        if count is not None and not data_ids:
-            count = None
-        after_steps = sorted(entry["after_steps"], key=self.order.__getitem__)
-        anchor = entry["before_step"] or f"after-{after_steps[-1] if after_steps else 'end'}"
-        key = f"{entry['kind']}:{'+'.join(entry['sources'])}>{entry['destination']}:{anchor}"
-        if entry["kind"] == "setup":
-            key += f":{entry['origin']}"
-        return PlannedMovement(
-            key=key,
-            kind=entry["kind"],
-            sources=list(entry["sources"]),
-            destination=entry["destination"],
-            dataset_types=sorted(types),
-            collections=list(entry["collections"]),
-            data_ids=data_ids,
-            before_step=entry["before_step"],
-            after_steps=after_steps,
-            expected_count=count,
-        )
+    @staticmethod
+    def _restriction(info: DatasetTypeInfo, pieces: set[Piece] | None) -> dict[str, set[int]]:
+        keys = info.restriction_keys()
+        if pieces is None:
+            return {}
+        return {key: {piece[index] for piece in pieces} for index, key in enumerate(keys)}
+
+    def _partition(self, entry: dict[str, Any]) -> list[PlannedMovement]:
+        """Return the movements of one entry: its dataset types, cut where their data IDs differ.
+
+        A movement restricts each of its dataset types by every key of its
+        ``data_ids`` among that type's dimensions, so two dataset types that
+        need different values of one key cannot share a movement. The first
+        part keeps the entry's key; a further part is keyed by its anchor or,
+        failing that, by its first dataset type.
+        """
+        parts: list[dict[str, Any]] = []
+        for name, (info, pieces, producer, collections) in sorted(entry["types"].items()):
+            restriction = self._restriction(info, pieces)
+            for part in parts:
+                if all(part["data_ids"].get(key, values) == values for key, values in restriction.items()):
+                    break
+            else:
+                part = {"types": {}, "data_ids": {}, "count": 0, "producers": set(), "collections": set()}
+                parts.append(part)
+            part["types"][name] = info
+            part["data_ids"].update(restriction)
+            part["count"] = None if pieces is None or part["count"] is None else part["count"] + len(pieces)
+            if producer is not None:
+                part["producers"].add(producer)
+            part["collections"].update(collections)
+        movements: list[PlannedMovement] = []
+        used: set[str] = set()
+        for part in parts:
+            after_steps = sorted(part["producers"], key=self.order.__getitem__)
+            anchor = entry["before_step"] or f"after-{after_steps[-1] if after_steps else 'end'}"
+            key = f"{entry['kind']}:{entry['source']}>{entry['destination']}:{anchor}"
+            if entry["kind"] == "setup":
+                key += f":{entry['origin']}"
+            if key in used:
+                key += f":{min(part['types'])}"
+            used.add(key)
+            data_ids = {key_: sorted(values) for key_, values in sorted(part["data_ids"].items()) if values}
+            count = part["count"] if data_ids else None
+            collections = part["collections"]
+            movements.append(PlannedMovement(
+                key=key, kind=entry["kind"], sources=[entry["source"]], destination=entry["destination"],
+                dataset_types=sorted(part["types"]), collections=sorted(collections), data_ids=data_ids,
+                before_step=entry["before_step"], after_steps=after_steps, expected_count=count,
+            ))
+        return movements
 
     def _sort_key(self, movement: PlannedMovement) -> tuple:
         anchor = self.order[movement.before_step] if movement.before_step else len(self.steps) + 1
@@ -661,7 +728,7 @@ class _Planner:
                     memory_mb=step.memory_mb,
                     inputs=sorted(flow.inputs),
                     outputs=sorted(flow.outputs),
-                    groups=self.groups(step),
+                    groups=self.planned_groups.setdefault(step.name, self.groups(step)),
                 )
             )
         shares = self.spec.shares() if self.spec.tract_map is None else {}
@@ -673,7 +740,7 @@ class _Planner:
             pipeline=self.spec.pipeline,
             output_prefix=self.spec.output_prefix,
             sites=[
-                PlannedSite(site, shares.get(site), self.site_tracts(site), self.site_visits(site))
+                PlannedSite(site, shares.get(site), self.owned_tracts(site), self.site_visits(site))
                 for site in self.sites
             ],
             stages=[

@@ -485,23 +485,24 @@ def count_expected_pairs(
     data_ids: Mapping[str, Sequence[int]],
     where_for: Mapping[str, str],
 ) -> tuple[int, int]:
-    """Return ``(pairs, whole)``: the (dataset type, data-ID value) pairs queryable in ``butler`` for the
+    """Return ``(pairs, whole)``: the (dataset type, data-ID piece) pairs queryable in ``butler`` for the
     restricted dataset types, and how many unrestricted dataset types have at least one dataset.
 
-    This is what a movement's ``expected_count`` (planned pairs) is verified against, whatever backend
-    carried it.
+    A piece is the tuple of the dataset type's values of the ``data_ids`` keys among its dimensions (a visit,
+    or a visit and a tract). This is what a movement's ``expected_count`` (planned pairs) is verified against,
+    whatever backend carried it.
     """
     pairs = whole = 0
     for dataset_type in dataset_types:
         dims = set(dimensions.get(dataset_type, []))
-        key = next((k for k in data_ids if k in dims and data_ids[k]), None)
+        keys = [k for k in data_ids if k in dims and data_ids[k]]
         try:
             refs = butler.query_datasets(dataset_type, collections=["*"], where=where_for.get(dataset_type, ""),
                                          find_first=False, explain=False, limit=None)
         except MissingDatasetTypeError:
             refs = []
-        if key is None:
+        if not keys:
             whole += 1 if refs else 0
         else:
-            pairs += len({ref.dataId[key] for ref in refs})
+            pairs += len({tuple(ref.dataId[key] for key in keys) for ref in refs})
     return pairs, whole
