@@ -21,10 +21,22 @@ Rules (see ``docs/campaign-spec.md``):
 * A regional step (sharded by ``healpixN`` in the pipeline's ``steps:``)
   runs one group per sky pixel that holds data, at the site holding most of
   its inputs (ties: the hub); see :mod:`msproc.lib.planning.regions`.
-* Every input a step reads at a site that lives elsewhere becomes a movement
-  restricted to the data IDs that site needs; movements with the same kind,
-  source, destination, before-step and origin are merged (one movement per
-  source site: a source that is down does not hold up the others' tracking).
+* Groups hold exactly the data they process: ``values``/``query`` splits are
+  evaluated against the inventory (:mod:`.selection`); a group with no visit
+  or no tract is not made.
+* What a group reads or writes of a dataset type is a set of pieces (its
+  restriction keys' values: a visit, exposure, tract, or visit x tract pair).
+  Every piece a site's groups read that another site's group made becomes a
+  movement from that producing site, before the step; a piece no group makes is
+  not read; nothing moves twice to a site. Returned outputs come back from the
+  site that made each piece, after their producing step.
+* Movements with the same kind, source, destination, before-step and origin
+  are merged (one movement per source site: a source that is down does not
+  hold up the others' tracking), and cut again where their dataset types need
+  different values of one data-ID key.
+
+Every step is linear in the inventory: tract -> visits and piece -> producing
+site indexes, never a scan of all visits per group.
 """
 
 from __future__ import annotations
