@@ -146,6 +146,7 @@ class Step(StatefulModel):
         waiting --make_ready--> ready --start--> running --accept--> accepted
         running --review--> reviewable --reopen--> running
         running|reviewable --fail--> failed --reopen--> running
+        accepted --remake--> running (a reassignment makes a group's outputs again at another site)
         reviewable|failed --force_accept--> accepted
         waiting|ready|running --pause--> paused --resume--> waiting
         waiting|ready|running|reviewable|failed|paused --reject--> rejected
@@ -198,6 +199,10 @@ class Step(StatefulModel):
     def reopen(self, *, actor=None, comment: str = "") -> None:
         """reviewable|failed -> running: an operator acted on its groups."""
         self._transition("reopen", {S.REVIEWABLE, S.FAILED}, S.RUNNING, actor=actor, comment=comment)
+
+    def remake(self, *, actor=None, comment: str = "") -> None:
+        """accepted -> running: a reassignment added a group that makes a lost site's outputs again."""
+        self._transition("remake", {S.ACCEPTED}, S.RUNNING, actor=actor, comment=comment)
 
     def fail(self, *, actor=None, comment: str = "") -> None:
         """running|reviewable -> failed."""

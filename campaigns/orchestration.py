@@ -158,11 +158,23 @@ def _ready_movements(campaign_id: int, report: TickReport) -> None:
     report.movements_ready += movements.make_ready(campaign_id, pending_steps)
 
 
-def _ready_groups(campaign_id: int, report: TickReport) -> None:
+def _inputs_pending():
+    """Return the conditions under which a group's inputs are not all at its site yet.
+
+    A movement to its site before its step is not done, or (after a reassignment made a lost site's outputs
+    again) a group of a step it depends on at the same site is not finished. Normally a step starts only after
+    the steps it depends on are accepted, so the second never holds outside a re-plan.
+    """
     gating = Movement.objects.filter(before_step=OuterRef("step"), destination=OuterRef("site")).exclude(
         status__in=[M.DONE, M.CANCELLED])
+    upstream = Group.objects.filter(site=OuterRef("site"), step__dependents=OuterRef("step")).exclude(
+        status__in=[S.ACCEPTED, S.REJECTED])
+    return Exists(gating) | Exists(upstream)
+
+
+def _ready_groups(campaign_id: int, report: TickReport) -> None:
     waiting = Group.objects.filter(campaign_id=campaign_id, status=S.WAITING, step__status=S.RUNNING,
-                                   site__status=SiteStatus.ONLINE).exclude(Exists(gating))
+                                   site__status=SiteStatus.ONLINE).exclude(_inputs_pending())
     while True:
         moved = len(bulk_transition(waiting, "make_ready", {S.WAITING}, S.READY, limit=BATCH))
         report.groups_ready += moved
@@ -175,8 +187,10 @@ def _prepare_jobs(report: TickReport) -> None:
 
     Local runs share this machine, so at most MSPROC_LOCAL_MAX_RUNNING of them are in flight.
     """
+    # A group retried (or reassigned) before its inputs arrived waits here for them.
     candidates = Group.objects.filter(status__in=[S.READY, S.RESCUABLE], campaign__status=S.RUNNING,
-                                      site__status=SiteStatus.ONLINE).exclude(step__status__in=[S.PAUSED, S.REJECTED])
+                                      site__status=SiteStatus.ONLINE).exclude(
+        step__status__in=[S.PAUSED, S.REJECTED]).exclude(_inputs_pending())
     if settings.MSPROC_EXECUTION_BACKEND:
         local = candidates if settings.MSPROC_EXECUTION_BACKEND == "local" else candidates.none()
         remote = candidates.none() if settings.MSPROC_EXECUTION_BACKEND == "local" else candidates

@@ -19,7 +19,7 @@ from core import queue
 from core.lifecycle import bulk_transition, record_event
 from msproc.lib.planning.dataflow import PipelineDataflow
 from msproc.lib.planning.inventory import DataInventory, TableInventory, VisitInfo
-from msproc.lib.planning.planner import Plan, plan_campaign
+from msproc.lib.planning.planner import Plan, PlannedMovement, plan_campaign, reassigned_groups
 from msproc.lib.planning.spec import CampaignSpec, FieldError, SpecError, load_spec
 from sites.choices import RepoStatus
 from sites.models import ButlerRepo, Site
@@ -78,10 +78,11 @@ def _site_context() -> tuple[list[str], dict[str, float]]:
     return [code for code, _ in sites], {code: float(share) for code, share in sites}
 
 
-def build_plan(spec_text: str, *, inventory: DataInventory | None = None) -> tuple[CampaignSpec, PipelineDataflow,
-                                                                                     Plan]:
+def build_plan(spec_text: str, *, inventory: DataInventory | None = None,
+               **replan: Any) -> tuple[CampaignSpec, PipelineDataflow, Plan]:
     """Validate ``spec_text`` against the known sites and its pipeline and plan it.
 
+    ``replan`` (``groups``, ``delivered``) is passed to the planner when re-planning a running campaign.
     Raises SpecError with every problem (each names its field path); a
     planning failure is reported at path ``""``.
     """
@@ -90,7 +91,7 @@ def build_plan(spec_text: str, *, inventory: DataInventory | None = None) -> tup
     from msproc.lib.planning.planner import PlanningError
 
     try:
-        plan = plan_campaign(spec, inventory or inventory_for(spec), dataflow)
+        plan = plan_campaign(spec, inventory or inventory_for(spec), dataflow, **replan)
     except PlanningError as exc:
         raise SpecError([FieldError("", str(exc))]) from exc
     return spec, dataflow, plan
@@ -179,6 +180,8 @@ def _persist_movements(campaign: Campaign, plan: Plan, dataflow: PipelineDataflo
         for m in plan.movements
     )
     by_key = {row.key: row for row in rows}
+    earlier = {key for m in plan.movements for key in m.after_movements} - set(by_key)
+    by_key.update({row.key: row for row in Movement.objects.filter(campaign=campaign, key__in=earlier)})
     through: dict[str, list] = defaultdict(list)
     for planned, row in zip(plan.movements, rows, strict=True):
         through["sources"] += [Movement.sources.through(movement_id=row.pk, site_id=sites[code].pk)
@@ -279,89 +282,165 @@ class ReassignError(ValueError):
 
 
 PENDING_FOR_REASSIGN = ("waiting", "ready", "paused", "failed", "rescuable", "blocked")
+#: What happens to outputs the lost site already made: made again at the new site, or moved once it is back.
+REASSIGN_MODES = ("remake", "wait")
 
 
-@transaction.atomic
-def reassign_site_groups(campaign: Campaign, from_site: Site, to_site: Site, *, actor: Any = None,
-                         comment: str = "") -> dict[str, int]:
-    """Move a campaign's pending groups from a site that is down to another, and re-derive the movements.
+def reassign_site_groups(campaign: Campaign, from_site: Site, to_site: Site, *, mode: str = "remake",
+                         preview: bool = False, actor: Any = None, comment: str = "") -> dict[str, Any]:
+    """Move a campaign's groups from a site that is down to another, re-planning from what exists where.
 
-    The planner re-plans the campaign with ``from_site``'s tracts given to
-    ``to_site``; movements that have not started are brought in line with
-    the new plan (created, widened, or cancelled when their destination was
-    ``from_site``, or no longer in the plan); movements already done stay, and what the new plan needs
-    beyond them is added as supplementary movements. Groups already accepted
-    at ``from_site`` keep their outputs there.
+    The planner re-plans the campaign with ``from_site``'s tracts given to ``to_site`` and with the groups as
+    they stand: pending groups of ``from_site`` move to ``to_site``; outputs its accepted groups made are
+    either made again at ``to_site`` (``mode="remake"``: a new group per accepted group, its step reopened;
+    groups downstream at ``to_site`` wait for it) or moved from ``from_site`` once it is back online
+    (``mode="wait"``: movements from ``from_site`` that wait for it). What done or in-flight movements
+    (registering, transferring, ingesting) already carry is not moved again; movements not started
+    (planned, ready, stuck, failed) are brought in line with the new plan (updated, or cancelled when no
+    longer needed); what the new plan needs beyond a done or in-flight movement is added beside it.
 
-    Returns counts ``{"groups", "movements_added", "movements_updated", "movements_cancelled"}``.
-    Raises ReassignError when ``from_site`` is online or equals ``to_site``, ``to_site`` is not online, or
-    the campaign's stored spec no longer plans (nothing is changed then).
+    With ``preview`` nothing is changed. Returns counts ``{"groups", "groups_remade", "movements_added",
+    "movements_updated", "movements_cancelled"}`` and ``{"mode", "waits_for", "remade", "added", "updated",
+    "cancelled"}``: what it costs (the remade groups with their visit and tract counts, each added movement
+    with its kind, sources, destination and expected pieces; ``waits_for`` the site movements wait for).
+
+    Raises ReassignError, changing nothing, when ``from_site`` is online, the hub, or takes no part in the
+    campaign; ``to_site`` is ``from_site``, not online or takes no part in the campaign; ``mode`` is unknown;
+    or the campaign's stored spec no longer plans.
     """
 
+    if mode not in REASSIGN_MODES:
+        raise ReassignError(f"mode: must be one of {', '.join(REASSIGN_MODES)}, got {mode!r}")
     if from_site.pk == to_site.pk:
         raise ReassignError("to_site: choose another site than the one being emptied")
+    plan = Plan.from_dict(campaign.plan)
+    taking_part = [site.code for site in plan.sites]
+    if from_site.code not in taking_part:
+        raise ReassignError(f"from_site: {from_site.code} takes no part in campaign {campaign.name}")
+    if to_site.code not in taking_part:
+        raise ReassignError(f"to_site: {to_site.code} takes no part in campaign {campaign.name} "
+                            f"(choose one of {', '.join(c for c in taking_part if c != from_site.code)})")
     if from_site.status == "online":
         raise ReassignError(f"from_site: {from_site.code} is online; drain it or take it offline first")
     if to_site.status != "online":
         raise ReassignError(f"to_site: {to_site.code} is {to_site.status}")
-    plan = Plan.from_dict(campaign.plan)
+    if from_site.code == plan.hub:
+        raise ReassignError("from_site: the hub's global steps cannot move; bring the hub back online")
+
+    done = set(Group.objects.filter(campaign=campaign, site=from_site, status="accepted")
+               .values_list("step__name", "ordinal"))
+    running = Group.objects.filter(campaign=campaign, site=from_site, status__in=("prepared", "running"))
+    if running.exists():
+        raise ReassignError(f"from_site: {running.count()} group(s) of {campaign.name} are still running at "
+                            f"{from_site.code}; wait for them to finish or fail, or reject them first")
+    groups, remade = reassigned_groups(plan, from_site.code, to_site.code, done, remake=mode == "remake")
+    existing = {m.key: m for m in Movement.objects.filter(campaign=campaign).select_related(
+        "destination", "before_step").prefetch_related("sources", "dataset_types", "after_steps")}
+    carrying = {M.DONE, M.REGISTERING, M.TRANSFERRING, M.INGESTING}
+    delivered = [_planned_movement(m, PlannedMovement) for m in existing.values() if m.status in carrying]
+
     tract_map = {tract: (to_site.code if site.code == from_site.code else site.code)
                  for site in plan.sites for tract in site.tracts}
     document = yaml.safe_load(campaign.spec) or {}
     document["tract_map"] = tract_map
-    document["sites"] = sorted({code for code in tract_map.values()} | {plan.hub})
-    if from_site.code == plan.hub:
-        raise ReassignError("from_site: the hub's global steps cannot move; bring the hub back online")
-    spec_text = yaml.safe_dump(document, sort_keys=False)
+    document["sites"] = taking_part  # the lost site keeps no tract, but may still hold what it made
     try:
-        spec, dataflow, new_plan = build_plan(spec_text)
+        spec, dataflow, new_plan = build_plan(yaml.safe_dump(document, sort_keys=False), groups=groups,
+                                              delivered=delivered)
     except SpecError as exc:  # e.g. a spec stored before a validation rule it breaks was added
         raise ReassignError(f"campaigns: {campaign.name} cannot be re-planned from its spec: "
                             + "; ".join(str(error) for error in exc.errors[:5])) from exc
-    sites = {site.code: site for site in Site.objects.all()}
 
-    groups = Group.objects.filter(campaign=campaign, site=from_site, status__in=PENDING_FOR_REASSIGN)
-    moved = list(groups.values_list("pk", flat=True))
-    groups.update(site=to_site)
-    for group in Group.objects.filter(pk__in=moved):
-        record_event(group, "reassign", group.status, group.status, actor=actor,
-                     comment=f"{from_site.code} -> {to_site.code}" + (f": {comment}" if comment else ""))
-
-    existing = {m.key: m for m in Movement.objects.filter(campaign=campaign).prefetch_related("sources")}
-    counts = {"groups": len(moved), "movements_added": 0, "movements_updated": 0, "movements_cancelled": 0}
+    added: list[PlannedMovement] = []
+    updated: list[tuple[Movement, PlannedMovement]] = []
     wanted = {planned.key for planned in new_plan.movements}
-    for movement in Movement.objects.filter(campaign=campaign, status__in=[M.PLANNED, M.READY, M.STUCK, M.FAILED]
-                                            ).exclude(key__in=wanted):
-        movement.cancel(actor=actor, comment=f"reassigned {from_site.code} -> {to_site.code}")
-        counts["movements_cancelled"] += 1
-    steps = {step.name: step for step in Step.objects.filter(campaign=campaign)}
-    added = []
+    cancelled = [m for m in existing.values() if m.status in (M.PLANNED, M.READY, M.STUCK, M.FAILED)
+                 and m.key not in wanted]
     for planned in new_plan.movements:
         current = existing.get(planned.key)
         if current is None:
             added.append(planned)
-        elif current.status in (M.PLANNED, M.READY):
-            sources = [sites[code] for code in planned.sources]
+        elif current.status in (M.PLANNED, M.READY, M.STUCK, M.FAILED):
             if (current.data_ids != planned.data_ids or current.expected_count != planned.expected_count
-                    or {s.code for s in current.sources.all()} != set(planned.sources)):
-                current.data_ids, current.expected_count = planned.data_ids, planned.expected_count
-                current.save(update_fields=["data_ids", "expected_count", "updated"])
-                current.sources.set(sources)
-                counts["movements_updated"] += 1
-        elif current.status == M.DONE:
-            extra = {key: sorted(set(values) - set(current.data_ids.get(key, [])))
-                     for key, values in planned.data_ids.items()}
-            extra = {key: values for key, values in extra.items() if values}
-            if extra:
-                added.append(dataclasses.replace(planned, key=f"{planned.key}+reassigned", data_ids=extra,
-                                                 expected_count=None))
-    added = [m for m in added if m.key not in existing]
+                    or sorted(s.code for s in current.sources.all()) != sorted(planned.sources)
+                    or sorted(d.name for d in current.dataset_types.all()) != planned.dataset_types
+                    or (planned.kind == "archive" and set(planned.after_movements) != set(
+                        current.after_movements.values_list("key", flat=True)))):
+                updated.append((current, planned))
+        elif current.status in carrying and planned.kind != "archive":
+            # The new plan's movement holds only what the done/in-flight one does not carry: add it beside.
+            suffix = 1
+            while f"{planned.key}+reassigned{suffix if suffix > 1 else ''}" in existing:
+                suffix += 1
+            added.append(dataclasses.replace(planned, key=f"{planned.key}+reassigned{suffix if suffix > 1 else ''}"))
+    pending = Group.objects.filter(campaign=campaign, site=from_site, status__in=PENDING_FOR_REASSIGN)
+    waits_for = sorted({code for m in added for code in m.sources if code == from_site.code})
+    result: dict[str, Any] = {
+        "mode": mode,
+        "groups": pending.count(),
+        "groups_remade": len(remade),
+        "movements_added": len(added),
+        "movements_updated": len(updated),
+        "movements_cancelled": len(cancelled),
+        "waits_for": waits_for,
+        "remade": [{"step": name, "replaces": old, "ordinal": new.ordinal, "visits": len(new.visits),
+                    "tracts": len(new.tracts)} for name, new, old in remade],
+        "added": [{"key": m.key, "kind": m.kind, "sources": m.sources, "destination": m.destination,
+                   "dataset_types": m.dataset_types, "expected_count": m.expected_count} for m in added],
+        "updated": [m.key for m, _ in updated],
+        "cancelled": [m.key for m in cancelled],
+    }
+    if preview:
+        return result
+    with transaction.atomic():
+        _apply_reassignment(campaign, from_site, to_site, pending, remade, added, updated, cancelled, new_plan,
+                            dataflow, actor=actor, comment=comment)
+    return result
+
+
+def _planned_movement(movement: Movement, cls: type) -> Any:
+    """Return a Movement row as the planner's PlannedMovement (what it carries)."""
+    return cls(key=movement.key, kind=movement.kind, sources=[s.code for s in movement.sources.all()],
+               destination=movement.destination.code,
+               dataset_types=sorted(d.name for d in movement.dataset_types.all()),
+               collections=list(movement.collections), data_ids=dict(movement.data_ids),
+               before_step=movement.before_step.name if movement.before_step else None,
+               after_steps=sorted(s.name for s in movement.after_steps.all()), expected_count=movement.expected_count)
+
+
+def _apply_reassignment(campaign: Campaign, from_site: Site, to_site: Site, pending, remade, added, updated,
+                        cancelled, new_plan: Plan, dataflow: PipelineDataflow, *, actor: Any, comment: str) -> None:
+    note = f"{from_site.code} -> {to_site.code}" + (f": {comment}" if comment else "")
+    moved = list(pending.values_list("pk", flat=True))
+    Group.objects.filter(pk__in=moved).update(site=to_site)
+    for group in Group.objects.filter(pk__in=moved):
+        record_event(group, "reassign", group.status, group.status, actor=actor, comment=note)
+    steps = {step.name: step for step in Step.objects.filter(campaign=campaign)}
+    for step_name, group, old_ordinal in remade:
+        step = steps[step_name]
+        new = Group.objects.create(campaign=campaign, step=step, site=to_site, ordinal=group.ordinal,
+                                   data_query=group.data_query,
+                                   data_ids={key: values for key, values in (("visit", group.visits),
+                                                                               ("tract", group.tracts)) if values})
+        record_event(new, "remake", "", new.status, actor=actor,
+                     comment=f"remakes group {old_ordinal} of {step_name} ({note})")
+        if step.status == "accepted":
+            step.remake(actor=actor, comment=f"group {old_ordinal} is made again at {to_site.code} ({note})")
+    for movement in cancelled:
+        movement.cancel(actor=actor, comment=f"reassigned {note}")
+    sites = {site.code: site for site in Site.objects.all()}
+    for movement, planned in updated:
+        movement.data_ids, movement.expected_count = planned.data_ids, planned.expected_count
+        movement.save(update_fields=["data_ids", "expected_count", "updated"])
+        movement.sources.set([sites[code] for code in planned.sources])
+        types = _dataset_types(dataclasses.replace(new_plan, movements=[planned]), dataflow)
+        movement.dataset_types.set([types[name] for name in planned.dataset_types])
     if added:
-        subset = dataclasses.replace(new_plan, movements=added)
-        _persist_movements(campaign, subset, dataflow, steps, sites)
-        counts["movements_added"] = len(added)
+        _persist_movements(campaign, dataclasses.replace(new_plan, movements=added), dataflow, steps, sites)
+    for movement, planned in updated:
+        if planned.after_movements:
+            movement.after_movements.set(Movement.objects.filter(campaign=campaign, key__in=planned.after_movements))
     Campaign.objects.filter(pk=campaign.pk).update(plan=new_plan.to_dict())
-    return counts
 
 
 # Rules campaign pilots start from; editable in the admin and the API. Name, pattern, action, max retries.

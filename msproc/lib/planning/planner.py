@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from .dataflow import DatasetTypeInfo, PipelineDataflow
@@ -72,6 +72,7 @@ __all__ = [
     "PlannedStep",
     "apportion_tracts",
     "plan_campaign",
+    "reassigned_groups",
 ]
 
 #: Movement kinds, in the order they are listed for one step.
@@ -318,6 +319,7 @@ class _Planner:
         for visit in sorted(self.visit_owner):
             self._site_visits[self.visit_owner[visit]].append(visit)
         self.planned_groups: dict[str, list[PlannedGroup]] = {}
+        self.already: list[PlannedMovement] = []
         self._produced: dict[tuple[str, str], dict[Piece, str] | None] = {}
         self._pixels: dict[int, dict[int, int]] = {}
         #: regional step -> pixel -> the site running that pixel's group
@@ -532,6 +534,11 @@ class _Planner:
         """
         entries: dict[tuple, dict[str, Any]] = {}
         delivered: dict[tuple[str, str], set[Piece] | None] = defaultdict(set)
+        for movement in self.already:
+            for dataset_type in movement.dataset_types:
+                slot = (movement.destination, dataset_type)
+                pieces = self._carried(dataset_type, movement)
+                delivered[slot] = None if pieces is None or delivered[slot] is None else delivered[slot] | pieces
         defaults = self.spec.default_dataset_types()
 
         def add(merge_key: tuple, dataset_type: str, info: DatasetTypeInfo, pieces: set[Piece] | None,
@@ -661,6 +668,21 @@ class _Planner:
             )
         )
 
+    def _carried(self, dataset_type: str, movement: PlannedMovement) -> set[Piece] | None:
+        """Return the pieces of ``dataset_type`` a movement carries (None: all of it)."""
+        info = self.dataflow.dataset_type(dataset_type)
+        keys = info.restriction_keys() if info is not None else ()
+        if not keys or not all(movement.data_ids.get(key) for key in keys):
+            return None
+        if len(keys) == 1:
+            return {(value,) for value in movement.data_ids[keys[0]]}
+        tracts = set(movement.data_ids["tract"])
+        pieces: set[Piece] = set()
+        for value in movement.data_ids[keys[0]]:
+            visit = self.exposure_visit.get(value, value) if keys[0] == "exposure" else value
+            pieces.update((value, t) for t in self.visit_tracts.get(visit, ()) if t in tracts)
+        return pieces
+
     @staticmethod
     def _restriction(info: DatasetTypeInfo, pieces: set[Piece] | None) -> dict[str, set[int]]:
         keys = info.restriction_keys()
@@ -740,7 +762,8 @@ class _Planner:
                     memory_mb=step.memory_mb,
                     inputs=sorted(flow.inputs),
                     outputs=sorted(flow.outputs),
-                    groups=self.planned_groups.setdefault(step.name, self.groups(step)),
+                    groups=(self.planned_groups[step.name] if step.name in self.planned_groups
+                            else self.planned_groups.setdefault(step.name, self.groups(step))),
                 )
             )
         shares = self.spec.shares() if self.spec.tract_map is None else {}
@@ -764,11 +787,24 @@ class _Planner:
         )
 
 
-def plan_campaign(spec: CampaignSpec, inventory: DataInventory, dataflow: PipelineDataflow) -> Plan:
+def plan_campaign(
+    spec: CampaignSpec,
+    inventory: DataInventory,
+    dataflow: PipelineDataflow,
+    *,
+    groups: Mapping[str, list[PlannedGroup]] | None = None,
+    delivered: Iterable[PlannedMovement] = (),
+) -> Plan:
     """Return the plan of ``spec`` over the data in ``inventory``.
 
     ``dataflow`` must describe every step of the spec (see
     :func:`msproc.lib.planning.spec.load_spec`, which validates that).
+
+    Re-planning a running campaign: ``groups`` gives, per step, the groups as
+    they now stand (each where it ran or will run; see :func:`reassigned_groups`)
+    instead of computing them, so every movement follows from where each piece
+    is actually made; ``delivered`` are movements already done or under way,
+    whose pieces are not moved again.
 
     Raises:
         PlanningError: there is nothing to plan (no tracts), or a step of the
@@ -779,4 +815,42 @@ def plan_campaign(spec: CampaignSpec, inventory: DataInventory, dataflow: Pipeli
     missing = [step.name for step in spec.steps if step.name not in dataflow.steps]
     if missing:
         raise PlanningError(f"the pipeline has no step(s) {', '.join(missing)}")
-    return _Planner(spec, inventory, dataflow).plan()
+    planner = _Planner(spec, inventory, dataflow)
+    if groups is not None:
+        planner.planned_groups.update({name: list(found) for name, found in groups.items()})
+    planner.already = list(delivered)
+    return planner.plan()
+
+
+def reassigned_groups(
+    plan: Plan, lost: str, to: str, done: Collection[tuple[str, int]], *, remake: bool
+) -> tuple[dict[str, list[PlannedGroup]], list[tuple[str, PlannedGroup, int]]]:
+    """Return the groups of ``plan`` once the groups of site ``lost`` go to site ``to``.
+
+    A group of ``lost`` not yet done (``done`` holds (step, ordinal) of the
+    accepted ones) moves to ``to`` unchanged. A done group keeps its outputs at
+    ``lost``: with ``remake`` it is replaced by a new group at ``to`` (the next
+    free ordinal of its step) that makes them again, else it stays and its
+    outputs are moved from ``lost`` once it is back. Global groups never move.
+
+    Returns (step -> groups, [(step, new group, ordinal of the group it remakes)]).
+    """
+    result: dict[str, list[PlannedGroup]] = {}
+    remade: list[tuple[str, PlannedGroup, int]] = []
+    for step in plan.steps:
+        groups: list[PlannedGroup] = []
+        next_ordinal = max((group.ordinal for group in step.groups), default=0) + 1
+        for group in step.groups:
+            if group.site != lost or step.level == "global":
+                groups.append(group)
+            elif (step.name, group.ordinal) not in done:
+                groups.append(dataclasses.replace(group, site=to))
+            elif remake:
+                new = dataclasses.replace(group, site=to, ordinal=next_ordinal)
+                next_ordinal += 1
+                groups.append(new)
+                remade.append((step.name, new, group.ordinal))
+            else:
+                groups.append(group)
+        result[step.name] = groups
+    return result, remade
