@@ -39,8 +39,17 @@ class ReassignForm(ActionForm):
     campaigns = forms.ModelMultipleChoiceField(Campaign.objects.none(), widget=forms.CheckboxSelectMultiple,
                                                help_text="Active campaigns with pending groups at this site.")
     to_site = forms.ModelChoiceField(Site.objects.all(), to_field_name="code", label="To site",
-                                     help_text="It must be online; the planner re-derives the movements to it.")
-    field_order = ["from_site", "campaigns", "to_site", "comment"]
+                                     help_text="A site taking part in the campaigns; it must be online. The planner "
+                                               "re-plans from what exists where.")
+    mode = forms.ChoiceField(
+        choices=[("remake", "Make the outputs the site already made again at the new site"),
+                 ("wait", "Move those outputs from the site once it is back online")],
+        initial="remake", required=False, widget=forms.RadioSelect, label="Outputs already made there",
+        help_text="Preview first: it says which groups are made again and which movements wait for the site.")
+    field_order = ["from_site", "campaigns", "to_site", "mode", "comment"]
+
+    def clean_mode(self) -> str:
+        return self.cleaned_data.get("mode") or "remake"
 
     def __init__(self, *args, from_site: Site, campaigns, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -50,7 +59,10 @@ class ReassignForm(ActionForm):
         self.fields["campaigns"].label_from_instance = (
             lambda campaign: f"{campaign.name} ({campaign.get_status_display().lower()},"
                              f" {campaign.pending} pending group{'s' if campaign.pending != 1 else ''})")
-        self.fields["to_site"].queryset = Site.objects.exclude(pk=from_site.pk).order_by(
+        # Only sites taking part in one of the campaigns (the service refuses, per campaign, any other).
+        taking_part = {site["code"] for sites in campaigns.values_list("plan__sites", flat=True) for site in
+                       (sites or [])}
+        self.fields["to_site"].queryset = Site.objects.filter(code__in=taking_part).exclude(pk=from_site.pk).order_by(
             Case(When(status="online", then=0), default=1), "code")
         self.fields["to_site"].label_from_instance = (
             lambda site: site.code if site.status == "online" else f"{site.code} ({site.get_status_display().lower()})")

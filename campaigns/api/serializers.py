@@ -10,6 +10,7 @@ from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Group, Job, 
 from core.api.base import StatusField
 from core.models import Event
 from sites.api.serializers import SiteCodeField
+from sites.models import Site
 
 
 class CampaignTemplateSerializer(serializers.ModelSerializer):
@@ -72,6 +73,20 @@ class CampaignCreateSerializer(serializers.Serializer):
 class SpecSerializer(serializers.Serializer):
     spec = serializers.CharField(trim_whitespace=False, max_length=1_000_000,
                                  help_text="Campaign spec YAML (docs/campaign-spec.md).")
+
+
+class ReassignSerializer(serializers.Serializer):
+    """Body of ``POST /campaigns/{id}/reassign/``."""
+
+    from_site = serializers.SlugRelatedField(slug_field="code", queryset=Site.objects.all(),
+                                             help_text="The site that is down (offline or draining).")
+    to_site = serializers.SlugRelatedField(slug_field="code", queryset=Site.objects.all(),
+                                           help_text="An online site taking part in the campaign.")
+    mode = serializers.ChoiceField(choices=["remake", "wait"], default="remake",
+                                   help_text="Outputs the lost site already made: `remake` them at `to_site`, or "
+                                             "`wait` and move them from `from_site` once it is back online.")
+    preview = serializers.BooleanField(default=False, help_text="Only say what it would do and cost.")
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
 
 
 class StageSerializer(serializers.ModelSerializer):

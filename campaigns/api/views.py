@@ -45,6 +45,7 @@ from .serializers import (
     GroupSerializer,
     JobDetailSerializer,
     JobSerializer,
+    ReassignSerializer,
     SpecSerializer,
     StageSerializer,
     StepSerializer,
@@ -104,7 +105,7 @@ class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
     serializer_class = CampaignSerializer
     filterset_class = CampaignFilterSet
     ordering_fields = ["name", "created", "status", "status_changed_at", "started_at", "finished_at"]
-    action_roles = {"plan": roles.can_operate}
+    action_roles = {"plan": roles.can_operate, "reassign": roles.can_operate}
 
     def get_queryset(self) -> QuerySet:
         if self.action in ("summary", "eta"):  # they aggregate by themselves: no per-row count annotations
@@ -183,6 +184,40 @@ class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
             return Response(plan_spec(body.validated_data["spec"]))
         except SpecError as exc:
             return spec_error_response(_spec_errors(exc))
+
+
+    @extend_schema(
+        summary="Reassign a site's groups to another site, re-planning from what exists where",
+        description=(
+            "`campaigns.services.reassign_site_groups`: the pending groups of `from_site` (offline or draining) "
+            "move to `to_site`; outputs `from_site` already made are made again at `to_site` (`mode: remake`) "
+            "or moved from `from_site` once it is back (`mode: wait`). With `preview` nothing changes. Returns "
+            "the counts and what it costs (groups remade, movements added/updated/cancelled, the site movements "
+            "wait for). 400 with `errors: [{path, message}]` when refused (e.g. a site taking no part)."),
+        request=ReassignSerializer,
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="What was (or would be) done"),
+                   400: SPEC_ERROR},
+    )
+    @action(detail=True, methods=["post"])
+    def reassign(self, request: Request, pk: str | None = None) -> Response:
+        from campaigns.services import ReassignError, reassign_site_groups
+
+        campaign = self.get_object()
+        body = ReassignSerializer(data=request.data)
+        if not body.is_valid():
+            return Response({"detail": "Invalid reassignment.", "errors": field_errors(body.errors)},
+                            status=status.HTTP_400_BAD_REQUEST)
+        data = body.validated_data
+        try:
+            result = reassign_site_groups(campaign, data["from_site"], data["to_site"], mode=data["mode"],
+                                          preview=data["preview"], actor=request.user, comment=data["comment"])
+        except ReassignError as exc:
+            field, sep, message = str(exc).partition(": ")
+            error = {"path": field, "message": message} if sep and " " not in field else {"path": "",
+                                                                                          "message": str(exc)}
+            return Response({"detail": "Reassignment refused.", "errors": [error]},
+                            status=status.HTTP_400_BAD_REQUEST)
+        return Response(result)
 
 
 class StageViewSet(ReadOnlyViewSet):

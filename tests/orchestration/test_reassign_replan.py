@@ -166,3 +166,49 @@ def test_it_refuses_a_site_with_groups_still_running(campaign_3x2):
     ral.take_offline()
     with pytest.raises(ReassignError, match="from_site: 1 group.* still running at RAL"):
         reassign_site_groups(campaign_3x2, ral, Site.objects.get(code="IN2P3"))
+
+
+# ------------------------------------------------------------------------------------------------ REST API
+
+@pytest.fixture
+def operator_api(db):
+    from tests.api.conftest import make_user, token_client
+
+    return token_client(make_user("operator"))
+
+
+def test_the_api_previews_then_reassigns(ral_lost_after_step1, operator_api):
+    campaign = ral_lost_after_step1
+    url = f"/api/v1/campaigns/{campaign.pk}/reassign/"
+    preview = operator_api.post(url, {"from_site": "RAL", "to_site": "IN2P3", "mode": "wait", "preview": True},
+                                format="json")
+    assert preview.status_code == 200, preview.content
+    assert preview.json()["waits_for"] == ["RAL"]
+    assert Group.objects.filter(campaign=campaign, site__code="RAL", status="waiting").exists()
+    done = operator_api.post(url, {"from_site": "RAL", "to_site": "IN2P3", "mode": "remake", "comment": "API"},
+                             format="json")
+    assert done.status_code == 200, done.content
+    assert done.json()["groups_remade"] == 1
+    assert not Group.objects.filter(campaign=campaign, site__code="RAL").exclude(status="accepted").exists()
+    assert Event.objects.filter(verb="reassign", comment__contains="RAL -> IN2P3: API").exists()
+
+
+def test_the_api_refuses_a_site_outside_the_campaign_with_the_field(ral_lost_after_step1, operator_api):
+    response = operator_api.post(f"/api/v1/campaigns/{ral_lost_after_step1.pk}/reassign/",
+                                 {"from_site": "RAL", "to_site": "LANCS"}, format="json")
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["path"] == "to_site" and "takes no part" in error["message"]
+    bad = operator_api.post(f"/api/v1/campaigns/{ral_lost_after_step1.pk}/reassign/",
+                            {"from_site": "RAL", "to_site": "NOWHERE", "mode": "later"}, format="json")
+    assert bad.status_code == 400
+    assert {e["path"] for e in bad.json()["errors"]} == {"to_site", "mode"}
+
+
+def test_a_viewer_cannot_reassign(ral_lost_after_step1, db):
+    from tests.api.conftest import make_user, token_client
+
+    response = token_client(make_user("viewer")).post(
+        f"/api/v1/campaigns/{ral_lost_after_step1.pk}/reassign/", {"from_site": "RAL", "to_site": "IN2P3"},
+        format="json")
+    assert response.status_code == 403
