@@ -259,3 +259,12 @@ def test_property_every_group_has_data_every_read_is_there_and_nothing_moves_in_
                             {s["name"]: s.get("split") for s in document["steps"]}, document["outputs"])
     assert len({m.key for m in plan.movements}) == len(plan.movements)
     assert Plan.from_dict(plan.to_dict()) == plan
+
+
+def test_nothing_returned_means_no_archive_movement(mock_dataflow):
+    """A campaign run wholly at the hub returns nothing; the archive zips returns, so none is planned."""
+    document = template("2x2")
+    document["sites"] = ["SLAC"]
+    document["tract_map"] = {9469: "SLAC", 9948: "SLAC"}
+    plan = plan_of(document, mock_dataflow, TWO_BY_TWO)
+    assert not [m for m in plan.movements if m.kind in ("return", "archive")]

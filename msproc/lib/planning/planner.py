@@ -651,7 +651,10 @@ class _Planner:
             {p for name in archive if (p := self.producer_of(name, None)) is not None}, key=self.order.__getitem__
         )
         sources = sorted({site for p in producers for site in self.producer_sites(p)}, key=self.sites.index)
-        returns = [m.key for m in movements if m.kind == "return" and set(m.dataset_types) & set(archive)]
+        returns = [m.key for m in [*self.already, *movements]
+                   if m.kind == "return" and set(m.dataset_types) & set(archive)]
+        if not returns:
+            return  # the archive zips what returns to the hub: with nothing returned there is nothing to archive
         movements.append(
             PlannedMovement(
                 key=f"archive:{self.hub}:after-{producers[-1] if producers else 'end'}",
