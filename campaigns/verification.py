@@ -214,7 +214,8 @@ def _check_archive(campaign: Campaign) -> list[str]:
     manifest its verification wrote, re-checked against the files on tape where they are readable here."""
     from msproc.lib.stack.transfer import verify_archive
 
-    movements = list(Movement.objects.filter(campaign=campaign, kind=MovementKind.ARCHIVE))
+    movements = list(Movement.objects.filter(campaign=campaign, kind=MovementKind.ARCHIVE).exclude(
+        status=MovementStatus.CANCELLED))  # e.g. a re-plan left nothing to return, so nothing to archive
     if not movements:
         return []
     problems: list[str] = []
