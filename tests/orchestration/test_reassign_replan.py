@@ -6,13 +6,15 @@ import pytest
 import yaml
 from django.utils import timezone
 
-from campaigns.models import Event, Group, Step
-from campaigns.orchestration import REQUEUE_AFTER, reconcile
+from campaigns.models import Group, Step
+from campaigns.orchestration import reconcile
 from campaigns.services import ReassignError, create_campaign_from_spec, reassign_site_groups
+from core.models import Event
 from sites.models import Site
 from sites.services import load_sites
 from tests.orchestration.test_reconciler import TEMPLATES, run_ticks
 from transfers.models import Movement
+from transfers.orchestration import REQUEUE_AFTER
 
 RAL_VISITS = [13, 14, 15, 16]  # the synthetic survey's visits of tracts 1 and 2
 
