@@ -302,9 +302,13 @@ def _repo_root(site_id: int) -> str:
 
 
 def workflow_name(group: Group, attempt: int) -> str:
-    """Return the workflow name of a group attempt: the same on every retry of the same Celery task."""
-    campaign = re.sub(r"[^A-Za-z0-9_-]+", "-", group.campaign.name)
-    return f"{campaign}-{group.step.name}-g{group.ordinal}-a{attempt}"
+    """Return the workflow name of a group attempt: the same on every retry of the same Celery task.
+
+    ``{campaign name}-c{campaign id}-{step}-g{ordinal}-a{attempt}``: the id makes it unique by construction
+    (names that read alike after the clean-up, ``c03 x`` and ``c03-x``, stay apart); the name is for people.
+    """
+    campaign = re.sub(r"[^A-Za-z0-9_-]+", "-", group.campaign.name).strip("-")[:64]
+    return f"{campaign}-c{group.campaign_id}-{group.step.name}-g{group.ordinal}-a{attempt}"
 
 
 def _new_job(group: Group, rescue: bool) -> Job:

@@ -6,18 +6,20 @@ Views, API views, tasks and commands call these; none of them holds domain logic
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import yaml
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core import queue
 from core.lifecycle import bulk_transition, record_event
-from msproc.lib.planning.dataflow import PipelineDataflow
+from msproc.lib.planning.dataflow import PipelineDataflow, PipelineSources
 from msproc.lib.planning.inventory import DataInventory, TableInventory, VisitInfo
 from msproc.lib.planning.planner import Plan, plan_campaign
 from msproc.lib.planning.spec import CampaignSpec, FieldError, SpecError, load_spec
@@ -78,15 +80,26 @@ def _site_context() -> tuple[list[str], dict[str, float]]:
     return [code for code, _ in sites], {code: float(share) for code, share in sites}
 
 
-def build_plan(spec_text: str, *, inventory: DataInventory | None = None) -> tuple[CampaignSpec, PipelineDataflow,
-                                                                                     Plan]:
+def pipeline_sources() -> PipelineSources:
+    """Return where a spec's pipeline may come from: the shipped ones, ``MSPROC_PIPELINES_DIR`` and the
+    URI prefixes of ``MSPROC_PIPELINE_URI_PREFIXES`` (each ending in ``/``, so a prefix names a directory)."""
+    directory = getattr(settings, "MSPROC_PIPELINES_DIR", None)
+    prefixes = getattr(settings, "MSPROC_PIPELINE_URI_PREFIXES", None) or ()
+    return PipelineSources(directory=Path(directory) if directory else None,
+                           uri_prefixes=tuple(p if p.endswith("/") else f"{p}/" for p in prefixes))
+
+
+def build_plan(spec_text: str, *, inventory: DataInventory | None = None,
+               name: str | None = None) -> tuple[CampaignSpec, PipelineDataflow, Plan]:
     """Validate ``spec_text`` against the known sites and its pipeline and plan it.
 
-    Raises SpecError with every problem (each names its field path); a
+    ``name`` (the campaign's, when given apart from the spec) replaces the spec's name; the default
+    output prefix follows it. Raises SpecError with every problem (each names its field path); a
     planning failure is reported at path ``""``.
     """
     known, shares = _site_context()
-    spec, dataflow = load_spec(spec_text, known_sites=known, site_shares=shares)
+    spec, dataflow = load_spec(spec_text, known_sites=known, site_shares=shares, name=name,
+                               sources=pipeline_sources())
     from msproc.lib.planning.planner import PlanningError
 
     try:
@@ -112,13 +125,21 @@ def create_campaign_from_spec(
 ) -> Campaign:
     """Plan a spec and persist the campaign with its stages, steps, groups and movements.
 
-    ``name`` overrides the spec's name. All or nothing: a bad spec raises
-    SpecError and leaves nothing in the database.
+    ``name`` overrides the spec's name (and so the default output prefix,
+    ``u/msproc/{name}``). All or nothing: a bad spec raises SpecError and
+    leaves nothing in the database. Refused (SpecError at ``name`` or
+    ``output_prefix``): a name another campaign has, an output prefix
+    another campaign uses (or that nests in one, or one in it), and one
+    whose collections already exist in the hub's Butler repository.
     """
-    spec, dataflow, plan = build_plan(spec_text, inventory=inventory)
-    campaign_name = name or plan.name
+    spec, dataflow, plan = build_plan(spec_text, inventory=inventory, name=name or None)
+    campaign_name = plan.name
+    _lock_campaign_names()
     if Campaign.objects.filter(name=campaign_name).exists():
         raise SpecError([FieldError("name", f"a campaign called {campaign_name!r} exists already")])
+    clash = output_prefix_clash(spec)
+    if clash is not None:
+        raise SpecError([clash])
     sites = {site.code: site for site in Site.objects.filter(code__in=[s.code for s in plan.sites] + [plan.hub])}
     campaign = Campaign.objects.create(
         name=campaign_name, template=template, spec=spec_text, plan=plan.to_dict(), hub=sites[plan.hub],
@@ -151,6 +172,52 @@ def create_campaign_from_spec(
     )
     _persist_movements(campaign, plan, dataflow, steps, sites)
     return campaign
+
+
+def _lock_campaign_names() -> None:
+    """Serialise campaign creation until the transaction ends, so two creations cannot both pass the checks
+    of names and output prefixes (PostgreSQL advisory lock; SQLite serialises writers itself)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x6D7370726F63])  # "msproc"
+
+
+def output_prefix_clash(spec: CampaignSpec) -> FieldError | None:
+    """Return why ``spec``'s output prefix cannot be used by a new campaign, or None.
+
+    It must not equal another campaign's prefix, lie under one or contain one (their collections would
+    mix), and no collection under it may exist yet in the hub's Butler repository.
+    """
+    prefix = spec.output_prefix
+    parts = prefix.split("/")
+    ancestors = ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
+    other = (Campaign.objects.filter(Q(output_prefix__in=ancestors) | Q(output_prefix__startswith=f"{prefix}/"))
+             .values_list("name", "output_prefix").first())
+    if other is not None:
+        relation = "is the output prefix of" if other[1] == prefix else "overlaps the output prefix of"
+        return FieldError(spec.output_prefix_path, f"{prefix!r} {relation} campaign {other[0]!r} "
+                                                   f"({other[1]!r}); choose another")
+    existing = hub_collections(spec.hub, prefix)
+    if existing:
+        return FieldError(spec.output_prefix_path, f"{prefix!r}: the hub's Butler repository already has "
+                                                   f"collection(s) {', '.join(existing[:3])}; choose another")
+    return None
+
+
+def hub_collections(hub: str, prefix: str) -> list[str]:
+    """Return the collections named ``prefix`` or under ``prefix/`` in ``hub``'s ready Butler repository
+    (empty when it has no repository here)."""
+    repo = ButlerRepo.objects.filter(site__code=hub, status=RepoStatus.READY).first()
+    if repo is None or not Path(repo.root_uri).exists():
+        return []
+    from lsst.daf.butler import Butler
+
+    butler = Butler.from_config(repo.root_uri, writeable=False)
+    try:
+        names = butler.collections.query(f"{prefix}*")
+    finally:
+        butler.close()
+    return sorted(name for name in names if name == prefix or name.startswith(f"{prefix}/"))
 
 
 def _dataset_types(plan: Plan, dataflow: PipelineDataflow) -> dict[str, DatasetType]:
@@ -254,8 +321,12 @@ def load_templates() -> list[CampaignTemplate]:
 def start_recurring(template_id: int, site: str | None = None) -> Campaign | None:
     """Create and start a campaign from a template, named by template and date (weekly validation runs).
 
-    ``site`` (optional) runs it at one site only, as the hub. Returns the
-    campaign, or None if the template is gone.
+    ``site`` (optional) runs it at one site only, as the hub. Every run has
+    its own name, ``{template}-{site}-{yymmddHHMM}`` (``-2``, ``-3``... for
+    another run in the same minute), and so its own output prefix; a
+    template that fixes ``output_prefix`` gets the run's name appended to
+    it. Returns the campaign, or None if the template is gone. Raises
+    SpecError when the template no longer plans.
     """
     import yaml
 
@@ -263,12 +334,19 @@ def start_recurring(template_id: int, site: str | None = None) -> Campaign | Non
     if template is None:
         return None
     spec_text = template.spec
-    if site:
-        document = yaml.safe_load(spec_text) or {}
-        document.update(hub=site, sites=[site])
-        document.pop("tract_map", None)
+    document = yaml.safe_load(spec_text) or {}
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", template.name).strip("-._")[:40] or f"template{template.pk}"
+    base = f"{stem}-{site or 'all'}-{timezone.now():%y%m%d%H%M}"
+    taken = set(Campaign.objects.filter(name__startswith=base).values_list("name", flat=True))
+    name = next(candidate for candidate in (base, *(f"{base}-{n}" for n in range(2, len(taken) + 3)))
+                if candidate not in taken)
+    if site or document.get("output_prefix"):
+        if site:
+            document.update(hub=site, sites=[site])
+            document.pop("tract_map", None)
+        if document.get("output_prefix"):
+            document["output_prefix"] = f"{document['output_prefix']}/{name}"
         spec_text = yaml.safe_dump(document, sort_keys=False)
-    name = f"{template.name}-{site or 'all'}-{timezone.now():%Y%m%d-%H%M%S}"
     campaign = create_campaign_from_spec(name, spec_text, template=template)
     campaign.start(comment="recurring schedule")
     return campaign

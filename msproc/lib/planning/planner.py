@@ -21,6 +21,16 @@ Rules (see ``docs/campaign-spec.md``):
 * A regional step (sharded by ``healpixN`` in the pipeline's ``steps:``)
   runs one group per sky pixel that holds data, at the site holding most of
   its inputs (ties: the hub); see :mod:`msproc.lib.planning.regions`.
+* Inputs must match data: a ``tract_map`` tract the inventory does not
+  have, a split value of ``visit``/``exposure``/``tract``/``band`` it does
+  not have, and a step that would get no group at all are spec errors at
+  their path (``tract_map.9496``, ``steps[3].split.values[1]``,
+  ``steps[3]``): a campaign that cannot finish is refused, not planned.
+* A group's data query is the planner's restriction AND the user's
+  fragment in parentheses (:func:`~msproc.lib.planning.query.conjoin`); the
+  fragment was parsed by daf_butler's parser when the spec was read, so it
+  cannot widen the restriction. Collections are checked against Butler's
+  length limit with the group ordinals known.
 * Every input a step reads at a site that lives elsewhere becomes a movement
   restricted to the data IDs that site needs; movements with the same kind,
   source, destination, before-step and origin are merged (one movement per
@@ -36,13 +46,16 @@ from typing import Any
 
 from .dataflow import DatasetTypeInfo, PipelineDataflow
 from .inventory import DataInventory, VisitInfo
+from .query import conjoin, literal
 from .regions import RegionError, choose_pixel_site, healpix_level_of, pixel_of
 from .spec import (
     VISIT_SPLIT_KINDS,
     CampaignSpec,
+    FieldError,
     SpecError,
     SplitSpec,
     StepSpec,
+    collection_errors,
     split_level_error,
     step_level,
 )
@@ -248,10 +261,6 @@ def _in(dimension: str, values: Iterable[int]) -> str:
     return f"{dimension} IN ({', '.join(str(v) for v in values)})"
 
 
-def _literal(value: str | int) -> str:
-    return str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
-
-
 class _Planner:
     """One planning run; holds the ownership maps the rules below share."""
 
@@ -269,10 +278,15 @@ class _Planner:
             raise SpecError(split_errors)
         self.hub = spec.hub
         self.sites = list(spec.site_codes)
+        known_tracts = set(inventory.tracts())
         if spec.tract_map is not None:
+            unknown = [FieldError(f"tract_map.{tract}", "no such tract in the inventory")
+                       for tract in spec.tract_map if tract not in known_tracts]
+            if unknown:
+                raise SpecError(unknown)
             self.tract_owner = dict(sorted(spec.tract_map.items()))
         else:
-            self.tract_owner = apportion_tracts(inventory.tracts(), [(s.code, s.share or 0.0) for s in spec.sites])
+            self.tract_owner = apportion_tracts(known_tracts, [(s.code, s.share or 0.0) for s in spec.sites])
         if not self.tract_owner:
             raise PlanningError("no tracts to process: the inventory is empty or all shares are 0")
         self.visits: dict[int, VisitInfo] = {}
@@ -286,6 +300,7 @@ class _Planner:
             self.visit_tracts[info.visit] = planned
             self.visit_owner[info.visit] = self.tract_owner[planned[0]]
         self.exposure_visit = {info.exposure: visit for visit, info in self.visits.items()}
+        self._check_split_values(known_tracts)
         self._pixels: dict[int, dict[int, int]] = {}
         #: regional step -> pixel -> the site running that pixel's group
         self.pixel_site: dict[str, dict[int, str]] = {}
@@ -328,6 +343,24 @@ class _Planner:
                 produced_inputs, visits, tracts, self.visit_owner, self.tract_owner, self.sites, self.hub
             )
         return placement
+
+    def _check_split_values(self, known_tracts: set[int]) -> None:
+        """Raise SpecError for split values of a data-ID dimension the campaign's data does not have."""
+        known: dict[str, set] = {
+            "visit": set(self.visits), "exposure": {info.exposure for info in self.visits.values()},
+            "tract": known_tracts, "band": {info.band for info in self.visits.values()},
+        }
+        errors = []
+        for step in self.steps:
+            split = step.split
+            if split is None or split.by != "values" or split.dimension not in known:
+                continue
+            for index, value in enumerate(split.values):
+                if value not in known[split.dimension]:
+                    path = f"{self.spec.step_paths.get(step.name, 'steps')}.split.values[{index}]"
+                    errors.append(FieldError(path, f"no such {split.dimension} in the campaign's data: {value!r}"))
+        if errors:
+            raise SpecError(errors)
 
     # -- ownership and domains -------------------------------------------------
 
@@ -405,7 +438,7 @@ class _Planner:
     # -- groups ----------------------------------------------------------------
 
     def groups(self, step: StepSpec) -> list[PlannedGroup]:
-        instrument = f"instrument={_literal(self.spec.instrument)}"
+        instrument = f"instrument={literal(self.spec.instrument)}"
         if self.level[step.name] == "global":
             return [PlannedGroup(1, self.hub, instrument, [], [])]
         if self.level[step.name] == "healpix":
@@ -418,12 +451,14 @@ class _Planner:
                 query = f"{instrument} AND {dimension} = {pixel}"
                 regional.append(PlannedGroup(ordinal, placement[pixel], query, sorted(visits), sorted(tracts)))
             return regional
-        skymap = f"skymap={_literal(self.spec.skymap)}"
+        skymap = f"skymap={literal(self.spec.skymap)}"
         level = self.level[step.name]
         split = step.split or SplitSpec(by="tract" if level == "tract" else "visit")
         groups: list[PlannedGroup] = []
         for site in self.step_sites(step.name):
             visits, tracts = self.domain(step.name, site)
+            if not visits:
+                continue  # the site's tracts have no data for this step: it runs nothing of it
             if level == "tract":
                 base = f"{skymap} AND {_in('tract', sorted(tracts))}"
             else:
@@ -448,9 +483,10 @@ class _Planner:
                     slices.append((query, chunk, chunk_tracts))
             elif split.by == "values":
                 for value in split.values:
-                    slices.append((f"{base} AND {split.dimension}={_literal(value)}", sorted(visits), sorted(tracts)))
-            else:  # query
-                slices.append((f"{base} AND ({split.query})", sorted(visits), sorted(tracts)))
+                    slices.append((conjoin([base, f"{split.dimension}={literal(value)}"]), sorted(visits),
+                                   sorted(tracts)))
+            else:  # query: parsed at spec validation, so in parentheses it is one operand
+                slices.append((conjoin([base, split.query or ""]), sorted(visits), sorted(tracts)))
             for query, group_visits, group_tracts in slices:
                 groups.append(PlannedGroup(len(groups) + 1, site, query, group_visits, group_tracts))
         return groups
@@ -648,8 +684,14 @@ class _Planner:
 
     def plan(self) -> Plan:
         steps = []
+        empty = []
         for step in self.steps:
             flow = self.dataflow.steps[step.name]
+            groups = self.groups(step)
+            if not groups:
+                empty.append(FieldError(self.spec.step_paths.get(step.name, "steps"),
+                                        f"{step.name} matches no data: it would have no group and the campaign "
+                                        "could never finish"))
             steps.append(
                 PlannedStep(
                     name=step.name,
@@ -661,9 +703,12 @@ class _Planner:
                     memory_mb=step.memory_mb,
                     inputs=sorted(flow.inputs),
                     outputs=sorted(flow.outputs),
-                    groups=self.groups(step),
+                    groups=groups,
                 )
             )
+        errors = empty + collection_errors(self.spec, {step.name: len(step.groups) for step in steps})
+        if errors:
+            raise SpecError(errors)
         shares = self.spec.shares() if self.spec.tract_map is None else {}
         return Plan(
             name=self.spec.name,
