@@ -326,6 +326,7 @@ def _new_job(group: Group, rescue: bool) -> Job:
 
 def submission_for(job: Job, context: SubmitContext | None = None) -> Submission:
     """Return what the backend needs to run ``job`` (paths, collections, query, injected failures)."""
+    from campaigns.services import pipeline_sources
     from msproc.lib.planning.dataflow import resolve_pipeline_uri
 
     context = context or SubmitContext()
@@ -343,7 +344,8 @@ def submission_for(job: Job, context: SubmitContext | None = None) -> Submission
     ]
     return Submission(
         workflow_name=job.workflow_name, site=group.site.code, repo=context.repo_root(group.site_id), step=step.name,
-        pipeline=resolve_pipeline_uri(context.plan_header(campaign.pk)["pipeline"] or "mock:drp"), inputs=inputs,
+        pipeline=resolve_pipeline_uri(context.plan_header(campaign.pk)["pipeline"] or "mock:drp", pipeline_sources()),
+        inputs=inputs,
         output=f"{out}/{step.name}/group{group.ordinal}", output_run=job.run_collection,
         step_chain=f"{out}/{step.name}", output_chain=f"{out}/output", data_query=group.data_query,
         work_dir=job.submit_dir,
@@ -493,8 +495,9 @@ def render_bps_yaml(job: Job, context: SubmitContext | None = None) -> str:
 
     Rendered from the plan's header and the step's row (not the whole plan: its group lists are not used).
     """
+    from campaigns.services import pipeline_sources
     from msproc.lib.planning.bps import SiteInfo, render_submit_yaml
-    from msproc.lib.planning.dataflow import resolve_pipeline_uri
+    from msproc.lib.planning.dataflow import DataflowError, resolve_pipeline_uri
     from msproc.lib.planning.planner import Plan, PlannedGroup, PlannedStep
 
     context = context or SubmitContext()
@@ -513,8 +516,9 @@ def render_bps_yaml(job: Job, context: SubmitContext | None = None) -> str:
                                    level=step.level, depends_on=[], memory_mb=step.memory_mb, inputs=step.inputs,
                                    outputs=step.outputs, groups=[])
         return render_submit_yaml(plan, planned_step, planned_group, info,
-                                  pipeline_yaml=resolve_pipeline_uri(plan.pipeline), output_run=job.run_collection)
-    except (KeyError, TypeError, ValueError) as exc:  # informational for local runs: never block a submission
+                                  pipeline_yaml=resolve_pipeline_uri(plan.pipeline, pipeline_sources()),
+                                  output_run=job.run_collection)
+    except (KeyError, TypeError, ValueError, DataflowError) as exc:  # informational for local runs: never blocks
         return f"# could not render the BPS YAML: {exc}\n"
 
 
