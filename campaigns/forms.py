@@ -7,6 +7,7 @@ from django import forms
 from django.db.models import Case, When
 from django.urls import reverse_lazy
 
+from msproc.lib.planning.spec import SPEC_MAX_BYTES, name_error, size_error
 from sites.models import Site
 
 from .models import Campaign, CampaignTemplate
@@ -72,14 +73,36 @@ class CampaignBuilderForm(forms.Form):
                                                                        "class": "code"}),
                            help_text="Campaign spec YAML (see docs/campaign-spec.md).")
 
+    def __init__(self, *args, upload_too_large: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.upload_too_large = upload_too_large
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data.get("name") or ""
+        problem = name_error(name) if name else None
+        if problem:
+            raise forms.ValidationError(f"The name {problem}.")
+        return name
+
     def clean(self) -> dict:
         data = super().clean()
         upload = data.get("spec_file")
+        if self.upload_too_large:  # dropped while it arrived (campaigns.views.builder.SpecUploadLimit)
+            self.add_error("spec_file", f"The file is larger than {SPEC_MAX_BYTES:,} bytes, the most accepted.")
+            return data
         if upload:
+            # The size first: a huge upload is refused before it is read into memory or parsed.
+            if upload.size > SPEC_MAX_BYTES:
+                self.add_error("spec_file", f"The file is {upload.size:,} bytes; at most {SPEC_MAX_BYTES:,} are "
+                                            "accepted.")
+                return data
             try:
-                data["spec"] = upload.read().decode("utf-8")
+                data["spec"] = upload.read(SPEC_MAX_BYTES + 1).decode("utf-8")
             except UnicodeDecodeError:
                 self.add_error("spec_file", "The file is not UTF-8 text.")
+        elif data.get("spec") and (too_big := size_error(data["spec"])) is not None:
+            self.add_error("spec", f"{too_big.message[0].upper()}{too_big.message[1:]}.")
+            return data
         elif not (data.get("spec") or "").strip() and data.get("template"):
             data["spec"] = data["template"].spec
         if not (data.get("spec") or "").strip() and not self.errors:

@@ -83,10 +83,8 @@ def _site_context() -> tuple[list[str], dict[str, float]]:
 def pipeline_sources() -> PipelineSources:
     """Return where a spec's pipeline may come from: the shipped ones, ``MSPROC_PIPELINES_DIR`` and the
     URI prefixes of ``MSPROC_PIPELINE_URI_PREFIXES`` (each ending in ``/``, so a prefix names a directory)."""
-    directory = getattr(settings, "MSPROC_PIPELINES_DIR", None)
-    prefixes = getattr(settings, "MSPROC_PIPELINE_URI_PREFIXES", None) or ()
-    return PipelineSources(directory=Path(directory) if directory else None,
-                           uri_prefixes=tuple(p if p.endswith("/") else f"{p}/" for p in prefixes))
+    return PipelineSources.configured(getattr(settings, "MSPROC_PIPELINES_DIR", None),
+                                      getattr(settings, "MSPROC_PIPELINE_URI_PREFIXES", None) or ())
 
 
 def build_plan(spec_text: str, *, inventory: DataInventory | None = None,

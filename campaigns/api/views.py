@@ -50,7 +50,18 @@ from .serializers import (
     StepSerializer,
 )
 
-SPEC_ERROR = OpenApiResponse(SpecErrorSerializer, description="Invalid spec: every error with its field path")
+SPEC_ERROR = OpenApiResponse(
+    SpecErrorSerializer,
+    description="Invalid spec: every error with its field path (`steps[3].split.query`; `\"\"` for the whole "
+                "document). Refused, among others: a spec over 1,000,000 bytes or nested deeper than 20 levels; "
+                "a string over its column or Butler limit, or with characters it may not hold (names, "
+                "collections, dataset types); a number that is not finite or out of range (`sites[0].share: "
+                "nan`); a query that daf_butler's parser does not read as one expression, or with `\"`, `\\`, "
+                "`{`, `$`; a pipeline that is not shipped, in the pipelines directory or under an allowed URI "
+                "prefix; a tract, visit or band the data does not have (`tract_map.9496`); a step matching no "
+                "data; a name or output prefix another campaign has, or whose collections exist at the hub "
+                "(docs/campaign-spec.md, Limits).",
+)
 
 
 def count_of(model: Any, fk: str, condition: Q | None = None) -> Coalesce:

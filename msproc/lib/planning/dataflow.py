@@ -76,6 +76,13 @@ class PipelineSources:
     directory: Path | None = None
     uri_prefixes: tuple[str, ...] = ()
 
+    @classmethod
+    def configured(cls, directory: str | Path | None, uri_prefixes: Iterable[str] = ()) -> PipelineSources:
+        """Return the sources of a configuration; each URI prefix gets a final ``/`` so it names a directory
+        (``https://host`` must not allow ``https://host.elsewhere/``)."""
+        return cls(directory=Path(directory) if directory else None,
+                   uri_prefixes=tuple(p if p.endswith("/") else f"{p}/" for p in uri_prefixes if p))
+
     def describe(self) -> str:
         """Return the allowed forms, for an error message (the directory is not named)."""
         forms = [", ".join(sorted(SHIPPED_PIPELINES))]
