@@ -300,7 +300,7 @@ class _Planner:
             self.visit_tracts[info.visit] = planned
             self.visit_owner[info.visit] = self.tract_owner[planned[0]]
         self.exposure_visit = {info.exposure: visit for visit, info in self.visits.items()}
-        self._check_split_values(known_tracts)
+        self._check_split_values()
         self._pixels: dict[int, dict[int, int]] = {}
         #: regional step -> pixel -> the site running that pixel's group
         self.pixel_site: dict[str, dict[int, str]] = {}
@@ -344,11 +344,11 @@ class _Planner:
             )
         return placement
 
-    def _check_split_values(self, known_tracts: set[int]) -> None:
+    def _check_split_values(self) -> None:
         """Raise SpecError for split values of a data-ID dimension the campaign's data does not have."""
         known: dict[str, set] = {
             "visit": set(self.visits), "exposure": {info.exposure for info in self.visits.values()},
-            "tract": known_tracts, "band": {info.band for info in self.visits.values()},
+            "tract": set(self.tract_owner), "band": {info.band for info in self.visits.values()},
         }
         errors = []
         for step in self.steps:
