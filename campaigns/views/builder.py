@@ -96,6 +96,15 @@ class CampaignBuilderView(OperatorRequiredMixin, FormView):
         return {**super().get_form_kwargs(),
                 "upload_too_large": getattr(self.request, "spec_upload_too_large", False)}
 
+    def get_initial(self) -> dict[str, Any]:
+        initial = super().get_initial()
+        template_id = self.request.GET.get("template")
+        if template_id and template_id.isdigit():
+            template = CampaignBuilderForm.base_fields["template"].queryset.filter(pk=template_id).first()
+            if template:
+                initial.update(template=template, spec=template.spec)
+        return initial
+
     def form_valid(self, form: CampaignBuilderForm):
         return self._build(form)
 
