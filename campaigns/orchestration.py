@@ -698,7 +698,17 @@ def _record_failure(job: Job, status: JobStatus, rules: list[ErrorRule]) -> None
 # ---------------------------------------------------------------------------------------------- finishing
 
 
+#: Why a running step without groups waits for an operator (the planner refuses such plans; older ones may have it).
+NO_GROUPS = "the step has no group: it matches no data, so nothing can finish it; force-accept or reject it"
+
+
 def _finish_steps(campaign_id: int, report: TickReport) -> None:
+    # "Nothing to do" is not "done": a step without groups would otherwise sit in running for ever, unseen.
+    for step in Step.objects.filter(campaign_id=campaign_id, status=S.RUNNING, groups__isnull=True):
+        try:
+            step.review(comment=NO_GROUPS)
+        except IllegalTransition:
+            continue
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     for step_id, status, n in (Group.objects.filter(campaign_id=campaign_id, step__status__in=[
             S.RUNNING, S.REVIEWABLE]).values_list("step_id", "status").annotate(n=Count("pk"))):

@@ -147,7 +147,8 @@ def needs_attention(limit: int = ATTENTION_LIMIT, now: datetime | None = None,
                     thresholds: dict[str, dict[str, timedelta]] | None = None) -> list[Attention]:
     """Return stalled (same state past its threshold) or failed groups and movements, newest first.
 
-    Two queries (groups, movements), each limited to ``limit``, and one for the thresholds unless given.
+    Three queries (groups, movements, steps left without groups), each limited to ``limit``, and one for the
+    thresholds unless given.
     """
     now = now or timezone.now()
     thresholds = thresholds or stall_thresholds()
@@ -163,11 +164,18 @@ def needs_attention(limit: int = ATTENTION_LIMIT, now: datetime | None = None,
         .select_related("destination", "campaign")
         .order_by("-status_changed_at")[:limit]
     )
+    # A step without groups waits for an operator (orchestration.NO_GROUPS); its groups cannot show it.
+    steps = (
+        Step.objects.filter(status=Status.REVIEWABLE, groups__isnull=True)
+        .exclude(campaign__status__in=Status.terminal())
+        .select_related("campaign")
+        .order_by("-status_changed_at")[:limit]
+    )
     items = [
         Attention("group", group, "failed" if group.status in GROUP_FAILED else "stalled", group.status_changed_at,
                   None if group.status in GROUP_FAILED else thresholds["group"].get(group.status))
         for group in groups
-    ] + [
+    ] + [Attention("step", step, "stuck: no group, it matches no data", step.status_changed_at) for step in steps] + [
         Attention("movement", movement, "failed" if movement.status in MOVEMENT_FAILED else "stalled",
                   movement.status_changed_at,
                   None if movement.status in MOVEMENT_FAILED else thresholds["movement"].get(movement.status))
