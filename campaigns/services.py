@@ -22,7 +22,7 @@ from core.lifecycle import bulk_transition, record_event
 from msproc.lib.planning.dataflow import PipelineDataflow, PipelineSources
 from msproc.lib.planning.inventory import DataInventory, TableInventory, VisitInfo
 from msproc.lib.planning.planner import Plan, plan_campaign
-from msproc.lib.planning.spec import CampaignSpec, FieldError, SpecError, load_spec
+from msproc.lib.planning.spec import CampaignSpec, FieldError, SpecError, load_spec, name_error
 from sites.choices import RepoStatus
 from sites.models import ButlerRepo, Site
 from transfers.choices import MovementStatus as M
@@ -326,11 +326,20 @@ def start_recurring(template_id: int, site: str | None = None) -> Campaign | Non
     it. Returns the campaign, or None if the template is gone. Raises
     SpecError when the template no longer plans.
     """
-    import yaml
 
     template = CampaignTemplate.objects.filter(pk=template_id).first()
     if template is None:
         return None
+    with transaction.atomic():
+        _lock_campaign_names()  # two runs at once must not both pick the same free name
+        campaign = _create_recurring(template, site)
+        campaign.start(comment="recurring schedule")
+    return campaign
+
+
+def _create_recurring(template: CampaignTemplate, site: str | None) -> Campaign:
+    import yaml
+
     spec_text = template.spec
     document = yaml.safe_load(spec_text) or {}
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", template.name).strip("-._")[:40] or f"template{template.pk}"
@@ -345,9 +354,7 @@ def start_recurring(template_id: int, site: str | None = None) -> Campaign | Non
         if document.get("output_prefix"):
             document["output_prefix"] = f"{document['output_prefix']}/{name}"
         spec_text = yaml.safe_dump(document, sort_keys=False)
-    campaign = create_campaign_from_spec(name, spec_text, template=template)
-    campaign.start(comment="recurring schedule")
-    return campaign
+    return create_campaign_from_spec(name, spec_text, template=template)
 
 
 class ReassignError(ValueError):
@@ -386,11 +393,13 @@ def reassign_site_groups(campaign: Campaign, from_site: Site, to_site: Site, *, 
     document = yaml.safe_load(campaign.spec) or {}
     document["tract_map"] = tract_map
     document["sites"] = sorted({code for code in tract_map.values()} | {plan.hub})
+    # The campaign keeps its own collections: the re-plan is of this campaign, not of the spec's name.
+    document["output_prefix"] = campaign.output_prefix
     if from_site.code == plan.hub:
         raise ReassignError("from_site: the hub's global steps cannot move; bring the hub back online")
     spec_text = yaml.safe_dump(document, sort_keys=False)
     try:
-        spec, dataflow, new_plan = build_plan(spec_text)
+        spec, dataflow, new_plan = build_plan(spec_text, name=campaign.name if not name_error(campaign.name) else None)
     except SpecError as exc:  # e.g. a spec stored before a validation rule it breaks was added
         raise ReassignError(f"campaigns: {campaign.name} cannot be re-planned from its spec: "
                             + "; ".join(str(error) for error in exc.errors[:5])) from exc
