@@ -7,7 +7,7 @@ from django import forms
 from django.db.models import Case, When
 from django.urls import reverse_lazy
 
-from msproc.lib.planning.spec import SPEC_MAX_BYTES, name_error, size_error
+from msproc.lib.planning.spec import SPEC_MAX_BYTES, SpecError, name_error, size_error
 from sites.models import Site
 
 from .models import Campaign, CampaignTemplate
@@ -118,3 +118,18 @@ class RecurringCampaignForm(forms.Form):
     day_of_week = forms.ChoiceField(choices=DAYS_OF_WEEK, initial="1")
     hour = forms.IntegerField(min_value=0, max_value=23, initial=6, help_text="UTC")
     minute = forms.IntegerField(min_value=0, max_value=59, initial=0)
+
+    def clean(self) -> dict:
+        """Refuse a schedule whose runs could not be planned (each run would fail at its time, unseen)."""
+        from .services import build_plan, recurring_name, recurring_spec
+
+        data = super().clean()
+        template, site = data.get("template"), data.get("site")
+        if template is not None and site is not None:
+            name = recurring_name(template, site.code)
+            try:
+                build_plan(recurring_spec(template, site.code, name), name=name)
+            except SpecError as exc:
+                problems = "; ".join(str(error) for error in exc.errors[:5])
+                self.add_error("template", f"A run of {template} at {site.code} would not plan: {problems}")
+        return data

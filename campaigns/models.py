@@ -34,6 +34,17 @@ class CampaignTemplate(models.Model):
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
 
+    def clean(self) -> None:
+        """Check the spec as a campaign spec (structure and limits, not planned) in every form that edits it."""
+        from django.core.exceptions import ValidationError
+
+        from msproc.lib.planning.spec import SpecError, parse_spec
+
+        try:
+            parse_spec(self.spec or "")
+        except SpecError as exc:
+            raise ValidationError({"spec": [str(error) for error in exc.errors[:20]]}) from None
+
 
 class Campaign(StatefulModel):
     """One run of a pipeline over a data set across sites, built from a frozen spec.

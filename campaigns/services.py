@@ -337,24 +337,36 @@ def start_recurring(template_id: int, site: str | None = None) -> Campaign | Non
     return campaign
 
 
-def _create_recurring(template: CampaignTemplate, site: str | None) -> Campaign:
+def recurring_spec(template: CampaignTemplate, site: str | None, name: str) -> str:
+    """Return the spec of the run ``name`` of ``template`` (at ``site`` only, as the hub, when given).
+
+    A template that fixes ``output_prefix`` gets ``/{name}`` appended: every run writes its own collections.
+    """
     import yaml
 
-    spec_text = template.spec
-    document = yaml.safe_load(spec_text) or {}
+    document = yaml.safe_load(template.spec) or {}
+    if not (site or (isinstance(document, dict) and document.get("output_prefix"))):
+        return template.spec
+    if site:
+        document.update(hub=site, sites=[site])
+        document.pop("tract_map", None)
+    if document.get("output_prefix"):
+        document["output_prefix"] = f"{document['output_prefix']}/{name}"
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def recurring_name(template: CampaignTemplate, site: str | None) -> str:
+    """Return a free name for a run of ``template`` now: ``{template}-{site}-{yymmddHHMM}``, then ``-2``, ``-3``..."""
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", template.name).strip("-._")[:40] or f"template{template.pk}"
     base = f"{stem}-{site or 'all'}-{timezone.now():%y%m%d%H%M}"
     taken = set(Campaign.objects.filter(name__startswith=base).values_list("name", flat=True))
-    name = next(candidate for candidate in (base, *(f"{base}-{n}" for n in range(2, len(taken) + 3)))
+    return next(candidate for candidate in (base, *(f"{base}-{n}" for n in range(2, len(taken) + 3)))
                 if candidate not in taken)
-    if site or document.get("output_prefix"):
-        if site:
-            document.update(hub=site, sites=[site])
-            document.pop("tract_map", None)
-        if document.get("output_prefix"):
-            document["output_prefix"] = f"{document['output_prefix']}/{name}"
-        spec_text = yaml.safe_dump(document, sort_keys=False)
-    return create_campaign_from_spec(name, spec_text, template=template)
+
+
+def _create_recurring(template: CampaignTemplate, site: str | None) -> Campaign:
+    name = recurring_name(template, site)
+    return create_campaign_from_spec(name, recurring_spec(template, site, name), template=template)
 
 
 class ReassignError(ValueError):

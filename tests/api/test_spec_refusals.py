@@ -151,3 +151,15 @@ def test_the_schema_documents_the_spec_refusals(db, tmp_path):
         bad_request = schema["paths"][path]["post"]["responses"]["400"]
         assert "nested deeper than 20 levels" in bad_request["description"]
         assert "tract_map.9496" in bad_request["description"]
+
+
+def test_a_template_edited_in_any_model_form_is_checked_as_a_spec(db):
+    from django.core.exceptions import ValidationError
+
+    template = CampaignTemplate(name="t", version=1, spec=_spec(name="x" * 300, tract_map={"a": "SLAC"}))
+    with pytest.raises(ValidationError) as excinfo:
+        template.full_clean()
+    messages = excinfo.value.message_dict["spec"]
+    assert any(m.startswith("name: must be at most 128") for m in messages)
+    assert any(m.startswith("tract_map.a: must be an integer") for m in messages)
+    CampaignTemplate(name="ok", version=1, spec=SPEC_2X2.read_text()).full_clean()

@@ -92,3 +92,17 @@ def test_the_planning_cli_refuses_an_oversized_spec(tmp_path, capsys):
     path.write_bytes(b"#" * (SPEC_MAX_BYTES + 1))
     assert main([str(path), "--inventory", str(tmp_path / "none.csv")]) == 2
     assert "at most 1,000,000 are accepted" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("pipeline", ["/etc/passwd", "http://127.0.0.1/x.yaml", "../../etc/shadow"])
+def test_the_planning_cli_loads_pipelines_only_from_allowed_sources(tmp_path, capsys, monkeypatch, pipeline):
+    from msproc.lib.planning.cli import main
+
+    monkeypatch.delenv("MSPROC_PIPELINES_DIR", raising=False)
+    monkeypatch.delenv("MSPROC_PIPELINE_URI_PREFIXES", raising=False)
+    path = tmp_path / "spec.yaml"
+    text = (services.Path(services.__file__).parent.parent / "msproc" / "lib" / "planning" / "templates"
+            / "2x2.yaml").read_text()
+    path.write_text(text.replace("pipeline: mock:drp", f"pipeline: {pipeline}"))
+    assert main([str(path), "--inventory", str(tmp_path / "none.csv")]) == 2
+    assert capsys.readouterr().err == "spec error: pipeline: must be mock:drp\n"
