@@ -15,8 +15,8 @@ from campaigns.models import Campaign, CampaignTemplate
 from campaigns.orchestration import _new_job, workflow_name
 from campaigns.services import create_campaign_from_spec, start_recurring
 from msproc.lib.planning.spec import SpecError
-from msproc.lib.rucio.registration import dataset_name
 from sites.services import load_sites
+from transfers.backends.rucio.registration import dataset_name
 from transfers.services import movement_dir
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "msproc" / "lib" / "planning" / "templates"

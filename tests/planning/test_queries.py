@@ -15,7 +15,7 @@ import yaml
 from lsst.daf.butler.queries.expressions.parser import parse_expression
 from lsst.daf.butler.queries.expressions.parser.exprTree import BinaryOp, IsIn, Parens
 
-from msproc.lib.panda.bpsconfig import build_submit_config, write_submit_config
+from campaigns.backends.panda.bpsconfig import build_submit_config, write_submit_config
 from msproc.lib.planning.bps import SiteInfo, render_submit_yaml
 from msproc.lib.planning.planner import plan_campaign
 from msproc.lib.planning.query import conjoin, literal, query_error
