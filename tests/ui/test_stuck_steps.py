@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from campaigns.models import Event
 from campaigns.orchestration import NO_GROUPS, reconcile
+from core.models import Event
 from tests.factories import CampaignFactory, GroupFactory, StageFactory, StepFactory
 
 
