@@ -90,6 +90,8 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 COLLECTION_MAX_LENGTH = 64
 #: Collection names msproc creates or passes to BPS (``-i a,b``, unquoted): no space, comma or quote.
 COLLECTION_PATTERN = re.compile(r"[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*")
+COLLECTION_RULE = ("must be {what} of letters, digits, '_', '.', '+' and '-' in parts separated by single '/' "
+                   "(no '.' or '..' part)")
 #: Pipeline subset labels: they become parts of collections, workflow names and directories.
 STEP_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 STEP_MAX_LENGTH = 32
@@ -123,8 +125,7 @@ def collection_name_error(name: str, what: str = "a collection name") -> str | N
     if len(name) > COLLECTION_MAX_LENGTH:
         return f"must be at most {COLLECTION_MAX_LENGTH} characters (Butler's limit), got {len(name)}"
     if not COLLECTION_PATTERN.fullmatch(name) or any(part in (".", "..") for part in name.split("/")):
-        return (f"must be {what} of letters, digits, '_', '.', '+' and '-' in parts separated by single '/' "
-                "(no '.' or '..' part)")
+        return COLLECTION_RULE.format(what=what)
     return None
 
 
@@ -345,7 +346,7 @@ class _Collector:
 
     def collections(self, value: Any, path: str) -> tuple[str, ...]:
         names = self.string_list(value, path, max_length=COLLECTION_MAX_LENGTH, pattern=COLLECTION_PATTERN,
-                                 describe=collection_name_error("/") or "")
+                                 describe=COLLECTION_RULE.format(what="a collection name"))
         for index, name in enumerate(names):
             if any(part in (".", "..") for part in name.split("/")):
                 self.add(f"{path}[{index}]", "must have no '.' or '..' part")
