@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
+from django.contrib import messages
+from django.core.exceptions import RequestDataTooBig
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -86,6 +88,11 @@ class CampaignBuilderView(OperatorRequiredMixin, FormView):
     def post(self, request, *args: Any, **kwargs: Any):
         # Upload handlers can only change before the body is read, i.e. before the CSRF check reads it.
         request.upload_handlers.insert(0, SpecUploadLimit(request))
+        try:
+            request.POST  # noqa: B018 - read the body now, with the limit in place
+        except RequestDataTooBig:  # pasted text beyond DATA_UPLOAD_MAX_MEMORY_SIZE: an answer, not a bare 400
+            messages.error(request, f"The spec is too large: at most {SPEC_MAX_BYTES:,} bytes are accepted.")
+            return self.render_to_response(self.get_context_data(form=self.get_form_class()()), status=400)
         return self._checked_post(request, *args, **kwargs)
 
     @method_decorator(csrf_protect)

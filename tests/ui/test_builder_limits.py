@@ -106,3 +106,12 @@ def test_the_planning_cli_loads_pipelines_only_from_allowed_sources(tmp_path, ca
     path.write_text(text.replace("pipeline: mock:drp", f"pipeline: {pipeline}"))
     assert main([str(path), "--inventory", str(tmp_path / "none.csv")]) == 2
     assert capsys.readouterr().err == "spec error: pipeline: must be mock:drp\n"
+
+
+def test_pasted_text_beyond_djangos_upload_limit_is_answered_with_a_message(operator_client, no_planning, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100_000
+    for body in ({"spec": "#" * 200_000, "action": "preview"},
+                 {"spec": "#" * 200_000, "action": "preview", "spec_file": SimpleUploadedFile("a.yaml", b"a: 1")}):
+        response = operator_client.post(reverse("campaigns:builder"), body)
+        assert response.status_code == 400
+        assert "The spec is too large" in response.content.decode()
