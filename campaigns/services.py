@@ -101,7 +101,8 @@ def build_plan(spec_text: str, *, inventory: DataInventory | None = None,
     from msproc.lib.planning.planner import PlanningError
 
     try:
-        plan = plan_campaign(spec, inventory or inventory_for(spec), dataflow)
+        plan = plan_campaign(spec, inventory or inventory_for(spec), dataflow,
+                             collection_max_length=getattr(settings, "MSPROC_COLLECTION_MAX_LENGTH", None))
     except PlanningError as exc:
         raise SpecError([FieldError("", str(exc))]) from exc
     return spec, dataflow, plan

@@ -117,7 +117,7 @@ def test_a_pipeline_outside_the_allowed_sources_is_refused_revealing_nothing(sit
     response = operator_client.post("/api/v1/campaigns/plan/", {"spec": _spec(pipeline=pipeline)}, format="json")
     message = _paths(response)["pipeline"]
     # The same message whatever the path: nothing says whether it exists, what it holds or where it breaks.
-    assert message == "must be mock:drp"
+    assert message == "must be mock:drp, mock:lsstcam-drp"
 
 
 def test_pipelines_come_from_the_configured_directory_and_uri_prefixes(sites, operator_client, settings, tmp_path):

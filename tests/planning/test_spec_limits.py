@@ -34,7 +34,7 @@ def _errors(document: dict | str, dataflow=None, **kwargs) -> dict[str, str]:
 def _plan_errors(document: dict, dataflow, inventory) -> dict[str, str]:
     spec, flow = load_spec(yaml.safe_dump(document), known_sites=SITES, dataflow=dataflow)
     with pytest.raises(SpecError) as excinfo:
-        plan_campaign(spec, inventory, flow)
+        plan_campaign(spec, inventory, flow, collection_max_length=64)
     return {error.path: error.message for error in excinfo.value.errors}
 
 
@@ -62,14 +62,15 @@ def test_it_refuses_output_prefixes_butler_or_bps_cannot_take(prefix, dataflow):
 def test_it_refuses_a_prefix_whose_collections_would_pass_butlers_64_characters(dataflow, inventory):
     document = {**_template(), "output_prefix": "u/msproc/" + "p" * 35}
     errors = _plan_errors(document, dataflow, inventory)
-    assert "Butler allows 64" in errors["output_prefix"]
+    assert "the hub's Butler allows 64" in errors["output_prefix"]
     document = {**_template(), "name": "n" * 40}
     del document["tract_map"]
     document["sites"] = ["SLAC"]
     spec, flow = load_spec(yaml.safe_dump(document), known_sites=SITES, site_shares=SHARES, dataflow=dataflow)
     with pytest.raises(SpecError) as excinfo:
-        plan_campaign(spec, inventory, flow)
+        plan_campaign(spec, inventory, flow, collection_max_length=64)
     assert [error.path for error in excinfo.value.errors] == ["name"]  # the default prefix comes from the name
+    assert plan_campaign(spec, inventory, flow).output_prefix == "u/msproc/" + "n" * 40  # no limit: not checked
 
 
 @pytest.mark.parametrize(("path", "value"), [
@@ -94,7 +95,7 @@ def test_it_refuses_strings_that_would_leave_their_place_in_a_query_or_command(p
 def test_it_refuses_step_names_that_are_not_subset_labels(dataflow):
     document = _template()
     document["steps"][0]["name"] = "step 1/../x"
-    document["stages"][0]["steps"][0] = "step 1/../x"
+    document["stages"][0]["steps"][0] = "step 1/../x"  # a space and a slash: a label never has them
     assert "pipeline subset label" in _errors(document, dataflow)["steps[0].name"]
 
 

@@ -105,7 +105,7 @@ def test_the_planning_cli_loads_pipelines_only_from_allowed_sources(tmp_path, ca
             / "2x2.yaml").read_text()
     path.write_text(text.replace("pipeline: mock:drp", f"pipeline: {pipeline}"))
     assert main([str(path), "--inventory", str(tmp_path / "none.csv")]) == 2
-    assert capsys.readouterr().err == "spec error: pipeline: must be mock:drp\n"
+    assert capsys.readouterr().err == "spec error: pipeline: must be mock:drp, mock:lsstcam-drp\n"
 
 
 def test_pasted_text_beyond_djangos_upload_limit_is_answered_with_a_message(operator_client, no_planning, settings):

@@ -198,6 +198,8 @@ def resolve_pipeline_uri(pipeline: str, sources: PipelineSources | None = None) 
     sources = sources or PipelineSources()
     if pipeline in SHIPPED_PIPELINES:
         return str(SHIPPED_PIPELINES[pipeline])
+    if pipeline.startswith("mock:"):
+        raise PipelineNotAllowed(f"unknown shipped pipeline {pipeline!r}: one of {', '.join(SHIPPED_PIPELINES)}")
     if "://" in pipeline:
         for prefix in sources.uri_prefixes:
             rest = pipeline[len(prefix):]

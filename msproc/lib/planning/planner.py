@@ -264,8 +264,10 @@ def _in(dimension: str, values: Iterable[int]) -> str:
 class _Planner:
     """One planning run; holds the ownership maps the rules below share."""
 
-    def __init__(self, spec: CampaignSpec, inventory: DataInventory, dataflow: PipelineDataflow) -> None:
+    def __init__(self, spec: CampaignSpec, inventory: DataInventory, dataflow: PipelineDataflow,
+                 collection_max_length: int | None = None) -> None:
         self.spec = spec
+        self.collection_max_length = collection_max_length
         self.dataflow = dataflow
         self.steps = list(spec.steps)
         self.order = {step.name: index for index, step in enumerate(self.steps, start=1)}
@@ -706,7 +708,8 @@ class _Planner:
                     groups=groups,
                 )
             )
-        errors = empty + collection_errors(self.spec, {step.name: len(step.groups) for step in steps})
+        errors = empty + collection_errors(self.spec, {step.name: len(step.groups) for step in steps},
+                                           self.collection_max_length)
         if errors:
             raise SpecError(errors)
         shares = self.spec.shares() if self.spec.tract_map is None else {}
@@ -730,7 +733,8 @@ class _Planner:
         )
 
 
-def plan_campaign(spec: CampaignSpec, inventory: DataInventory, dataflow: PipelineDataflow) -> Plan:
+def plan_campaign(spec: CampaignSpec, inventory: DataInventory, dataflow: PipelineDataflow, *,
+                  collection_max_length: int | None = None) -> Plan:
     """Return the plan of ``spec`` over the data in ``inventory``.
 
     ``dataflow`` must describe every step of the spec (see
@@ -740,9 +744,12 @@ def plan_campaign(spec: CampaignSpec, inventory: DataInventory, dataflow: Pipeli
         PlanningError: there is nothing to plan (no tracts), or a step of the
             spec is missing from ``dataflow``.
         SpecError: a step's split does not fit its level (a tract-level step
-            split by visit or exposure), each error at ``steps[N].split.by``.
+            split by visit or exposure), each error at ``steps[N].split.by``;
+            a tract or split value the data does not have; a step with no
+            group; collections longer than ``collection_max_length`` (None:
+            not checked), at ``output_prefix`` or ``name``.
     """
     missing = [step.name for step in spec.steps if step.name not in dataflow.steps]
     if missing:
         raise PlanningError(f"the pipeline has no step(s) {', '.join(missing)}")
-    return _Planner(spec, inventory, dataflow).plan()
+    return _Planner(spec, inventory, dataflow, collection_max_length).plan()

@@ -93,8 +93,8 @@ COLLECTION_PATTERN = re.compile(r"[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*")
 COLLECTION_RULE = ("must be {what} of letters, digits, '_', '.', '+' and '-' in parts separated by single '/' "
                    "(no '.' or '..' part)")
 #: Pipeline subset labels: they become parts of collections, workflow names and directories.
-STEP_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-STEP_MAX_LENGTH = 32
+STEP_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+STEP_MAX_LENGTH = 64  # the Step.name column
 STAGE_MAX_LENGTH = 64
 DATASET_TYPE_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 DATASET_TYPE_MAX_LENGTH = 128
@@ -139,15 +139,17 @@ def longest_collection(output_prefix: str, groups_per_step: Mapping[str, int]) -
     return max(names, key=len, default=output_prefix)
 
 
-def collection_errors(spec: CampaignSpec, groups_per_step: Mapping[str, int]) -> list[FieldError]:
-    """Return the error of a campaign whose collections would pass Butler's length limit (empty: fine)."""
+def collection_errors(spec: CampaignSpec, groups_per_step: Mapping[str, int],
+                      limit: int | None = COLLECTION_MAX_LENGTH) -> list[FieldError]:
+    """Return the error of a campaign whose collections would be longer than ``limit`` (empty: fine; None: no
+    limit)."""
     longest = longest_collection(spec.output_prefix, groups_per_step)
-    if len(longest) <= COLLECTION_MAX_LENGTH:
+    if limit is None or len(longest) <= limit:
         return []
     fix = "output_prefix" if spec.output_prefix_path == "output_prefix" else "name (or give an output_prefix)"
     return [FieldError(spec.output_prefix_path,
-                       f"makes collections like {longest!r} of {len(longest)} characters; Butler allows "
-                       f"{COLLECTION_MAX_LENGTH}: give a shorter {fix}")]
+                       f"makes collections like {longest!r} of {len(longest)} characters; the hub's Butler "
+                       f"allows {limit}: give a shorter {fix}")]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -678,7 +680,7 @@ def _parse_steps(raw_steps: Any, check: _Collector) -> dict[str, tuple[dict, str
         if "name" not in fields:
             continue
         name = check.string(fields["name"], f"{path}.name", max_length=STEP_MAX_LENGTH, pattern=STEP_PATTERN,
-                            describe="must be a pipeline subset label: a letter, then letters, digits and '_'")
+                            describe="must be a pipeline subset label: a letter, then letters, digits, '_' and '-'")
         if name is None:
             continue
         if name in steps:
