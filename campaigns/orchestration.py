@@ -162,7 +162,7 @@ def _ready_groups(campaign_id: int, report: TickReport) -> None:
     waiting = Group.objects.filter(campaign_id=campaign_id, status=S.WAITING, step__status=S.RUNNING,
                                    site__status=SiteStatus.ONLINE).exclude(Exists(gating))
     while True:
-        moved = len(bulk_transition(waiting, "make_ready", {S.WAITING}, S.READY, limit=BATCH))
+        moved = len(bulk_transition(waiting, "make_ready", limit=BATCH))
         report.groups_ready += moved
         if moved < BATCH:
             return
@@ -226,8 +226,8 @@ def _prepare_by_campaign(candidates, size: int, report: TickReport) -> int:
 def _prepare_batch(candidates, size: int, report: TickReport) -> int:
     with transaction.atomic():
         # The longest-ready first: a group retried again and again never overtakes another campaign's groups.
-        moved = bulk_transition(candidates, "prepare", {S.READY, S.RESCUABLE}, S.PREPARED, limit=size,
-                                order_by=("status_changed_at", "pk"), attempts=F("attempts") + 1)
+        moved = bulk_transition(candidates, "prepare", limit=size, order_by=("status_changed_at", "pk"),
+                                attempts=F("attempts") + 1)
         if not moved:
             return 0
         rescued = {pk for pk, previous in moved if previous == S.RESCUABLE}
@@ -418,10 +418,9 @@ def _start_jobs(groups: Mapping[int, int], external_ids: Mapping[int, dict], ren
         for pk, values in row_values.items():
             values.setdefault("bps_yaml", yaml_of.get(pk, ""))
     with transaction.atomic():
-        moved = bulk_transition(Job.objects.filter(pk__in=list(row_values)), "start", {S.PREPARED}, S.RUNNING,
+        moved = bulk_transition(Job.objects.filter(pk__in=list(row_values)), "start",
                                 campaign_field="group__campaign_id", row_values=row_values, submitted_at=now)
-        bulk_transition(Group.objects.filter(pk__in=[groups[pk] for pk, _ in moved]), "start", {S.PREPARED},
-                        S.RUNNING)
+        bulk_transition(Group.objects.filter(pk__in=[groups[pk] for pk, _ in moved]), "start")
         _cancel_orphans(set(row_values) - {pk for pk, _ in moved}, external_ids)
 
 
@@ -599,7 +598,7 @@ def _accept_jobs(job_ids: list[int], outcomes: Mapping[int, JobStatus], groups: 
         for pk in job_ids
     }
     with transaction.atomic():
-        moved = bulk_transition(Job.objects.filter(pk__in=job_ids), "accept", {S.RUNNING}, S.ACCEPTED,
+        moved = bulk_transition(Job.objects.filter(pk__in=job_ids), "accept",
                                 campaign_field="group__campaign_id", row_values=row_values,
                                 finished_at=timezone.now())
         ids = [pk for pk, _ in moved]
@@ -609,7 +608,7 @@ def _accept_jobs(job_ids: list[int], outcomes: Mapping[int, JobStatus], groups: 
             accepted = Group.objects.filter(pk__in=[groups[pk] for pk in ids])
         else:
             accepted = Group.objects.filter(jobs__pk__in=ids)
-        bulk_transition(accepted, "accept", {S.RUNNING}, S.ACCEPTED, last_error="")
+        bulk_transition(accepted, "accept", last_error="")
     return len(ids)
 
 

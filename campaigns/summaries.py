@@ -45,13 +45,14 @@ STALL_THRESHOLDS: dict[str, dict[str, timedelta]] = {
 }
 
 # States shown on the home page whatever their age: they wait for an operator.
-GROUP_FAILED = (Status.FAILED, Status.REVIEWABLE)
-MOVEMENT_FAILED = (MovementStatus.FAILED, MovementStatus.STUCK)
+GROUP_FAILED = Group.sources_of("rescue")  # failed or reviewable: what a rescue reruns
+MOVEMENT_FAILED = Movement.sources_of("retry")  # failed or stuck: what a retry restarts
 
 # A matrix cell takes the colour of the first of these states present, else of its most numerous state.
 SEVERITY = (Status.FAILED, Status.REVIEWABLE, Status.BLOCKED, Status.RESCUABLE, Status.RUNNING, Status.PREPARED)
 
-ACTIVE_CAMPAIGN = (Status.WAITING, Status.RUNNING, Status.PAUSED, Status.REVIEWABLE)
+# Campaigns still under way: those a reject may still give up, but not the failed ones.
+ACTIVE_CAMPAIGN = Campaign.sources_of("reject") - {Campaign.target_of("fail")}
 ATTENTION_LIMIT = 50
 
 

@@ -18,8 +18,8 @@ from django.views.generic import FormView, TemplateView
 
 from campaigns import summaries
 from campaigns.choices import Status
-from campaigns.forms import ActionForm
 from campaigns.models import Campaign, Group
+from core.forms import ActionForm
 from core.htmx import SiteAdminRequiredMixin, ViewerRequiredMixin
 from core.models import Event
 from core.views import FilteredListView, verbs_for

@@ -8,4 +8,13 @@ class TransfersConfig(AppConfig):
     verbose_name = "Transfers"
 
     def ready(self) -> None:
-        from . import tasks  # noqa: F401 - registers this app's Celery task names in every process (core.queue)
+        from core import actions, roles
+
+        from . import services, tasks  # noqa: F401 - tasks: registers this app's Celery task names (core.queue)
+        from .backends import TransferBackendError
+        from .models import Movement
+
+        # Retrying or cancelling a movement retries or deletes its transfer (e.g. its Rucio rule) too.
+        actions.register(Movement, ("retry", "cancel"), role=roles.can_operate,
+                         services={"retry": services.retry_movement, "cancel": services.cancel_movement},
+                         unavailable=(TransferBackendError,), page=("transfers:movement", "pk"))

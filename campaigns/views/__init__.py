@@ -1,6 +1,6 @@
 """UI views of campaigns; one module per area (pages, actions, builder, recurring)."""
 
-from .actions import ActionView, GroupBulkActionView
+from .actions import GroupBulkActionView
 from .builder import CampaignBuilderView
 from .pages import (
     CampaignDetailView,
@@ -16,7 +16,7 @@ from .reassign import ReassignView
 from .recurring import RecurringDeleteView, RecurringView
 
 __all__ = [
-    "ActionView", "CampaignBuilderView", "CampaignDetailView", "CampaignListView", "ErrorSummaryView",
+    "CampaignBuilderView", "CampaignDetailView", "CampaignListView", "ErrorSummaryView",
     "EventListView", "GroupBulkActionView", "GroupDetailView", "GroupListView", "HomeView", "ReassignView",
     "RecurringDeleteView", "RecurringView", "StepDetailView",
 ]

@@ -10,8 +10,10 @@ from django.views.generic import TemplateView
 
 from campaigns import summaries
 from campaigns.charts import line_chart
+from campaigns.choices import Status
 from campaigns.filtersets import UNMATCHED, CampaignFilterSet, EventFilterSet, GroupFilterSet
 from campaigns.models import Campaign, Group, Job, Step
+from core.actions import allowed_verbs
 from core.htmx import ViewerRequiredMixin, is_htmx
 from core.models import Event
 from core.views import FilteredListView, verbs_for
@@ -134,13 +136,13 @@ class GroupListView(FilteredListView):
     queryset = Group.objects.select_related("campaign", "step", "site", "error_rule").order_by(
         "-status_changed_at", "-id"
     )
-    bulk_verbs = ("retry", "rescue", "force_accept", "reject")
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        # Bulk buttons only where the bulk page would accept the filters (an applied filter, nothing else).
+        # Bulk buttons only where the bulk page would accept the filters (an applied filter, nothing else):
+        # the operator verbs that apply to failed groups (what a bulk action is for).
         acceptable = self.filterset.is_bound and not self.filterset.bulk_errors(ignore=("page",))
-        context["bulk_verbs"] = self.bulk_verbs if acceptable else ()
+        context["bulk_verbs"] = Group.verbs_from(Status.FAILED, allowed_verbs(Group)) if acceptable else ()
         return context
 
 
@@ -153,7 +155,8 @@ class ErrorSummaryView(ViewerRequiredMixin, TemplateView):
         rows, sites = summaries.error_summary()
         for row in rows:
             row["ref"] = row["rule_id"] if row["rule_id"] is not None else UNMATCHED
-        return super().get_context_data(rows=rows, sites=sites, failed_statuses=summaries.GROUP_FAILED, **kwargs)
+        return super().get_context_data(rows=rows, sites=sites, failed_statuses=sorted(summaries.GROUP_FAILED),
+                                        **kwargs)
 
 
 class EventListView(FilteredListView):

@@ -6,7 +6,6 @@ from django.db.models import Prefetch
 from rest_framework import mixins
 
 from campaigns.models import Step
-from core import roles
 from core.api.base import ApiViewSet, with_actions
 from sites.models import Site
 from transfers.filtersets import DatasetTypeFilterSet, MovementFilterSet, ReplicaFilterSet
@@ -37,7 +36,7 @@ class ReplicaViewSet(ReadOnlyViewSet):
     ordering_fields = ["updated", "count", "bytes", "collection"]
 
 
-@with_actions("transfers.movement", roles.can_operate, bulk=True)
+@with_actions(Movement, bulk=True)
 class MovementViewSet(ReadOnlyViewSet):
     """Movements of data between sites. Operators retry or cancel them, one by one or in bulk by filter."""
 
