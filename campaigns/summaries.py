@@ -12,7 +12,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
@@ -61,14 +60,6 @@ def _stall_q(kind: str, now: datetime) -> Q:
     for status, threshold in STALL_THRESHOLDS[kind].items():
         query |= Q(status=status, status_changed_at__lt=now - threshold)
     return query
-
-
-def failing_window() -> str:
-    """How recent a backend failure must be to show the backend as failing, for people (e.g. "10 minutes")."""
-    from django.conf import settings
-
-    seconds = settings.MSPROC_BACKEND_FAILING_SECONDS
-    return f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
 
 
 def campaigns_with_progress(campaigns: QuerySet[Campaign]) -> list[Campaign]:
@@ -234,12 +225,6 @@ def steps_with_movements(campaign: Campaign) -> list[Step]:
 def campaign_events(campaign: Campaign, limit: int = 50) -> list[Event]:
     """Return the latest ``limit`` events of a campaign, newest first."""
     return list(Event.objects.filter(campaign=campaign).select_related("actor", "content_type")[:limit])
-
-
-def object_events(obj: Any, limit: int = 100) -> list[Event]:
-    """Return the latest events of one object (its state history), newest first."""
-    content_type = ContentType.objects.get_for_model(type(obj))
-    return list(Event.objects.filter(content_type=content_type, object_id=obj.pk).select_related("actor")[:limit])
 
 
 @dataclasses.dataclass

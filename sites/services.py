@@ -253,6 +253,12 @@ def report_backend_failure(kind: str, backend: str, operation: str, error: str) 
         log.exception("could not record the failure of %s backend %s", kind, backend)
 
 
+def failing_window() -> str:
+    """How recent a backend failure must be to show the backend as failing, for people (e.g. "10 minutes")."""
+    seconds = settings.MSPROC_BACKEND_FAILING_SECONDS
+    return f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
+
+
 def failing_since():
     """A backend whose last failure is at or after this time is failing (``MSPROC_BACKEND_FAILING_SECONDS``)."""
     return timezone.now() - timedelta(seconds=settings.MSPROC_BACKEND_FAILING_SECONDS)

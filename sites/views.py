@@ -21,7 +21,7 @@ from campaigns.choices import Status
 from campaigns.models import Campaign, Group
 from core.forms import ActionForm
 from core.htmx import SiteAdminRequiredMixin, ViewerRequiredMixin
-from core.models import Event
+from core.models import Event, object_events
 from core.views import FilteredListView, verbs_for
 from transfers.choices import MovementStatus
 from transfers.models import Movement
@@ -29,7 +29,7 @@ from transfers.models import Movement
 from . import tasks
 from .filtersets import SiteFilterSet
 from .models import ButlerRepo, Site
-from .services import failing_backends
+from .services import failing_backends, failing_window
 
 
 class SiteListView(FilteredListView):
@@ -64,13 +64,13 @@ class SiteDetailView(ViewerRequiredMixin, TemplateView):
         return super().get_context_data(
             site=site,
             failing=[health for health in failing_backends() if (health.kind, health.backend) in used],
-            failing_window=summaries.failing_window(),
+            failing_window=failing_window(),
             site_verbs=verbs_for(site),
             contents=summaries.replica_contents(site),
             running=running[:100],
             running_count=running.count(),
             incoming=incoming[:100],
-            history=summaries.object_events(site, limit=50),
+            history=object_events(site, limit=50),
             **kwargs,
         )
 

@@ -8,8 +8,8 @@ from django.db.models import Count, Sum
 from django.shortcuts import get_object_or_404
 from django.views.generic import TemplateView
 
-from campaigns import summaries
 from core.htmx import ViewerRequiredMixin
+from core.models import object_events
 from core.views import FilteredListView, verbs_for
 from sites.models import Site
 
@@ -37,7 +37,7 @@ class MovementDetailView(ViewerRequiredMixin, TemplateView):
         return super().get_context_data(
             movement=movement,
             movement_verbs=verbs_for(movement),
-            history=summaries.object_events(movement),
+            history=object_events(movement),
             **kwargs,
         )
 

@@ -15,7 +15,7 @@ from campaigns.filtersets import UNMATCHED, CampaignFilterSet, EventFilterSet, G
 from campaigns.models import Campaign, Group, Job, Step
 from core.actions import allowed_verbs
 from core.htmx import ViewerRequiredMixin, is_htmx
-from core.models import Event
+from core.models import Event, object_events
 from core.views import FilteredListView, verbs_for
 from transfers.models import Movement
 
@@ -26,12 +26,12 @@ class HomeView(ViewerRequiredMixin, TemplateView):
     template_name = "campaigns/home.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        from sites.services import failing_backends
+        from sites.services import failing_backends, failing_window
 
         return super().get_context_data(
             campaigns=summaries.active_campaigns(),
             failing=failing_backends(),
-            failing_window=summaries.failing_window(),
+            failing_window=failing_window(),
             sites=summaries.sites_with_load(),
             attention=summaries.needs_attention(),
             thresholds=summaries.STALL_THRESHOLDS,
@@ -105,7 +105,7 @@ class StepDetailView(ViewerRequiredMixin, TemplateView):
             groups=Group.objects.filter(step=step)
             .select_related("campaign", "step", "site", "error_rule")
             .order_by("ordinal")[:200],
-            events=summaries.object_events(step, limit=50),
+            events=object_events(step, limit=50),
             **kwargs,
         )
 
@@ -123,7 +123,7 @@ class GroupDetailView(ViewerRequiredMixin, TemplateView):
             group_verbs=verbs_for(group),
             jobs=jobs,
             latest_job=jobs[0] if jobs else None,
-            events=summaries.object_events(group, limit=50),
+            events=object_events(group, limit=50),
             **kwargs,
         )
 
