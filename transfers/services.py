@@ -143,40 +143,39 @@ def _claim_stale(movement: Movement) -> bool:
 def retry_movement(movement: Movement, *, actor=None, comment: str = "") -> Movement:
     """Operator retry of a stuck or failed movement: retry what the backend holds, then stuck|failed -> ready.
 
-    For a movement with a Rucio rule, the rule is retried first (``retry_rule``: the judge repairer
-    re-queues its stuck locks now), and the retry marker it returns is kept in ``external_ids`` so that
-    the restarted movement waits for the repair instead of finding the rule still STUCK. Raises
+    The backend retries what it holds first (``TransferBackend.retry``; Rucio: the judge repairer re-queues
+    the rule's stuck locks now), and the ids it returns (Rucio: a retry marker) are kept in ``external_ids``
+    so that the restarted movement waits for the repair instead of finding the rule still STUCK. Raises
     IllegalTransition (nothing done) when the movement is neither stuck nor failed, and
     TransferBackendError (movement unchanged) when the backend could not retry.
     """
     if movement.status not in {M.STUCK, M.FAILED}:
         movement.retry(actor=actor, comment=comment)  # raises IllegalTransition with the stored status
     ids = dict(movement.external_ids or {})
-    hook = getattr(_backend_for(movement), "retry_rule", None)
-    if hook is not None and ids.get("rule_id"):
-        ids = hook(ids)
-        Movement.objects.filter(pk=movement.pk).update(external_ids=ids)
-        movement.external_ids = ids
-        comment = "; ".join(filter(None, [comment, f"retried rule {ids['rule_id']}"]))
+    backend = _backend_for(movement)
+    retried = backend.retry(ids)
+    if retried != ids:
+        Movement.objects.filter(pk=movement.pk).update(external_ids=retried)
+        movement.external_ids = retried
+        comment = "; ".join(filter(None, [comment, f"retried at {backend.name}"]))
     movement.retry(actor=actor, comment=comment)
     return movement
 
 
 def cancel_movement(movement: Movement, *, actor=None, comment: str = "") -> Movement:
-    """Operator cancel: planned|ready|stuck|failed -> cancelled, then delete the backend's rule if any.
+    """Operator cancel: planned|ready|stuck|failed -> cancelled, then the backend removes what it holds
+    (``TransferBackend.cancel``; Rucio: the movement's rule).
 
     Raises IllegalTransition when the movement cannot be cancelled; a rule that could not be deleted is
     logged (the movement stays cancelled; Rucio's rule can be removed later by hand).
     """
     movement.cancel(actor=actor, comment=comment)
     ids = movement.external_ids or {}
-    hook = getattr(_backend_for(movement), "cancel_rule", None)
-    if hook is not None and ids.get("rule_id"):
-        try:
-            hook(ids)
-        except TransferBackendError as exc:
-            log.warning("movement %s cancelled but its rule %s was not deleted: %s", movement.key,
-                        ids["rule_id"], exc)
+    try:
+        _backend_for(movement).cancel(dict(ids))
+    except TransferBackendError as exc:
+        log.warning("movement %s cancelled but its backend did not remove its transfer %s: %s", movement.key,
+                    ids, exc)
     return movement
 
 
