@@ -36,8 +36,9 @@ from django.utils import timezone
 
 from core import queue
 from core.lifecycle import IllegalTransition, bulk_transition, record_event
+from msproc.lib.planning.bps import SiteInfo, queue_for, render_submit_yaml
 from sites.choices import SiteStatus
-from sites.models import ButlerRepo
+from sites.models import ButlerRepo, Site
 from sites.services import report_backend_failure
 from transfers import orchestration as movements
 from transfers.choices import MovementStatus
@@ -341,8 +342,16 @@ def submission_for(job: Job, context: SubmitContext | None = None) -> Submission
         step_chain=f"{out}/{step.name}", output_chain=f"{out}/output", data_query=group.data_query,
         work_dir=job.submit_dir,
         memory_mb=step.memory_mb, bps_yaml=job.bps_yaml, rescue=job.rescue, failures=failures,
-        timeout=settings.MSPROC_PIPETASK_TIMEOUT,
+        timeout=settings.MSPROC_PIPETASK_TIMEOUT, **site_fields(group.site, step.memory_mb),
     )
+
+
+def site_fields(site: Site, memory_mb: int) -> dict[str, str]:
+    """Return what a submission carries about its site: status, PanDA computeSite/computeCloud, and the queue
+    for ``memory_mb`` (the planner's ``queue_for``; "" without a memory request)."""
+    info = SiteInfo(site.code, site.compute_site, site.compute_cloud, site.queue_prefix, "")
+    return {"site_status": site.status, "compute_site": site.compute_site, "compute_cloud": site.compute_cloud,
+            "queue": queue_for(info, memory_mb) if memory_mb > 0 else ""}
 
 
 def submit_job(job_id: int) -> str | None:
@@ -458,7 +467,6 @@ def render_bps_yaml(job: Job, context: SubmitContext | None = None) -> str:
 
     Rendered from the plan's header and the step's row (not the whole plan: its group lists are not used).
     """
-    from msproc.lib.planning.bps import SiteInfo, render_submit_yaml
     from msproc.lib.planning.dataflow import resolve_pipeline_uri
     from msproc.lib.planning.planner import Plan, PlannedGroup, PlannedStep
 
