@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from . import signals
 from .choices import DataFacility, QueueKind
 from .models import BackendHealth, ButlerRepo, PandaQueue, Site
 
@@ -188,36 +189,9 @@ def setup_local_sites(*, rinse: bool = False, actor=None) -> dict[str, str]:
             outcome[repo.site.code] = f"failed: {exc}"
             continue
         repo.mark_ready(actor=actor, comment="created by setup_sites" + (" --rinse" if rinse else ""))
-        refresh_replicas(repo)
+        signals.repository_ready.send(sender=ButlerRepo, repo=repo)  # transfers records what it holds
         outcome[repo.site.code] = "created"
     return outcome
-
-
-def refresh_replicas(repo: ButlerRepo) -> int:
-    """Record what a repository holds (datasets per type and RUN collection) as Replica rows; return the count."""
-    import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes)
-    from lsst.daf.butler import Butler
-
-    from transfers.models import DatasetType, Replica
-
-    butler = Butler.from_config(repo.root_uri)
-    counts: dict[tuple[str, str], int] = {}
-    dims: dict[str, tuple[list[str], str]] = {}
-    for dataset_type in butler.registry.queryDatasetTypes():
-        dims[dataset_type.name] = (list(dataset_type.dimensions.required), dataset_type.storageClass_name)
-        for ref in butler.registry.queryDatasets(dataset_type, collections=["*"], findFirst=False):
-            counts[(dataset_type.name, ref.run)] = counts.get((dataset_type.name, ref.run), 0) + 1
-    with transaction.atomic():
-        types = {}
-        for name in {name for name, _ in counts}:
-            types[name], _ = DatasetType.objects.get_or_create(
-                name=name, defaults={"dimensions": dims[name][0], "storage_class": dims[name][1]})
-        Replica.objects.filter(butler_repo=repo).delete()
-        Replica.objects.bulk_create(
-            Replica(butler_repo=repo, dataset_type=types[name], collection=run, count=count)
-            for (name, run), count in sorted(counts.items())
-        )
-    return len(counts)
 
 
 # ---------------------------------------------------------------------------------------- backend health

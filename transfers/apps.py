@@ -9,6 +9,7 @@ class TransfersConfig(AppConfig):
 
     def ready(self) -> None:
         from core import actions, roles
+        from sites.signals import repository_ready
 
         from . import services, tasks  # noqa: F401 - tasks: registers this app's Celery task names (core.queue)
         from .backends import TransferBackendError
@@ -18,3 +19,4 @@ class TransfersConfig(AppConfig):
         actions.register(Movement, ("retry", "cancel"), role=roles.can_operate,
                          services={"retry": services.retry_movement, "cancel": services.cancel_movement},
                          unavailable=(TransferBackendError,), page=("transfers:movement", "pk"))
+        repository_ready.connect(services.record_new_repository, dispatch_uid="transfers-replicas-of-new-repository")

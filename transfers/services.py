@@ -22,7 +22,7 @@ from sites.services import report_backend_failure
 
 from .backends import MovementRequest, TransferBackendError, get_transfer_backend
 from .choices import MovementKind, MovementStatus
-from .models import Movement
+from .models import DatasetType, Movement, Replica
 
 log = logging.getLogger(__name__)
 M = MovementStatus
@@ -190,3 +190,36 @@ def _plan_keys(campaign_ids) -> dict[int, tuple[str | None, str | None]]:
     keys = {pk: (instrument, skymap) for pk, instrument, skymap in campaigns.filter(
         pk__in=list(campaign_ids)).values_list("pk", "plan__instrument", "plan__skymap")}
     return defaultdict(lambda: (None, None), keys)
+
+
+# ------------------------------------------------------------------------------------------- replicas
+
+
+def refresh_replicas(repo: ButlerRepo) -> int:
+    """Record what a repository holds (datasets per type and RUN collection) as Replica rows; return the count."""
+    import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes)
+    from lsst.daf.butler import Butler
+
+    butler = Butler.from_config(repo.root_uri)
+    counts: dict[tuple[str, str], int] = {}
+    dims: dict[str, tuple[list[str], str]] = {}
+    for dataset_type in butler.registry.queryDatasetTypes():
+        dims[dataset_type.name] = (list(dataset_type.dimensions.required), dataset_type.storageClass_name)
+        for ref in butler.registry.queryDatasets(dataset_type, collections=["*"], findFirst=False):
+            counts[(dataset_type.name, ref.run)] = counts.get((dataset_type.name, ref.run), 0) + 1
+    with transaction.atomic():
+        types = {}
+        for name in {name for name, _ in counts}:
+            types[name], _ = DatasetType.objects.get_or_create(
+                name=name, defaults={"dimensions": dims[name][0], "storage_class": dims[name][1]})
+        Replica.objects.filter(butler_repo=repo).delete()
+        Replica.objects.bulk_create(
+            Replica(butler_repo=repo, dataset_type=types[name], collection=run, count=count)
+            for (name, run), count in sorted(counts.items())
+        )
+    return len(counts)
+
+
+def record_new_repository(sender, repo: ButlerRepo, **kwargs) -> None:
+    """``sites.signals.repository_ready`` receiver: record what a newly created repository holds."""
+    refresh_replicas(repo)
