@@ -11,8 +11,9 @@ class CampaignsConfig(AppConfig):
         from functools import partial
 
         from core import actions, roles
+        from core.views import contribute
 
-        from . import services, tasks  # noqa: F401 - tasks: registers this app's Celery task names (core.queue)
+        from . import services, summaries, tasks  # noqa: F401 - tasks: registers this app's Celery task names (core.queue)
         from .models import Campaign, Group, Step
 
         # Rejecting a campaign or a step gives up its unfinished groups and cancels their live attempts;
@@ -26,3 +27,7 @@ class CampaignsConfig(AppConfig):
                          services={verb: partial(services.act_on_group, verb=verb)
                                    for verb in services.ABANDONING_GROUP_VERBS},
                          page=("campaigns:group", "pk"))
+        # The site pages (sites imports no app) show the groups at each site and what a rinse would disturb.
+        contribute("sites.site_list", summaries.site_list_annotations)
+        contribute("sites.site", summaries.site_page)
+        contribute("sites.rinse", summaries.rinse_page)

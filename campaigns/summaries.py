@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -20,7 +20,7 @@ from core.models import Event
 from sites.choices import SiteStatus
 from sites.models import Site
 from transfers.choices import MovementStatus
-from transfers.models import Movement, Replica
+from transfers.models import Movement
 
 from .choices import Status
 from .models import Campaign, Group, Job, Step
@@ -276,16 +276,6 @@ def step_site_counts(step: Step) -> list[dict[str, Any]]:
     )
 
 
-def replica_contents(site: Site) -> list[dict[str, Any]]:
-    """Return what a site's Butler repositories hold, by repository and dataset type (one query)."""
-    return list(
-        Replica.objects.filter(butler_repo__site=site)
-        .values("butler_repo__name", "dataset_type__name")
-        .annotate(datasets=Sum("count"), bytes=Sum("bytes"), collections=Count("id"), updated=Max("updated"))
-        .order_by("butler_repo__name", "dataset_type__name")
-    )
-
-
 def error_summary() -> tuple[list[dict[str, Any]], list[str]]:
     """Return (rows, site codes): failed/reviewable groups counted by ErrorRule (None: unmatched) x site.
 
@@ -313,3 +303,25 @@ def error_summary() -> tuple[list[dict[str, Any]], list[str]]:
     for entry in rows:
         entry["cells"] = [(code, entry["by_site"].get(code, 0)) for code in sites]
     return rows, sites
+
+
+# ------------------------------------------------------------------------- contributed to the sites app's pages
+
+
+def site_list_annotations() -> dict[str, Any]:
+    """``sites.site_list``: per site, the groups running there and those waiting to run (ready or not yet)."""
+    return {"running": Count("groups", filter=Q(groups__status__in=Status.active())),
+            "pending": Count("groups", filter=Q(groups__status__in=Group.sources_of("make_ready")
+                                                | {Group.target_of("make_ready")}))}
+
+
+def site_page(site: Site) -> dict[str, Any]:
+    """``sites.site``: the groups running at the site (the latest 100) and how many there are."""
+    running = (Group.objects.filter(site=site, status__in=Status.active())
+               .select_related("campaign", "step", "site", "error_rule").order_by("-status_changed_at"))
+    return {"running": running[:100], "running_count": running.count()}
+
+
+def rinse_page() -> dict[str, Any]:
+    """``sites.rinse``: how many campaigns a rinse of the embedded sites would disturb."""
+    return {"active_campaigns": Campaign.objects.filter(status__in=ACTIVE_CAMPAIGN).count()}

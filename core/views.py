@@ -3,6 +3,8 @@ the API's filtersets."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -18,6 +20,25 @@ from core.actions import verbs_for
 from core.forms import ActionForm
 from core.htmx import RoleRequiredMixin, ViewerRequiredMixin
 from core.lifecycle import IllegalTransition
+
+#: What the apps above contribute to a page of an app below: page name -> providers, each returning a dict
+#: (context for a page; annotations for a list's queryset). Registered in the contributing app's ready().
+_CONTRIBUTIONS: dict[str, list[Callable[..., dict[str, Any]]]] = defaultdict(list)
+
+
+def contribute(page: str, provider: Callable[..., dict[str, Any]]) -> None:
+    """Add ``provider`` to ``page`` (e.g. the groups running at a site, on the site page of an app that imports
+    no app). The page calls every provider with its own arguments and merges what they return."""
+    if provider not in _CONTRIBUTIONS[page]:
+        _CONTRIBUTIONS[page].append(provider)
+
+
+def contributions(page: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Return what every app contributed to ``page``, merged (empty when none did)."""
+    merged: dict[str, Any] = {}
+    for provider in _CONTRIBUTIONS.get(page, ()):
+        merged.update(provider(*args, **kwargs))
+    return merged
 
 
 def page_url(obj: models.Model) -> str:
@@ -101,4 +122,4 @@ class FilteredListView(ViewerRequiredMixin, ListView):
         return context
 
 
-__all__ = ["ActionView", "FilteredListView", "page_url", "verbs_for"]
+__all__ = ["ActionView", "FilteredListView", "contribute", "contributions", "page_url", "verbs_for"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Max, Sum
 from django.shortcuts import get_object_or_404
 from django.views.generic import TemplateView
 
@@ -13,8 +13,9 @@ from core.models import object_events
 from core.views import FilteredListView, verbs_for
 from sites.models import Site
 
+from .choices import MovementStatus
 from .filtersets import MovementFilterSet
-from .models import Movement
+from .models import Movement, Replica
 
 MOVEMENT_LIST = Movement.objects.select_related("campaign", "destination", "before_step").prefetch_related(
     "sources", "dataset_types"
@@ -60,3 +61,24 @@ class SitePairView(ViewerRequiredMixin, TemplateView):
             movements=MOVEMENT_LIST.filter(pk__in=movements.values("pk")).order_by("-status_changed_at")[:200],
             **kwargs,
         )
+
+
+# ------------------------------------------------------------------------- contributed to the sites app's pages
+
+
+def site_page(site: Site) -> dict[str, Any]:
+    """``sites.site``: what the site's repositories hold, and the movements on their way to it (the first 100)."""
+    incoming = (Movement.objects.filter(destination=site).exclude(status__in=MovementStatus.terminal())
+                .select_related("campaign", "destination", "before_step").prefetch_related("sources")
+                .order_by("campaign", "id"))
+    return {"contents": replica_contents(site), "incoming": incoming[:100]}
+
+
+def replica_contents(site: Site) -> list[dict[str, Any]]:
+    """Return what a site's Butler repositories hold, by repository and dataset type (one query)."""
+    return list(
+        Replica.objects.filter(butler_repo__site=site)
+        .values("butler_repo__name", "dataset_type__name")
+        .annotate(datasets=Sum("count"), bytes=Sum("bytes"), collections=Count("id"), updated=Max("updated"))
+        .order_by("butler_repo__name", "dataset_type__name")
+    )
