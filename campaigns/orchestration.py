@@ -111,7 +111,7 @@ def reconcile() -> TickReport:
             _ready_groups(campaign_id, report)
     _prepare_jobs(report)
     poll_jobs(report)
-    for campaign_id in Campaign.objects.filter(status__in=[S.RUNNING, S.REVIEWABLE]).values_list("pk", flat=True):
+    for campaign_id in Campaign.objects.filter(status__in=Campaign.sources_of("fail")).values_list("pk", flat=True):
         with report.isolated(campaign_id, "finishing steps and the campaign"):
             _finish_steps(campaign_id, report)
             _finish_campaign(campaign_id, report)
@@ -159,7 +159,7 @@ def _ready_movements(campaign_id: int, report: TickReport) -> None:
 
 def _ready_groups(campaign_id: int, report: TickReport) -> None:
     gating = Movement.objects.filter(before_step=OuterRef("step"), destination=OuterRef("site")).exclude(
-        status__in=[M.DONE, M.CANCELLED])
+        status__in=M.terminal())
     waiting = Group.objects.filter(campaign_id=campaign_id, status=S.WAITING, step__status=S.RUNNING,
                                    site__status=SiteStatus.ONLINE).exclude(Exists(gating))
     while True:
@@ -174,7 +174,7 @@ def _prepare_jobs(report: TickReport) -> None:
 
     Local runs share this machine, so at most MSPROC_LOCAL_MAX_RUNNING of them are in flight.
     """
-    candidates = Group.objects.filter(status__in=[S.READY, S.RESCUABLE], campaign__status=S.RUNNING,
+    candidates = Group.objects.filter(status__in=Group.sources_of("prepare"), campaign__status=S.RUNNING,
                                       site__status=SiteStatus.ONLINE).exclude(step__status__in=[S.PAUSED, S.REJECTED])
     if settings.MSPROC_EXECUTION_BACKEND:
         local = candidates if settings.MSPROC_EXECUTION_BACKEND == "local" else candidates.none()
@@ -237,7 +237,7 @@ def _prepare_batch(candidates, size: int, report: TickReport) -> int:
                   .only("ordinal", "attempts", "campaign_id", "step_id", "site_id", "step__name",
                         "site__execution_backend", "campaign__name", "campaign__output_prefix"))
         if rescued:
-            Job.objects.filter(group_id__in=rescued, status__in=[S.FAILED, S.REVIEWABLE]).update(
+            Job.objects.filter(group_id__in=rescued, status__in=Job.sources_of("supersede")).update(
                 status=S.RESCUED, status_changed_at=timezone.now())
         jobs = Job.objects.bulk_create([_new_job(group, group.pk in rescued) for group in groups],
                                        batch_size=1000)
@@ -669,14 +669,15 @@ def _record_failure(job: Job, status: JobStatus, rules: list[ErrorRule]) -> None
 
 def _finish_steps(campaign_id: int, report: TickReport) -> None:
     counts: dict[int, dict[str, int]] = defaultdict(dict)
-    for step_id, status, n in (Group.objects.filter(campaign_id=campaign_id, step__status__in=[
-            S.RUNNING, S.REVIEWABLE]).values_list("step_id", "status").annotate(n=Count("pk"))):
+    finishing = Step.sources_of("fail")  # running or reviewable: steps that may still end
+    for step_id, status, n in (Group.objects.filter(campaign_id=campaign_id, step__status__in=finishing)
+                               .values_list("step_id", "status").annotate(n=Count("pk"))):
         counts[step_id][status] = n
     for step in Step.objects.filter(pk__in=counts):
         by_status = counts[step.pk]
         total = sum(by_status.values())
         accepted = by_status.get(S.ACCEPTED, 0) + by_status.get(S.REJECTED, 0)
-        attention = sum(by_status.get(s, 0) for s in (S.FAILED, S.REVIEWABLE, S.BLOCKED))
+        attention = sum(by_status.get(s, 0) for s in Group.sources_of("force_accept"))  # wait for an operator
         try:
             if accepted == total and step.status == S.RUNNING:
                 step.accept()
@@ -696,7 +697,7 @@ def _finish_campaign(campaign_id: int, report: TickReport) -> None:
     steps = Step.objects.filter(campaign_id=campaign_id)
     if steps.exclude(status=S.ACCEPTED).exists():
         return
-    if Movement.objects.filter(campaign_id=campaign_id).exclude(status__in=[M.DONE, M.CANCELLED]).exists():
+    if Movement.objects.filter(campaign_id=campaign_id).exclude(status__in=M.terminal()).exists():
         return
     campaign = Campaign.objects.only("pk", "name", "status").get(pk=campaign_id)  # not the plan: megabytes
     try:

@@ -334,7 +334,7 @@ def reassign_site_groups(campaign: Campaign, from_site: Site, to_site: Site, *, 
     existing = {m.key: m for m in Movement.objects.filter(campaign=campaign).prefetch_related("sources")}
     counts = {"groups": len(moved), "movements_added": 0, "movements_updated": 0, "movements_cancelled": 0}
     wanted = {planned.key for planned in new_plan.movements}
-    for movement in Movement.objects.filter(campaign=campaign, status__in=[M.PLANNED, M.READY, M.STUCK, M.FAILED]
+    for movement in Movement.objects.filter(campaign=campaign, status__in=Movement.sources_of("cancel")
                                             ).exclude(key__in=wanted):
         movement.cancel(actor=actor, comment=f"reassigned {from_site.code} -> {to_site.code}")
         counts["movements_cancelled"] += 1
@@ -344,7 +344,7 @@ def reassign_site_groups(campaign: Campaign, from_site: Site, to_site: Site, *, 
         current = existing.get(planned.key)
         if current is None:
             added.append(planned)
-        elif current.status in (M.PLANNED, M.READY):
+        elif current.status in Movement.sources_of("make_ready", "start_registering"):  # not started
             sources = [sites[code] for code in planned.sources]
             if (current.data_ids != planned.data_ids or current.expected_count != planned.expected_count
                     or {s.code for s in current.sources.all()} != set(planned.sources)):

@@ -50,6 +50,8 @@ MOVEMENT_FAILED = Movement.sources_of("retry")  # failed or stuck: what a retry 
 # A matrix cell takes the colour of the first of these states present, else of its most numerous state.
 SEVERITY = (Status.FAILED, Status.REVIEWABLE, Status.BLOCKED, Status.RESCUABLE, Status.RUNNING, Status.PREPARED)
 
+# Groups waiting to run at their site: not ready yet, or ready.
+PENDING_GROUP = Group.sources_of("make_ready") | {Group.target_of("make_ready")}
 # Campaigns still under way: those a reject may still give up, but not the failed ones.
 ACTIVE_CAMPAIGN = Campaign.sources_of("reject") - {Campaign.target_of("fail")}
 ATTENTION_LIMIT = 50
@@ -89,7 +91,7 @@ def sites_with_load() -> list[Site]:
     return list(
         Site.objects.annotate(
             running=Count("groups", filter=Q(groups__status__in=Status.active())),
-            pending=Count("groups", filter=Q(groups__status__in=(Status.WAITING, Status.READY))),
+            pending=Count("groups", filter=Q(groups__status__in=PENDING_GROUP)),
         )
     )
 
@@ -311,8 +313,7 @@ def error_summary() -> tuple[list[dict[str, Any]], list[str]]:
 def site_list_annotations() -> dict[str, Any]:
     """``sites.site_list``: per site, the groups running there and those waiting to run (ready or not yet)."""
     return {"running": Count("groups", filter=Q(groups__status__in=Status.active())),
-            "pending": Count("groups", filter=Q(groups__status__in=Group.sources_of("make_ready")
-                                                | {Group.target_of("make_ready")}))}
+            "pending": Count("groups", filter=Q(groups__status__in=PENDING_GROUP))}
 
 
 def site_page(site: Site) -> dict[str, Any]:

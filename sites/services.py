@@ -166,7 +166,7 @@ def setup_local_sites(*, rinse: bool = False, actor=None) -> dict[str, str]:
     repos = ButlerRepo.objects.filter(name=settings.MSPROC_REPO_NAME).select_related("site").order_by(
         "-site__is_hub", "site__code")
     for repo in repos:
-        if rinse and repo.status in {"ready", "failed"}:
+        if rinse and repo.status in ButlerRepo.sources_of("start_teardown"):
             repo.start_teardown(actor=actor, comment="rinse-and-repeat")
         if repo.status == "tearing_down":
             remove_repo(repo.root_uri)

@@ -78,6 +78,8 @@ def test_it_derives_the_state_sets_from_the_tables():
     assert summaries.GROUP_FAILED == {"failed", "reviewable"}
     assert summaries.MOVEMENT_FAILED == {"failed", "stuck"}
     assert summaries.ACTIVE_CAMPAIGN == {"waiting", "running", "paused", "reviewable"}
+    assert summaries.PENDING_GROUP == {"waiting", "ready"}
+    assert Movement.sources_of("start_transferring", "finish") == {"registering", "ingesting"}  # leased states
     assert Job.sources_of("reject") >= services.LIVE_ATTEMPT_STATES
     assert ButlerRepo.target_of("mark_ready") == "ready"
 
