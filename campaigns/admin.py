@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from core.admin_actions import VerbsOnlyAdmin, transition_action
 
-from .models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
+from .models import Campaign, CampaignTemplate, ErrorRule, Group, Heartbeat, Job, Stage, StallThreshold, Step
 
 
 @admin.register(CampaignTemplate)
@@ -93,3 +93,29 @@ class ErrorRuleAdmin(admin.ModelAdmin):
     list_display = ("name", "pattern", "action", "priority", "max_retries", "enabled")
     list_filter = ("action", "enabled")
     search_fields = ("name", "pattern", "description")
+
+
+@admin.register(StallThreshold)
+class StallThresholdAdmin(admin.ModelAdmin):
+    """Staff set how long a state may last before the home page calls it stalled.
+
+    One row per (kind, state), seeded by the migration: only ``after`` is edited here.
+    """
+
+    list_display = ("kind", "status", "after")
+    list_editable = ("after",)
+    list_filter = ("kind",)
+    readonly_fields = ("kind", "status")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Heartbeat)
+class HeartbeatAdmin(admin.ModelAdmin):
+    list_display = ("kind", "name", "pid", "started_at", "last_seen", "stopped")
+    list_filter = ("kind", "stopped")
+    readonly_fields = ("kind", "name", "pid", "started_at", "last_seen", "stopped", "details")

@@ -13,7 +13,7 @@ class CampaignsConfig(AppConfig):
         from core import actions, roles
         from core.views import contribute
 
-        from . import services, summaries, tasks  # noqa: F401 - tasks: registers this app's Celery task names (core.queue)
+        from . import charts, services, summaries, tasks  # noqa: F401 - tasks: registers this app's Celery task names (core.queue)
         from .models import Campaign, Group, Step
 
         # Rejecting a campaign or a step gives up its unfinished groups and cancels their live attempts;
@@ -30,4 +30,5 @@ class CampaignsConfig(AppConfig):
         # The site pages (sites imports no app) show the groups at each site and what a rinse would disturb.
         contribute("sites.site_list", summaries.site_list_annotations)
         contribute("sites.site", summaries.site_page)
+        contribute("sites.site", charts.site_page)
         contribute("sites.rinse", summaries.rinse_page)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.db.models import Case, When
+from django.urls import reverse_lazy
 
 from core.forms import ActionForm
 from sites.models import Site
@@ -47,8 +48,13 @@ class CampaignBuilderForm(forms.Form):
     """A campaign from a template or a spec (pasted or uploaded); previewed before saving."""
 
     name = forms.CharField(max_length=128, required=False, help_text="Leave empty to use the spec's name.")
-    template = forms.ModelChoiceField(CampaignTemplate.objects.all(), required=False,
-                                      help_text="Start from a template; its spec fills the box below.")
+    template = forms.ModelChoiceField(
+        CampaignTemplate.objects.all(), required=False,
+        help_text="Start from a template; its spec fills the box below.",
+        # htmx swaps the spec box for the chosen template's spec (campaigns.views.builder.BuilderSpecView)
+        widget=forms.Select(attrs={"hx-get": reverse_lazy("campaigns:builder-spec"), "hx-target": "#id_spec",
+                                   "hx-swap": "outerHTML", "hx-trigger": "change"}),
+    )
     spec_file = forms.FileField(required=False, label="Upload a spec", help_text="A YAML campaign spec.")
     spec = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "false",
                                                                        "class": "code"}),

@@ -7,8 +7,10 @@ import re
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.leases import LeasedModel
 from core.lifecycle import StatefulModel
 
 from .choices import ErrorAction, Scope, Status
@@ -181,6 +183,8 @@ class Step(StatefulModel):
     inputs = models.JSONField(default=list, blank=True, help_text="Input dataset type names.")
     outputs = models.JSONField(default=list, blank=True, help_text="Output dataset type names.")
     status = models.CharField(max_length=16, choices=Status.choices, default=S.WAITING, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When it started running.")
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="When it was accepted or rejected.")
 
     class Meta:
         ordering = ["campaign", "order"]
@@ -201,11 +205,11 @@ class Step(StatefulModel):
 
     def start(self, *, actor=None, comment: str = "") -> None:
         """ready -> running."""
-        self._transition("start", actor=actor, comment=comment)
+        self._transition("start", actor=actor, comment=comment, started_at=timezone.now())
 
     def accept(self, *, actor=None, comment: str = "") -> None:
         """running -> accepted: every group is accepted (or rejected)."""
-        self._transition("accept", actor=actor, comment=comment)
+        self._transition("accept", actor=actor, comment=comment, finished_at=timezone.now())
 
     def review(self, *, actor=None, comment: str = "") -> None:
         """running -> reviewable: a group waits for an operator."""
@@ -221,7 +225,8 @@ class Step(StatefulModel):
 
     def force_accept(self, *, actor=None, comment: str = "") -> None:
         """reviewable|failed -> accepted, by an operator's decision."""
-        self._transition("force_accept", actor=actor, comment=comment)
+        self._transition("force_accept", actor=actor, comment=comment,
+                         finished_at=timezone.now())
 
     def pause(self, *, actor=None, comment: str = "") -> None:
         """waiting|ready|running -> paused: no new group of it is submitted."""
@@ -233,7 +238,7 @@ class Step(StatefulModel):
 
     def reject(self, *, actor=None, comment: str = "") -> None:
         """Any non-terminal status -> rejected."""
-        self._transition("reject", actor=actor, comment=comment)
+        self._transition("reject", actor=actor, comment=comment, finished_at=timezone.now())
 
 
 class ErrorRule(models.Model):
@@ -318,6 +323,8 @@ class Group(StatefulModel):
     last_error = models.TextField(blank=True)
     error_rule = models.ForeignKey(ErrorRule, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="groups")
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When its first attempt was prepared.")
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="When it was accepted or rejected.")
 
     class Meta:
         ordering = ["step", "ordinal"]
@@ -341,8 +348,10 @@ class Group(StatefulModel):
 
     def prepare(self, *, actor=None, comment: str = "") -> None:
         """ready|rescuable -> prepared: a new attempt (Job) is about to be submitted."""
-        self._transition("prepare", actor=actor, comment=comment, attempts=models.F("attempts") + 1)
-        self.refresh_from_db(fields=["attempts"])
+        self._transition("prepare", actor=actor, comment=comment,
+                         attempts=models.F("attempts") + 1,
+                         started_at=Coalesce("started_at", models.Value(timezone.now())))
+        self.refresh_from_db(fields=["attempts", "started_at"])
 
     def start(self, *, actor=None, comment: str = "") -> None:
         """prepared -> running: the backend accepted the submission."""
@@ -350,7 +359,8 @@ class Group(StatefulModel):
 
     def accept(self, *, actor=None, comment: str = "") -> None:
         """running -> accepted: every quantum succeeded."""
-        self._transition("accept", actor=actor, comment=comment, last_error="")
+        self._transition("accept", actor=actor, comment=comment, last_error="",
+                         finished_at=timezone.now())
 
     def fail(self, error: str = "", *, error_rule: ErrorRule | None = None, actor=None) -> None:
         """prepared|running -> failed, keeping the error and the matched rule."""
@@ -384,7 +394,8 @@ class Group(StatefulModel):
 
     def force_accept(self, *, actor=None, comment: str = "") -> None:
         """failed|reviewable|blocked -> accepted, by an operator's decision."""
-        self._transition("force_accept", actor=actor, comment=comment)
+        self._transition("force_accept", actor=actor,
+                         comment=comment, finished_at=timezone.now())
 
     def pause(self, *, actor=None, comment: str = "") -> None:
         """waiting|ready -> paused."""
@@ -396,10 +407,11 @@ class Group(StatefulModel):
 
     def reject(self, *, actor=None, comment: str = "") -> None:
         """Any state but accepted|rejected -> rejected: given up (a live attempt: see services.act_on_group)."""
-        self._transition("reject", actor=actor, comment=comment)
+        self._transition("reject", actor=actor, comment=comment,
+                         finished_at=timezone.now())
 
 
-class Job(StatefulModel):
+class Job(LeasedModel, StatefulModel):
     """One submission attempt of a group to an execution backend.
 
     Lifecycle::
@@ -492,3 +504,63 @@ class Job(StatefulModel):
     def reject(self, *, actor=None, comment: str = "") -> None:
         """prepared|running|blocked|failed|reviewable -> rejected."""
         self._transition("reject", actor=actor, comment=comment, finished_at=timezone.now())
+
+
+class Heartbeat(models.Model):
+    """The last sign of life of one msproc process: the reconcile tick, each Celery worker, beat.
+
+    Written by the tick after each run (``campaigns.tasks.reconcile``), by every worker every
+    MSPROC_HEARTBEAT_SECONDS (``msproc.celery.HeartbeatStep``) and by beat's scheduler
+    (``msproc.beat.Scheduler``); read by ``campaigns.liveness``.
+    """
+
+    class Kind(models.TextChoices):
+        TICK = "tick", "reconcile tick"
+        WORKER = "worker", "Celery worker"
+        BEAT = "beat", "Celery beat"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    name = models.CharField(max_length=200, help_text="The worker's node name; the tick's and beat's host.")
+    pid = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now, help_text="When this process started.")
+    last_seen = models.DateTimeField(default=timezone.now)
+    stopped = models.BooleanField(default=False, help_text="The process said goodbye (a clean shutdown).")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["kind", "name"]
+        constraints = [models.UniqueConstraint(fields=["kind", "name"], name="campaigns_heartbeat_kind_name")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.name}"
+
+
+class StallThreshold(models.Model):
+    """How long a group or movement may sit in one state before the home page calls it stalled.
+
+    Staff edit these in the admin; a state without a row uses ``campaigns.summaries.STALL_DEFAULTS``.
+    """
+
+    class Kind(models.TextChoices):
+        GROUP = "group", "group"
+        MOVEMENT = "movement", "movement"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, help_text="The state, e.g. running or registering.")
+    after = models.DurationField(help_text="Stalled after this long in the state, e.g. 02:00:00.")
+
+    class Meta:
+        ordering = ["kind", "status"]
+        constraints = [models.UniqueConstraint(fields=["kind", "status"], name="campaigns_stallthreshold_kind_status")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.status} after {self.after}"
+
+    def clean(self) -> None:
+        from transfers.choices import MovementStatus
+
+        choices = Status if self.kind == self.Kind.GROUP else MovementStatus
+        if self.status not in choices.values:
+            raise ValidationError({"status": f"not a {self.kind} state; one of: {', '.join(choices.values)}"})
+        if self.after is not None and self.after.total_seconds() <= 0:
+            raise ValidationError({"after": "must be positive"})

@@ -31,10 +31,12 @@ from functools import lru_cache
 import yaml
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef
+from django.db.models import Count, Exists, F, OuterRef, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core import queue
+from core.leases import claimable, new_holder, renewing, takeover_comment
 from core.lifecycle import IllegalTransition, bulk_transition, record_event
 from msproc.lib.planning.bps import SiteInfo, queue_for, render_submit_yaml
 from sites.choices import SiteStatus
@@ -227,8 +229,9 @@ def _prepare_by_campaign(candidates, size: int, report: TickReport) -> int:
 def _prepare_batch(candidates, size: int, report: TickReport) -> int:
     with transaction.atomic():
         # The longest-ready first: a group retried again and again never overtakes another campaign's groups.
-        moved = bulk_transition(candidates, "prepare", limit=size, order_by=("status_changed_at", "pk"),
-                                attempts=F("attempts") + 1)
+        moved = bulk_transition(candidates, "prepare", limit=size,
+                                order_by=("status_changed_at", "pk"), attempts=F("attempts") + 1,
+                                started_at=Coalesce("started_at", Value(timezone.now())))  # the first attempt's
         if not moved:
             return 0
         rescued = {pk for pk, previous in moved if previous == S.RESCUABLE}
@@ -374,16 +377,43 @@ def submit_jobs(job_ids: Sequence[int]) -> dict[int, str]:
     prepared and, once the rest of the batch is recorded, is raised
     (BackendError) so the task retries the batch.
     """
+    holder = new_holder()
+    claimed = _claim_jobs(job_ids, holder)
     jobs = list(Job.objects.filter(pk__in=list(job_ids)).select_related(
         "group__step__stage", "group__site", "group__campaign").defer("group__campaign__plan"))
+    if not claimed:
+        return {job.pk: job.status for job in jobs}
+    with renewing(Job, claimed, holder):
+        return _submit_claimed(jobs, claimed)
+
+
+def _claim_jobs(job_ids: Sequence[int], holder: str) -> list[int]:
+    """Take the lease of the prepared jobs nobody works on (or whose worker died); return their ids.
+
+    A job taken from a dead holder gets a "taken over after its worker died" Event.
+    """
+    now = timezone.now()
+    prepared = Job.objects.filter(pk__in=list(job_ids), status=S.PREPARED)
+    dead = {pk: (previous, beat) for pk, previous, beat in
+            prepared.exclude(holder="").filter(claimable(now)).values_list("pk", "holder", "heartbeat_at")}
+    with transaction.atomic():
+        prepared.filter(claimable(now)).update(holder=holder, heartbeat_at=now)
+        claimed = list(prepared.filter(holder=holder).values_list("pk", flat=True))
+        for job in Job.objects.filter(pk__in=[pk for pk in claimed if pk in dead]).select_related("group"):
+            record_event(job, "take_over", job.status, job.status, comment=takeover_comment(*dead[job.pk]))
+    return claimed
+
+
+def _submit_claimed(jobs: list[Job], claimed: Sequence[int]) -> dict[int, str]:
     statuses = {job.pk: job.status for job in jobs}
+    claimed = set(claimed)
     context = SubmitContext()
     started: dict[int, dict] = {}
     rendered: dict[int, str] = {}
     failed: list[tuple[Job, str]] = []
     transient: BackendError | None = None
     for job in jobs:
-        if job.status != S.PREPARED or job.group.campaign.status != S.RUNNING:
+        if job.pk not in claimed or job.status != S.PREPARED or job.group.campaign.status != S.RUNNING:
             continue
         if not job.bps_yaml:
             job.bps_yaml = rendered[job.pk] = render_bps_yaml(job, context)
@@ -486,7 +516,7 @@ def render_bps_yaml(job: Job, context: SubmitContext | None = None) -> str:
                                    level=step.level, depends_on=[], memory_mb=step.memory_mb, inputs=step.inputs,
                                    outputs=step.outputs, groups=[])
         return render_submit_yaml(plan, planned_step, planned_group, info,
-                                  pipeline_yaml=resolve_pipeline_uri(plan.pipeline))
+                                  pipeline_yaml=resolve_pipeline_uri(plan.pipeline), output_run=job.run_collection)
     except (KeyError, TypeError, ValueError) as exc:  # informational for local runs: never block a submission
         return f"# could not render the BPS YAML: {exc}\n"
 
@@ -616,7 +646,7 @@ def _accept_jobs(job_ids: list[int], outcomes: Mapping[int, JobStatus], groups: 
             accepted = Group.objects.filter(pk__in=[groups[pk] for pk in ids])
         else:
             accepted = Group.objects.filter(jobs__pk__in=ids)
-        bulk_transition(accepted, "accept", last_error="")
+        bulk_transition(accepted, "accept", last_error="", finished_at=timezone.now())
     return len(ids)
 
 
@@ -715,8 +745,8 @@ REQUEUE_BATCH = 500
 def _requeue_lost(report: TickReport) -> None:
     """Re-enqueue work whose message may have been lost (a worker died, a broker restarted)."""
     stale = timezone.now() - REQUEUE_AFTER
-    jobs = list(Job.objects.filter(status=S.PREPARED, status_changed_at__lt=stale).order_by("status_changed_at", "pk")
-                .values_list("pk", flat=True)[:REQUEUE_BATCH])
+    jobs = list(Job.objects.filter(claimable(), status=S.PREPARED, status_changed_at__lt=stale)
+                .order_by("status_changed_at", "pk").values_list("pk", flat=True)[:REQUEUE_BATCH])
     if jobs:
         Job.objects.filter(pk__in=jobs).update(status_changed_at=timezone.now())
         report.requeued_jobs = jobs

@@ -440,6 +440,6 @@ def reject_with_attempts(obj: Campaign | Step, *, actor=None, comment: str = "")
     with transaction.atomic():
         obj.reject(actor=actor, comment=comment)
         cancel_live_attempts(groups, actor=actor, comment=note)
-        while bulk_transition(groups, "reject", actor=actor, comment=note, limit=1000):
+        while bulk_transition(groups, "reject", actor=actor, comment=note, limit=1000, finished_at=timezone.now()):
             pass
     return obj

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
-from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from core.models import Event
@@ -23,11 +22,12 @@ from transfers.choices import MovementStatus
 from transfers.models import Movement
 
 from .choices import Status
-from .models import Campaign, Group, Job, Step
+from .models import Campaign, Group, Job, StallThreshold, Step
 from .services import PENDING_FOR_REASSIGN
 
-# A group or movement that sits in one of these states longer than this is "stalled".
-STALL_THRESHOLDS: dict[str, dict[str, timedelta]] = {
+# A group or movement that sits in one of these states longer than this is "stalled". Staff change them in the
+# admin (StallThreshold rows, seeded with these); a state without a row falls back to these defaults.
+STALL_DEFAULTS: dict[str, dict[str, timedelta]] = {
     "group": {
         Status.READY: timedelta(hours=2),
         Status.PREPARED: timedelta(minutes=30),
@@ -43,6 +43,27 @@ STALL_THRESHOLDS: dict[str, dict[str, timedelta]] = {
     },
 }
 
+
+def stall_thresholds() -> dict[str, dict[str, timedelta]]:
+    """Return the stall thresholds in force: the defaults overlaid with staff's StallThreshold rows. One query."""
+    thresholds = {kind: dict(states) for kind, states in STALL_DEFAULTS.items()}
+    for kind, status, after in StallThreshold.objects.values_list("kind", "status", "after"):
+        thresholds.setdefault(kind, {})[status] = after
+    return thresholds
+
+
+def human_duration(delta: timedelta) -> str:
+    """Return a duration for people: "45 s", "30 min", "2 h", "1 d 6 h"."""
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min" + (f" {seconds % 60} s" if seconds % 60 else "")
+    if seconds < 86400:
+        return f"{seconds // 3600} h" + (f" {seconds % 3600 // 60} min" if seconds % 3600 // 60 else "")
+    return f"{seconds // 86400} d" + (f" {seconds % 86400 // 3600} h" if seconds % 86400 // 3600 else "")
+
+
 # States shown on the home page whatever their age: they wait for an operator.
 GROUP_FAILED = Group.sources_of("rescue")  # failed or reviewable: what a rescue reruns
 MOVEMENT_FAILED = Movement.sources_of("retry")  # failed or stuck: what a retry restarts
@@ -57,9 +78,9 @@ ACTIVE_CAMPAIGN = Campaign.sources_of("reject") - {Campaign.target_of("fail")}
 ATTENTION_LIMIT = 50
 
 
-def _stall_q(kind: str, now: datetime) -> Q:
+def _stall_q(kind: str, now: datetime, thresholds: dict[str, dict[str, timedelta]]) -> Q:
     query = Q(pk__in=[])
-    for status, threshold in STALL_THRESHOLDS[kind].items():
+    for status, threshold in thresholds[kind].items():
         query |= Q(status=status, status_changed_at__lt=now - threshold)
     return query
 
@@ -86,6 +107,15 @@ def active_campaigns() -> list[Campaign]:
     return campaigns_with_progress(Campaign.objects.filter(status__in=ACTIVE_CAMPAIGN).order_by("-created"))
 
 
+RECENTLY_FINISHED = 10
+
+
+def recently_finished_campaigns(limit: int = RECENTLY_FINISHED) -> list[Campaign]:
+    """Return the ``limit`` campaigns finished last (accepted, failed or rejected), latest first (one query)."""
+    return list(Campaign.objects.filter(status__in=Status.terminal() | {Status.FAILED}, finished_at__isnull=False)
+                .select_related("hub").order_by("-finished_at")[:limit])
+
+
 def sites_with_load() -> list[Site]:
     """Return every site with ``running`` (groups in flight there) and ``pending`` (waiting/ready) counts."""
     return list(
@@ -104,32 +134,37 @@ class Attention:
     obj: Any
     reason: str
     since: datetime
+    threshold: timedelta | None = None  # what made it "stalled"
 
 
-def needs_attention(limit: int = ATTENTION_LIMIT, now: datetime | None = None) -> list[Attention]:
+def needs_attention(limit: int = ATTENTION_LIMIT, now: datetime | None = None,
+                    thresholds: dict[str, dict[str, timedelta]] | None = None) -> list[Attention]:
     """Return stalled (same state past its threshold) or failed groups and movements, newest first.
 
-    Two queries (groups, movements), each limited to ``limit``.
+    Two queries (groups, movements), each limited to ``limit``, and one for the thresholds unless given.
     """
     now = now or timezone.now()
+    thresholds = thresholds or stall_thresholds()
     groups = (
-        Group.objects.filter(Q(status__in=GROUP_FAILED) | _stall_q("group", now))
+        Group.objects.filter(Q(status__in=GROUP_FAILED) | _stall_q("group", now, thresholds))
         .exclude(campaign__status__in=Status.terminal())
         .select_related("step", "site", "campaign", "error_rule")
         .order_by("-status_changed_at")[:limit]
     )
     movements = (
-        Movement.objects.filter(Q(status__in=MOVEMENT_FAILED) | _stall_q("movement", now))
+        Movement.objects.filter(Q(status__in=MOVEMENT_FAILED) | _stall_q("movement", now, thresholds))
         .exclude(campaign__status__in=Status.terminal())
         .select_related("destination", "campaign")
         .order_by("-status_changed_at")[:limit]
     )
     items = [
-        Attention("group", group, "failed" if group.status in GROUP_FAILED else "stalled", group.status_changed_at)
+        Attention("group", group, "failed" if group.status in GROUP_FAILED else "stalled", group.status_changed_at,
+                  None if group.status in GROUP_FAILED else thresholds["group"].get(group.status))
         for group in groups
     ] + [
         Attention("movement", movement, "failed" if movement.status in MOVEMENT_FAILED else "stalled",
-                  movement.status_changed_at)
+                  movement.status_changed_at,
+                  None if movement.status in MOVEMENT_FAILED else thresholds["movement"].get(movement.status))
         for movement in movements
     ]
     items.sort(key=lambda item: item.since, reverse=True)
@@ -237,14 +272,25 @@ class Series:
     points: list[tuple[datetime, float]]
 
 
-def job_throughput(campaign: Campaign) -> tuple[Series, list[Series]]:
-    """Return (groups done over time, cumulative; accepted jobs per hour per site).
+def campaign_span(campaign: Campaign, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """Return the time a campaign's charts cover: its start (or creation) to its end (or now)."""
+    start = campaign.started_at or campaign.created
+    return start, max(campaign.finished_at or now or timezone.now(), start)
 
-    One query: accepted jobs' ``finished_at`` grouped by hour and site.
+
+def job_throughput(campaign: Campaign) -> tuple[Series, list[Series], timedelta]:
+    """Return (groups done over time, cumulative; accepted jobs per bucket per site; the bucket width).
+
+    The bucket fits the campaign's span (seconds for a campaign of minutes, hours for one of days; see
+    ``timing.bucket_for``). One query: accepted jobs' ``finished_at`` grouped by bucket and site.
     """
+    from core.timing import bucket_for
+
+    start, end = campaign_span(campaign)
+    trunc, width = bucket_for(end - start)
     rows = (
         Job.objects.filter(group__campaign=campaign, status=Status.ACCEPTED, finished_at__isnull=False)
-        .annotate(hour=TruncHour("finished_at"))
+        .annotate(hour=trunc("finished_at"))
         .values("hour", "group__site__code")
         .annotate(n=Count("id"))
         .order_by("hour")
@@ -257,10 +303,11 @@ def job_throughput(campaign: Campaign) -> tuple[Series, list[Series]]:
     total, cumulative = 0, []
     for hour in sorted(per_hour):
         total += per_hour[hour]
-        cumulative.append((hour + timedelta(hours=1), total))
+        cumulative.append((hour + width, total))
     if cumulative:
-        cumulative.insert(0, (min(per_hour), 0))
-    return Series("groups done", cumulative), [Series(code, points) for code, points in sorted(per_site.items())]
+        cumulative.insert(0, (min(min(per_hour), start), 0))
+    return (Series("groups done", cumulative), [Series(code, points) for code, points in sorted(per_site.items())],
+            width)
 
 
 def step_site_counts(step: Step) -> list[dict[str, Any]]:

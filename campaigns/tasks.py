@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 from celery import shared_task
 
 from core.locks import singleton
 
 from . import orchestration, services
 from .backends import BackendError
+from .liveness import record_heartbeat
 
 
 @shared_task(name="campaigns.tasks.reconcile", ignore_result=True)
@@ -16,7 +20,12 @@ def reconcile() -> dict:
     with singleton("msproc-reconcile") as acquired:
         if not acquired:
             return {"skipped": "another reconciler is running"}
+        started = time.monotonic()
         report = orchestration.reconcile()
+        record_heartbeat("tick", "reconcile", details={
+            "host": socket.gethostname(), "seconds": round(time.monotonic() - started, 3),
+            "groups_ready": report.groups_ready, "jobs_prepared": len(report.jobs_prepared),
+            "jobs_finished": report.jobs_finished})
     return {"groups_ready": report.groups_ready, "jobs_prepared": len(report.jobs_prepared),
             "jobs_finished": report.jobs_finished, "campaigns_failing": sorted(report.faults)}
 

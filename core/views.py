@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.generic import FormView, ListView
 
-from core import actions
+from core import actions, roles
 from core.actions import verbs_for
 from core.forms import ActionForm
 from core.htmx import RoleRequiredMixin, ViewerRequiredMixin
@@ -68,6 +68,9 @@ class ActionView(RoleRequiredMixin, FormView):
 
     def has_role(self, user: Any) -> bool:
         return self.registration.role(user)
+
+    def required_role(self) -> str:
+        return roles.role_name(self.registration.role)
 
     def get_object(self):
         if not hasattr(self, "object"):

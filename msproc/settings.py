@@ -43,15 +43,18 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc assets served from this package: no CDN
     "django_celery_beat",
     "core.apps.CoreConfig",
     "sites.apps.SitesConfig",
     "transfers.apps.TransfersConfig",
     "campaigns.apps.CampaignsConfig",
+    "notifications.apps.NotificationsConfig",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from the web process (gunicorn), compressed
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -74,6 +77,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "campaigns.liveness.liveness_banner",
             ],
         },
     },
@@ -97,7 +101,14 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = env_path("MSPROC_STATIC_ROOT", DATA_DIR / "static")  # filled by ``manage.py collectstatic``
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names (cached for ever by browsers) once collectstatic ran; plain finders while DEBUG.
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+                    else "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
@@ -132,6 +143,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Multi-site processing campaigns for Rubin Observatory data releases.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery: an embedded broker on SQLite by default (no server); Redis or RabbitMQ in production and tests.
@@ -143,7 +157,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "msproc.beat:Scheduler"  # django-celery-beat's, writing beat's heartbeat
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 MSPROC_RECONCILE_SECONDS = env_float("MSPROC_RECONCILE_SECONDS", 5.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE = {
@@ -157,6 +171,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "transfers.tasks.refresh_replicas",
         "schedule": env_float("MSPROC_REPLICA_REFRESH_SECONDS", 120.0, minimum=10.0),
         "options": {"expires": 100.0},
+    },
+    "notify": {  # notifications (notifications/services.py): apart from the tick, so they never slow it
+        "task": "notifications.tasks.dispatch",
+        "schedule": env_float("MSPROC_NOTIFY_SECONDS", 30.0, minimum=1.0),
+        "options": {"expires": 25.0},
     },
 }
 
@@ -179,10 +198,31 @@ LOGGING = {
 MSPROC_REPO_NAME = env_str("MSPROC_REPO_NAME", "dp2")
 MSPROC_INVENTORY_FILE = env_str("MSPROC_INVENTORY_FILE")
 MSPROC_NOOP_FAIL = env_str("MSPROC_NOOP_FAIL")
+# The no-op backends' submit and transfer start take this long (seconds): slow backends in fault tests.
+MSPROC_NOOP_SUBMIT_SECONDS = env_float("MSPROC_NOOP_SUBMIT_SECONDS", 0.0, minimum=0.0)
+MSPROC_NOOP_TRANSFER_SECONDS = env_float("MSPROC_NOOP_TRANSFER_SECONDS", 0.0, minimum=0.0)
 MSPROC_LOCAL_MAX_RUNNING = env_int("MSPROC_LOCAL_MAX_RUNNING", 2, minimum=1)
-MSPROC_MOVEMENT_LEASE_SECONDS = env_int("MSPROC_MOVEMENT_LEASE_SECONDS", 600, minimum=1)
+# Work in flight (a movement registering or ingesting, a submission) is held under a lease renewed every
+# MSPROC_HEARTBEAT_SECONDS; one not renewed for MSPROC_LEASE_SECONDS is taken over (core/leases.py).
+MSPROC_HEARTBEAT_SECONDS = env_float("MSPROC_HEARTBEAT_SECONDS", 10.0, minimum=0.1)
+MSPROC_LEASE_SECONDS = env_int("MSPROC_LEASE_SECONDS", env_int("MSPROC_MOVEMENT_LEASE_SECONDS", 45, minimum=1),
+                               minimum=1)
+MSPROC_MOVEMENT_LEASE_SECONDS = MSPROC_LEASE_SECONDS  # the former name
+# Liveness (campaigns/liveness.py): a banner on every page and GET /api/v1/liveness/ when no reconcile tick ran
+# for MSPROC_TICK_STALE_SECONDS, or no worker (or beat) reported for MSPROC_LIVENESS_SECONDS.
+MSPROC_TICK_STALE_SECONDS = env_int("MSPROC_TICK_STALE_SECONDS", max(60, int(6 * MSPROC_RECONCILE_SECONDS)), minimum=1)
+MSPROC_LIVENESS_SECONDS = env_int("MSPROC_LIVENESS_SECONDS", 60, minimum=1)
 # A backend whose service failed this recently is shown as failing (sites.models.BackendHealth).
 MSPROC_BACKEND_FAILING_SECONDS = env_int("MSPROC_BACKEND_FAILING_SECONDS", 600, minimum=1)
+# Notifications (docs/notifications.md): links in messages start with this URL; a running campaign with no event
+# for this long is reported as stalled (once per stall).
+MSPROC_BASE_URL = env_str("MSPROC_BASE_URL", "http://127.0.0.1:8000")
+MSPROC_NOTIFY_STALLED_SECONDS = env_int("MSPROC_NOTIFY_STALLED_SECONDS", 3600, minimum=60)
+# E-mail notifications go through Django's mail: an SMTP server (EMAIL_HOST/EMAIL_PORT), or another backend.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "msproc@localhost")
 
 # PanDA (docs/panda.md). Only the *path* of the token file; never the token.
 MSPROC_PANDA_URL = env_str("MSPROC_PANDA_URL")

@@ -29,6 +29,6 @@ def test_it_merges_what_every_provider_contributes_to_a_page():
 @pytest.mark.django_db
 def test_the_site_page_gets_the_groups_from_campaigns_and_the_movements_from_transfers():
     site = SiteFactory()
-    assert set(contributions("sites.site", site)) == {"running", "running_count", "contents", "incoming"}
+    assert set(contributions("sites.site", site)) == {"running", "running_count", "throughput", "contents", "incoming"}
     assert set(contributions("sites.site_list")) == {"running", "pending"}
     assert set(contributions("sites.rinse")) == {"active_campaigns"}

@@ -53,7 +53,7 @@ def test_it_generates_the_docs_lifecycles_from_the_transition_tables():
 
 def test_it_names_only_states_of_each_models_status_field():
     assert {model.__name__ for model in stateful_models()} == {
-        "Campaign", "Step", "Group", "Job", "Movement", "Site", "ButlerRepo"}
+        "Campaign", "Step", "Group", "Job", "Movement", "Site", "ButlerRepo", "Notification"}
     for model in stateful_models():
         states = {value for value, _ in model._meta.get_field("status").choices}
         for verb, (sources, target) in model.TRANSITIONS.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters as filters
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from core.timing import TimeSortFilter
 from sites.filtersets import DateTimeRangeFilter, SearchFilterSet, SiteCodeFilter
 from sites.models import Site
 
@@ -44,6 +45,7 @@ class MovementFilterSet(SearchFilterSet):
     step = filters.CharFilter(field_name="before_step__name", label="Step it gates (name)")
     created = DateTimeRangeFilter()
     changed = DateTimeRangeFilter(field_name="status_changed_at", label="Status changed")
+    sort = TimeSortFilter()
 
     class Meta:
         model = Movement

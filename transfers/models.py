@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from core.leases import LeasedModel
 from core.lifecycle import StatefulModel
 
 from .choices import MovementKind, MovementStatus
@@ -47,7 +48,7 @@ class Replica(models.Model):
         return f"{self.dataset_type.name} x{self.count} in {self.collection} @ {self.butler_repo}"
 
 
-class Movement(StatefulModel):
+class Movement(LeasedModel, StatefulModel):
     """Data that must move between sites before a step can run there.
 
     Lifecycle::
@@ -124,10 +125,11 @@ class Movement(StatefulModel):
         """planned -> ready: what it carries has been produced."""
         self._transition("make_ready", actor=actor, comment=comment)
 
-    def start_registering(self, *, actor=None, comment: str = "") -> None:
-        """ready -> registering (one more attempt)."""
+    def start_registering(self, *, holder: str = "", actor=None, comment: str = "") -> None:
+        """ready -> registering (one more attempt), held by ``holder`` (core.leases) from now on."""
         self._transition("start_registering", actor=actor, comment=comment,
-                         attempts=models.F("attempts") + 1, started_at=timezone.now())
+                         attempts=models.F("attempts") + 1, started_at=timezone.now(), holder=holder,
+                         heartbeat_at=timezone.now() if holder else None)
         self.refresh_from_db(fields=["attempts"])
 
     def start_transferring(self, *, external_ids: dict | None = None, actor=None, comment: str = "") -> None:

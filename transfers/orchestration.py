@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from core.leases import abandoned
 from core.lifecycle import IllegalTransition, bulk_transition
 from sites.services import report_backend_failure
 
@@ -64,7 +65,8 @@ def requeue(running_campaigns: QuerySet, on_fault: OnFault | None = None) -> lis
 
     - ready movements of ``running_campaigns`` no task picked up within ``REQUEUE_AFTER`` (a worker died,
       a broker restarted);
-    - registering or ingesting movements whose lease (``MSPROC_MOVEMENT_LEASE_SECONDS``) expired;
+    - registering or ingesting movements whose worker stopped renewing its lease (``MSPROC_LEASE_SECONDS``,
+      ``core.leases``): it died, or its attempt broke off;
     - transferring movements whose transfer moved on (``poll_transferring``);
     - failed movements with automatic retries left (``MSPROC_MAX_AUTO_RETRIES``).
 
@@ -72,12 +74,12 @@ def requeue(running_campaigns: QuerySet, on_fault: OnFault | None = None) -> lis
     in one campaign's movements goes to ``on_fault`` (raised without one) and the others go on.
     """
     stale = timezone.now() - REQUEUE_AFTER
-    lease = timezone.now() - timedelta(seconds=settings.MSPROC_MOVEMENT_LEASE_SECONDS)
+    # Registering and ingesting are held by a worker that renews its lease; one that stopped renewing died.
     movements = list(Movement.objects.filter(
         Q(status=M.READY, status_changed_at__lt=stale, campaign__in=running_campaigns)
-        | Q(status__in=Movement.sources_of("start_transferring", "finish"), status_changed_at__lt=lease)
+        | (Q(status__in=[M.REGISTERING, M.INGESTING]) & abandoned())
     ).order_by(F("polled_at").asc(nulls_first=True), "pk").values_list("pk", flat=True)[:REQUEUE_LIMIT])
-    if movements:  # a lease is renewed only by the worker that takes it over: mark these as seen instead
+    if movements:  # the least recently requeued go first next time
         Movement.objects.filter(pk__in=movements).update(polled_at=timezone.now())
     # Transferring movements are polled here in batches; only those that moved on get a task.
     movements += poll_transferring(on_fault=on_fault)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core.lifecycle import IllegalTransition
+from core.leases import claimable, new_holder, renewing, takeover_comment
+from core.lifecycle import IllegalTransition, record_event
 from sites.models import ButlerRepo
 from sites.services import report_backend_failure
 
@@ -83,15 +83,22 @@ def advance_movement(movement_id: int) -> str | None:
                 .filter(pk=movement_id).first())
     if movement is None or movement.status in M.terminal():
         return getattr(movement, "status", None)
+    holder = new_holder()
     if movement.status == M.READY:
         if movement.campaign.status != "running" or not _sites_online(movement):
             return movement.status
         try:
-            movement.start_registering()
+            movement.start_registering(holder=holder)
         except IllegalTransition:
             return None  # another worker has it
-    elif movement.status != M.TRANSFERRING and not _claim_stale(movement):
-        return movement.status
+    elif not _take_lease(movement, holder):
+        return movement.status  # a live worker holds it
+    with renewing(Movement, [movement.pk], holder):
+        return _carry(movement)
+
+
+def _carry(movement: Movement) -> str:
+    """Run the backend's part of each state the movement is in, under the caller's lease."""
     backend = _backend_for(movement)
     request = build_request(movement)
     try:
@@ -126,17 +133,24 @@ def advance_movement(movement_id: int) -> str | None:
     return movement.status
 
 
-def _claim_stale(movement: Movement) -> bool:
-    """Take over a movement left mid-way by a worker that died (its lease expired). Exactly one caller wins."""
-    lease = timedelta(seconds=settings.MSPROC_MOVEMENT_LEASE_SECONDS)
+def _take_lease(movement: Movement, holder: str) -> bool:
+    """Take the lease of a movement in flight that nobody holds, or whose worker died. Exactly one caller wins.
+
+    Taking over registering or ingesting work (the worker died, or its attempt broke off) leaves an Event
+    saying so; a transferring movement is free between polls and is taken without one.
+    """
     if movement.status not in {M.REGISTERING, M.TRANSFERRING, M.INGESTING}:
         return False
-    if movement.status_changed_at > timezone.now() - lease:
-        return False
+    now = timezone.now()
     with transaction.atomic():
-        claimed = Movement.objects.filter(pk=movement.pk, status=movement.status,
-                                          status_changed_at=movement.status_changed_at).update(
-            status_changed_at=timezone.now())
+        claimed = Movement.objects.filter(claimable(now), pk=movement.pk, status=movement.status,
+                                          holder=movement.holder, heartbeat_at=movement.heartbeat_at).update(
+            holder=holder, heartbeat_at=now)
+        if claimed and (movement.holder or movement.status != M.TRANSFERRING):
+            record_event(movement, "take_over", movement.status, movement.status,
+                         comment=takeover_comment(movement.holder, movement.heartbeat_at))
+    if claimed:
+        movement.holder, movement.heartbeat_at = holder, now
     return bool(claimed)
 
 
@@ -196,17 +210,25 @@ def _plan_keys(campaign_ids) -> dict[int, tuple[str | None, str | None]]:
 
 
 def refresh_replicas(repo: ButlerRepo) -> int:
-    """Record what a repository holds (datasets per type and RUN collection) as Replica rows; return the count."""
+    """Record what a repository holds (datasets and their measured bytes per type and RUN collection) as Replica
+    rows; return the number of rows."""
     import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes)
     from lsst.daf.butler import Butler
 
+    from msproc.lib.stack.transfer import stored_bytes
+
     butler = Butler.from_config(repo.root_uri)
     counts: dict[tuple[str, str], int] = {}
+    sizes: dict[tuple[str, str], int] = {}
     dims: dict[str, tuple[list[str], str]] = {}
     for dataset_type in butler.registry.queryDatasetTypes():
         dims[dataset_type.name] = (list(dataset_type.dimensions.required), dataset_type.storageClass_name)
-        for ref in butler.registry.queryDatasets(dataset_type, collections=["*"], findFirst=False):
-            counts[(dataset_type.name, ref.run)] = counts.get((dataset_type.name, ref.run), 0) + 1
+        refs = list(butler.registry.queryDatasets(dataset_type, collections=["*"], findFirst=False))
+        measured = stored_bytes(butler, refs)
+        for ref in refs:
+            key = (dataset_type.name, ref.run)
+            counts[key] = counts.get(key, 0) + 1
+            sizes[key] = sizes.get(key, 0) + measured.get(ref.id, 0)
     with transaction.atomic():
         types = {}
         for name in {name for name, _ in counts}:
@@ -214,7 +236,8 @@ def refresh_replicas(repo: ButlerRepo) -> int:
                 name=name, defaults={"dimensions": dims[name][0], "storage_class": dims[name][1]})
         Replica.objects.filter(butler_repo=repo).delete()
         Replica.objects.bulk_create(
-            Replica(butler_repo=repo, dataset_type=types[name], collection=run, count=count)
+            Replica(butler_repo=repo, dataset_type=types[name], collection=run, count=count,
+                    bytes=sizes.get((name, run), 0))
             for (name, run), count in sorted(counts.items())
         )
     return len(counts)

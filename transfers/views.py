@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count, Max, Sum
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.views.generic import TemplateView
 
@@ -82,3 +83,23 @@ def replica_contents(site: Site) -> list[dict[str, Any]]:
         .annotate(datasets=Sum("count"), bytes=Sum("bytes"), collections=Count("id"), updated=Max("updated"))
         .order_by("butler_repo__name", "dataset_type__name")
     )
+
+
+class VolumeView(ViewerRequiredMixin, TemplateView):
+    """The site × site matrix of data moved (bytes, datasets, movements, time), overall or of one campaign."""
+
+    template_name = "transfers/volume.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        from .volume import volume_matrix
+
+        campaign_model = Movement.campaign.field.related_model  # transfers imports no campaigns module
+        campaign = None
+        movements = Movement.objects.all()
+        campaign_id = self.request.GET.get("campaign", "")
+        if campaign_id:
+            if not campaign_id.isdigit():
+                raise Http404("campaign: not a campaign id")
+            campaign = get_object_or_404(campaign_model, pk=campaign_id)
+            movements = movements.filter(campaign=campaign)
+        return super().get_context_data(campaign=campaign, matrix=volume_matrix(movements), **kwargs)

@@ -27,6 +27,7 @@ class GroupBulkActionView(RoleRequiredMixin, FormView):
     form_class = ActionForm
     template_name = "campaigns/bulk_confirm.html"
     role_check = staticmethod(can_operate)
+    role_name = "operator"
 
     def get_filterset(self) -> GroupFilterSet:
         if not hasattr(self, "filterset"):

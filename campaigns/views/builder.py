@@ -7,10 +7,11 @@ from typing import Any
 
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.views.generic import FormView
+from django.views.generic import FormView, TemplateView
 
 from campaigns import services
 from campaigns.forms import CampaignBuilderForm
+from campaigns.models import CampaignTemplate
 from core.htmx import OperatorRequiredMixin
 from msproc.lib.planning.spec import SpecError
 
@@ -42,6 +43,20 @@ def plan_by_site(plan: dict[str, Any]) -> list[dict[str, Any]]:
         }
         for code in codes
     ]
+
+
+class BuilderSpecView(OperatorRequiredMixin, TemplateView):
+    """The builder's spec box holding the spec of the template chosen (``?template=<id>``; empty for none).
+
+    The builder's template select fetches it with htmx when the choice changes.
+    """
+
+    template_name = "campaigns/_builder_spec.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        template_id = self.request.GET.get("template", "")
+        template = CampaignTemplate.objects.filter(pk=template_id).first() if template_id.isdigit() else None
+        return super().get_context_data(spec_text=template.spec if template else "", **kwargs)
 
 
 class CampaignBuilderView(OperatorRequiredMixin, FormView):

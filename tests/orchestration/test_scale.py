@@ -36,7 +36,7 @@ SIZES = [10, 200]
 # around recording the finished jobs.
 PREPARING_TICK_QUERIES = 39  # start the step, make N groups ready, prepare N jobs, finish nothing yet
 POLLING_TICK_QUERIES = 47  # poll N jobs and the transferring movements, accept jobs, groups, step, campaign
-SUBMIT_QUERIES = 16  # submit a batch of jobs: read them, context, move jobs and groups to running
+SUBMIT_QUERIES = 22  # submit a batch: take its lease (6, with the release), read the jobs, context, move to running
 TRACTS = {9469: "SLAC", 9470: "SLAC", 9948: "IN2P3", 9949: "IN2P3", 9941: "LANCS", 9942: "LANCS", 1: "RAL", 2: "RAL"}
 
 

@@ -68,6 +68,7 @@ class LocalTransferBackend(TransferBackend):
                             result = transfer_datasets(source, destination, [dataset_type], [collection], where,
                                                        chain=chain)
                             transferred += result.ingested
+                            moved_bytes += result.bytes
                     except TransferError as exc:
                         if exc.permanent and "match" in str(exc):
                             continue  # nothing of this type in this collection at this source
