@@ -1,4 +1,4 @@
-"""Forms of the UI: operator action confirmation, reassigning a site's groups, the campaign builder, recurring
+"""Forms of the UI: reassigning a site's groups, the campaign builder, recurring
 campaigns."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from django import forms
 from django.db.models import Case, When
 from django.urls import reverse_lazy
 
+from core.forms import ActionForm
 from msproc.lib.planning.spec import SPEC_MAX_BYTES, SpecError, name_error, size_error
 from sites.models import Site
 
@@ -14,19 +15,6 @@ from .models import Campaign, CampaignTemplate
 
 DAYS_OF_WEEK = [("1", "Monday"), ("2", "Tuesday"), ("3", "Wednesday"), ("4", "Thursday"), ("5", "Friday"),
                 ("6", "Saturday"), ("0", "Sunday")]
-
-
-class ActionForm(forms.Form):
-    """Confirms an operator action; the comment goes into the Event log."""
-
-    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000,
-                              help_text="Why: recorded in the event log.")
-
-    def clean_comment(self) -> str:
-        comment = self.cleaned_data["comment"].strip()
-        if not comment:
-            raise forms.ValidationError("Say why.")
-        return comment
 
 
 class ReassignForm(ActionForm):

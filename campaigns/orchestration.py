@@ -38,8 +38,10 @@ from django.utils import timezone
 from core import queue
 from core.leases import claimable, new_holder, renewing, takeover_comment
 from core.lifecycle import IllegalTransition, bulk_transition, record_event
+from msproc.lib.planning.bps import SiteInfo, queue_for, render_submit_yaml
+from msproc.lib.planning.dataflow import DataflowError, resolve_pipeline_uri
 from sites.choices import SiteStatus
-from sites.models import ButlerRepo
+from sites.models import ButlerRepo, Site
 from sites.services import report_backend_failure
 from transfers import orchestration as movements
 from transfers.choices import MovementStatus
@@ -48,6 +50,7 @@ from transfers.models import Movement
 from .backends import BackendError, JobRef, JobStatus, Submission, get_execution_backend
 from .choices import ErrorAction, Status
 from .models import Campaign, ErrorRule, Group, Job, Step
+from .services import pipeline_sources
 
 log = logging.getLogger(__name__)
 S = Status
@@ -112,7 +115,7 @@ def reconcile() -> TickReport:
             _ready_groups(campaign_id, report)
     _prepare_jobs(report)
     poll_jobs(report)
-    for campaign_id in Campaign.objects.filter(status__in=[S.RUNNING, S.REVIEWABLE]).values_list("pk", flat=True):
+    for campaign_id in Campaign.objects.filter(status__in=Campaign.sources_of("fail")).values_list("pk", flat=True):
         with report.isolated(campaign_id, "finishing steps and the campaign"):
             _finish_steps(campaign_id, report)
             _finish_campaign(campaign_id, report)
@@ -160,11 +163,11 @@ def _ready_movements(campaign_id: int, report: TickReport) -> None:
 
 def _ready_groups(campaign_id: int, report: TickReport) -> None:
     gating = Movement.objects.filter(before_step=OuterRef("step"), destination=OuterRef("site")).exclude(
-        status__in=[M.DONE, M.CANCELLED])
+        status__in=M.terminal())
     waiting = Group.objects.filter(campaign_id=campaign_id, status=S.WAITING, step__status=S.RUNNING,
                                    site__status=SiteStatus.ONLINE).exclude(Exists(gating))
     while True:
-        moved = len(bulk_transition(waiting, "make_ready", {S.WAITING}, S.READY, limit=BATCH))
+        moved = len(bulk_transition(waiting, "make_ready", limit=BATCH))
         report.groups_ready += moved
         if moved < BATCH:
             return
@@ -175,7 +178,7 @@ def _prepare_jobs(report: TickReport) -> None:
 
     Local runs share this machine, so at most MSPROC_LOCAL_MAX_RUNNING of them are in flight.
     """
-    candidates = Group.objects.filter(status__in=[S.READY, S.RESCUABLE], campaign__status=S.RUNNING,
+    candidates = Group.objects.filter(status__in=Group.sources_of("prepare"), campaign__status=S.RUNNING,
                                       site__status=SiteStatus.ONLINE).exclude(step__status__in=[S.PAUSED, S.REJECTED])
     if settings.MSPROC_EXECUTION_BACKEND:
         local = candidates if settings.MSPROC_EXECUTION_BACKEND == "local" else candidates.none()
@@ -228,7 +231,7 @@ def _prepare_by_campaign(candidates, size: int, report: TickReport) -> int:
 def _prepare_batch(candidates, size: int, report: TickReport) -> int:
     with transaction.atomic():
         # The longest-ready first: a group retried again and again never overtakes another campaign's groups.
-        moved = bulk_transition(candidates, "prepare", {S.READY, S.RESCUABLE}, S.PREPARED, limit=size,
+        moved = bulk_transition(candidates, "prepare", limit=size,
                                 order_by=("status_changed_at", "pk"), attempts=F("attempts") + 1,
                                 started_at=Coalesce("started_at", Value(timezone.now())))  # the first attempt's
         if not moved:
@@ -239,7 +242,7 @@ def _prepare_batch(candidates, size: int, report: TickReport) -> int:
                   .only("ordinal", "attempts", "campaign_id", "step_id", "site_id", "step__name",
                         "site__execution_backend", "campaign__name", "campaign__output_prefix"))
         if rescued:
-            Job.objects.filter(group_id__in=rescued, status__in=[S.FAILED, S.REVIEWABLE]).update(
+            Job.objects.filter(group_id__in=rescued, status__in=Job.sources_of("supersede")).update(
                 status=S.RESCUED, status_changed_at=timezone.now())
         jobs = Job.objects.bulk_create([_new_job(group, group.pk in rescued) for group in groups],
                                        batch_size=1000)
@@ -350,8 +353,16 @@ def submission_for(job: Job, context: SubmitContext | None = None) -> Submission
         step_chain=f"{out}/{step.name}", output_chain=f"{out}/output", data_query=group.data_query,
         work_dir=job.submit_dir,
         memory_mb=step.memory_mb, bps_yaml=job.bps_yaml, rescue=job.rescue, failures=failures,
-        timeout=settings.MSPROC_PIPETASK_TIMEOUT,
+        timeout=settings.MSPROC_PIPETASK_TIMEOUT, **site_fields(group.site, step.memory_mb),
     )
+
+
+def site_fields(site: Site, memory_mb: int) -> dict[str, str]:
+    """Return what a submission carries about its site: status, PanDA computeSite/computeCloud, and the queue
+    for ``memory_mb`` (the planner's ``queue_for``; "" without a memory request)."""
+    info = SiteInfo(site.code, site.compute_site, site.compute_cloud, site.queue_prefix, "")
+    return {"site_status": site.status, "compute_site": site.compute_site, "compute_cloud": site.compute_cloud,
+            "queue": queue_for(info, memory_mb) if memory_mb > 0 else ""}
 
 
 def submit_job(job_id: int) -> str | None:
@@ -454,10 +465,9 @@ def _start_jobs(groups: Mapping[int, int], external_ids: Mapping[int, dict], ren
         for pk, values in row_values.items():
             values.setdefault("bps_yaml", yaml_of.get(pk, ""))
     with transaction.atomic():
-        moved = bulk_transition(Job.objects.filter(pk__in=list(row_values)), "start", {S.PREPARED}, S.RUNNING,
+        moved = bulk_transition(Job.objects.filter(pk__in=list(row_values)), "start",
                                 campaign_field="group__campaign_id", row_values=row_values, submitted_at=now)
-        bulk_transition(Group.objects.filter(pk__in=[groups[pk] for pk, _ in moved]), "start", {S.PREPARED},
-                        S.RUNNING)
+        bulk_transition(Group.objects.filter(pk__in=[groups[pk] for pk, _ in moved]), "start")
         _cancel_orphans(set(row_values) - {pk for pk, _ in moved}, external_ids)
 
 
@@ -495,9 +505,6 @@ def render_bps_yaml(job: Job, context: SubmitContext | None = None) -> str:
 
     Rendered from the plan's header and the step's row (not the whole plan: its group lists are not used).
     """
-    from campaigns.services import pipeline_sources
-    from msproc.lib.planning.bps import SiteInfo, render_submit_yaml
-    from msproc.lib.planning.dataflow import DataflowError, resolve_pipeline_uri
     from msproc.lib.planning.planner import Plan, PlannedGroup, PlannedStep
 
     context = context or SubmitContext()
@@ -637,7 +644,7 @@ def _accept_jobs(job_ids: list[int], outcomes: Mapping[int, JobStatus], groups: 
         for pk in job_ids
     }
     with transaction.atomic():
-        moved = bulk_transition(Job.objects.filter(pk__in=job_ids), "accept", {S.RUNNING}, S.ACCEPTED,
+        moved = bulk_transition(Job.objects.filter(pk__in=job_ids), "accept",
                                 campaign_field="group__campaign_id", row_values=row_values,
                                 finished_at=timezone.now())
         ids = [pk for pk, _ in moved]
@@ -647,7 +654,7 @@ def _accept_jobs(job_ids: list[int], outcomes: Mapping[int, JobStatus], groups: 
             accepted = Group.objects.filter(pk__in=[groups[pk] for pk in ids])
         else:
             accepted = Group.objects.filter(jobs__pk__in=ids)
-        bulk_transition(accepted, "accept", {S.RUNNING}, S.ACCEPTED, last_error="", finished_at=timezone.now())
+        bulk_transition(accepted, "accept", last_error="", finished_at=timezone.now())
     return len(ids)
 
 
@@ -710,14 +717,15 @@ def _finish_steps(campaign_id: int, report: TickReport) -> None:
         except IllegalTransition:
             continue
     counts: dict[int, dict[str, int]] = defaultdict(dict)
-    for step_id, status, n in (Group.objects.filter(campaign_id=campaign_id, step__status__in=[
-            S.RUNNING, S.REVIEWABLE]).values_list("step_id", "status").annotate(n=Count("pk"))):
+    finishing = Step.sources_of("fail")  # running or reviewable: steps that may still end
+    for step_id, status, n in (Group.objects.filter(campaign_id=campaign_id, step__status__in=finishing)
+                               .values_list("step_id", "status").annotate(n=Count("pk"))):
         counts[step_id][status] = n
     for step in Step.objects.filter(pk__in=counts):
         by_status = counts[step.pk]
         total = sum(by_status.values())
         accepted = by_status.get(S.ACCEPTED, 0) + by_status.get(S.REJECTED, 0)
-        attention = sum(by_status.get(s, 0) for s in (S.FAILED, S.REVIEWABLE, S.BLOCKED))
+        attention = sum(by_status.get(s, 0) for s in Group.sources_of("force_accept"))  # wait for an operator
         try:
             if accepted == total and step.status == S.RUNNING:
                 step.accept()
@@ -737,7 +745,7 @@ def _finish_campaign(campaign_id: int, report: TickReport) -> None:
     steps = Step.objects.filter(campaign_id=campaign_id)
     if steps.exclude(status=S.ACCEPTED).exists():
         return
-    if Movement.objects.filter(campaign_id=campaign_id).exclude(status__in=[M.DONE, M.CANCELLED]).exists():
+    if Movement.objects.filter(campaign_id=campaign_id).exclude(status__in=M.terminal()).exists():
         return
     campaign = Campaign.objects.only("pk", "name", "status").get(pk=campaign_id)  # not the plan: megabytes
     try:

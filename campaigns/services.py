@@ -28,6 +28,7 @@ from sites.models import ButlerRepo, Site
 from transfers.choices import MovementStatus as M
 from transfers.models import DatasetType, Movement
 
+from .choices import Status
 from .models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
 
 
@@ -374,7 +375,10 @@ class ReassignError(ValueError):
     """A reassignment was refused (e.g. the site is still online, or the same site was chosen)."""
 
 
-PENDING_FOR_REASSIGN = ("waiting", "ready", "paused", "failed", "rescuable", "blocked")
+#: Groups a reassignment moves: every unfinished group (those a reject gives up) but those with an attempt
+#: being submitted or running (a start or accept leaves them) and the reviewable ones (they partly
+#: succeeded: their outputs are at the site, an operator decides).
+PENDING_FOR_REASSIGN = Group.sources_of("reject") - Group.sources_of("start", "accept") - {Status.REVIEWABLE}
 
 
 @transaction.atomic
@@ -428,7 +432,7 @@ def reassign_site_groups(campaign: Campaign, from_site: Site, to_site: Site, *, 
     existing = {m.key: m for m in Movement.objects.filter(campaign=campaign).prefetch_related("sources")}
     counts = {"groups": len(moved), "movements_added": 0, "movements_updated": 0, "movements_cancelled": 0}
     wanted = {planned.key for planned in new_plan.movements}
-    for movement in Movement.objects.filter(campaign=campaign, status__in=[M.PLANNED, M.READY, M.STUCK, M.FAILED]
+    for movement in Movement.objects.filter(campaign=campaign, status__in=Movement.sources_of("cancel")
                                             ).exclude(key__in=wanted):
         movement.cancel(actor=actor, comment=f"reassigned {from_site.code} -> {to_site.code}")
         counts["movements_cancelled"] += 1
@@ -438,7 +442,7 @@ def reassign_site_groups(campaign: Campaign, from_site: Site, to_site: Site, *, 
         current = existing.get(planned.key)
         if current is None:
             added.append(planned)
-        elif current.status in (M.PLANNED, M.READY):
+        elif current.status in Movement.sources_of("make_ready", "start_registering"):  # not started
             sources = [sites[code] for code in planned.sources]
             if (current.data_ids != planned.data_ids or current.expected_count != planned.expected_count
                     or {s.code for s in current.sources.all()} != set(planned.sources)):
@@ -487,10 +491,13 @@ def load_error_rules() -> list[ErrorRule]:
 
 # ---------------------------------------------------------------------------------------- giving up on attempts
 
-#: Job states of an attempt still alive at its backend (or about to be submitted).
-LIVE_ATTEMPT_STATES = ("prepared", "running", "blocked")
-#: Group verbs that give up on the group's current attempt.
-ABANDONING_GROUP_VERBS = frozenset({"retry", "force_accept", "reject"})
+#: Job states of an attempt still alive at its backend (or about to be submitted): those a reject leaves
+#: that are active.
+LIVE_ATTEMPT_STATES = Job.sources_of("reject") & Status.active()
+#: Group verbs that give up on the group's current attempt: those leaving a state with a live attempt.
+ABANDONING_GROUP_VERBS = frozenset(verb for verb in Group.TRANSITIONS
+                                   if Group.sources_of(verb) & Status.active()
+                                   and Group.target_of(verb) not in Status.active())
 
 
 def cancel_live_attempts(groups, *, actor=None, comment: str = "") -> list[int]:
@@ -503,7 +510,7 @@ def cancel_live_attempts(groups, *, actor=None, comment: str = "") -> list[int]:
     """
     live = Job.objects.filter(group__in=groups)
     rejected: list[int] = []
-    while moved := bulk_transition(live, "reject", set(LIVE_ATTEMPT_STATES), "rejected", actor=actor,
+    while moved := bulk_transition(live, "reject", sources=LIVE_ATTEMPT_STATES, actor=actor,
                                    comment=comment or "cancelled", campaign_field="group__campaign_id",
                                    limit=1000, finished_at=timezone.now()):
         rejected += [pk for pk, _ in moved]
@@ -523,11 +530,6 @@ def act_on_group(group: Group, verb: str, *, actor=None, comment: str = "") -> G
     return group
 
 
-#: Group states a group leaves when it is given up (every state but accepted and rejected).
-UNFINISHED_GROUP_STATES = ("waiting", "ready", "prepared", "running", "failed", "reviewable", "blocked", "rescuable",
-                           "paused")
-
-
 def reject_with_attempts(obj: Campaign | Step, *, actor=None, comment: str = "") -> Campaign | Step:
     """Reject a campaign or a step: its unfinished groups are rejected too, and their live attempts are cancelled
     at their backends. Groups already accepted stay accepted. Raises IllegalTransition, changing nothing."""
@@ -536,7 +538,6 @@ def reject_with_attempts(obj: Campaign | Step, *, actor=None, comment: str = "")
     with transaction.atomic():
         obj.reject(actor=actor, comment=comment)
         cancel_live_attempts(groups, actor=actor, comment=note)
-        while bulk_transition(groups, "reject", set(UNFINISHED_GROUP_STATES), "rejected", actor=actor, comment=note,
-                              limit=1000, finished_at=timezone.now()):
+        while bulk_transition(groups, "reject", actor=actor, comment=note, limit=1000, finished_at=timezone.now()):
             pass
     return obj

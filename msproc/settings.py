@@ -174,7 +174,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": MSPROC_RECONCILE_SECONDS * 0.9},
     },
     "refresh-replicas": {
-        "task": "sites.tasks.refresh_replicas",
+        "task": "transfers.tasks.refresh_replicas",
         "schedule": env_float("MSPROC_REPLICA_REFRESH_SECONDS", 120.0, minimum=10.0),
         "options": {"expires": 100.0},
     },

@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent, build_choice_field
 from rest_framework import serializers
 
+from campaigns.choices import Status
 from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
-from core.api.base import StatusField
 from core.models import Event
 from msproc.lib.planning.spec import SPEC_MAX_BYTES, SpecError, name_error, parse_spec, size_error
 from sites.api.serializers import SiteCodeField
+
+
+class StatusField(serializers.ChoiceField):
+    """The status shared by campaigns, steps, groups and jobs, documented once as the ``StatusEnum`` component."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        super().__init__(choices=Status.choices, **kwargs)
+
+
+class StatusFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = StatusField
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: Any) -> dict[str, Any]:
+        component = ResolvedComponent(name="StatusEnum", type=ResolvedComponent.SCHEMA, object="StatusEnum",
+                                      schema=build_choice_field(self.target))
+        auto_schema.registry.register_on_missing(component)
+        return component.ref
 
 
 def validate_spec_text(value: str) -> str:

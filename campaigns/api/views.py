@@ -105,7 +105,7 @@ class CampaignTemplateViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, 
     ordering_fields = ["name", "version", "created"]
 
 
-@with_actions("campaigns.campaign", roles.can_operate)
+@with_actions(Campaign)
 class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
     """Campaigns with their progress. Staff create them from a spec; operators act on them."""
 
@@ -205,7 +205,7 @@ class StageViewSet(ReadOnlyViewSet):
     ordering_fields = ["order", "name"]
 
 
-@with_actions("campaigns.step", roles.can_operate)
+@with_actions(Step)
 class StepViewSet(ReadOnlyViewSet):
     """Steps of the campaigns, with their group counts. Operators act on them."""
 
@@ -215,7 +215,7 @@ class StepViewSet(ReadOnlyViewSet):
     ordering_fields = ["order", "name", "status", "status_changed_at"]
 
 
-@with_actions("campaigns.group", roles.can_operate, bulk=True)
+@with_actions(Group, bulk=True)
 class GroupViewSet(ReadOnlyViewSet):
     """Groups (one BPS submission per attempt). Operators act on one, or in bulk on every group a filter matches."""
 
