@@ -10,8 +10,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.utils import timezone
+
+from core.timing import bucket_name
+from transfers.volume import site_throughput
 
 from .summaries import Series
 
@@ -114,3 +118,14 @@ def line_chart(series: list[Series], *, width: int = 480, height: int = 180, ste
                           one.points[-1][1] if one.points else 0))
     ticks = [(xy(when, 0)[0], label) for when, label in time_ticks(x_min, x_max)]
     return Chart(width, height, left, bottom, lines, y_max, x_min, x_max, ticks=ticks, y_label=y_label)
+
+
+def site_page(site: Any) -> dict[str, Any]:
+    """``sites.site``: the chart of bytes into and out of the site per time bucket, and the bucket's name.
+
+    Three queries.
+    """
+    history = site_throughput(site)
+    series = [Series(f"into {site.code}", history.incoming), Series(f"out of {site.code}", history.outgoing)]
+    return {"throughput": {"chart": line_chart([s for s in series if s.points], step=True),
+                           "bucket": bucket_name(history.width)}}

@@ -9,12 +9,12 @@ from django.core.validators import RegexValidator
 from django.db.models import Exists, OuterRef, QuerySet
 
 from core.models import Event
+from core.timing import TimeSortFilter
 from sites.filtersets import DateTimeRangeFilter, SearchFilterSet, SiteCodeFilter
 from sites.models import Site
 
 from .choices import ErrorAction, Scope, Status
 from .models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
-from .timing import TimeSortFilter
 
 UNMATCHED = "unmatched"
 

@@ -1,4 +1,4 @@
-"""Forms of the UI: operator action confirmation, reassigning a site's groups, the campaign builder, recurring
+"""Forms of the UI: reassigning a site's groups, the campaign builder, recurring
 campaigns."""
 
 from __future__ import annotations
@@ -7,25 +7,14 @@ from django import forms
 from django.db.models import Case, When
 from django.urls import reverse_lazy
 
+from core.forms import ActionForm
+from msproc.lib.planning.spec import SPEC_MAX_BYTES, SpecError, name_error, size_error
 from sites.models import Site
 
 from .models import Campaign, CampaignTemplate
 
 DAYS_OF_WEEK = [("1", "Monday"), ("2", "Tuesday"), ("3", "Wednesday"), ("4", "Thursday"), ("5", "Friday"),
                 ("6", "Saturday"), ("0", "Sunday")]
-
-
-class ActionForm(forms.Form):
-    """Confirms an operator action; the comment goes into the Event log."""
-
-    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000,
-                              help_text="Why: recorded in the event log.")
-
-    def clean_comment(self) -> str:
-        comment = self.cleaned_data["comment"].strip()
-        if not comment:
-            raise forms.ValidationError("Say why.")
-        return comment
 
 
 class ReassignForm(ActionForm):
@@ -84,14 +73,36 @@ class CampaignBuilderForm(forms.Form):
                                                                        "class": "code"}),
                            help_text="Campaign spec YAML (see docs/campaign-spec.md).")
 
+    def __init__(self, *args, upload_too_large: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.upload_too_large = upload_too_large
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data.get("name") or ""
+        problem = name_error(name) if name else None
+        if problem:
+            raise forms.ValidationError(f"The name {problem}.")
+        return name
+
     def clean(self) -> dict:
         data = super().clean()
         upload = data.get("spec_file")
+        if self.upload_too_large:  # dropped while it arrived (campaigns.views.builder.SpecUploadLimit)
+            self.add_error("spec_file", f"The file is larger than {SPEC_MAX_BYTES:,} bytes, the most accepted.")
+            return data
         if upload:
+            # The size first: a huge upload is refused before it is read into memory or parsed.
+            if upload.size > SPEC_MAX_BYTES:
+                self.add_error("spec_file", f"The file is {upload.size:,} bytes; at most {SPEC_MAX_BYTES:,} are "
+                                            "accepted.")
+                return data
             try:
-                data["spec"] = upload.read().decode("utf-8")
+                data["spec"] = upload.read(SPEC_MAX_BYTES + 1).decode("utf-8")
             except UnicodeDecodeError:
                 self.add_error("spec_file", "The file is not UTF-8 text.")
+        elif data.get("spec") and (too_big := size_error(data["spec"])) is not None:
+            self.add_error("spec", f"{too_big.message[0].upper()}{too_big.message[1:]}.")
+            return data
         elif not (data.get("spec") or "").strip() and data.get("template"):
             data["spec"] = data["template"].spec
         if not (data.get("spec") or "").strip() and not self.errors:
@@ -107,3 +118,18 @@ class RecurringCampaignForm(forms.Form):
     day_of_week = forms.ChoiceField(choices=DAYS_OF_WEEK, initial="1")
     hour = forms.IntegerField(min_value=0, max_value=23, initial=6, help_text="UTC")
     minute = forms.IntegerField(min_value=0, max_value=59, initial=0)
+
+    def clean(self) -> dict:
+        """Refuse a schedule whose runs could not be planned (each run would fail at its time, unseen)."""
+        from .services import build_plan, recurring_name, recurring_spec
+
+        data = super().clean()
+        template, site = data.get("template"), data.get("site")
+        if template is not None and site is not None:
+            name = recurring_name(template, site.code)
+            try:
+                build_plan(recurring_spec(template, site.code, name), name=name)
+            except SpecError as exc:
+                problems = "; ".join(str(error) for error in exc.errors[:5])
+                self.add_error("template", f"A run of {template} at {site.code} would not plan: {problems}")
+        return data

@@ -38,8 +38,10 @@ from django.utils import timezone
 from core import queue
 from core.leases import claimable, new_holder, renewing, takeover_comment
 from core.lifecycle import IllegalTransition, bulk_transition, record_event
+from msproc.lib.planning.bps import SiteInfo, queue_for, render_submit_yaml
+from msproc.lib.planning.dataflow import DataflowError, resolve_pipeline_uri
 from sites.choices import SiteStatus
-from sites.models import ButlerRepo
+from sites.models import ButlerRepo, Site
 from sites.services import report_backend_failure
 from transfers import orchestration as movements
 from transfers.choices import MovementStatus
@@ -48,6 +50,7 @@ from transfers.models import Movement
 from .backends import BackendError, JobRef, JobStatus, Submission, get_execution_backend
 from .choices import ErrorAction, Status
 from .models import Campaign, ErrorRule, Group, Job, Step
+from .services import pipeline_sources
 
 log = logging.getLogger(__name__)
 S = Status
@@ -112,7 +115,7 @@ def reconcile() -> TickReport:
             _ready_groups(campaign_id, report)
     _prepare_jobs(report)
     poll_jobs(report)
-    for campaign_id in Campaign.objects.filter(status__in=[S.RUNNING, S.REVIEWABLE]).values_list("pk", flat=True):
+    for campaign_id in Campaign.objects.filter(status__in=Campaign.sources_of("fail")).values_list("pk", flat=True):
         with report.isolated(campaign_id, "finishing steps and the campaign"):
             _finish_steps(campaign_id, report)
             _finish_campaign(campaign_id, report)
@@ -166,7 +169,7 @@ def _inputs_pending():
     the steps it depends on are accepted, so the second never holds outside a re-plan.
     """
     gating = Movement.objects.filter(before_step=OuterRef("step"), destination=OuterRef("site")).exclude(
-        status__in=[M.DONE, M.CANCELLED])
+        status__in=M.terminal())
     upstream = Group.objects.filter(site=OuterRef("site"), step__dependents=OuterRef("step")).exclude(
         status__in=[S.ACCEPTED, S.REJECTED])
     return Exists(gating) | Exists(upstream)
@@ -176,7 +179,7 @@ def _ready_groups(campaign_id: int, report: TickReport) -> None:
     waiting = Group.objects.filter(campaign_id=campaign_id, status=S.WAITING, step__status=S.RUNNING,
                                    site__status=SiteStatus.ONLINE).exclude(_inputs_pending())
     while True:
-        moved = len(bulk_transition(waiting, "make_ready", {S.WAITING}, S.READY, limit=BATCH))
+        moved = len(bulk_transition(waiting, "make_ready", limit=BATCH))
         report.groups_ready += moved
         if moved < BATCH:
             return
@@ -188,7 +191,7 @@ def _prepare_jobs(report: TickReport) -> None:
     Local runs share this machine, so at most MSPROC_LOCAL_MAX_RUNNING of them are in flight.
     """
     # A group retried (or reassigned) before its inputs arrived waits here for them.
-    candidates = Group.objects.filter(status__in=[S.READY, S.RESCUABLE], campaign__status=S.RUNNING,
+    candidates = Group.objects.filter(status__in=Group.sources_of("prepare"), campaign__status=S.RUNNING,
                                       site__status=SiteStatus.ONLINE).exclude(
         step__status__in=[S.PAUSED, S.REJECTED]).exclude(_inputs_pending())
     if settings.MSPROC_EXECUTION_BACKEND:
@@ -242,7 +245,7 @@ def _prepare_by_campaign(candidates, size: int, report: TickReport) -> int:
 def _prepare_batch(candidates, size: int, report: TickReport) -> int:
     with transaction.atomic():
         # The longest-ready first: a group retried again and again never overtakes another campaign's groups.
-        moved = bulk_transition(candidates, "prepare", {S.READY, S.RESCUABLE}, S.PREPARED, limit=size,
+        moved = bulk_transition(candidates, "prepare", limit=size,
                                 order_by=("status_changed_at", "pk"), attempts=F("attempts") + 1,
                                 started_at=Coalesce("started_at", Value(timezone.now())))  # the first attempt's
         if not moved:
@@ -253,7 +256,7 @@ def _prepare_batch(candidates, size: int, report: TickReport) -> int:
                   .only("ordinal", "attempts", "campaign_id", "step_id", "site_id", "step__name",
                         "site__execution_backend", "campaign__name", "campaign__output_prefix"))
         if rescued:
-            Job.objects.filter(group_id__in=rescued, status__in=[S.FAILED, S.REVIEWABLE]).update(
+            Job.objects.filter(group_id__in=rescued, status__in=Job.sources_of("supersede")).update(
                 status=S.RESCUED, status_changed_at=timezone.now())
         jobs = Job.objects.bulk_create([_new_job(group, group.pk in rescued) for group in groups],
                                        batch_size=1000)
@@ -316,9 +319,13 @@ def _repo_root(site_id: int) -> str:
 
 
 def workflow_name(group: Group, attempt: int) -> str:
-    """Return the workflow name of a group attempt: the same on every retry of the same Celery task."""
-    campaign = re.sub(r"[^A-Za-z0-9_-]+", "-", group.campaign.name)
-    return f"{campaign}-{group.step.name}-g{group.ordinal}-a{attempt}"
+    """Return the workflow name of a group attempt: the same on every retry of the same Celery task.
+
+    ``{campaign name}-c{campaign id}-{step}-g{ordinal}-a{attempt}``: the id makes it unique by construction
+    (names that read alike after the clean-up, ``c03 x`` and ``c03-x``, stay apart); the name is for people.
+    """
+    campaign = re.sub(r"[^A-Za-z0-9_-]+", "-", group.campaign.name).strip("-")[:64]
+    return f"{campaign}-c{group.campaign_id}-{group.step.name}-g{group.ordinal}-a{attempt}"
 
 
 def _new_job(group: Group, rescue: bool) -> Job:
@@ -336,6 +343,7 @@ def _new_job(group: Group, rescue: bool) -> Job:
 
 def submission_for(job: Job, context: SubmitContext | None = None) -> Submission:
     """Return what the backend needs to run ``job`` (paths, collections, query, injected failures)."""
+    from campaigns.services import pipeline_sources
     from msproc.lib.planning.dataflow import resolve_pipeline_uri
 
     context = context or SubmitContext()
@@ -353,13 +361,22 @@ def submission_for(job: Job, context: SubmitContext | None = None) -> Submission
     ]
     return Submission(
         workflow_name=job.workflow_name, site=group.site.code, repo=context.repo_root(group.site_id), step=step.name,
-        pipeline=resolve_pipeline_uri(context.plan_header(campaign.pk)["pipeline"] or "mock:drp"), inputs=inputs,
+        pipeline=resolve_pipeline_uri(context.plan_header(campaign.pk)["pipeline"] or "mock:drp", pipeline_sources()),
+        inputs=inputs,
         output=f"{out}/{step.name}/group{group.ordinal}", output_run=job.run_collection,
         step_chain=f"{out}/{step.name}", output_chain=f"{out}/output", data_query=group.data_query,
         work_dir=job.submit_dir,
         memory_mb=step.memory_mb, bps_yaml=job.bps_yaml, rescue=job.rescue, failures=failures,
-        timeout=settings.MSPROC_PIPETASK_TIMEOUT,
+        timeout=settings.MSPROC_PIPETASK_TIMEOUT, **site_fields(group.site, step.memory_mb),
     )
+
+
+def site_fields(site: Site, memory_mb: int) -> dict[str, str]:
+    """Return what a submission carries about its site: status, PanDA computeSite/computeCloud, and the queue
+    for ``memory_mb`` (the planner's ``queue_for``; "" without a memory request)."""
+    info = SiteInfo(site.code, site.compute_site, site.compute_cloud, site.queue_prefix, "")
+    return {"site_status": site.status, "compute_site": site.compute_site, "compute_cloud": site.compute_cloud,
+            "queue": queue_for(info, memory_mb) if memory_mb > 0 else ""}
 
 
 def submit_job(job_id: int) -> str | None:
@@ -462,10 +479,9 @@ def _start_jobs(groups: Mapping[int, int], external_ids: Mapping[int, dict], ren
         for pk, values in row_values.items():
             values.setdefault("bps_yaml", yaml_of.get(pk, ""))
     with transaction.atomic():
-        moved = bulk_transition(Job.objects.filter(pk__in=list(row_values)), "start", {S.PREPARED}, S.RUNNING,
+        moved = bulk_transition(Job.objects.filter(pk__in=list(row_values)), "start",
                                 campaign_field="group__campaign_id", row_values=row_values, submitted_at=now)
-        bulk_transition(Group.objects.filter(pk__in=[groups[pk] for pk, _ in moved]), "start", {S.PREPARED},
-                        S.RUNNING)
+        bulk_transition(Group.objects.filter(pk__in=[groups[pk] for pk, _ in moved]), "start")
         _cancel_orphans(set(row_values) - {pk for pk, _ in moved}, external_ids)
 
 
@@ -503,8 +519,6 @@ def render_bps_yaml(job: Job, context: SubmitContext | None = None) -> str:
 
     Rendered from the plan's header and the step's row (not the whole plan: its group lists are not used).
     """
-    from msproc.lib.planning.bps import SiteInfo, render_submit_yaml
-    from msproc.lib.planning.dataflow import resolve_pipeline_uri
     from msproc.lib.planning.planner import Plan, PlannedGroup, PlannedStep
 
     context = context or SubmitContext()
@@ -523,8 +537,9 @@ def render_bps_yaml(job: Job, context: SubmitContext | None = None) -> str:
                                    level=step.level, depends_on=[], memory_mb=step.memory_mb, inputs=step.inputs,
                                    outputs=step.outputs, groups=[])
         return render_submit_yaml(plan, planned_step, planned_group, info,
-                                  pipeline_yaml=resolve_pipeline_uri(plan.pipeline), output_run=job.run_collection)
-    except (KeyError, TypeError, ValueError) as exc:  # informational for local runs: never block a submission
+                                  pipeline_yaml=resolve_pipeline_uri(plan.pipeline, pipeline_sources()),
+                                  output_run=job.run_collection)
+    except (KeyError, TypeError, ValueError, DataflowError) as exc:  # informational for local runs: never blocks
         return f"# could not render the BPS YAML: {exc}\n"
 
 
@@ -643,7 +658,7 @@ def _accept_jobs(job_ids: list[int], outcomes: Mapping[int, JobStatus], groups: 
         for pk in job_ids
     }
     with transaction.atomic():
-        moved = bulk_transition(Job.objects.filter(pk__in=job_ids), "accept", {S.RUNNING}, S.ACCEPTED,
+        moved = bulk_transition(Job.objects.filter(pk__in=job_ids), "accept",
                                 campaign_field="group__campaign_id", row_values=row_values,
                                 finished_at=timezone.now())
         ids = [pk for pk, _ in moved]
@@ -653,7 +668,7 @@ def _accept_jobs(job_ids: list[int], outcomes: Mapping[int, JobStatus], groups: 
             accepted = Group.objects.filter(pk__in=[groups[pk] for pk in ids])
         else:
             accepted = Group.objects.filter(jobs__pk__in=ids)
-        bulk_transition(accepted, "accept", {S.RUNNING}, S.ACCEPTED, last_error="", finished_at=timezone.now())
+        bulk_transition(accepted, "accept", last_error="", finished_at=timezone.now())
     return len(ids)
 
 
@@ -704,16 +719,27 @@ def _record_failure(job: Job, status: JobStatus, rules: list[ErrorRule]) -> None
 # ---------------------------------------------------------------------------------------------- finishing
 
 
+#: Why a running step without groups waits for an operator (the planner refuses such plans; older ones may have it).
+NO_GROUPS = "the step has no group: it matches no data, so nothing can finish it; force-accept or reject it"
+
+
 def _finish_steps(campaign_id: int, report: TickReport) -> None:
+    # "Nothing to do" is not "done": a step without groups would otherwise sit in running for ever, unseen.
+    for step in Step.objects.filter(campaign_id=campaign_id, status=S.RUNNING, groups__isnull=True):
+        try:
+            step.review(comment=NO_GROUPS)
+        except IllegalTransition:
+            continue
     counts: dict[int, dict[str, int]] = defaultdict(dict)
-    for step_id, status, n in (Group.objects.filter(campaign_id=campaign_id, step__status__in=[
-            S.RUNNING, S.REVIEWABLE]).values_list("step_id", "status").annotate(n=Count("pk"))):
+    finishing = Step.sources_of("fail")  # running or reviewable: steps that may still end
+    for step_id, status, n in (Group.objects.filter(campaign_id=campaign_id, step__status__in=finishing)
+                               .values_list("step_id", "status").annotate(n=Count("pk"))):
         counts[step_id][status] = n
     for step in Step.objects.filter(pk__in=counts):
         by_status = counts[step.pk]
         total = sum(by_status.values())
         accepted = by_status.get(S.ACCEPTED, 0) + by_status.get(S.REJECTED, 0)
-        attention = sum(by_status.get(s, 0) for s in (S.FAILED, S.REVIEWABLE, S.BLOCKED))
+        attention = sum(by_status.get(s, 0) for s in Group.sources_of("force_accept"))  # wait for an operator
         try:
             if accepted == total and step.status == S.RUNNING:
                 step.accept()
@@ -733,7 +759,7 @@ def _finish_campaign(campaign_id: int, report: TickReport) -> None:
     steps = Step.objects.filter(campaign_id=campaign_id)
     if steps.exclude(status=S.ACCEPTED).exists():
         return
-    if Movement.objects.filter(campaign_id=campaign_id).exclude(status__in=[M.DONE, M.CANCELLED]).exists():
+    if Movement.objects.filter(campaign_id=campaign_id).exclude(status__in=M.terminal()).exists():
         return
     campaign = Campaign.objects.only("pk", "name", "status").get(pk=campaign_id)  # not the plan: megabytes
     try:

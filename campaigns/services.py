@@ -6,26 +6,29 @@ Views, API views, tasks and commands call these; none of them holds domain logic
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import yaml
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core import queue
 from core.lifecycle import bulk_transition, record_event
-from msproc.lib.planning.dataflow import PipelineDataflow
+from msproc.lib.planning.dataflow import PipelineDataflow, PipelineSources
 from msproc.lib.planning.inventory import DataInventory, TableInventory, VisitInfo
 from msproc.lib.planning.planner import Plan, PlannedMovement, plan_campaign, reassigned_groups
-from msproc.lib.planning.spec import CampaignSpec, FieldError, SpecError, load_spec
+from msproc.lib.planning.spec import CampaignSpec, FieldError, SpecError, load_spec, name_error
 from sites.choices import RepoStatus
 from sites.models import ButlerRepo, Site
 from transfers.choices import MovementStatus as M
 from transfers.models import DatasetType, Movement
 
+from .choices import Status
 from .models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
 
 
@@ -78,20 +81,30 @@ def _site_context() -> tuple[list[str], dict[str, float]]:
     return [code for code, _ in sites], {code: float(share) for code, share in sites}
 
 
+def pipeline_sources() -> PipelineSources:
+    """Return where a spec's pipeline may come from: the shipped ones, ``MSPROC_PIPELINES_DIR`` and the
+    URI prefixes of ``MSPROC_PIPELINE_URI_PREFIXES`` (each ending in ``/``, so a prefix names a directory)."""
+    return PipelineSources.configured(getattr(settings, "MSPROC_PIPELINES_DIR", None),
+                                      getattr(settings, "MSPROC_PIPELINE_URI_PREFIXES", None) or ())
+
+
 def build_plan(spec_text: str, *, inventory: DataInventory | None = None,
-               **replan: Any) -> tuple[CampaignSpec, PipelineDataflow, Plan]:
+               name: str | None = None, **replan: Any) -> tuple[CampaignSpec, PipelineDataflow, Plan]:
     """Validate ``spec_text`` against the known sites and its pipeline and plan it.
 
-    ``replan`` (``groups``, ``delivered``) is passed to the planner when re-planning a running campaign.
-    Raises SpecError with every problem (each names its field path); a
+    ``name`` (the campaign's, when given apart from the spec) replaces the spec's name; the default
+    output prefix follows it. ``replan`` (``groups``, ``delivered``) is passed to the planner when re-planning
+    a running campaign. Raises SpecError with every problem (each names its field path); a
     planning failure is reported at path ``""``.
     """
     known, shares = _site_context()
-    spec, dataflow = load_spec(spec_text, known_sites=known, site_shares=shares)
+    spec, dataflow = load_spec(spec_text, known_sites=known, site_shares=shares, name=name,
+                               sources=pipeline_sources())
     from msproc.lib.planning.planner import PlanningError
 
     try:
-        plan = plan_campaign(spec, inventory or inventory_for(spec), dataflow, **replan)
+        plan = plan_campaign(spec, inventory or inventory_for(spec), dataflow,
+                             collection_max_length=getattr(settings, "MSPROC_COLLECTION_MAX_LENGTH", None), **replan)
     except PlanningError as exc:
         raise SpecError([FieldError("", str(exc))]) from exc
     return spec, dataflow, plan
@@ -113,13 +126,21 @@ def create_campaign_from_spec(
 ) -> Campaign:
     """Plan a spec and persist the campaign with its stages, steps, groups and movements.
 
-    ``name`` overrides the spec's name. All or nothing: a bad spec raises
-    SpecError and leaves nothing in the database.
+    ``name`` overrides the spec's name (and so the default output prefix,
+    ``u/msproc/{name}``). All or nothing: a bad spec raises SpecError and
+    leaves nothing in the database. Refused (SpecError at ``name`` or
+    ``output_prefix``): a name another campaign has, an output prefix
+    another campaign uses (or that nests in one, or one in it), and one
+    whose collections already exist in the hub's Butler repository.
     """
-    spec, dataflow, plan = build_plan(spec_text, inventory=inventory)
-    campaign_name = name or plan.name
+    spec, dataflow, plan = build_plan(spec_text, inventory=inventory, name=name or None)
+    campaign_name = plan.name
+    _lock_campaign_names()
     if Campaign.objects.filter(name=campaign_name).exists():
         raise SpecError([FieldError("name", f"a campaign called {campaign_name!r} exists already")])
+    clash = output_prefix_clash(spec)
+    if clash is not None:
+        raise SpecError([clash])
     sites = {site.code: site for site in Site.objects.filter(code__in=[s.code for s in plan.sites] + [plan.hub])}
     campaign = Campaign.objects.create(
         name=campaign_name, template=template, spec=spec_text, plan=plan.to_dict(), hub=sites[plan.hub],
@@ -152,6 +173,52 @@ def create_campaign_from_spec(
     )
     _persist_movements(campaign, plan, dataflow, steps, sites)
     return campaign
+
+
+def _lock_campaign_names() -> None:
+    """Serialise campaign creation until the transaction ends, so two creations cannot both pass the checks
+    of names and output prefixes (PostgreSQL advisory lock; SQLite serialises writers itself)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x6D7370726F63])  # "msproc"
+
+
+def output_prefix_clash(spec: CampaignSpec) -> FieldError | None:
+    """Return why ``spec``'s output prefix cannot be used by a new campaign, or None.
+
+    It must not equal another campaign's prefix, lie under one or contain one (their collections would
+    mix), and no collection under it may exist yet in the hub's Butler repository.
+    """
+    prefix = spec.output_prefix
+    parts = prefix.split("/")
+    ancestors = ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
+    other = (Campaign.objects.filter(Q(output_prefix__in=ancestors) | Q(output_prefix__startswith=f"{prefix}/"))
+             .values_list("name", "output_prefix").first())
+    if other is not None:
+        relation = "is the output prefix of" if other[1] == prefix else "overlaps the output prefix of"
+        return FieldError(spec.output_prefix_path, f"{prefix!r} {relation} campaign {other[0]!r} "
+                                                   f"({other[1]!r}); choose another")
+    existing = hub_collections(spec.hub, prefix)
+    if existing:
+        return FieldError(spec.output_prefix_path, f"{prefix!r}: the hub's Butler repository already has "
+                                                   f"collection(s) {', '.join(existing[:3])}; choose another")
+    return None
+
+
+def hub_collections(hub: str, prefix: str) -> list[str]:
+    """Return the collections named ``prefix`` or under ``prefix/`` in ``hub``'s ready Butler repository
+    (empty when it has no repository here)."""
+    repo = ButlerRepo.objects.filter(site__code=hub, status=RepoStatus.READY).first()
+    if repo is None or not Path(repo.root_uri).exists():
+        return []
+    from lsst.daf.butler import Butler
+
+    butler = Butler.from_config(repo.root_uri, writeable=False)
+    try:
+        names = butler.collections.query(f"{prefix}*")
+    finally:
+        butler.close()
+    return sorted(name for name in names if name == prefix or name.startswith(f"{prefix}/"))
 
 
 def _dataset_types(plan: Plan, dataflow: PipelineDataflow) -> dict[str, DatasetType]:
@@ -257,31 +324,64 @@ def load_templates() -> list[CampaignTemplate]:
 def start_recurring(template_id: int, site: str | None = None) -> Campaign | None:
     """Create and start a campaign from a template, named by template and date (weekly validation runs).
 
-    ``site`` (optional) runs it at one site only, as the hub. Returns the
-    campaign, or None if the template is gone.
+    ``site`` (optional) runs it at one site only, as the hub. Every run has
+    its own name, ``{template}-{site}-{yymmddHHMM}`` (``-2``, ``-3``... for
+    another run in the same minute), and so its own output prefix; a
+    template that fixes ``output_prefix`` gets the run's name appended to
+    it. Returns the campaign, or None if the template is gone. Raises
+    SpecError when the template no longer plans.
     """
-    import yaml
 
     template = CampaignTemplate.objects.filter(pk=template_id).first()
     if template is None:
         return None
-    spec_text = template.spec
+    with transaction.atomic():
+        _lock_campaign_names()  # two runs at once must not both pick the same free name
+        campaign = _create_recurring(template, site)
+        campaign.start(comment="recurring schedule")
+    return campaign
+
+
+def recurring_spec(template: CampaignTemplate, site: str | None, name: str) -> str:
+    """Return the spec of the run ``name`` of ``template`` (at ``site`` only, as the hub, when given).
+
+    A template that fixes ``output_prefix`` gets ``/{name}`` appended: every run writes its own collections.
+    """
+    import yaml
+
+    document = yaml.safe_load(template.spec) or {}
+    if not (site or (isinstance(document, dict) and document.get("output_prefix"))):
+        return template.spec
     if site:
-        document = yaml.safe_load(spec_text) or {}
         document.update(hub=site, sites=[site])
         document.pop("tract_map", None)
-        spec_text = yaml.safe_dump(document, sort_keys=False)
-    name = f"{template.name}-{site or 'all'}-{timezone.now():%Y%m%d-%H%M%S}"
-    campaign = create_campaign_from_spec(name, spec_text, template=template)
-    campaign.start(comment="recurring schedule")
-    return campaign
+    if document.get("output_prefix"):
+        document["output_prefix"] = f"{document['output_prefix']}/{name}"
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def recurring_name(template: CampaignTemplate, site: str | None) -> str:
+    """Return a free name for a run of ``template`` now: ``{template}-{site}-{yymmddHHMM}``, then ``-2``, ``-3``..."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", template.name).strip("-._")[:40] or f"template{template.pk}"
+    base = f"{stem}-{site or 'all'}-{timezone.now():%y%m%d%H%M}"
+    taken = set(Campaign.objects.filter(name__startswith=base).values_list("name", flat=True))
+    return next(candidate for candidate in (base, *(f"{base}-{n}" for n in range(2, len(taken) + 3)))
+                if candidate not in taken)
+
+
+def _create_recurring(template: CampaignTemplate, site: str | None) -> Campaign:
+    name = recurring_name(template, site)
+    return create_campaign_from_spec(name, recurring_spec(template, site, name), template=template)
 
 
 class ReassignError(ValueError):
     """A reassignment was refused (e.g. the site is still online, or the same site was chosen)."""
 
 
-PENDING_FOR_REASSIGN = ("waiting", "ready", "paused", "failed", "rescuable", "blocked")
+#: Groups a reassignment moves: every unfinished group (those a reject gives up) but those with an attempt
+#: being submitted or running (a start or accept leaves them) and the reviewable ones (they partly
+#: succeeded: their outputs are at the site, an operator decides).
+PENDING_FOR_REASSIGN = Group.sources_of("reject") - Group.sources_of("start", "accept") - {Status.REVIEWABLE}
 #: What happens to outputs the lost site already made: made again at the new site, or moved once it is back.
 REASSIGN_MODES = ("remake", "wait")
 
@@ -344,9 +444,12 @@ def reassign_site_groups(campaign: Campaign, from_site: Site, to_site: Site, *, 
     document = yaml.safe_load(campaign.spec) or {}
     document["tract_map"] = tract_map
     document["sites"] = taking_part  # the lost site keeps no tract, but may still hold what it made
+    # The campaign keeps its own collections: the re-plan is of this campaign, not of the spec's name.
+    document["output_prefix"] = campaign.output_prefix
     try:
-        spec, dataflow, new_plan = build_plan(yaml.safe_dump(document, sort_keys=False), groups=groups,
-                                              delivered=delivered)
+        spec, dataflow, new_plan = build_plan(yaml.safe_dump(document, sort_keys=False),
+                                              name=campaign.name if not name_error(campaign.name) else None,
+                                              groups=groups, delivered=delivered)
     except SpecError as exc:  # e.g. a spec stored before a validation rule it breaks was added
         raise ReassignError(f"campaigns: {campaign.name} cannot be re-planned from its spec: "
                             + "; ".join(str(error) for error in exc.errors[:5])) from exc
@@ -354,13 +457,12 @@ def reassign_site_groups(campaign: Campaign, from_site: Site, to_site: Site, *, 
     added: list[PlannedMovement] = []
     updated: list[tuple[Movement, PlannedMovement]] = []
     wanted = {planned.key for planned in new_plan.movements}
-    cancelled = [m for m in existing.values() if m.status in (M.PLANNED, M.READY, M.STUCK, M.FAILED)
-                 and m.key not in wanted]
+    cancelled = [m for m in existing.values() if m.status in Movement.sources_of("cancel") and m.key not in wanted]
     for planned in new_plan.movements:
         current = existing.get(planned.key)
         if current is None:
             added.append(planned)
-        elif current.status in (M.PLANNED, M.READY, M.STUCK, M.FAILED):
+        elif current.status in Movement.sources_of("cancel"):  # not started (or stuck/failed: brought in line)
             if (current.data_ids != planned.data_ids or current.expected_count != planned.expected_count
                     or sorted(s.code for s in current.sources.all()) != sorted(planned.sources)
                     or sorted(d.name for d in current.dataset_types.all()) != planned.dataset_types
@@ -468,10 +570,13 @@ def load_error_rules() -> list[ErrorRule]:
 
 # ---------------------------------------------------------------------------------------- giving up on attempts
 
-#: Job states of an attempt still alive at its backend (or about to be submitted).
-LIVE_ATTEMPT_STATES = ("prepared", "running", "blocked")
-#: Group verbs that give up on the group's current attempt.
-ABANDONING_GROUP_VERBS = frozenset({"retry", "force_accept", "reject"})
+#: Job states of an attempt still alive at its backend (or about to be submitted): those a reject leaves
+#: that are active.
+LIVE_ATTEMPT_STATES = Job.sources_of("reject") & Status.active()
+#: Group verbs that give up on the group's current attempt: those leaving a state with a live attempt.
+ABANDONING_GROUP_VERBS = frozenset(verb for verb in Group.TRANSITIONS
+                                   if Group.sources_of(verb) & Status.active()
+                                   and Group.target_of(verb) not in Status.active())
 
 
 def cancel_live_attempts(groups, *, actor=None, comment: str = "") -> list[int]:
@@ -484,7 +589,7 @@ def cancel_live_attempts(groups, *, actor=None, comment: str = "") -> list[int]:
     """
     live = Job.objects.filter(group__in=groups)
     rejected: list[int] = []
-    while moved := bulk_transition(live, "reject", set(LIVE_ATTEMPT_STATES), "rejected", actor=actor,
+    while moved := bulk_transition(live, "reject", sources=LIVE_ATTEMPT_STATES, actor=actor,
                                    comment=comment or "cancelled", campaign_field="group__campaign_id",
                                    limit=1000, finished_at=timezone.now()):
         rejected += [pk for pk, _ in moved]
@@ -504,11 +609,6 @@ def act_on_group(group: Group, verb: str, *, actor=None, comment: str = "") -> G
     return group
 
 
-#: Group states a group leaves when it is given up (every state but accepted and rejected).
-UNFINISHED_GROUP_STATES = ("waiting", "ready", "prepared", "running", "failed", "reviewable", "blocked", "rescuable",
-                           "paused")
-
-
 def reject_with_attempts(obj: Campaign | Step, *, actor=None, comment: str = "") -> Campaign | Step:
     """Reject a campaign or a step: its unfinished groups are rejected too, and their live attempts are cancelled
     at their backends. Groups already accepted stay accepted. Raises IllegalTransition, changing nothing."""
@@ -517,7 +617,6 @@ def reject_with_attempts(obj: Campaign | Step, *, actor=None, comment: str = "")
     with transaction.atomic():
         obj.reject(actor=actor, comment=comment)
         cancel_live_attempts(groups, actor=actor, comment=note)
-        while bulk_transition(groups, "reject", set(UNFINISHED_GROUP_STATES), "rejected", actor=actor, comment=note,
-                              limit=1000, finished_at=timezone.now()):
+        while bulk_transition(groups, "reject", actor=actor, comment=note, limit=1000, finished_at=timezone.now()):
             pass
     return obj

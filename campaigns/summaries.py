@@ -12,15 +12,14 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from core.models import Event
 from sites.choices import SiteStatus
 from sites.models import Site
 from transfers.choices import MovementStatus
-from transfers.models import Movement, Replica
+from transfers.models import Movement
 
 from .choices import Status
 from .models import Campaign, Group, Job, StallThreshold, Step
@@ -66,13 +65,16 @@ def human_duration(delta: timedelta) -> str:
 
 
 # States shown on the home page whatever their age: they wait for an operator.
-GROUP_FAILED = (Status.FAILED, Status.REVIEWABLE)
-MOVEMENT_FAILED = (MovementStatus.FAILED, MovementStatus.STUCK)
+GROUP_FAILED = Group.sources_of("rescue")  # failed or reviewable: what a rescue reruns
+MOVEMENT_FAILED = Movement.sources_of("retry")  # failed or stuck: what a retry restarts
 
 # A matrix cell takes the colour of the first of these states present, else of its most numerous state.
 SEVERITY = (Status.FAILED, Status.REVIEWABLE, Status.BLOCKED, Status.RESCUABLE, Status.RUNNING, Status.PREPARED)
 
-ACTIVE_CAMPAIGN = (Status.WAITING, Status.RUNNING, Status.PAUSED, Status.REVIEWABLE)
+# Groups waiting to run at their site: not ready yet, or ready.
+PENDING_GROUP = Group.sources_of("make_ready") | {Group.target_of("make_ready")}
+# Campaigns still under way: those a reject may still give up, but not the failed ones.
+ACTIVE_CAMPAIGN = Campaign.sources_of("reject") - {Campaign.target_of("fail")}
 ATTENTION_LIMIT = 50
 
 
@@ -81,14 +83,6 @@ def _stall_q(kind: str, now: datetime, thresholds: dict[str, dict[str, timedelta
     for status, threshold in thresholds[kind].items():
         query |= Q(status=status, status_changed_at__lt=now - threshold)
     return query
-
-
-def failing_window() -> str:
-    """How recent a backend failure must be to show the backend as failing, for people (e.g. "10 minutes")."""
-    from django.conf import settings
-
-    seconds = settings.MSPROC_BACKEND_FAILING_SECONDS
-    return f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
 
 
 def campaigns_with_progress(campaigns: QuerySet[Campaign]) -> list[Campaign]:
@@ -127,7 +121,7 @@ def sites_with_load() -> list[Site]:
     return list(
         Site.objects.annotate(
             running=Count("groups", filter=Q(groups__status__in=Status.active())),
-            pending=Count("groups", filter=Q(groups__status__in=(Status.WAITING, Status.READY))),
+            pending=Count("groups", filter=Q(groups__status__in=PENDING_GROUP)),
         )
     )
 
@@ -147,7 +141,8 @@ def needs_attention(limit: int = ATTENTION_LIMIT, now: datetime | None = None,
                     thresholds: dict[str, dict[str, timedelta]] | None = None) -> list[Attention]:
     """Return stalled (same state past its threshold) or failed groups and movements, newest first.
 
-    Two queries (groups, movements), each limited to ``limit``, and one for the thresholds unless given.
+    Three queries (groups, movements, steps left without groups), each limited to ``limit``, and one for the
+    thresholds unless given.
     """
     now = now or timezone.now()
     thresholds = thresholds or stall_thresholds()
@@ -163,11 +158,18 @@ def needs_attention(limit: int = ATTENTION_LIMIT, now: datetime | None = None,
         .select_related("destination", "campaign")
         .order_by("-status_changed_at")[:limit]
     )
+    # A step without groups waits for an operator (orchestration.NO_GROUPS); its groups cannot show it.
+    steps = (
+        Step.objects.filter(status=Status.REVIEWABLE, groups__isnull=True)
+        .exclude(campaign__status__in=Status.terminal())
+        .select_related("campaign")
+        .order_by("-status_changed_at")[:limit]
+    )
     items = [
         Attention("group", group, "failed" if group.status in GROUP_FAILED else "stalled", group.status_changed_at,
                   None if group.status in GROUP_FAILED else thresholds["group"].get(group.status))
         for group in groups
-    ] + [
+    ] + [Attention("step", step, "stuck: no group, it matches no data", step.status_changed_at) for step in steps] + [
         Attention("movement", movement, "failed" if movement.status in MOVEMENT_FAILED else "stalled",
                   movement.status_changed_at,
                   None if movement.status in MOVEMENT_FAILED else thresholds["movement"].get(movement.status))
@@ -270,12 +272,6 @@ def campaign_events(campaign: Campaign, limit: int = 50) -> list[Event]:
     return list(Event.objects.filter(campaign=campaign).select_related("actor", "content_type")[:limit])
 
 
-def object_events(obj: Any, limit: int = 100) -> list[Event]:
-    """Return the latest events of one object (its state history), newest first."""
-    content_type = ContentType.objects.get_for_model(type(obj))
-    return list(Event.objects.filter(content_type=content_type, object_id=obj.pk).select_related("actor")[:limit])
-
-
 @dataclasses.dataclass
 class Series:
     """A named line: (time, value) points in time order."""
@@ -296,7 +292,7 @@ def job_throughput(campaign: Campaign) -> tuple[Series, list[Series], timedelta]
     The bucket fits the campaign's span (seconds for a campaign of minutes, hours for one of days; see
     ``timing.bucket_for``). One query: accepted jobs' ``finished_at`` grouped by bucket and site.
     """
-    from .timing import bucket_for
+    from core.timing import bucket_for
 
     start, end = campaign_span(campaign)
     trunc, width = bucket_for(end - start)
@@ -337,16 +333,6 @@ def step_site_counts(step: Step) -> list[dict[str, Any]]:
     )
 
 
-def replica_contents(site: Site) -> list[dict[str, Any]]:
-    """Return what a site's Butler repositories hold, by repository and dataset type (one query)."""
-    return list(
-        Replica.objects.filter(butler_repo__site=site)
-        .values("butler_repo__name", "dataset_type__name")
-        .annotate(datasets=Sum("count"), bytes=Sum("bytes"), collections=Count("id"), updated=Max("updated"))
-        .order_by("butler_repo__name", "dataset_type__name")
-    )
-
-
 def error_summary() -> tuple[list[dict[str, Any]], list[str]]:
     """Return (rows, site codes): failed/reviewable groups counted by ErrorRule (None: unmatched) x site.
 
@@ -374,3 +360,24 @@ def error_summary() -> tuple[list[dict[str, Any]], list[str]]:
     for entry in rows:
         entry["cells"] = [(code, entry["by_site"].get(code, 0)) for code in sites]
     return rows, sites
+
+
+# ------------------------------------------------------------------------- contributed to the sites app's pages
+
+
+def site_list_annotations() -> dict[str, Any]:
+    """``sites.site_list``: per site, the groups running there and those waiting to run (ready or not yet)."""
+    return {"running": Count("groups", filter=Q(groups__status__in=Status.active())),
+            "pending": Count("groups", filter=Q(groups__status__in=PENDING_GROUP))}
+
+
+def site_page(site: Site) -> dict[str, Any]:
+    """``sites.site``: the groups running at the site (the latest 100) and how many there are."""
+    running = (Group.objects.filter(site=site, status__in=Status.active())
+               .select_related("campaign", "step", "site", "error_rule").order_by("-status_changed_at"))
+    return {"running": running[:100], "running_count": running.count()}
+
+
+def rinse_page() -> dict[str, Any]:
+    """``sites.rinse``: how many campaigns a rinse of the embedded sites would disturb."""
+    return {"active_campaigns": Campaign.objects.filter(status__in=ACTIVE_CAMPAIGN).count()}

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from django.contrib import admin, messages
 
+from core.actions import ActionUnavailable, perform
 from core.lifecycle import IllegalTransition
 
 
@@ -18,8 +19,6 @@ def transition_action(verb: str, label: str) -> Callable:
 
     @admin.action(description=label)
     def action(modeladmin, request, queryset):
-        from core.actions import ActionUnavailable, perform
-
         moved, refused = 0, []
         for obj in queryset:
             try:

@@ -41,3 +41,9 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.object_repr}: {self.verb} {self.from_status}->{self.to_status}"
+
+
+def object_events(obj: models.Model, limit: int = 100) -> list[Event]:
+    """Return the latest events of one object (its state history), newest first."""
+    content_type = ContentType.objects.get_for_model(type(obj))
+    return list(Event.objects.filter(content_type=content_type, object_id=obj.pk).select_related("actor")[:limit])

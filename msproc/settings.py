@@ -137,6 +137,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON nested too deeply is a 400, not a RecursionError (msproc/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "msproc.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "msproc API",
@@ -168,7 +174,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": MSPROC_RECONCILE_SECONDS * 0.9},
     },
     "refresh-replicas": {
-        "task": "sites.tasks.refresh_replicas",
+        "task": "transfers.tasks.refresh_replicas",
         "schedule": env_float("MSPROC_REPLICA_REFRESH_SECONDS", 120.0, minimum=10.0),
         "options": {"expires": 100.0},
     },
@@ -197,6 +203,13 @@ LOGGING = {
 }
 MSPROC_REPO_NAME = env_str("MSPROC_REPO_NAME", "dp2")
 MSPROC_INVENTORY_FILE = env_str("MSPROC_INVENTORY_FILE")
+# Where a spec's pipeline may come from besides the shipped ones (mock:drp): file names in this directory,
+# and URIs starting with one of these prefixes (docs/configuration.md). Nothing else is opened or fetched.
+MSPROC_PIPELINES_DIR = env_str("MSPROC_PIPELINES_DIR")
+MSPROC_PIPELINE_URI_PREFIXES = env_list("MSPROC_PIPELINE_URI_PREFIXES")
+# Longest collection name the hub's Butler registry takes: daf_butler's schema says 64 (enforced on PostgreSQL,
+# not on the embedded SQLite repositories). 0: not checked. Campaigns whose collections would be longer are refused.
+MSPROC_COLLECTION_MAX_LENGTH = env_int("MSPROC_COLLECTION_MAX_LENGTH", 0, minimum=0) or None
 MSPROC_NOOP_FAIL = env_str("MSPROC_NOOP_FAIL")
 # The no-op backends' submit and transfer start take this long (seconds): slow backends in fault tests.
 MSPROC_NOOP_SUBMIT_SECONDS = env_float("MSPROC_NOOP_SUBMIT_SECONDS", 0.0, minimum=0.0)

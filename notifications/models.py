@@ -64,13 +64,19 @@ class Notification(StatefulModel):
 
     Lifecycle::
 
-        open --queue--> queued --mark_sent--> sent
-        queued --mark_failed--> failed --queue--> queued
+        open --queue--> queued --notify--> sent
+        queued --notify_failed--> failed --queue--> queued
     """
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="notifications")
     campaign = models.ForeignKey("campaigns.Campaign", null=True, blank=True, on_delete=models.CASCADE,
                                  related_name="notifications")
+    TRANSITIONS = {
+        "queue": ({N.OPEN, N.FAILED}, N.QUEUED),
+        "notify": ({N.QUEUED}, N.SENT),
+        "notify_failed": ({N.QUEUED}, N.FAILED),
+    }
+
     status = models.CharField(max_length=8, choices=NotificationStatus.choices, default=N.OPEN)
     items = models.JSONField(default=list, blank=True,
                              help_text='What it tells, e.g. [{"topic": "group_failed", "text": "...", "url": ...}].')
@@ -92,16 +98,16 @@ class Notification(StatefulModel):
 
     def queue(self, *, actor=None, comment: str = "") -> None:
         """open|failed -> queued: its message is to be sent."""
-        self._transition("queue", {N.OPEN, N.FAILED}, N.QUEUED, actor=actor, comment=comment)
+        self._transition("queue", actor=actor, comment=comment)
 
-    def mark_sent(self, *, comment: str = "") -> None:
+    def notify(self, *, comment: str = "") -> None:
         """queued -> sent."""
-        self._transition("notify", {N.QUEUED}, N.SENT, comment=comment, sent_at=timezone.now(), error="",
+        self._transition("notify", comment=comment, sent_at=timezone.now(), error="",
                          attempts=models.F("attempts") + 1)
 
-    def mark_failed(self, error: str) -> None:
+    def notify_failed(self, error: str) -> None:
         """queued -> failed, keeping the error."""
-        self._transition("notify_failed", {N.QUEUED}, N.FAILED, comment=error[:500], error=error,
+        self._transition("notify_failed", comment=error[:500], error=error,
                          attempts=models.F("attempts") + 1)
 
 

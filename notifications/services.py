@@ -213,11 +213,11 @@ def send(notification_id: int) -> str | None:
     except NotifyError as exc:
         if not exc.permanent:
             raise
-        notification.mark_failed(str(exc))
+        notification.notify_failed(str(exc))
         return notification.status
     except OSError as exc:  # SMTP and socket errors: transient
         raise NotifyError(f"{type(exc).__name__}: {exc}") from exc
-    notification.mark_sent(comment=f"sent to {channel.name} ({channel.get_kind_display()}): {subject}")
+    notification.notify(comment=f"sent to {channel.name} ({channel.get_kind_display()}): {subject}")
     return notification.status
 
 
@@ -225,7 +225,7 @@ def give_up(notification_id: int, error: str) -> None:
     """Mark a queued notification failed after its last retry (it shows in the campaign's event log)."""
     notification = Notification.objects.filter(pk=notification_id, status=NotificationStatus.QUEUED).first()
     if notification is not None:
-        notification.mark_failed(error)
+        notification.notify_failed(error)
 
 
 def post_webhook(url: str, body: dict[str, Any], timeout: float = WEBHOOK_TIMEOUT) -> None:

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from . import signals
 from .choices import DataFacility, QueueKind
 from .models import BackendHealth, ButlerRepo, PandaQueue, Site
 
@@ -165,7 +166,7 @@ def setup_local_sites(*, rinse: bool = False, actor=None) -> dict[str, str]:
     repos = ButlerRepo.objects.filter(name=settings.MSPROC_REPO_NAME).select_related("site").order_by(
         "-site__is_hub", "site__code")
     for repo in repos:
-        if rinse and repo.status in {"ready", "failed"}:
+        if rinse and repo.status in ButlerRepo.sources_of("start_teardown"):
             repo.start_teardown(actor=actor, comment="rinse-and-repeat")
         if repo.status == "tearing_down":
             remove_repo(repo.root_uri)
@@ -188,44 +189,9 @@ def setup_local_sites(*, rinse: bool = False, actor=None) -> dict[str, str]:
             outcome[repo.site.code] = f"failed: {exc}"
             continue
         repo.mark_ready(actor=actor, comment="created by setup_sites" + (" --rinse" if rinse else ""))
-        refresh_replicas(repo)
+        signals.repository_ready.send(sender=ButlerRepo, repo=repo)  # transfers records what it holds
         outcome[repo.site.code] = "created"
     return outcome
-
-
-def refresh_replicas(repo: ButlerRepo) -> int:
-    """Record what a repository holds (datasets and their measured bytes per type and RUN collection) as Replica
-    rows; return the number of rows."""
-    import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes)
-    from lsst.daf.butler import Butler
-
-    from msproc.lib.stack.transfer import stored_bytes
-    from transfers.models import DatasetType, Replica
-
-    butler = Butler.from_config(repo.root_uri)
-    counts: dict[tuple[str, str], int] = {}
-    sizes: dict[tuple[str, str], int] = {}
-    dims: dict[str, tuple[list[str], str]] = {}
-    for dataset_type in butler.registry.queryDatasetTypes():
-        dims[dataset_type.name] = (list(dataset_type.dimensions.required), dataset_type.storageClass_name)
-        refs = list(butler.registry.queryDatasets(dataset_type, collections=["*"], findFirst=False))
-        measured = stored_bytes(butler, refs)
-        for ref in refs:
-            key = (dataset_type.name, ref.run)
-            counts[key] = counts.get(key, 0) + 1
-            sizes[key] = sizes.get(key, 0) + measured.get(ref.id, 0)
-    with transaction.atomic():
-        types = {}
-        for name in {name for name, _ in counts}:
-            types[name], _ = DatasetType.objects.get_or_create(
-                name=name, defaults={"dimensions": dims[name][0], "storage_class": dims[name][1]})
-        Replica.objects.filter(butler_repo=repo).delete()
-        Replica.objects.bulk_create(
-            Replica(butler_repo=repo, dataset_type=types[name], collection=run, count=count,
-                    bytes=sizes.get((name, run), 0))
-            for (name, run), count in sorted(counts.items())
-        )
-    return len(counts)
 
 
 # ---------------------------------------------------------------------------------------- backend health
@@ -259,6 +225,12 @@ def report_backend_failure(kind: str, backend: str, operation: str, error: str) 
                 return
     except Exception:  # health reporting must never break the work it reports on
         log.exception("could not record the failure of %s backend %s", kind, backend)
+
+
+def failing_window() -> str:
+    """How recent a backend failure must be to show the backend as failing, for people (e.g. "10 minutes")."""
+    seconds = settings.MSPROC_BACKEND_FAILING_SECONDS
+    return f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
 
 
 def failing_since():

@@ -5,8 +5,7 @@ from __future__ import annotations
 import django_filters as filters
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from campaigns.models import Campaign
-from campaigns.timing import TimeSortFilter
+from core.timing import TimeSortFilter
 from sites.filtersets import DateTimeRangeFilter, SearchFilterSet, SiteCodeFilter
 from sites.models import Site
 
@@ -39,7 +38,7 @@ class MovementFilterSet(SearchFilterSet):
 
     status = filters.MultipleChoiceFilter(choices=MovementStatus.choices)
     kind = filters.MultipleChoiceFilter(choices=MovementKind.choices)
-    campaign = filters.ModelChoiceFilter(queryset=Campaign.objects.all())
+    campaign = filters.ModelChoiceFilter(queryset=lambda request: Movement.campaign.field.related_model.objects.all())
     site = SiteCodeFilter(method="filter_site", label="Site (source or destination)")
     destination = SiteCodeFilter(field_name="destination", label="Destination site")
     source = SiteCodeFilter(method="filter_source", label="Source site")

@@ -63,6 +63,18 @@ class Movement(LeasedModel, StatefulModel):
     destination Butler and their count matches the plan.
     """
 
+    TRANSITIONS = {
+        "make_ready": ({M.PLANNED}, M.READY),
+        "start_registering": ({M.READY}, M.REGISTERING),
+        "start_transferring": ({M.REGISTERING}, M.TRANSFERRING),
+        "start_ingesting": ({M.TRANSFERRING}, M.INGESTING),
+        "finish": ({M.INGESTING}, M.DONE),
+        "mark_stuck": ({M.REGISTERING, M.TRANSFERRING, M.INGESTING}, M.STUCK),
+        "fail": ({M.REGISTERING, M.TRANSFERRING, M.INGESTING, M.STUCK}, M.FAILED),
+        "retry": ({M.STUCK, M.FAILED}, M.READY),
+        "cancel": ({M.PLANNED, M.READY, M.STUCK, M.FAILED}, M.CANCELLED),
+    }
+
     campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="movements")
     key = models.CharField(max_length=200, help_text="The plan's key of this movement, unique in a campaign.")
     kind = models.CharField(max_length=16, choices=MovementKind.choices)
@@ -111,11 +123,11 @@ class Movement(LeasedModel, StatefulModel):
 
     def make_ready(self, *, actor=None, comment: str = "") -> None:
         """planned -> ready: what it carries has been produced."""
-        self._transition("make_ready", {M.PLANNED}, M.READY, actor=actor, comment=comment)
+        self._transition("make_ready", actor=actor, comment=comment)
 
     def start_registering(self, *, holder: str = "", actor=None, comment: str = "") -> None:
         """ready -> registering (one more attempt), held by ``holder`` (core.leases) from now on."""
-        self._transition("start_registering", {M.READY}, M.REGISTERING, actor=actor, comment=comment,
+        self._transition("start_registering", actor=actor, comment=comment,
                          attempts=models.F("attempts") + 1, started_at=timezone.now(), holder=holder,
                          heartbeat_at=timezone.now() if holder else None)
         self.refresh_from_db(fields=["attempts"])
@@ -123,34 +135,29 @@ class Movement(LeasedModel, StatefulModel):
     def start_transferring(self, *, external_ids: dict | None = None, actor=None, comment: str = "") -> None:
         """registering -> transferring."""
         extra = {"external_ids": external_ids} if external_ids is not None else {}
-        self._transition("start_transferring", {M.REGISTERING}, M.TRANSFERRING, actor=actor, comment=comment,
-                         **extra)
+        self._transition("start_transferring", actor=actor, comment=comment, **extra)
 
     def start_ingesting(self, *, transferred: int, bytes_: int = 0, actor=None, comment: str = "") -> None:
         """transferring -> ingesting, recording how many datasets arrived."""
-        self._transition("start_ingesting", {M.TRANSFERRING}, M.INGESTING, actor=actor, comment=comment,
-                         transferred_count=transferred, bytes=bytes_)
+        self._transition("start_ingesting", actor=actor, comment=comment, transferred_count=transferred, bytes=bytes_)
 
     def finish(self, *, ingested: int, actor=None, comment: str = "") -> None:
         """ingesting -> done, recording how many datasets are queryable at the destination."""
-        self._transition("finish", {M.INGESTING}, M.DONE, actor=actor, comment=comment, ingested_count=ingested,
+        self._transition("finish", actor=actor, comment=comment, ingested_count=ingested,
                          finished_at=timezone.now(), last_error="")
 
     def mark_stuck(self, reason: str, *, actor=None) -> None:
         """registering|transferring|ingesting -> stuck (e.g. a Rucio rule STUCK), keeping the reason."""
-        self._transition("mark_stuck", {M.REGISTERING, M.TRANSFERRING, M.INGESTING}, M.STUCK, actor=actor,
-                         comment=reason[:500], last_error=reason)
+        self._transition("mark_stuck", actor=actor, comment=reason[:500], last_error=reason)
 
     def fail(self, error: str, *, actor=None) -> None:
         """registering|transferring|ingesting|stuck -> failed, keeping the error."""
-        self._transition("fail", {M.REGISTERING, M.TRANSFERRING, M.INGESTING, M.STUCK}, M.FAILED, actor=actor,
-                         comment=error[:500], last_error=error)
+        self._transition("fail", actor=actor, comment=error[:500], last_error=error)
 
     def retry(self, *, actor=None, comment: str = "") -> None:
         """stuck|failed -> ready: try again."""
-        self._transition("retry", {M.STUCK, M.FAILED}, M.READY, actor=actor, comment=comment)
+        self._transition("retry", actor=actor, comment=comment)
 
     def cancel(self, *, actor=None, comment: str = "") -> None:
         """planned|ready|stuck|failed -> cancelled."""
-        self._transition("cancel", {M.PLANNED, M.READY, M.STUCK, M.FAILED}, M.CANCELLED, actor=actor,
-                         comment=comment)
+        self._transition("cancel", actor=actor, comment=comment)

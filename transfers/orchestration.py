@@ -51,10 +51,10 @@ def make_ready(campaign_id: int, pending_steps: QuerySet) -> list[int]:
     A movement is ready when none of the steps it carries the outputs of is in ``pending_steps`` (the
     caller's steps that have not finished) and every movement it follows is done or cancelled.
     """
-    pending_moves = Movement.objects.filter(followers=OuterRef("pk")).exclude(status__in=[M.DONE, M.CANCELLED])
+    pending_moves = Movement.objects.filter(followers=OuterRef("pk")).exclude(status__in=M.terminal())
     ready = Movement.objects.filter(campaign_id=campaign_id, status=M.PLANNED).exclude(
         after_steps__in=pending_steps).exclude(Exists(pending_moves))
-    ids = [pk for pk, _ in bulk_transition(ready, "make_ready", {M.PLANNED}, M.READY)]
+    ids = [pk for pk, _ in bulk_transition(ready, "make_ready")]
     if ids:
         enqueue(ids)
     return ids

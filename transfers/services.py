@@ -22,7 +22,7 @@ from sites.services import report_backend_failure
 
 from .backends import MovementRequest, TransferBackendError, get_transfer_backend
 from .choices import MovementKind, MovementStatus
-from .models import Movement
+from .models import DatasetType, Movement, Replica
 
 log = logging.getLogger(__name__)
 M = MovementStatus
@@ -157,40 +157,39 @@ def _take_lease(movement: Movement, holder: str) -> bool:
 def retry_movement(movement: Movement, *, actor=None, comment: str = "") -> Movement:
     """Operator retry of a stuck or failed movement: retry what the backend holds, then stuck|failed -> ready.
 
-    For a movement with a Rucio rule, the rule is retried first (``retry_rule``: the judge repairer
-    re-queues its stuck locks now), and the retry marker it returns is kept in ``external_ids`` so that
-    the restarted movement waits for the repair instead of finding the rule still STUCK. Raises
+    The backend retries what it holds first (``TransferBackend.retry``; Rucio: the judge repairer re-queues
+    the rule's stuck locks now), and the ids it returns (Rucio: a retry marker) are kept in ``external_ids``
+    so that the restarted movement waits for the repair instead of finding the rule still STUCK. Raises
     IllegalTransition (nothing done) when the movement is neither stuck nor failed, and
     TransferBackendError (movement unchanged) when the backend could not retry.
     """
     if movement.status not in {M.STUCK, M.FAILED}:
         movement.retry(actor=actor, comment=comment)  # raises IllegalTransition with the stored status
     ids = dict(movement.external_ids or {})
-    hook = getattr(_backend_for(movement), "retry_rule", None)
-    if hook is not None and ids.get("rule_id"):
-        ids = hook(ids)
-        Movement.objects.filter(pk=movement.pk).update(external_ids=ids)
-        movement.external_ids = ids
-        comment = "; ".join(filter(None, [comment, f"retried rule {ids['rule_id']}"]))
+    backend = _backend_for(movement)
+    retried = backend.retry(ids)
+    if retried != ids:
+        Movement.objects.filter(pk=movement.pk).update(external_ids=retried)
+        movement.external_ids = retried
+        comment = "; ".join(filter(None, [comment, f"retried at {backend.name}"]))
     movement.retry(actor=actor, comment=comment)
     return movement
 
 
 def cancel_movement(movement: Movement, *, actor=None, comment: str = "") -> Movement:
-    """Operator cancel: planned|ready|stuck|failed -> cancelled, then delete the backend's rule if any.
+    """Operator cancel: planned|ready|stuck|failed -> cancelled, then the backend removes what it holds
+    (``TransferBackend.cancel``; Rucio: the movement's rule).
 
     Raises IllegalTransition when the movement cannot be cancelled; a rule that could not be deleted is
     logged (the movement stays cancelled; Rucio's rule can be removed later by hand).
     """
     movement.cancel(actor=actor, comment=comment)
     ids = movement.external_ids or {}
-    hook = getattr(_backend_for(movement), "cancel_rule", None)
-    if hook is not None and ids.get("rule_id"):
-        try:
-            hook(ids)
-        except TransferBackendError as exc:
-            log.warning("movement %s cancelled but its rule %s was not deleted: %s", movement.key,
-                        ids["rule_id"], exc)
+    try:
+        _backend_for(movement).cancel(dict(ids))
+    except TransferBackendError as exc:
+        log.warning("movement %s cancelled but its backend did not remove its transfer %s: %s", movement.key,
+                    ids, exc)
     return movement
 
 
@@ -205,3 +204,45 @@ def _plan_keys(campaign_ids) -> dict[int, tuple[str | None, str | None]]:
     keys = {pk: (instrument, skymap) for pk, instrument, skymap in campaigns.filter(
         pk__in=list(campaign_ids)).values_list("pk", "plan__instrument", "plan__skymap")}
     return defaultdict(lambda: (None, None), keys)
+
+
+# ------------------------------------------------------------------------------------------- replicas
+
+
+def refresh_replicas(repo: ButlerRepo) -> int:
+    """Record what a repository holds (datasets and their measured bytes per type and RUN collection) as Replica
+    rows; return the number of rows."""
+    import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes)
+    from lsst.daf.butler import Butler
+
+    from msproc.lib.stack.transfer import stored_bytes
+
+    butler = Butler.from_config(repo.root_uri)
+    counts: dict[tuple[str, str], int] = {}
+    sizes: dict[tuple[str, str], int] = {}
+    dims: dict[str, tuple[list[str], str]] = {}
+    for dataset_type in butler.registry.queryDatasetTypes():
+        dims[dataset_type.name] = (list(dataset_type.dimensions.required), dataset_type.storageClass_name)
+        refs = list(butler.registry.queryDatasets(dataset_type, collections=["*"], findFirst=False))
+        measured = stored_bytes(butler, refs)
+        for ref in refs:
+            key = (dataset_type.name, ref.run)
+            counts[key] = counts.get(key, 0) + 1
+            sizes[key] = sizes.get(key, 0) + measured.get(ref.id, 0)
+    with transaction.atomic():
+        types = {}
+        for name in {name for name, _ in counts}:
+            types[name], _ = DatasetType.objects.get_or_create(
+                name=name, defaults={"dimensions": dims[name][0], "storage_class": dims[name][1]})
+        Replica.objects.filter(butler_repo=repo).delete()
+        Replica.objects.bulk_create(
+            Replica(butler_repo=repo, dataset_type=types[name], collection=run, count=count,
+                    bytes=sizes.get((name, run), 0))
+            for (name, run), count in sorted(counts.items())
+        )
+    return len(counts)
+
+
+def record_new_repository(sender, repo: ButlerRepo, **kwargs) -> None:
+    """``sites.signals.repository_ready`` receiver: record what a newly created repository holds."""
+    refresh_replicas(repo)

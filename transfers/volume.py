@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
-from campaigns.timing import bucket_for
+from core.timing import bucket_for
 from sites.models import Site
 
 from .choices import MovementStatus

@@ -51,7 +51,18 @@ from .serializers import (
     StepSerializer,
 )
 
-SPEC_ERROR = OpenApiResponse(SpecErrorSerializer, description="Invalid spec: every error with its field path")
+SPEC_ERROR = OpenApiResponse(
+    SpecErrorSerializer,
+    description="Invalid spec: every error with its field path (`steps[3].split.query`; `\"\"` for the whole "
+                "document). Refused, among others: a spec over 1,000,000 bytes or nested deeper than 20 levels; "
+                "a string over its column or Butler limit, or with characters it may not hold (names, "
+                "collections, dataset types); a number that is not finite or out of range (`sites[0].share: "
+                "nan`); a query that daf_butler's parser does not read as one expression, or with `\"`, `\\`, "
+                "`{`, `$`; a pipeline that is not shipped, in the pipelines directory or under an allowed URI "
+                "prefix; a tract, visit or band the data does not have (`tract_map.9496`); a step matching no "
+                "data; a name or output prefix another campaign has, or whose collections exist at the hub "
+                "(docs/campaign-spec.md, Limits).",
+)
 
 
 def count_of(model: Any, fk: str, condition: Q | None = None) -> Coalesce:
@@ -95,7 +106,7 @@ class CampaignTemplateViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, 
     ordering_fields = ["name", "version", "created"]
 
 
-@with_actions("campaigns.campaign", roles.can_operate)
+@with_actions(Campaign)
 class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
     """Campaigns with their progress. Staff create them from a spec; operators act on them."""
 
@@ -229,7 +240,7 @@ class StageViewSet(ReadOnlyViewSet):
     ordering_fields = ["order", "name"]
 
 
-@with_actions("campaigns.step", roles.can_operate)
+@with_actions(Step)
 class StepViewSet(ReadOnlyViewSet):
     """Steps of the campaigns, with their group counts. Operators act on them."""
 
@@ -239,7 +250,7 @@ class StepViewSet(ReadOnlyViewSet):
     ordering_fields = ["order", "name", "status", "status_changed_at"]
 
 
-@with_actions("campaigns.group", roles.can_operate, bulk=True)
+@with_actions(Group, bulk=True)
 class GroupViewSet(ReadOnlyViewSet):
     """Groups (one BPS submission per attempt). Operators act on one, or in bulk on every group a filter matches."""
 

@@ -41,6 +41,12 @@ class Submission:
     failures: list[dict[str, str]] = field(default_factory=list)
     timeout: int = 3600
     output_chain: str = ""  # the campaign's {out}/output CHAINED collection at the site
+    # The site as the submission found it: its status (a backend refuses a site that is not online), where
+    # its batch system is (PanDA's computeSite and computeCloud) and the queue for memory_mb (planner's queue_for).
+    site_status: str = "online"
+    compute_site: str = ""
+    compute_cloud: str = ""
+    queue: str = ""
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ def event_subject(event) -> str:
 @register.simple_tag
 def duration(start, end=None) -> str:
     """A duration to the second from ``start`` to ``end`` (to now, marked "so far", while ``end`` is None)."""
-    from campaigns.timing import format_seconds, span
+    from core.timing import format_seconds, span
 
     delta = span(start, end)
     if delta is None:
@@ -89,7 +89,7 @@ def duration(start, end=None) -> str:
 @register.filter
 def seconds_h(value) -> str:
     """A number of seconds as a duration to the second ("1h 02m 03s")."""
-    from campaigns.timing import format_seconds
+    from core.timing import format_seconds
 
     return format_seconds(float(value or 0))
 
@@ -97,7 +97,7 @@ def seconds_h(value) -> str:
 @register.filter
 def in_state(changed) -> str:
     """Time since ``changed`` (an object's ``status_changed_at``), to the second."""
-    from campaigns.timing import format_seconds, span
+    from core.timing import format_seconds, span
 
     delta = span(changed, None)
     return format_seconds(delta.total_seconds()) if delta is not None else "—"

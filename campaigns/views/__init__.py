@@ -1,6 +1,6 @@
 """UI views of campaigns; one module per area (pages, actions, builder, recurring)."""
 
-from .actions import ActionView, GroupBulkActionView
+from .actions import GroupBulkActionView
 from .builder import BuilderSpecView, CampaignBuilderView
 from .figures import CampaignGraphView, CampaignTimelineView
 from .pages import (
@@ -17,7 +17,7 @@ from .reassign import ReassignView
 from .recurring import RecurringDeleteView, RecurringView
 
 __all__ = [
-    "ActionView", "BuilderSpecView", "CampaignBuilderView", "CampaignDetailView", "CampaignListView",
+    "BuilderSpecView", "CampaignBuilderView", "CampaignDetailView", "CampaignListView",
     "CampaignGraphView", "CampaignTimelineView",
     "ErrorSummaryView", "EventListView", "GroupBulkActionView", "GroupDetailView", "GroupListView", "HomeView",
     "ReassignView", "RecurringDeleteView", "RecurringView", "StepDetailView",

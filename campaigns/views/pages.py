@@ -10,12 +10,14 @@ from django.views.generic import TemplateView
 
 from campaigns import summaries
 from campaigns.charts import line_chart
+from campaigns.choices import Status
 from campaigns.eta import estimate_campaigns
 from campaigns.filtersets import UNMATCHED, CampaignFilterSet, EventFilterSet, GroupFilterSet
 from campaigns.models import Campaign, Group, Job, Step
-from campaigns.timing import bucket_name
+from core.actions import allowed_verbs
 from core.htmx import ViewerRequiredMixin, is_htmx
-from core.models import Event
+from core.models import Event, object_events
+from core.timing import bucket_name
 from core.views import FilteredListView, verbs_for
 from transfers.models import Movement
 
@@ -26,7 +28,7 @@ class HomeView(ViewerRequiredMixin, TemplateView):
     template_name = "campaigns/home.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        from sites.services import failing_backends
+        from sites.services import failing_backends, failing_window
 
         campaigns = summaries.active_campaigns()
         estimates = estimate_campaigns([campaign.pk for campaign in campaigns])
@@ -37,7 +39,7 @@ class HomeView(ViewerRequiredMixin, TemplateView):
             campaigns=campaigns,
             finished=summaries.recently_finished_campaigns(),
             failing=failing_backends(),
-            failing_window=summaries.failing_window(),
+            failing_window=failing_window(),
             sites=summaries.sites_with_load(),
             attention=summaries.needs_attention(thresholds=thresholds),
             thresholds={kind: [(status, summaries.human_duration(after)) for status, after in states.items()]
@@ -114,7 +116,7 @@ class StepDetailView(ViewerRequiredMixin, TemplateView):
             groups=Group.objects.filter(step=step)
             .select_related("campaign", "step", "site", "error_rule")
             .order_by("ordinal")[:200],
-            events=summaries.object_events(step, limit=50),
+            events=object_events(step, limit=50),
             **kwargs,
         )
 
@@ -132,7 +134,7 @@ class GroupDetailView(ViewerRequiredMixin, TemplateView):
             group_verbs=verbs_for(group),
             jobs=jobs,
             latest_job=jobs[0] if jobs else None,
-            events=summaries.object_events(group, limit=50),
+            events=object_events(group, limit=50),
             **kwargs,
         )
 
@@ -145,13 +147,13 @@ class GroupListView(FilteredListView):
     queryset = Group.objects.select_related("campaign", "step", "site", "error_rule").order_by(
         "-status_changed_at", "-id"
     )
-    bulk_verbs = ("retry", "rescue", "force_accept", "reject")
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        # Bulk buttons only where the bulk page would accept the filters (an applied filter, nothing else).
+        # Bulk buttons only where the bulk page would accept the filters (an applied filter, nothing else):
+        # the operator verbs that apply to failed groups (what a bulk action is for).
         acceptable = self.filterset.is_bound and not self.filterset.bulk_errors(ignore=("page",))
-        context["bulk_verbs"] = self.bulk_verbs if acceptable else ()
+        context["bulk_verbs"] = Group.verbs_from(Status.FAILED, allowed_verbs(Group)) if acceptable else ()
         return context
 
 
@@ -164,7 +166,8 @@ class ErrorSummaryView(ViewerRequiredMixin, TemplateView):
         rows, sites = summaries.error_summary()
         for row in rows:
             row["ref"] = row["rule_id"] if row["rule_id"] is not None else UNMATCHED
-        return super().get_context_data(rows=rows, sites=sites, failed_statuses=summaries.GROUP_FAILED, **kwargs)
+        return super().get_context_data(rows=rows, sites=sites, failed_statuses=sorted(summaries.GROUP_FAILED),
+                                        **kwargs)
 
 
 class EventListView(FilteredListView):

@@ -11,9 +11,11 @@ import yaml
 
 from campaigns.backends.base import BackendError, JobRef, Submission
 from campaigns.backends.panda.backend import PandaExecutionBackend
+from campaigns.orchestration import site_fields
 from msproc.lib.stack.defaults import INPUT_COLLECTIONS
 from msproc.lib.stack.pipeline import MOCK_PIPELINE
 from sites.choices import SiteStatus
+from sites.models import Site
 from tests.factories import SiteFactory
 
 from .conftest import TOKEN
@@ -33,6 +35,8 @@ def submission(tmp_path, repo, name="c1-step1-g1-a1", output_run="u/msproc/c1/st
                   inputs=list(INPUT_COLLECTIONS), output="u/msproc/c1/step1/group1", output_run=output_run,
                   step_chain="u/msproc/c1/step1", data_query="instrument = 'MockCam' AND visit = 1",
                   work_dir=str(tmp_path / name), memory_mb=5000, bps_yaml=bps_yaml)
+    site = Site.objects.filter(code="SLAC").first()  # as the orchestration fills it in (submission_for)
+    values.update(site_fields(site, values["memory_mb"]) if site else {})
     values.update(kw)
     return Submission(**values)
 
@@ -99,6 +103,15 @@ def test_it_refuses_a_site_that_is_not_online(panda, slac, tmp_path):
     slac.save()
     with pytest.raises(BackendError, match="SLAC is offline") as raised:
         PandaExecutionBackend().submit(submission(tmp_path, "/nowhere"))
+    assert raised.value.permanent
+    assert panda.calls == []
+
+
+def test_it_takes_the_site_from_the_submission_without_reading_the_database(panda, tmp_path,
+                                                                           django_assert_num_queries):
+    sub = submission(tmp_path, "/nowhere", site_status="draining")  # no Site row: the submission carries it
+    with django_assert_num_queries(0), pytest.raises(BackendError, match="SLAC is draining") as raised:
+        PandaExecutionBackend().submit(sub)
     assert raised.value.permanent
     assert panda.calls == []
 

@@ -111,7 +111,7 @@ def test_it_checks_shares():
     document["sites"] = [{"code": "SLAC", "share": 0.5}, {"code": "IN2P3", "share": 0.4}]
     assert "sites: shares must add up to 1, got 0.9" in _errors(document)
     document["sites"] = [{"code": "SLAC", "share": 1.2}, {"code": "IN2P3", "share": -0.2}]
-    assert "sites[1].share: must be >= 0" in _errors(document)
+    assert "sites[1].share: must be between 0 and 1, got -0.2" in _errors(document)
     document["sites"] = [{"code": "SLAC", "share": 0.5}, {"code": "IN2P3"}]
     assert "sites[1].share: no share given and no default share for site 'IN2P3'" in _errors_no_defaults(document)
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Group
-from campaigns.timing import format_seconds
+from core.timing import format_seconds
 from tests.factories import CampaignFactory, GroupFactory, MovementFactory, StepFactory
 
 pytestmark = pytest.mark.django_db

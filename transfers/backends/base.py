@@ -73,7 +73,7 @@ class TransferProgress:
 
 
 class TransferBackend(ABC):
-    """Start, poll and ingest movements. ``start`` must be idempotent by movement key."""
+    """Start, poll, ingest, retry and cancel movements. ``start`` must be idempotent by movement key."""
 
     name: ClassVar[str]
 
@@ -91,6 +91,19 @@ class TransferBackend(ABC):
 
         Raises TransferBackendError when the destination does not hold what the plan expects.
         """
+
+    def retry(self, external_ids: dict[str, Any]) -> dict[str, Any]:
+        """Retry what the backend holds for a stuck or failed movement before it restarts (Rucio: its rule);
+        return the external ids to keep. By default the backend holds nothing to retry: the ids come back
+        unchanged. Raises TransferBackendError when the backend could not retry (the movement stays as it is).
+        """
+        return dict(external_ids)
+
+    def cancel(self, external_ids: dict[str, Any]) -> None:
+        """Remove what the backend holds for a cancelled movement (Rucio: its rule). Idempotent; by default the
+        backend holds nothing. Raises TransferBackendError when the backend could not be reached.
+        """
+        return None
 
 
 _BACKENDS: BackendRegistry[TransferBackend] = BackendRegistry(

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from .dataflow import DataflowError, load_dataflow
+from .dataflow import DataflowError, PipelineSources, load_dataflow
 from .inventory import ButlerInventory, DataInventory, InventoryError, TableInventory
 from .planner import Plan, PlannedMovement, PlanningError, plan_campaign
-from .spec import SpecError, load_spec
+from .spec import SPEC_MAX_BYTES, SpecError, load_spec
 
 __all__ = ["explain_movements", "main", "render_explain", "render_summary"]
 
@@ -158,9 +159,15 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     out = stdout or sys.stdout
     args = _parser().parse_args(argv)
     try:
+        size = args.spec.stat().st_size
+        if size > SPEC_MAX_BYTES:  # refused before it is read or parsed
+            print(f"spec error: the spec is {size:,} bytes; at most {SPEC_MAX_BYTES:,} are accepted", file=sys.stderr)
+            return 2
         text = args.spec.read_text()
         dataflow = load_dataflow(str(Path(args.pipeline).resolve())) if args.pipeline else None
-        spec, dataflow = load_spec(text, known_sites=args.site, dataflow=dataflow)
+        sources = PipelineSources.configured(os.environ.get("MSPROC_PIPELINES_DIR"),
+                                             os.environ.get("MSPROC_PIPELINE_URI_PREFIXES", "").split(","))
+        spec, dataflow = load_spec(text, known_sites=args.site, dataflow=dataflow, sources=sources)
         inventory: DataInventory
         if args.inventory is not None:
             inventory = TableInventory(args.inventory)

@@ -28,6 +28,8 @@ __all__ = [
     "DataflowError",
     "DatasetTypeInfo",
     "PipelineDataflow",
+    "PipelineNotAllowed",
+    "PipelineSources",
     "StepDataflow",
     "check_step_order",
     "export_pipeline_graph",
@@ -47,10 +49,47 @@ MOCK_PIPELINES: dict[str, Path] = {"mock:drp": MOCK_DRP_PIPELINE, "mock:lsstcam-
 
 #: File name ending of a saved pipeline graph.
 SAVED_GRAPH_SUFFIX = ".json.gz"
+#: Pipelines shipped with msproc, by the name a spec gives them.
+SHIPPED_PIPELINES = MOCK_PIPELINES
+#: A pipeline name in the pipelines directory: relative parts of safe characters, a YAML file or a saved graph.
+_PIPELINE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*\.(ya?ml|json\.gz)")
 
 
 class DataflowError(Exception):
     """The pipeline cannot be loaded or resolved."""
+
+
+class PipelineNotAllowed(DataflowError):
+    """A spec's ``pipeline`` is none of the allowed sources; the message says which sources are allowed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineSources:
+    """Where a spec's pipeline may come from (settings ``MSPROC_PIPELINES_DIR``, ``MSPROC_PIPELINE_URI_PREFIXES``).
+
+    Always the shipped pipelines (``mock:drp``); a name relative to ``directory`` (``drp.yaml``,
+    ``lsstcam/drp.yaml#step1``) when one is configured; a URI starting with one of ``uri_prefixes``
+    (``s3://pipelines/``, ``resource://lsst.drp_pipe/``). Nothing else: a spec cannot make the server
+    open an arbitrary file or fetch an arbitrary URL.
+    """
+
+    directory: Path | None = None
+    uri_prefixes: tuple[str, ...] = ()
+
+    @classmethod
+    def configured(cls, directory: str | Path | None, uri_prefixes: Iterable[str] = ()) -> PipelineSources:
+        """Return the sources of a configuration; each URI prefix gets a final ``/`` so it names a directory
+        (``https://host`` must not allow ``https://host.elsewhere/``)."""
+        return cls(directory=Path(directory) if directory else None,
+                   uri_prefixes=tuple(p if p.endswith("/") else f"{p}/" for p in uri_prefixes if p))
+
+    def describe(self) -> str:
+        """Return the allowed forms, for an error message (the directory is not named)."""
+        forms = [", ".join(sorted(SHIPPED_PIPELINES))]
+        if self.directory is not None:
+            forms.append("a file name in the pipelines directory (e.g. drp.yaml)")
+        forms += [f"a URI starting with {prefix}" for prefix in self.uri_prefixes]
+        return "must be " + "; or ".join(forms)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,25 +199,38 @@ class PipelineDataflow:
         return None
 
 
-def resolve_pipeline_uri(pipeline: str, base: Path | None = None) -> str:
-    """Return the URI/path to load for a spec's ``pipeline`` value.
+def resolve_pipeline_uri(pipeline: str, sources: PipelineSources | None = None) -> str:
+    """Return the URI/path to load for a spec's ``pipeline`` value, if ``sources`` allow it.
 
-    ``mock:drp`` means the mock DRP pipeline of ``msproc.lib.stack`` and
-    ``mock:lsstcam-drp`` the mock of the real LSSTCam DRP; a
-    relative path is resolved against ``base`` (default: the ``msproc``
-    package directory); anything else (absolute path, ``resource://``,
-    ``s3://``...) is returned unchanged.
+    A shipped name (``mock:drp``) gives its file; a name in ``sources.directory`` gives that file (it must
+    exist and lie inside the directory, symbolic links resolved); a URI under one of
+    ``sources.uri_prefixes`` is returned unchanged. A subset selector (``#step1``) is dropped: the
+    planner selects steps itself.
+
+    Raises:
+        PipelineNotAllowed: anything else. The message names the allowed forms and says nothing about
+            the file system (whether a path exists, what it holds).
     """
-    if pipeline in MOCK_PIPELINES:
-        return str(MOCK_PIPELINES[pipeline])
-    if "://" in pipeline or pipeline.startswith("/"):
-        return pipeline
+    sources = sources or PipelineSources()
+    if pipeline in SHIPPED_PIPELINES:
+        return str(SHIPPED_PIPELINES[pipeline])
     if pipeline.startswith("mock:"):
-        raise DataflowError(f"unknown shipped pipeline {pipeline!r}: one of {', '.join(MOCK_PIPELINES)}")
-    # Subset selectors (``file.yaml#step1``) are not meaningful here: strip them.
-    path_part = pipeline.split("#", 1)[0]
-    root = base if base is not None else Path(__file__).resolve().parents[2]
-    return str((root / path_part).resolve())
+        raise PipelineNotAllowed(f"unknown shipped pipeline {pipeline!r}: one of {', '.join(SHIPPED_PIPELINES)}")
+    if "://" in pipeline:
+        for prefix in sources.uri_prefixes:
+            rest = pipeline[len(prefix):]
+            if pipeline.startswith(prefix) and rest and ".." not in rest.split("/") and "\\" not in rest:
+                return pipeline
+        raise PipelineNotAllowed(sources.describe())
+    name = pipeline.split("#", 1)[0]
+    if sources.directory is not None and _PIPELINE_NAME.fullmatch(name) and ".." not in name.split("/"):
+        root = Path(sources.directory).resolve()
+        path = (root / name).resolve()
+        if path.is_relative_to(root) and path.is_file():
+            return str(path)
+        if path.is_relative_to(root):
+            raise PipelineNotAllowed(f"no pipeline {name!r} in the pipelines directory")
+    raise PipelineNotAllowed(sources.describe())
 
 
 def _info(node: object) -> DatasetTypeInfo:

@@ -35,6 +35,17 @@ Rules (see ``docs/campaign-spec.md``):
   hold up the others' tracking), and cut again where their dataset types need
   different values of one data-ID key.
 
+* Inputs must match data: a ``tract_map`` tract the inventory does not
+  have, a split value of ``visit``/``exposure``/``tract``/``band`` it does
+  not have, and a step that would get no group at all are spec errors at
+  their path (``tract_map.9496``, ``steps[3].split.values[1]``,
+  ``steps[3]``): a campaign that cannot finish is refused, not planned.
+* A group's data query is the planner's restriction AND the user's
+  fragment in parentheses (:func:`~msproc.lib.planning.query.conjoin`); the
+  fragment was parsed by daf_butler's parser when the spec was read, so it
+  cannot widen the restriction. Collections are checked against Butler's
+  length limit with the group ordinals known.
+
 Every step is linear in the inventory: tract -> visits and piece -> producing
 site indexes, never a scan of all visits per group.
 """
@@ -48,14 +59,17 @@ from typing import Any
 
 from .dataflow import DatasetTypeInfo, PipelineDataflow
 from .inventory import DataInventory, VisitInfo
+from .query import conjoin, literal
 from .regions import RegionError, choose_pixel_site, healpix_level_of, pixel_of
 from .selection import Predicate, compile_split
 from .spec import (
     VISIT_SPLIT_KINDS,
     CampaignSpec,
+    FieldError,
     SpecError,
     SplitSpec,
     StepSpec,
+    collection_errors,
     split_level_error,
     step_level,
 )
@@ -262,18 +276,16 @@ def _in(dimension: str, values: Iterable[int]) -> str:
     return f"{dimension} IN ({', '.join(str(v) for v in values)})"
 
 
-def _literal(value: str | int) -> str:
-    return str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
-
-
 Piece = tuple[int, ...]
 
 
 class _Planner:
     """One planning run; holds the ownership maps and indexes the rules below share."""
 
-    def __init__(self, spec: CampaignSpec, inventory: DataInventory, dataflow: PipelineDataflow) -> None:
+    def __init__(self, spec: CampaignSpec, inventory: DataInventory, dataflow: PipelineDataflow,
+                 collection_max_length: int | None = None) -> None:
         self.spec = spec
+        self.collection_max_length = collection_max_length
         self.dataflow = dataflow
         self.steps = list(spec.steps)
         self.order = {step.name: index for index, step in enumerate(self.steps, start=1)}
@@ -291,10 +303,15 @@ class _Planner:
         }
         self.hub = spec.hub
         self.sites = list(spec.site_codes)
+        known_tracts = set(inventory.tracts())
         if spec.tract_map is not None:
+            unknown = [FieldError(f"tract_map.{tract}", "no such tract in the inventory")
+                       for tract in spec.tract_map if tract not in known_tracts]
+            if unknown:
+                raise SpecError(unknown)
             self.tract_owner = dict(sorted(spec.tract_map.items()))
         else:
-            self.tract_owner = apportion_tracts(inventory.tracts(), [(s.code, s.share or 0.0) for s in spec.sites])
+            self.tract_owner = apportion_tracts(known_tracts, [(s.code, s.share or 0.0) for s in spec.sites])
         if not self.tract_owner:
             raise PlanningError("no tracts to process: the inventory is empty or all shares are 0")
         self.visits: dict[int, VisitInfo] = {}
@@ -311,6 +328,7 @@ class _Planner:
             for tract in planned:
                 self.tract_visits[tract].append(info.visit)
         self.exposure_visit = {info.exposure: visit for visit, info in self.visits.items()}
+        self._check_split_values()
         self._site_tracts: dict[str, list[int]] = defaultdict(list)
         for tract, owner in self.tract_owner.items():
             if self.tract_visits.get(tract):  # a mapped tract no visit overlaps holds no data
@@ -363,6 +381,24 @@ class _Planner:
                 produced_inputs, visits, tracts, self.visit_owner, self.tract_owner, self.sites, self.hub
             )
         return placement
+
+    def _check_split_values(self) -> None:
+        """Raise SpecError for split values of a data-ID dimension the campaign's data does not have."""
+        known: dict[str, set] = {
+            "visit": set(self.visits), "exposure": {info.exposure for info in self.visits.values()},
+            "tract": set(self.tract_owner), "band": {info.band for info in self.visits.values()},
+        }
+        errors = []
+        for step in self.steps:
+            split = step.split
+            if split is None or split.by != "values" or split.dimension not in known:
+                continue
+            for index, value in enumerate(split.values):
+                if value not in known[split.dimension]:
+                    path = f"{self.spec.step_paths.get(step.name, 'steps')}.split.values[{index}]"
+                    errors.append(FieldError(path, f"no such {split.dimension} in the campaign's data: {value!r}"))
+        if errors:
+            raise SpecError(errors)
 
     # -- ownership and domains -------------------------------------------------
 
@@ -443,7 +479,7 @@ class _Planner:
 
     def groups(self, step: StepSpec) -> list[PlannedGroup]:
         """Return the groups of ``step``: each with exactly the visits and tracts it processes, none empty."""
-        instrument = f"instrument={_literal(self.spec.instrument)}"
+        instrument = f"instrument={literal(self.spec.instrument)}"
         level = self.level[step.name]
         if level == "global":
             return [PlannedGroup(1, self.hub, instrument, [], [])]
@@ -457,7 +493,7 @@ class _Planner:
                 query = f"{instrument} AND {dimension} = {pixel}"
                 regional.append(PlannedGroup(ordinal, placement[pixel], query, sorted(visits), sorted(tracts)))
             return regional
-        skymap = f"skymap={_literal(self.spec.skymap)}"
+        skymap = f"skymap={literal(self.spec.skymap)}"
         split = step.split or SplitSpec(by="tract" if level == "tract" else "visit")
         keep = self.filters.get(step.name)
         groups: list[PlannedGroup] = []
@@ -509,17 +545,17 @@ class _Planner:
                 domain = tracts if level == "tract" else self.site_visits(site)
                 if split.by == "values":
                     restrictions = [
-                        (f"{split.dimension}={_literal(value)}",
+                        (f"{split.dimension}={literal(value)}",
                          compile_split("values", values=(value,), dimension=split.dimension))
                         for value in split.values
                     ]
                 else:
-                    restrictions = [(f"({split.query})", keep)]
+                    restrictions = [(split.query or "", keep)]
                 for clause, only in restrictions:
                     visits, kept = slicer(domain, only)
                     base = (f"{skymap} AND {_in('tract', kept)}" if level == "tract"
                             else f"{instrument} AND {_in('visit', visits)}")
-                    add(site, f"{base} AND {clause}", visits, kept)
+                    add(site, conjoin([base, clause]), visits, kept)
         return groups
 
     # -- movements -------------------------------------------------------------
@@ -752,8 +788,15 @@ class _Planner:
 
     def plan(self) -> Plan:
         steps = []
+        empty = []
         for step in self.steps:
             flow = self.dataflow.steps[step.name]
+            groups = (self.planned_groups[step.name] if step.name in self.planned_groups
+                      else self.planned_groups.setdefault(step.name, self.groups(step)))
+            if not groups:
+                empty.append(FieldError(self.spec.step_paths.get(step.name, "steps"),
+                                        f"{step.name} matches no data: it would have no group and the campaign "
+                                        "could never finish"))
             steps.append(
                 PlannedStep(
                     name=step.name,
@@ -765,10 +808,13 @@ class _Planner:
                     memory_mb=step.memory_mb,
                     inputs=sorted(flow.inputs),
                     outputs=sorted(flow.outputs),
-                    groups=(self.planned_groups[step.name] if step.name in self.planned_groups
-                            else self.planned_groups.setdefault(step.name, self.groups(step))),
+                    groups=groups,
                 )
             )
+        errors = empty + collection_errors(self.spec, {step.name: len(step.groups) for step in steps},
+                                           self.collection_max_length)
+        if errors:
+            raise SpecError(errors)
         shares = self.spec.shares() if self.spec.tract_map is None else {}
         return Plan(
             name=self.spec.name,
@@ -797,6 +843,7 @@ def plan_campaign(
     *,
     groups: Mapping[str, list[PlannedGroup]] | None = None,
     delivered: Iterable[PlannedMovement] = (),
+    collection_max_length: int | None = None,
 ) -> Plan:
     """Return the plan of ``spec`` over the data in ``inventory``.
 
@@ -813,12 +860,15 @@ def plan_campaign(
         PlanningError: there is nothing to plan (no tracts), or a step of the
             spec is missing from ``dataflow``.
         SpecError: a step's split does not fit its level (a tract-level step
-            split by visit or exposure), each error at ``steps[N].split.by``.
+            split by visit or exposure), each error at ``steps[N].split.by``;
+            a tract or split value the data does not have; a step with no
+            group; collections longer than ``collection_max_length`` (None:
+            not checked), at ``output_prefix`` or ``name``.
     """
     missing = [step.name for step in spec.steps if step.name not in dataflow.steps]
     if missing:
         raise PlanningError(f"the pipeline has no step(s) {', '.join(missing)}")
-    planner = _Planner(spec, inventory, dataflow)
+    planner = _Planner(spec, inventory, dataflow, collection_max_length)
     if groups is not None:
         planner.planned_groups.update({name: list(found) for name, found in groups.items()})
     planner.already = list(delivered)
