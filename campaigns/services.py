@@ -115,6 +115,24 @@ def plan_spec(spec_text: str, *, inventory: DataInventory | None = None) -> dict
     return build_plan(spec_text, inventory=inventory)[2].to_dict()
 
 
+def _check_path_values(name: str, output_prefix: str) -> None:
+    """Refuse a campaign name or output prefix that cannot safely become part of a path.
+
+    The name names the campaign's tape directory, the prefix its RUN collections (directories in each
+    site's Butler datastore). Raises SpecError naming ``name`` and/or ``output_prefix``.
+    """
+    from msproc.lib.paths import UnsafePath, safe_collection, safe_component
+
+    problems = []
+    for field, value, check in (("name", name, safe_component), ("output_prefix", output_prefix, safe_collection)):
+        try:
+            check(value, field)
+        except UnsafePath as exc:
+            problems.append(FieldError(field, exc.message))
+    if problems:
+        raise SpecError(problems)
+
+
 @transaction.atomic
 def create_campaign_from_spec(
     name: str | None,
@@ -136,6 +154,7 @@ def create_campaign_from_spec(
     spec, dataflow, plan = build_plan(spec_text, inventory=inventory, name=name or None)
     campaign_name = plan.name
     _lock_campaign_names()
+    _check_path_values(campaign_name, plan.output_prefix)
     if Campaign.objects.filter(name=campaign_name).exists():
         raise SpecError([FieldError("name", f"a campaign called {campaign_name!r} exists already")])
     clash = output_prefix_clash(spec)

@@ -212,7 +212,9 @@ def _planned_by_anyone(site: str, dataset_type: str, key: str) -> set[int]:
 def _check_archive(campaign: Campaign) -> list[str]:
     """The archive: the local tape directory's manifest, or for an archive Rucio carried (it has a rule) the
     manifest its verification wrote, re-checked against the files on tape where they are readable here."""
+    from msproc.lib.paths import UnsafePath
     from msproc.lib.stack.transfer import verify_archive
+    from transfers.services import tape_dir
 
     movements = list(Movement.objects.filter(campaign=campaign, kind=MovementKind.ARCHIVE).exclude(
         status=MovementStatus.CANCELLED))  # e.g. a re-plan left nothing to return, so nothing to archive
@@ -220,7 +222,10 @@ def _check_archive(campaign: Campaign) -> list[str]:
         return []
     problems: list[str] = []
     if any(not (m.external_ids or {}).get("rule_id") for m in movements):
-        tape = Path(settings.MSPROC_TAPE_DIR) / campaign.name
+        try:
+            tape = tape_dir(campaign.name)
+        except UnsafePath as exc:
+            return [f"archive: {exc}"]
         if not (tape / "MANIFEST.json").exists():
             problems.append(f"no archive manifest in {tape}")
         else:

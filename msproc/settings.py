@@ -19,6 +19,8 @@ from msproc.lib.env import (
     env_int,
     env_list,
     env_path,
+    env_path_value,
+    env_secret_key,
     env_str,
 )
 
@@ -26,9 +28,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = env_path("MSPROC_DATA_DIR", BASE_DIR / "var")
 
 DEBUG = env_bool("DEBUG", False)
-# Without SECRET_KEY a development key is used; its "django-insecure-" prefix makes
-# ``manage.py check --deploy`` fail (security.W009) so a production set-up cannot miss it.
-SECRET_KEY = env_str("SECRET_KEY") or "django-insecure-msproc-development-key-never-use-in-production"
+# With DEBUG on and no SECRET_KEY a development key is used; with DEBUG off a missing, public or weak key
+# stops every process at start-up with a message naming SECRET_KEY (docs/security.md).
+SECRET_KEY = env_secret_key("SECRET_KEY", debug=DEBUG)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -190,6 +192,10 @@ CELERY_BEAT_SCHEDULE = {
 MSPROC_EXECUTION_BACKEND = env_choice("MSPROC_EXECUTION_BACKEND", "", ("", "local", "noop", "panda")) or None
 MSPROC_TRANSFER_BACKEND = env_choice("MSPROC_TRANSFER_BACKEND", "", ("", "local", "noop", "rucio")) or None
 MSPROC_SITES_DIR = DATA_DIR / "sites"
+# Where a ButlerRepo's root may point besides MSPROC_SITES_DIR (sites/butler_roots.py); msproc deletes only
+# repositories it created under MSPROC_SITES_DIR (marker file, msproc/lib/paths.py).
+MSPROC_BUTLER_ROOTS = [env_path_value("MSPROC_BUTLER_ROOTS", item) for item in env_list("MSPROC_BUTLER_ROOTS", [])]
+MSPROC_BUTLER_URI_PREFIXES = env_list("MSPROC_BUTLER_URI_PREFIXES", [])
 MSPROC_TAPE_DIR = env_path("MSPROC_TAPE_DIR", DATA_DIR / "tape")
 MSPROC_PIPETASK_TIMEOUT = env_int("MSPROC_PIPETASK_TIMEOUT", 3600, minimum=1)
 MSPROC_MAX_AUTO_RETRIES = env_int("MSPROC_MAX_AUTO_RETRIES", 2, minimum=0)

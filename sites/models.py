@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from core.lifecycle import StatefulModel
 
+from .butler_roots import validate_root_uri
 from .choices import DataFacility, ExecutionBackend, QueueKind, RepoStatus, SiteStatus, TransferBackend
 
 S = SiteStatus
@@ -127,7 +128,10 @@ class ButlerRepo(StatefulModel):
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="butler_repos")
     name = models.CharField(max_length=64, help_text="Repository name, identical at every site (e.g. dp2).")
-    root_uri = models.CharField(max_length=1024, help_text="Butler root (path or URI).")
+    root_uri = models.CharField(
+        max_length=1024, validators=[validate_root_uri],
+        help_text="Butler root: a path under MSPROC_SITES_DIR or MSPROC_BUTLER_ROOTS, or a URI under "
+                  "MSPROC_BUTLER_URI_PREFIXES (sites/butler_roots.py).")
     registry_url = models.CharField(max_length=1024, blank=True, help_text="Registry database URL, if not SQLite.")
     status = models.CharField(max_length=16, choices=RepoStatus.choices, default=R.ABSENT, db_index=True)
     last_error = models.TextField(blank=True)

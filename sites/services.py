@@ -6,12 +6,16 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import signals
+from msproc.lib.paths import UnsafePath
+
+from .butler_roots import file_path
 from .choices import DataFacility, QueueKind
 from .models import BackendHealth, ButlerRepo, PandaQueue, Site
 
@@ -78,6 +82,15 @@ class LoadReport:
 def local_repo_root(site_code: str, repo_name: str | None = None) -> str:
     """Return the path of a site's embedded Butler repository under the data dir."""
     return str(settings.MSPROC_SITES_DIR / site_code / (repo_name or settings.MSPROC_REPO_NAME))
+
+
+def local_root(repo: ButlerRepo) -> Path:
+    """Return the local directory of an embedded repository, resolved and checked to lie under
+    ``MSPROC_SITES_DIR``. Raises `UnsafePath` for a root elsewhere (or a URI): msproc creates and
+    deletes embedded repositories only there."""
+    from msproc.lib.paths import check_under
+
+    return check_under(file_path(repo.root_uri), settings.MSPROC_SITES_DIR, field="root_uri", strict=True)
 
 
 def _upsert(model, lookup: dict, values: dict, label: str, report: LoadReport):
@@ -169,7 +182,12 @@ def setup_local_sites(*, rinse: bool = False, actor=None) -> dict[str, str]:
         if rinse and repo.status in ButlerRepo.sources_of("start_teardown"):
             repo.start_teardown(actor=actor, comment="rinse-and-repeat")
         if repo.status == "tearing_down":
-            remove_repo(repo.root_uri)
+            try:
+                remove_repo(local_root(repo), within=settings.MSPROC_SITES_DIR)
+            except UnsafePath as exc:
+                repo.mark_failed(f"not removed: {exc}", actor=actor)
+                outcome[repo.site.code] = f"failed: {exc}"
+                continue
             repo.replicas.all().delete()
             repo.mark_absent(actor=actor, comment="repository removed")
         if repo.status == "ready":
@@ -177,8 +195,9 @@ def setup_local_sites(*, rinse: bool = False, actor=None) -> dict[str, str]:
             continue
         repo.start_creating(actor=actor)
         try:
-            remove_repo(repo.root_uri)  # leftovers of a failed attempt
-            butler = create_repo(repo.root_uri)
+            root = local_root(repo)
+            remove_repo(root, within=settings.MSPROC_SITES_DIR)  # leftovers of a failed attempt
+            butler = create_repo(root)
             if repo.site.is_hub:
                 populate_hub(butler, survey)
             else:

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from core.leases import claimable, new_holder, renewing, takeover_comment
 from core.lifecycle import IllegalTransition, record_event
+from msproc.lib.paths import UnsafePath, safe_join
 from sites.models import ButlerRepo
 from sites.services import report_backend_failure
 
@@ -30,7 +31,17 @@ M = MovementStatus
 
 def movement_dir(movement: Movement) -> Path:
     """Return the working directory of a movement (zips, results)."""
-    return settings.DATA_DIR / "campaigns" / str(movement.campaign_id) / "movements" / str(movement.pk)
+    # Only integers from the database: nothing a user chose.
+    return settings.DATA_DIR / "campaigns" / str(int(movement.campaign_id)) / "movements" / str(int(movement.pk))
+
+
+def tape_dir(campaign_name: str) -> Path:
+    """Return a campaign's directory on the hub's tape, ``MSPROC_TAPE_DIR/<name>`` (resolved).
+
+    Raises `UnsafePath` for a name that is not one safe path component (``..``, ``/``, an absolute path...)
+    or that a symlink would carry outside ``MSPROC_TAPE_DIR``.
+    """
+    return safe_join(settings.MSPROC_TAPE_DIR, campaign_name, field="name")
 
 
 def build_request(movement: Movement, *, repos: dict[int, str] | None = None,
@@ -39,6 +50,7 @@ def build_request(movement: Movement, *, repos: dict[int, str] | None = None,
 
     ``repos`` (site id -> Butler root) and ``plan_keys`` (the campaign's instrument and skymap) may be passed
     by a caller building many requests (see ``poll_transferring``); otherwise they are read here.
+    Raises TransferBackendError (permanent) when the campaign's name cannot name its tape directory.
     """
     sources = list(movement.sources.all())
     if repos is None:
@@ -46,8 +58,12 @@ def build_request(movement: Movement, *, repos: dict[int, str] | None = None,
     types = list(movement.dataset_types.all())
     instrument, skymap = plan_keys if plan_keys is not None else _plan_keys([movement.campaign_id])[
         movement.campaign_id]
-    archive_from, archive_ids = [], []
+    archive_from, archive_ids, tape = [], [], ""
     if movement.kind == MovementKind.ARCHIVE:
+        try:
+            tape = str(tape_dir(movement.campaign.name))
+        except UnsafePath as exc:
+            raise TransferBackendError(f"no tape directory for this campaign: {exc}", permanent=True) from None
         archived = list(movement.after_movements.all())
         archive_from = [str(movement_dir(m) / "zips") for m in archived]
         archive_ids = [{**(m.external_ids or {}), "key": m.key} for m in archived]
@@ -59,7 +75,7 @@ def build_request(movement: Movement, *, repos: dict[int, str] | None = None,
         collections=list(movement.collections), data_ids=dict(movement.data_ids),
         instrument=instrument or "MockCam", skymap=skymap or "mock_skymap",
         work_dir=str(movement_dir(movement)), expected_count=movement.expected_count,
-        archive_from=archive_from, tape_dir=str(settings.MSPROC_TAPE_DIR / movement.campaign.name),
+        archive_from=archive_from, tape_dir=tape,
         archive_ids=archive_ids,
     )
 
@@ -100,8 +116,8 @@ def advance_movement(movement_id: int) -> str | None:
 def _carry(movement: Movement) -> str:
     """Run the backend's part of each state the movement is in, under the caller's lease."""
     backend = _backend_for(movement)
-    request = build_request(movement)
     try:
+        request = build_request(movement)
         if movement.status == M.REGISTERING:
             ids = backend.start(request)
             # Merged: what an operator action recorded (e.g. a Rucio retry marker) survives the restart.

@@ -49,6 +49,25 @@ class Submission:
     queue: str = ""
 
 
+def check_submission_paths(submission: Submission, work_root: str) -> None:
+    """Refuse a submission whose paths could leave their roots, before anything is written.
+
+    ``work_dir`` must lie strictly under ``work_root`` (symlinks resolved); the collections the run
+    creates (``output``, ``output_run``, ``step_chain``, ``output_chain``) must be relative names without
+    ``..`` (the Butler's datastore makes a directory per RUN). Raises BackendError (permanent).
+    """
+    from msproc.lib.paths import UnsafePath, check_under, safe_collection
+
+    try:
+        check_under(submission.work_dir, work_root, field="work_dir", strict=True)
+        for field_name in ("output", "output_run", "step_chain", "output_chain"):
+            value = getattr(submission, field_name)
+            if value or field_name != "output_chain":
+                safe_collection(value, field_name)
+    except UnsafePath as exc:
+        raise BackendError(f"refusing {submission.workflow_name}: {exc}", permanent=True) from None
+
+
 @dataclass(frozen=True)
 class JobRef:
     """What a backend needs to find a submitted attempt again."""

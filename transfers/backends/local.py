@@ -13,6 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+
+from msproc.lib.paths import UnsafePath, check_under
+
 from .base import MovementRequest, TransferBackend, TransferBackendError, TransferProgress
 
 RESULT_FILE = "transfer.json"
@@ -25,6 +29,14 @@ def _chained(butler: Any, name: str) -> bool:
         return butler.registry.getCollectionType(name) == CollectionType.CHAINED
     except MissingCollectionError:
         return False
+
+
+def _tape_dir(request: MovementRequest) -> Path:
+    """The request's tape directory, checked to lie strictly under ``MSPROC_TAPE_DIR`` (symlinks resolved)."""
+    try:
+        return check_under(request.tape_dir, settings.MSPROC_TAPE_DIR, field="tape_dir", strict=True)
+    except UnsafePath as exc:
+        raise TransferBackendError(f"refusing to archive: {exc}", permanent=True) from None
 
 
 class LocalTransferBackend(TransferBackend):
@@ -81,7 +93,7 @@ class LocalTransferBackend(TransferBackend):
         zips = sorted({str(p) for directory in request.archive_from for p in Path(directory).rglob("*.zip")})
         if not zips:
             raise TransferBackendError("no zip files to archive: the returns made none", permanent=True)
-        result = archive([Path(z) for z in zips], request.tape_dir)
+        result = archive([Path(z) for z in zips], _tape_dir(request))
         return {"transferred": len(result.entries), "bytes": sum(e.size for e in result.entries),
                 "manifest": str(result.manifest_path)}
 
@@ -101,7 +113,7 @@ class LocalTransferBackend(TransferBackend):
         if request.kind == "archive":
             from msproc.lib.stack.transfer import verify_archive
 
-            problems = verify_archive(request.tape_dir)
+            problems = verify_archive(_tape_dir(request))
             if problems:
                 raise TransferBackendError("archive verification failed: " + "; ".join(problems[:5]))
             outcome = json.loads((Path(request.work_dir) / RESULT_FILE).read_text())

@@ -54,11 +54,19 @@ from typing import Any
 
 from django.conf import settings
 
-from campaigns.backends.base import BackendError, ExecutionBackend, JobRef, JobStatus, Submission
+from campaigns.backends.base import (
+    BackendError,
+    ExecutionBackend,
+    JobRef,
+    JobStatus,
+    Submission,
+    check_submission_paths,
+)
 from campaigns.backends.panda.bpsconfig import build_submit_config, write_submit_config
 from campaigns.backends.panda.client import PandaConfig, PandaError, activate, guarded, idds_call
 from campaigns.backends.panda.states import WorkflowSummary, summarize
 from sites.choices import SiteStatus
+from msproc.lib.paths import UnsafePath, check_under
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +145,7 @@ class PandaExecutionBackend(ExecutionBackend):
         if submission.site_status != SiteStatus.ONLINE:
             raise BackendError(f"site {submission.site} is {submission.site_status}: not submitting to PanDA",
                                permanent=True)
+        check_submission_paths(submission, str(settings.DATA_DIR / "campaigns"))
         work_dir = Path(submission.work_dir)
         marker = work_dir / MARKER_FILE
         if marker.exists():
@@ -225,7 +234,14 @@ class PandaExecutionBackend(ExecutionBackend):
 
     def _prepare(self, submission: Submission, bps_config: dict[str, Any]) -> tuple[Any, Any]:
         """Build the quantum graph and the iDDS works from scratch (``prepare_driver``). Raises BackendError."""
-        shutil.rmtree(bps_config["submitPath"], ignore_errors=True)
+        # The submit path is the attempt's own (checked under DATA_DIR/campaigns by submit); a site file could
+        # still set another, so it is checked again before anything is deleted there.
+        try:
+            submit_path = check_under(bps_config["submitPath"], Path(submission.work_dir), field="submitPath",
+                                      strict=True)
+        except UnsafePath as exc:
+            raise BackendError(f"cannot prepare {submission.workflow_name}: {exc}", permanent=True) from None
+        shutil.rmtree(submit_path, ignore_errors=True)
         path = write_submit_config(bps_config, Path(submission.work_dir) / "submit-panda.yaml")
         try:
             with guarded("BPS prepare"):
