@@ -8,6 +8,7 @@ and ``ALLOWED_HOSTS``.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from msproc.lib.env import (
@@ -42,7 +43,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework.authtoken",  # only so that accounts' migration can hash its old plain-text tokens
+    "knox",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc assets served from this package: no CDN
@@ -52,6 +55,7 @@ INSTALLED_APPS = [
     "transfers.apps.TransfersConfig",
     "campaigns.apps.CampaignsConfig",
     "notifications.apps.NotificationsConfig",
+    "accounts.apps.AccountsConfig",
 ]
 
 MIDDLEWARE = [
@@ -63,10 +67,26 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # The model whose rows audit events belong to (core.models.Event.campaign), named here so core names no app.
 MSPROC_EVENT_CAMPAIGN_MODEL = "campaigns.Campaign"
+
+# Login throttling (django-axes): after MSPROC_LOGIN_FAILURE_LIMIT wrong passwords for one username from one
+# address, that pair is locked out for MSPROC_LOGIN_COOLOFF_MINUTES (HTTP 429). ``manage.py axes_reset`` unlocks.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("MSPROC_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("MSPROC_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_USERNAME_CALLABLE = "accounts.auth.login_username"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 ROOT_URLCONF = "msproc.urls"
 TEMPLATES = [
@@ -128,7 +148,7 @@ X_FRAME_OPTIONS = "DENY"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.auth.TokenAuthentication",  # "Authorization: Token <token>"; only SHA-512 digests are stored
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -146,6 +166,10 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
 }
+# API tokens (accounts/): hashed by django-rest-knox, shown once, revoked by their owner; 0 days: no expiry.
+MSPROC_API_TOKEN_TTL_DAYS = env_int("MSPROC_API_TOKEN_TTL_DAYS", 0, minimum=0)
+REST_KNOX = {"TOKEN_TTL": None, "AUTH_HEADER_PREFIX": "Token", "AUTO_REFRESH": False}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "msproc API",
     "DESCRIPTION": "Multi-site processing campaigns for Rubin Observatory data releases.",

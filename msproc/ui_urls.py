@@ -10,6 +10,7 @@ from core.views import ActionView
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("accounts.urls")),
     path("", HomeView.as_view(), name="home"),
     path("campaigns/", include("campaigns.urls")),
     # Reassigning a site's pending groups is a campaigns page under the site's URL (sites imports no app).
