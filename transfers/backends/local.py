@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
-from msproc.lib.paths import UnsafePath, check_under
+from msproc.lib.paths import UnsafePath, check_under, safe_join
 
 from .base import MovementRequest, TransferBackend, TransferBackendError, TransferProgress
 
@@ -72,7 +72,8 @@ class LocalTransferBackend(TransferBackend):
                     try:
                         if request.kind == "return":
                             result = zip_and_ingest(source, destination, [dataset_type], [collection], where,
-                                                    zip_dir=Path(request.work_dir) / "zips" / site, chain=chain)
+                                                    zip_dir=safe_join(request.work_dir, "zips", site, field="site"),
+                                                    chain=chain)
                             zips += [str(p) for p in result.zip_paths]
                             moved_bytes += result.zip_bytes
                             transferred += result.ingested
