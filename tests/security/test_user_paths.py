@@ -89,3 +89,14 @@ def test_the_local_backend_refuses_a_submission_whose_paths_leave_their_roots(se
         LocalExecutionBackend().submit(Submission(**values))
     assert caught.value.permanent and field in str(caught.value)
     assert not (tmp_path / "data").exists() and not (tmp_path / "outside").exists()
+
+
+@pytest.mark.parametrize("label", ["../../escape", "/tmp/abs", "a/b", "..", "x\x00"])
+def test_a_fault_injection_task_label_never_names_a_file_outside_the_config_dir(tmp_path, label):
+    from msproc.lib.stack.pipeline import FailureSpec
+
+    with pytest.raises(ValueError, match="task_label"):
+        FailureSpec(task_label=label, where="visit = 1").write(tmp_path / "config")
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
+    assert FailureSpec(task_label="isr", where="visit = 1").write(tmp_path / "config").parent == (
+        tmp_path / "config").resolve()
