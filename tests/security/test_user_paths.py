@@ -100,3 +100,14 @@ def test_a_fault_injection_task_label_never_names_a_file_outside_the_config_dir(
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
     assert FailureSpec(task_label="isr", where="visit = 1").write(tmp_path / "config").parent == (
         tmp_path / "config").resolve()
+
+
+@pytest.mark.parametrize("step", ["../../escape", "/tmp/abs-step", "a/b"])
+def test_a_step_name_never_names_a_log_outside_the_work_dir(tmp_path, step):
+    from msproc.lib.paths import UnsafePath
+    from msproc.lib.stack.pipetask import run_group
+
+    with pytest.raises(UnsafePath, match="log_name"):
+        run_group(tmp_path / "repo", step, inputs=[], output="u/x", output_run="u/x/run", data_query="",
+                  work_dir=tmp_path / "work")
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
