@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.contrib.auth.models import Group as RoleGroup
 from django.test import RequestFactory
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from core import roles
@@ -142,7 +142,7 @@ def _api_client(role: str) -> APIClient:
     user = factories.UserFactory(username=f"writer-{role.replace(' ', '-')}")
     user.groups.add(RoleGroup.objects.get(name=role))
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=user, expiry=None)[1]}")
     return client
 
 
