@@ -12,9 +12,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import signals
 from msproc.lib.paths import UnsafePath
 
+from . import signals
 from .butler_roots import file_path
 from .choices import DataFacility, QueueKind
 from .models import BackendHealth, ButlerRepo, PandaQueue, Site
