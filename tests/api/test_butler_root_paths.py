@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from msproc import roles
+from core import roles
 from sites.models import ButlerRepo
 
 
