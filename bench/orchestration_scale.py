@@ -47,6 +47,7 @@ import csv
 import json
 import os
 import platform
+import secrets
 import signal
 import statistics
 import subprocess
@@ -108,6 +109,8 @@ def configure_environment(args: argparse.Namespace, data_dir: str) -> dict[str, 
         "MSPROC_DATA_DIR": data_dir,
         "MSPROC_RECONCILE_SECONDS": str(max(args.tick_seconds, 0.5)),
         "DEBUG": "false",  # DEBUG keeps every query in memory: not what production runs
+        # DEBUG off needs a real key (msproc refuses to start without one): a throw-away one per run.
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
         "LOG_LEVEL": "WARNING",
     }
     os.environ.update(common, DATABASE_URL=f"{url}?application_name={BENCH_APP}")
@@ -376,9 +379,10 @@ def wait_until(predicate, timeout: float, poll: float = 0.02) -> float:
 def run_groups(args: argparse.Namespace, worker_env: dict[str, str], workdir: Path, n: int) -> RunFigures:
     from django.db import connection
 
-    from campaigns.models import Campaign, Event
+    from campaigns.models import Campaign
     from campaigns.orchestration import reconcile
     from campaigns.services import create_campaign_from_spec
+    from core.models import Event
     from msproc.lib.planning.inventory import TableInventory
 
     figures = RunFigures(groups=n)

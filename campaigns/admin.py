@@ -1,8 +1,8 @@
 from django.contrib import admin
 
-from core.admin_actions import transition_action
+from core.admin_actions import VerbsOnlyAdmin, transition_action
 
-from .models import Campaign, CampaignTemplate, ErrorRule, Event, Group, Job, Stage, Step
+from .models import Campaign, CampaignTemplate, ErrorRule, Group, Heartbeat, Job, Stage, StallThreshold, Step
 
 
 @admin.register(CampaignTemplate)
@@ -12,19 +12,33 @@ class CampaignTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(VerbsOnlyAdmin):
+    """Campaigns are made from a spec (UI, API, ``plan_campaign``); here only the owner changes. A campaign
+    is deleted only once finished (a live one is rejected first, which cancels its work at the backends)."""
+
     list_display = ("name", "status", "hub", "owner", "created", "started_at", "finished_at")
     list_filter = ("status", "hub")
     search_fields = ("name", "output_prefix")
     list_select_related = ("hub", "owner")
     raw_id_fields = ("template", "owner")
-    readonly_fields = ("status", "status_changed_at")
+    editable_fields = ("owner",)
+    creatable = False
     actions = [transition_action("start", "Start"), transition_action("pause", "Pause"),
                transition_action("resume", "Resume"), transition_action("reject", "Reject")]
 
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # it would delete live campaigns too
+        return actions
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return obj is not None and obj.is_finished and super().has_delete_permission(request, obj)
+
 
 @admin.register(Stage)
-class StageAdmin(admin.ModelAdmin):
+class StageAdmin(VerbsOnlyAdmin):
+    editable_fields = ()
+    creatable = deletable = False
     list_display = ("name", "campaign", "order")
     list_filter = ("campaign",)
     search_fields = ("name", "campaign__name")
@@ -32,40 +46,46 @@ class StageAdmin(admin.ModelAdmin):
 
 
 @admin.register(Step)
-class StepAdmin(admin.ModelAdmin):
+class StepAdmin(VerbsOnlyAdmin):
+    """Planned steps: only the memory asked of the next attempts is an operator's to change."""
+
     list_display = ("name", "campaign", "stage", "scope", "order", "status", "memory_mb")
     list_filter = ("status", "scope", "campaign")
     search_fields = ("name", "campaign__name")
     list_select_related = ("campaign", "stage")
     raw_id_fields = ("campaign", "stage")
-    filter_horizontal = ("depends_on",)
-    readonly_fields = ("status", "status_changed_at")
+    editable_fields = ("memory_mb",)
+    creatable = deletable = False
     actions = [transition_action("pause", "Pause"), transition_action("resume", "Resume"),
                transition_action("force_accept", "Force-accept")]
 
 
 @admin.register(Group)
-class GroupAdmin(admin.ModelAdmin):
+class GroupAdmin(VerbsOnlyAdmin):
+    """Read-only but for the actions: a group's site changes by reassignment (re-planning), never here."""
+
     list_display = ("id", "step", "campaign", "site", "ordinal", "status", "attempts", "error_rule",
                     "status_changed_at")
     list_filter = ("status", "site", "step__name", "error_rule")
     search_fields = ("data_query", "last_error", "campaign__name")
     list_select_related = ("step", "campaign", "site", "error_rule")
     raw_id_fields = ("campaign", "step", "site", "error_rule")
-    readonly_fields = ("status", "status_changed_at")
+    editable_fields = ()
+    creatable = deletable = False
     actions = [transition_action("retry", "Retry"), transition_action("rescue", "Rescue"),
                transition_action("force_accept", "Force-accept"), transition_action("reject", "Reject")]
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(VerbsOnlyAdmin):
     list_display = ("workflow_name", "group", "attempt", "backend", "status", "quanta_expected",
                     "quanta_succeeded", "quanta_failed", "submitted_at", "finished_at")
     list_filter = ("status", "backend", "rescue")
     search_fields = ("workflow_name", "run_collection", "error")
     list_select_related = ("group", "error_rule")
     raw_id_fields = ("group", "error_rule")
-    readonly_fields = ("status", "status_changed_at")
+    editable_fields = ()
+    creatable = deletable = False
 
 
 @admin.register(ErrorRule)
@@ -75,15 +95,27 @@ class ErrorRuleAdmin(admin.ModelAdmin):
     search_fields = ("name", "pattern", "description")
 
 
-@admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
-    list_display = ("created", "object_repr", "content_type", "verb", "from_status", "to_status", "actor",
-                    "campaign")
-    list_filter = ("verb", "content_type", "to_status")
-    search_fields = ("object_repr", "comment", "verb")
-    list_select_related = ("content_type", "actor", "campaign")
-    raw_id_fields = ("campaign", "actor")
-    date_hierarchy = "created"
+@admin.register(StallThreshold)
+class StallThresholdAdmin(admin.ModelAdmin):
+    """Staff set how long a state may last before the home page calls it stalled.
 
-    def has_change_permission(self, request, obj=None):
-        return False  # the event log is append-only
+    One row per (kind, state), seeded by the migration: only ``after`` is edited here.
+    """
+
+    list_display = ("kind", "status", "after")
+    list_editable = ("after",)
+    list_filter = ("kind",)
+    readonly_fields = ("kind", "status")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Heartbeat)
+class HeartbeatAdmin(admin.ModelAdmin):
+    list_display = ("kind", "name", "pid", "started_at", "last_seen", "stopped")
+    list_filter = ("kind", "stopped")
+    readonly_fields = ("kind", "name", "pid", "started_at", "last_seen", "stopped", "details")

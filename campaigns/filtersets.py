@@ -8,11 +8,13 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.validators import RegexValidator
 from django.db.models import Exists, OuterRef, QuerySet
 
+from core.models import Event
+from core.timing import TimeSortFilter
 from sites.filtersets import DateTimeRangeFilter, SearchFilterSet, SiteCodeFilter
 from sites.models import Site
 
 from .choices import ErrorAction, Scope, Status
-from .models import Campaign, CampaignTemplate, ErrorRule, Event, Group, Job, Stage, Step
+from .models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
 
 UNMATCHED = "unmatched"
 
@@ -59,6 +61,7 @@ class CampaignFilterSet(SearchFilterSet):
     owner = filters.CharFilter(field_name="owner__username", label="Owner (user name)")
     created = DateTimeRangeFilter()
     finished = DateTimeRangeFilter(field_name="finished_at")
+    sort = TimeSortFilter()
 
     class Meta:
         model = Campaign
@@ -109,6 +112,7 @@ class GroupFilterSet(SearchFilterSet):
     site = SiteCodeFilter()
     error_rule = ErrorRuleRefFilter(label="Error rule (id or 'unmatched')")
     changed = DateTimeRangeFilter(field_name="status_changed_at", label="Status changed")
+    sort = TimeSortFilter()
 
     class Meta:
         model = Group

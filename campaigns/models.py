@@ -1,16 +1,16 @@
-"""Campaigns: templates, campaigns, stages, steps, groups, jobs, error rules and the event log."""
+"""Campaigns: templates, campaigns, stages, steps, groups, jobs and error rules."""
 
 from __future__ import annotations
 
 import re
 
 from django.conf import settings
-from django.contrib.contenttypes.fields import GenericForeignKey
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.leases import LeasedModel
 from core.lifecycle import StatefulModel
 
 from .choices import ErrorAction, Scope, Status
@@ -34,6 +34,17 @@ class CampaignTemplate(models.Model):
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
 
+    def clean(self) -> None:
+        """Check the spec as a campaign spec (structure and limits, not planned) in every form that edits it."""
+        from django.core.exceptions import ValidationError
+
+        from msproc.lib.planning.spec import SpecError, parse_spec
+
+        try:
+            parse_spec(self.spec or "")
+        except SpecError as exc:
+            raise ValidationError({"spec": [str(error) for error in exc.errors[:20]]}) from None
+
 
 class Campaign(StatefulModel):
     """One run of a pipeline over a data set across sites, built from a frozen spec.
@@ -46,6 +57,17 @@ class Campaign(StatefulModel):
         running|reviewable --fail--> failed --reopen--> running
         waiting|running|paused|reviewable|failed --reject--> rejected
     """
+
+    TRANSITIONS = {
+        "start": ({S.WAITING}, S.RUNNING),
+        "pause": ({S.RUNNING}, S.PAUSED),
+        "resume": ({S.PAUSED}, S.RUNNING),
+        "review": ({S.RUNNING}, S.REVIEWABLE),
+        "reopen": ({S.REVIEWABLE, S.FAILED}, S.RUNNING),
+        "accept": ({S.RUNNING}, S.ACCEPTED),
+        "fail": ({S.RUNNING, S.REVIEWABLE}, S.FAILED),
+        "reject": ({S.WAITING, S.RUNNING, S.PAUSED, S.REVIEWABLE, S.FAILED}, S.REJECTED),
+    }
 
     name = models.CharField(max_length=128, unique=True)
     template = models.ForeignKey(CampaignTemplate, null=True, blank=True, on_delete=models.SET_NULL,
@@ -66,6 +88,9 @@ class Campaign(StatefulModel):
     updated = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    tick_error = models.TextField(blank=True, help_text="Why the reconciler's last tick failed on this campaign "
+                                                        "(empty when it did not); the other campaigns went on.")
+    tick_error_at = models.DateTimeField(null=True, blank=True, help_text="When the tick first failed so.")
 
     class Meta:
         ordering = ["-created"]
@@ -82,39 +107,35 @@ class Campaign(StatefulModel):
 
     def start(self, *, actor=None, comment: str = "") -> None:
         """waiting -> running."""
-        self._transition("start", {S.WAITING}, S.RUNNING, actor=actor, comment=comment, started_at=timezone.now())
+        self._transition("start", actor=actor, comment=comment, started_at=timezone.now())
 
     def pause(self, *, actor=None, comment: str = "") -> None:
         """running -> paused: nothing new is submitted or moved."""
-        self._transition("pause", {S.RUNNING}, S.PAUSED, actor=actor, comment=comment)
+        self._transition("pause", actor=actor, comment=comment)
 
     def resume(self, *, actor=None, comment: str = "") -> None:
         """paused -> running."""
-        self._transition("resume", {S.PAUSED}, S.RUNNING, actor=actor, comment=comment)
+        self._transition("resume", actor=actor, comment=comment)
 
     def review(self, *, actor=None, comment: str = "") -> None:
         """running -> reviewable: an operator must look."""
-        self._transition("review", {S.RUNNING}, S.REVIEWABLE, actor=actor, comment=comment)
+        self._transition("review", actor=actor, comment=comment)
 
     def reopen(self, *, actor=None, comment: str = "") -> None:
         """reviewable|failed -> running."""
-        self._transition("reopen", {S.REVIEWABLE, S.FAILED}, S.RUNNING, actor=actor, comment=comment,
-                         finished_at=None)
+        self._transition("reopen", actor=actor, comment=comment, finished_at=None)
 
     def accept(self, *, actor=None, comment: str = "") -> None:
         """running -> accepted: every step is accepted."""
-        self._transition("accept", {S.RUNNING}, S.ACCEPTED, actor=actor, comment=comment,
-                         finished_at=timezone.now())
+        self._transition("accept", actor=actor, comment=comment, finished_at=timezone.now())
 
     def fail(self, *, actor=None, comment: str = "") -> None:
         """running|reviewable -> failed."""
-        self._transition("fail", {S.RUNNING, S.REVIEWABLE}, S.FAILED, actor=actor, comment=comment,
-                         finished_at=timezone.now())
+        self._transition("fail", actor=actor, comment=comment, finished_at=timezone.now())
 
     def reject(self, *, actor=None, comment: str = "") -> None:
         """waiting|running|paused|reviewable|failed -> rejected: abandoned."""
-        self._transition("reject", {S.WAITING, S.RUNNING, S.PAUSED, S.REVIEWABLE, S.FAILED}, S.REJECTED,
-                         actor=actor, comment=comment, finished_at=timezone.now())
+        self._transition("reject", actor=actor, comment=comment, finished_at=timezone.now())
 
 
 class Stage(models.Model):
@@ -143,10 +164,25 @@ class Step(StatefulModel):
         waiting --make_ready--> ready --start--> running --accept--> accepted
         running --review--> reviewable --reopen--> running
         running|reviewable --fail--> failed --reopen--> running
+        accepted --remake--> running (a reassignment makes a group's outputs again at another site)
         reviewable|failed --force_accept--> accepted
         waiting|ready|running --pause--> paused --resume--> waiting
         waiting|ready|running|reviewable|failed|paused --reject--> rejected
     """
+
+    TRANSITIONS = {
+        "make_ready": ({S.WAITING}, S.READY),
+        "start": ({S.READY}, S.RUNNING),
+        "accept": ({S.RUNNING}, S.ACCEPTED),
+        "review": ({S.RUNNING}, S.REVIEWABLE),
+        "reopen": ({S.REVIEWABLE, S.FAILED}, S.RUNNING),
+        "remake": ({S.ACCEPTED}, S.RUNNING),
+        "fail": ({S.RUNNING, S.REVIEWABLE}, S.FAILED),
+        "force_accept": ({S.REVIEWABLE, S.FAILED}, S.ACCEPTED),
+        "pause": ({S.WAITING, S.READY, S.RUNNING}, S.PAUSED),
+        "resume": ({S.PAUSED}, S.WAITING),
+        "reject": ({S.WAITING, S.READY, S.RUNNING, S.REVIEWABLE, S.FAILED, S.PAUSED}, S.REJECTED),
+    }
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="steps")
     stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="steps")
@@ -160,6 +196,8 @@ class Step(StatefulModel):
     inputs = models.JSONField(default=list, blank=True, help_text="Input dataset type names.")
     outputs = models.JSONField(default=list, blank=True, help_text="Output dataset type names.")
     status = models.CharField(max_length=16, choices=Status.choices, default=S.WAITING, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When it started running.")
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="When it was accepted or rejected.")
 
     class Meta:
         ordering = ["campaign", "order"]
@@ -176,44 +214,48 @@ class Step(StatefulModel):
 
     def make_ready(self, *, actor=None, comment: str = "") -> None:
         """waiting -> ready: the steps it depends on are accepted."""
-        self._transition("make_ready", {S.WAITING}, S.READY, actor=actor, comment=comment)
+        self._transition("make_ready", actor=actor, comment=comment)
 
     def start(self, *, actor=None, comment: str = "") -> None:
         """ready -> running."""
-        self._transition("start", {S.READY}, S.RUNNING, actor=actor, comment=comment)
+        self._transition("start", actor=actor, comment=comment, started_at=timezone.now())
 
     def accept(self, *, actor=None, comment: str = "") -> None:
         """running -> accepted: every group is accepted (or rejected)."""
-        self._transition("accept", {S.RUNNING}, S.ACCEPTED, actor=actor, comment=comment)
+        self._transition("accept", actor=actor, comment=comment, finished_at=timezone.now())
 
     def review(self, *, actor=None, comment: str = "") -> None:
         """running -> reviewable: a group waits for an operator."""
-        self._transition("review", {S.RUNNING}, S.REVIEWABLE, actor=actor, comment=comment)
+        self._transition("review", actor=actor, comment=comment)
 
     def reopen(self, *, actor=None, comment: str = "") -> None:
         """reviewable|failed -> running: an operator acted on its groups."""
-        self._transition("reopen", {S.REVIEWABLE, S.FAILED}, S.RUNNING, actor=actor, comment=comment)
+        self._transition("reopen", actor=actor, comment=comment)
+
+    def remake(self, *, actor=None, comment: str = "") -> None:
+        """accepted -> running: a reassignment added a group that makes a lost site's outputs again."""
+        self._transition("remake", actor=actor, comment=comment)
 
     def fail(self, *, actor=None, comment: str = "") -> None:
         """running|reviewable -> failed."""
-        self._transition("fail", {S.RUNNING, S.REVIEWABLE}, S.FAILED, actor=actor, comment=comment)
+        self._transition("fail", actor=actor, comment=comment)
 
     def force_accept(self, *, actor=None, comment: str = "") -> None:
         """reviewable|failed -> accepted, by an operator's decision."""
-        self._transition("force_accept", {S.REVIEWABLE, S.FAILED}, S.ACCEPTED, actor=actor, comment=comment)
+        self._transition("force_accept", actor=actor, comment=comment,
+                         finished_at=timezone.now())
 
     def pause(self, *, actor=None, comment: str = "") -> None:
         """waiting|ready|running -> paused: no new group of it is submitted."""
-        self._transition("pause", {S.WAITING, S.READY, S.RUNNING}, S.PAUSED, actor=actor, comment=comment)
+        self._transition("pause", actor=actor, comment=comment)
 
     def resume(self, *, actor=None, comment: str = "") -> None:
         """paused -> waiting (the reconciler moves it on)."""
-        self._transition("resume", {S.PAUSED}, S.WAITING, actor=actor, comment=comment)
+        self._transition("resume", actor=actor, comment=comment)
 
     def reject(self, *, actor=None, comment: str = "") -> None:
         """Any non-terminal status -> rejected."""
-        self._transition("reject", {S.WAITING, S.READY, S.RUNNING, S.REVIEWABLE, S.FAILED, S.PAUSED},
-                         S.REJECTED, actor=actor, comment=comment)
+        self._transition("reject", actor=actor, comment=comment, finished_at=timezone.now())
 
 
 class ErrorRule(models.Model):
@@ -267,6 +309,24 @@ class Group(StatefulModel):
     ``services.act_on_group``, which also cancels that attempt at its backend.
     """
 
+    TRANSITIONS = {
+        "make_ready": ({S.WAITING}, S.READY),
+        "prepare": ({S.READY, S.RESCUABLE}, S.PREPARED),
+        "start": ({S.PREPARED}, S.RUNNING),
+        "accept": ({S.RUNNING}, S.ACCEPTED),
+        "fail": ({S.PREPARED, S.RUNNING}, S.FAILED),
+        "review": ({S.RUNNING}, S.REVIEWABLE),
+        "block": ({S.RUNNING}, S.BLOCKED),
+        "unblock": ({S.BLOCKED}, S.RUNNING),
+        "retry": ({S.FAILED, S.REVIEWABLE, S.BLOCKED}, S.READY),
+        "rescue": ({S.FAILED, S.REVIEWABLE}, S.RESCUABLE),
+        "force_accept": ({S.FAILED, S.REVIEWABLE, S.BLOCKED}, S.ACCEPTED),
+        "pause": ({S.WAITING, S.READY}, S.PAUSED),
+        "resume": ({S.PAUSED}, S.WAITING),
+        "reject": ({S.WAITING, S.READY, S.PREPARED, S.RUNNING, S.FAILED, S.REVIEWABLE, S.BLOCKED, S.RESCUABLE,
+                    S.PAUSED}, S.REJECTED),
+    }
+
     # No single-column indexes on these: the composite indexes below lead with each of them.
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="groups", db_index=False)
     step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="groups", db_index=False)
@@ -280,6 +340,8 @@ class Group(StatefulModel):
     last_error = models.TextField(blank=True)
     error_rule = models.ForeignKey(ErrorRule, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="groups")
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When its first attempt was prepared.")
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="When it was accepted or rejected.")
 
     class Meta:
         ordering = ["step", "ordinal"]
@@ -299,75 +361,74 @@ class Group(StatefulModel):
 
     def make_ready(self, *, actor=None, comment: str = "") -> None:
         """waiting -> ready: its step may run and its inputs are at its site."""
-        self._transition("make_ready", {S.WAITING}, S.READY, actor=actor, comment=comment)
+        self._transition("make_ready", actor=actor, comment=comment)
 
     def prepare(self, *, actor=None, comment: str = "") -> None:
         """ready|rescuable -> prepared: a new attempt (Job) is about to be submitted."""
-        self._transition("prepare", {S.READY, S.RESCUABLE}, S.PREPARED, actor=actor, comment=comment,
-                         attempts=models.F("attempts") + 1)
-        self.refresh_from_db(fields=["attempts"])
+        self._transition("prepare", actor=actor, comment=comment,
+                         attempts=models.F("attempts") + 1,
+                         started_at=Coalesce("started_at", models.Value(timezone.now())))
+        self.refresh_from_db(fields=["attempts", "started_at"])
 
     def start(self, *, actor=None, comment: str = "") -> None:
         """prepared -> running: the backend accepted the submission."""
-        self._transition("start", {S.PREPARED}, S.RUNNING, actor=actor, comment=comment)
+        self._transition("start", actor=actor, comment=comment)
 
     def accept(self, *, actor=None, comment: str = "") -> None:
         """running -> accepted: every quantum succeeded."""
-        self._transition("accept", {S.RUNNING}, S.ACCEPTED, actor=actor, comment=comment, last_error="")
+        self._transition("accept", actor=actor, comment=comment, last_error="",
+                         finished_at=timezone.now())
 
     def fail(self, error: str = "", *, error_rule: ErrorRule | None = None, actor=None) -> None:
         """prepared|running -> failed, keeping the error and the matched rule."""
-        self._transition("fail", {S.PREPARED, S.RUNNING}, S.FAILED, actor=actor, comment=error[:500],
-                         last_error=error, error_rule=error_rule)
+        self._transition("fail", actor=actor, comment=error[:500], last_error=error, error_rule=error_rule)
 
     def review(self, error: str = "", *, error_rule: ErrorRule | None = None, actor=None) -> None:
         """running -> reviewable: partly succeeded, or its error rule asks for review."""
-        self._transition("review", {S.RUNNING}, S.REVIEWABLE, actor=actor, comment=error[:500],
-                         last_error=error, error_rule=error_rule)
+        self._transition("review", actor=actor, comment=error[:500], last_error=error, error_rule=error_rule)
 
     def block(self, reason: str = "", *, actor=None) -> None:
         """running -> blocked (e.g. held at PanDA)."""
-        self._transition("block", {S.RUNNING}, S.BLOCKED, actor=actor, comment=reason, last_error=reason)
+        self._transition("block", actor=actor, comment=reason, last_error=reason)
 
     def unblock(self, *, actor=None, comment: str = "") -> None:
         """blocked -> running."""
-        self._transition("unblock", {S.BLOCKED}, S.RUNNING, actor=actor, comment=comment)
+        self._transition("unblock", actor=actor, comment=comment)
 
     def retry(self, *, actor=None, comment: str = "", automatic: bool = False) -> None:
         """failed|reviewable|blocked -> ready: run it again from scratch."""
         extra = {"auto_retries": models.F("auto_retries") + 1} if automatic else {}
-        self._transition("retry", {S.FAILED, S.REVIEWABLE, S.BLOCKED}, S.READY, actor=actor, comment=comment,
-                         **extra)
+        self._transition("retry", actor=actor, comment=comment, **extra)
         if automatic:
             self.refresh_from_db(fields=["auto_retries"])
 
     def rescue(self, *, actor=None, comment: str = "", automatic: bool = False) -> None:
         """failed|reviewable -> rescuable: rerun only what is missing."""
         extra = {"auto_retries": models.F("auto_retries") + 1} if automatic else {}
-        self._transition("rescue", {S.FAILED, S.REVIEWABLE}, S.RESCUABLE, actor=actor, comment=comment, **extra)
+        self._transition("rescue", actor=actor, comment=comment, **extra)
         if automatic:
             self.refresh_from_db(fields=["auto_retries"])
 
     def force_accept(self, *, actor=None, comment: str = "") -> None:
         """failed|reviewable|blocked -> accepted, by an operator's decision."""
-        self._transition("force_accept", {S.FAILED, S.REVIEWABLE, S.BLOCKED}, S.ACCEPTED, actor=actor,
-                         comment=comment)
+        self._transition("force_accept", actor=actor,
+                         comment=comment, finished_at=timezone.now())
 
     def pause(self, *, actor=None, comment: str = "") -> None:
         """waiting|ready -> paused."""
-        self._transition("pause", {S.WAITING, S.READY}, S.PAUSED, actor=actor, comment=comment)
+        self._transition("pause", actor=actor, comment=comment)
 
     def resume(self, *, actor=None, comment: str = "") -> None:
         """paused -> waiting."""
-        self._transition("resume", {S.PAUSED}, S.WAITING, actor=actor, comment=comment)
+        self._transition("resume", actor=actor, comment=comment)
 
     def reject(self, *, actor=None, comment: str = "") -> None:
         """Any state but accepted|rejected -> rejected: given up (a live attempt: see services.act_on_group)."""
-        self._transition("reject", {S.WAITING, S.READY, S.PREPARED, S.RUNNING, S.FAILED, S.REVIEWABLE, S.BLOCKED,
-                                    S.RESCUABLE, S.PAUSED}, S.REJECTED, actor=actor, comment=comment)
+        self._transition("reject", actor=actor, comment=comment,
+                         finished_at=timezone.now())
 
 
-class Job(StatefulModel):
+class Job(LeasedModel, StatefulModel):
     """One submission attempt of a group to an execution backend.
 
     Lifecycle::
@@ -378,6 +439,17 @@ class Job(StatefulModel):
         failed|reviewable --supersede--> rescued (a later attempt reran what was missing)
         prepared|running|blocked|failed|reviewable --reject--> rejected (cancelled or abandoned)
     """
+
+    TRANSITIONS = {
+        "start": ({S.PREPARED}, S.RUNNING),
+        "accept": ({S.RUNNING}, S.ACCEPTED),
+        "fail": ({S.PREPARED, S.RUNNING}, S.FAILED),
+        "review": ({S.RUNNING}, S.REVIEWABLE),
+        "block": ({S.RUNNING}, S.BLOCKED),
+        "unblock": ({S.BLOCKED}, S.RUNNING),
+        "supersede": ({S.FAILED, S.REVIEWABLE}, S.RESCUED),
+        "reject": ({S.PREPARED, S.RUNNING, S.BLOCKED, S.FAILED, S.REVIEWABLE}, S.REJECTED),
+    }
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="jobs", db_index=False)  # (group, attempt)
     attempt = models.PositiveSmallIntegerField()
@@ -420,65 +492,92 @@ class Job(StatefulModel):
     def start(self, *, external_ids: dict | None = None, actor=None, comment: str = "") -> None:
         """prepared -> running: the backend took the submission."""
         extra = {"external_ids": external_ids} if external_ids is not None else {}
-        self._transition("start", {S.PREPARED}, S.RUNNING, actor=actor, comment=comment,
-                         submitted_at=timezone.now(), **extra)
+        self._transition("start", actor=actor, comment=comment, submitted_at=timezone.now(), **extra)
 
     def accept(self, *, actor=None, comment: str = "") -> None:
         """running -> accepted."""
-        self._transition("accept", {S.RUNNING}, S.ACCEPTED, actor=actor, comment=comment,
-                         finished_at=timezone.now())
+        self._transition("accept", actor=actor, comment=comment, finished_at=timezone.now())
 
     def fail(self, error: str = "", *, actor=None) -> None:
         """prepared|running -> failed."""
-        self._transition("fail", {S.PREPARED, S.RUNNING}, S.FAILED, actor=actor, comment=error[:500], error=error,
-                         finished_at=timezone.now())
+        self._transition("fail", actor=actor, comment=error[:500], error=error, finished_at=timezone.now())
 
     def review(self, error: str = "", *, actor=None) -> None:
         """running -> reviewable: some quanta failed."""
-        self._transition("review", {S.RUNNING}, S.REVIEWABLE, actor=actor, comment=error[:500], error=error,
-                         finished_at=timezone.now())
+        self._transition("review", actor=actor, comment=error[:500], error=error, finished_at=timezone.now())
 
     def block(self, reason: str = "", *, actor=None) -> None:
         """running -> blocked."""
-        self._transition("block", {S.RUNNING}, S.BLOCKED, actor=actor, comment=reason)
+        self._transition("block", actor=actor, comment=reason)
 
     def unblock(self, *, actor=None, comment: str = "") -> None:
         """blocked -> running."""
-        self._transition("unblock", {S.BLOCKED}, S.RUNNING, actor=actor, comment=comment)
+        self._transition("unblock", actor=actor, comment=comment)
 
     def supersede(self, *, actor=None, comment: str = "") -> None:
         """failed|reviewable -> rescued: a rescue attempt takes over."""
-        self._transition("supersede", {S.FAILED, S.REVIEWABLE}, S.RESCUED, actor=actor, comment=comment)
+        self._transition("supersede", actor=actor, comment=comment)
 
     def reject(self, *, actor=None, comment: str = "") -> None:
         """prepared|running|blocked|failed|reviewable -> rejected."""
-        self._transition("reject", {S.PREPARED, S.RUNNING, S.BLOCKED, S.FAILED, S.REVIEWABLE}, S.REJECTED,
-                         actor=actor, comment=comment, finished_at=timezone.now())
+        self._transition("reject", actor=actor, comment=comment, finished_at=timezone.now())
 
 
-class Event(models.Model):
-    """One state change or operator action: who, when, on what, from, to, why."""
+class Heartbeat(models.Model):
+    """The last sign of life of one msproc process: the reconcile tick, each Celery worker, beat.
 
-    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, db_index=False)  # (content_type, id)
-    object_id = models.PositiveBigIntegerField()
-    subject = GenericForeignKey("content_type", "object_id")
-    object_repr = models.CharField(max_length=200)
-    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="events",
-                                 db_index=False)  # (campaign, -created)
-    verb = models.CharField(max_length=64)
-    from_status = models.CharField(max_length=16, blank=True)
-    to_status = models.CharField(max_length=16, blank=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="+")
-    comment = models.TextField(blank=True)
-    created = models.DateTimeField(default=timezone.now, db_index=True)
+    Written by the tick after each run (``campaigns.tasks.reconcile``), by every worker every
+    MSPROC_HEARTBEAT_SECONDS (``msproc.celery.HeartbeatStep``) and by beat's scheduler
+    (``msproc.beat.Scheduler``); read by ``campaigns.liveness``.
+    """
+
+    class Kind(models.TextChoices):
+        TICK = "tick", "reconcile tick"
+        WORKER = "worker", "Celery worker"
+        BEAT = "beat", "Celery beat"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    name = models.CharField(max_length=200, help_text="The worker's node name; the tick's and beat's host.")
+    pid = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now, help_text="When this process started.")
+    last_seen = models.DateTimeField(default=timezone.now)
+    stopped = models.BooleanField(default=False, help_text="The process said goodbye (a clean shutdown).")
+    details = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        ordering = ["-created", "-id"]
-        indexes = [
-            models.Index(fields=["content_type", "object_id"]),
-            models.Index(fields=["campaign", "-created"]),
-        ]
+        ordering = ["kind", "name"]
+        constraints = [models.UniqueConstraint(fields=["kind", "name"], name="campaigns_heartbeat_kind_name")]
 
     def __str__(self) -> str:
-        return f"{self.object_repr}: {self.verb} {self.from_status}->{self.to_status}"
+        return f"{self.get_kind_display()} {self.name}"
+
+
+class StallThreshold(models.Model):
+    """How long a group or movement may sit in one state before the home page calls it stalled.
+
+    Staff edit these in the admin; a state without a row uses ``campaigns.summaries.STALL_DEFAULTS``.
+    """
+
+    class Kind(models.TextChoices):
+        GROUP = "group", "group"
+        MOVEMENT = "movement", "movement"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, help_text="The state, e.g. running or registering.")
+    after = models.DurationField(help_text="Stalled after this long in the state, e.g. 02:00:00.")
+
+    class Meta:
+        ordering = ["kind", "status"]
+        constraints = [models.UniqueConstraint(fields=["kind", "status"], name="campaigns_stallthreshold_kind_status")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.status} after {self.after}"
+
+    def clean(self) -> None:
+        from transfers.choices import MovementStatus
+
+        choices = Status if self.kind == self.Kind.GROUP else MovementStatus
+        if self.status not in choices.values:
+            raise ValidationError({"status": f"not a {self.kind} state; one of: {', '.join(choices.values)}"})
+        if self.after is not None and self.after.total_seconds() <= 0:
+            raise ValidationError({"after": "must be positive"})

@@ -9,6 +9,12 @@ query count grows only by a few queries per ``BATCH`` groups moved.
 Slow I/O (submitting, polling, transferring) happens in tasks enqueued after
 the state change commits; submissions go ``SUBMIT_BATCH`` jobs per task.
 docs/benchmarks.md has the figures.
+
+Fault isolation: each campaign's part of the tick runs in its own savepoint
+(``TickReport.isolated``), and a set-based move over several campaigns that
+fails is redone campaign by campaign. A failure is recorded on its campaign
+(``Campaign.tick_error`` and a ``tick_failed`` Event) and the tick goes on
+with the others; the record is cleared when the campaign's part succeeds again.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
@@ -24,19 +31,26 @@ from functools import lru_cache
 import yaml
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from core.lifecycle import IllegalTransition, bulk_transition
+from core import queue
+from core.leases import claimable, new_holder, renewing, takeover_comment
+from core.lifecycle import IllegalTransition, bulk_transition, record_event
+from msproc.lib.planning.bps import SiteInfo, queue_for, render_submit_yaml
+from msproc.lib.planning.dataflow import DataflowError, resolve_pipeline_uri
 from sites.choices import SiteStatus
-from sites.models import ButlerRepo
+from sites.models import ButlerRepo, Site
 from sites.services import report_backend_failure
+from transfers import orchestration as movements
 from transfers.choices import MovementStatus
 from transfers.models import Movement
 
 from .backends import BackendError, JobRef, JobStatus, Submission, get_execution_backend
 from .choices import ErrorAction, Status
 from .models import Campaign, ErrorRule, Group, Job, Step
+from .services import pipeline_sources
 
 log = logging.getLogger(__name__)
 S = Status
@@ -64,25 +78,71 @@ class TickReport:
     campaigns_finished: int = 0
     requeued_jobs: list[int] = field(default_factory=list)
     requeued_movements: list[int] = field(default_factory=list)
+    # Campaign id -> what failed in its part of the tick (the first failure), see ``isolated``.
+    faults: dict[int, str] = field(default_factory=dict)
+    handled: set[int] = field(default_factory=set)
+
+    @contextmanager
+    def isolated(self, campaign_id: int, what: str) -> Iterator[None]:
+        """Run one campaign's part of the tick in a savepoint; any exception in it is rolled back to the
+        savepoint and recorded against the campaign instead of stopping the tick."""
+        self.handled.add(campaign_id)
+        try:
+            with transaction.atomic():
+                yield
+        except Exception as exc:  # whatever one campaign's rows do, the others go on
+            self.fault(campaign_id, what, exc)
+
+    def fault(self, campaign_id: int, what: str, exc: BaseException) -> None:
+        log.error("reconcile: campaign %s, %s failed", campaign_id, what, exc_info=exc)
+        self.faults.setdefault(campaign_id, f"{what}: {type(exc).__name__}: {exc}"[:4000])
 
 
 # ---------------------------------------------------------------------------------------------- the tick
 
 
 def reconcile() -> TickReport:
-    """Advance every running campaign by one tick and return what was done."""
+    """Advance every running campaign by one tick and return what was done.
+
+    A failure in one campaign's part is recorded on that campaign (``record_faults``) and does not stop
+    the tick for the others.
+    """
     report = TickReport()
     for campaign_id in Campaign.objects.filter(status=S.RUNNING).values_list("pk", flat=True):
-        _start_steps(campaign_id, report)
-        _ready_movements(campaign_id, report)
-        _ready_groups(campaign_id, report)
+        with report.isolated(campaign_id, "starting steps and readying movements and groups"):
+            _start_steps(campaign_id, report)
+            _ready_movements(campaign_id, report)
+            _ready_groups(campaign_id, report)
     _prepare_jobs(report)
     poll_jobs(report)
-    for campaign_id in Campaign.objects.filter(status__in=[S.RUNNING, S.REVIEWABLE]).values_list("pk", flat=True):
-        _finish_steps(campaign_id, report)
-        _finish_campaign(campaign_id, report)
+    for campaign_id in Campaign.objects.filter(status__in=Campaign.sources_of("fail")).values_list("pk", flat=True):
+        with report.isolated(campaign_id, "finishing steps and the campaign"):
+            _finish_steps(campaign_id, report)
+            _finish_campaign(campaign_id, report)
     _requeue_lost(report)
+    record_faults(report)
     return report
+
+
+def record_faults(report: TickReport) -> None:
+    """Record each campaign's tick failure on the campaign (``tick_error``, and a ``tick_failed`` Event when the
+    error is new); clear it, with a ``tick_recovered`` Event, on campaigns handled this tick without one."""
+    now = timezone.now()
+    if report.faults:
+        for campaign in Campaign.objects.filter(pk__in=list(report.faults)).only("pk", "name", "status",
+                                                                                  "tick_error"):
+            error = report.faults[campaign.pk]
+            if campaign.tick_error != error:
+                with transaction.atomic():
+                    Campaign.objects.filter(pk=campaign.pk).update(tick_error=error, tick_error_at=now)
+                    record_event(campaign, "tick_failed", campaign.status, campaign.status, comment=error)
+    recovered = (Campaign.objects.filter(pk__in=list(report.handled - set(report.faults))).exclude(tick_error="")
+                 .only("pk", "name", "status", "tick_error"))
+    for campaign in recovered:
+        with transaction.atomic():
+            Campaign.objects.filter(pk=campaign.pk).update(tick_error="", tick_error_at=None)
+            record_event(campaign, "tick_recovered", campaign.status, campaign.status,
+                         comment=f"the tick handles it again (it failed with: {campaign.tick_error[:500]})")
 
 
 def _start_steps(campaign_id: int, report: TickReport) -> None:
@@ -97,24 +157,29 @@ def _start_steps(campaign_id: int, report: TickReport) -> None:
 
 
 def _ready_movements(campaign_id: int, report: TickReport) -> None:
-    pending_steps = Step.objects.filter(feeding_movements=OuterRef("pk")).exclude(status=S.ACCEPTED)
-    pending_moves = Movement.objects.filter(followers=OuterRef("pk")).exclude(status__in=[M.DONE, M.CANCELLED])
-    ready = Movement.objects.filter(campaign_id=campaign_id, status=M.PLANNED).exclude(
-        Exists(pending_steps)).exclude(Exists(pending_moves))
-    moved = bulk_transition(ready, "make_ready", {M.PLANNED}, M.READY)
-    ids = [pk for pk, _ in moved]
-    report.movements_ready += ids
-    if ids:
-        _enqueue_movements(ids)
+    pending_steps = Step.objects.filter(campaign_id=campaign_id).exclude(status=S.ACCEPTED)
+    report.movements_ready += movements.make_ready(campaign_id, pending_steps)
+
+
+def _inputs_pending():
+    """Return the conditions under which a group's inputs are not all at its site yet.
+
+    A movement to its site before its step is not done, or (after a reassignment made a lost site's outputs
+    again) a group of a step it depends on at the same site is not finished. Normally a step starts only after
+    the steps it depends on are accepted, so the second never holds outside a re-plan.
+    """
+    gating = Movement.objects.filter(before_step=OuterRef("step"), destination=OuterRef("site")).exclude(
+        status__in=M.terminal())
+    upstream = Group.objects.filter(site=OuterRef("site"), step__dependents=OuterRef("step")).exclude(
+        status__in=[S.ACCEPTED, S.REJECTED])
+    return Exists(gating) | Exists(upstream)
 
 
 def _ready_groups(campaign_id: int, report: TickReport) -> None:
-    gating = Movement.objects.filter(before_step=OuterRef("step"), destination=OuterRef("site")).exclude(
-        status__in=[M.DONE, M.CANCELLED])
     waiting = Group.objects.filter(campaign_id=campaign_id, status=S.WAITING, step__status=S.RUNNING,
-                                   site__status=SiteStatus.ONLINE).exclude(Exists(gating))
+                                   site__status=SiteStatus.ONLINE).exclude(_inputs_pending())
     while True:
-        moved = len(bulk_transition(waiting, "make_ready", {S.WAITING}, S.READY, limit=BATCH))
+        moved = len(bulk_transition(waiting, "make_ready", limit=BATCH))
         report.groups_ready += moved
         if moved < BATCH:
             return
@@ -125,8 +190,10 @@ def _prepare_jobs(report: TickReport) -> None:
 
     Local runs share this machine, so at most MSPROC_LOCAL_MAX_RUNNING of them are in flight.
     """
-    candidates = Group.objects.filter(status__in=[S.READY, S.RESCUABLE], campaign__status=S.RUNNING,
-                                      site__status=SiteStatus.ONLINE).exclude(step__status__in=[S.PAUSED, S.REJECTED])
+    # A group retried (or reassigned) before its inputs arrived waits here for them.
+    candidates = Group.objects.filter(status__in=Group.sources_of("prepare"), campaign__status=S.RUNNING,
+                                      site__status=SiteStatus.ONLINE).exclude(
+        step__status__in=[S.PAUSED, S.REJECTED]).exclude(_inputs_pending())
     if settings.MSPROC_EXECUTION_BACKEND:
         local = candidates if settings.MSPROC_EXECUTION_BACKEND == "local" else candidates.none()
         remote = candidates.none() if settings.MSPROC_EXECUTION_BACKEND == "local" else candidates
@@ -142,20 +209,45 @@ def _prepare_jobs(report: TickReport) -> None:
 
 
 def _prepare(candidates, limit: int | None, report: TickReport) -> None:
-    """Prepare up to ``limit`` (None: all) candidate groups, BATCH per transaction."""
+    """Prepare up to ``limit`` (None: all) candidate groups, BATCH per transaction.
+
+    A batch that fails is redone campaign by campaign: the campaigns whose part fails are recorded
+    (``report.faults``) and left out of the rest of this tick; the others are prepared.
+    """
     while limit is None or limit > 0:
         size = BATCH if limit is None else min(BATCH, limit)
-        moved = _prepare_batch(candidates, size, report)
-        if moved < size:
-            return
+        try:
+            moved = _prepare_batch(candidates, size, report)
+        except Exception:  # find whose rows fail, below
+            faulty = len(report.faults)
+            moved = _prepare_by_campaign(candidates, size, report)
+            candidates = candidates.exclude(campaign_id__in=list(report.faults))
+            if not moved and len(report.faults) == faulty:
+                raise  # not one campaign's rows: a failure of the tick itself
+        else:
+            if moved < size:
+                return
         if limit is not None:
             limit -= moved
 
 
+def _prepare_by_campaign(candidates, size: int, report: TickReport) -> int:
+    """Prepare up to ``size`` candidate groups one campaign at a time, each in its own savepoint."""
+    moved = 0
+    for campaign_id in list(candidates.order_by("campaign_id").values_list("campaign_id", flat=True).distinct()):
+        if moved >= size:
+            break
+        with report.isolated(campaign_id, "preparing jobs"):
+            moved += _prepare_batch(candidates.filter(campaign_id=campaign_id), size - moved, report)
+    return moved
+
+
 def _prepare_batch(candidates, size: int, report: TickReport) -> int:
     with transaction.atomic():
-        moved = bulk_transition(candidates, "prepare", {S.READY, S.RESCUABLE}, S.PREPARED, limit=size,
-                                attempts=F("attempts") + 1)
+        # The longest-ready first: a group retried again and again never overtakes another campaign's groups.
+        moved = bulk_transition(candidates, "prepare", limit=size,
+                                order_by=("status_changed_at", "pk"), attempts=F("attempts") + 1,
+                                started_at=Coalesce("started_at", Value(timezone.now())))  # the first attempt's
         if not moved:
             return 0
         rescued = {pk for pk, previous in moved if previous == S.RESCUABLE}
@@ -163,11 +255,11 @@ def _prepare_batch(candidates, size: int, report: TickReport) -> int:
         groups = (Group.objects.filter(pk__in=[pk for pk, _ in moved]).select_related("step", "site", "campaign")
                   .only("ordinal", "attempts", "campaign_id", "step_id", "site_id", "step__name",
                         "site__execution_backend", "campaign__name", "campaign__output_prefix"))
+        if rescued:
+            Job.objects.filter(group_id__in=rescued, status__in=Job.sources_of("supersede")).update(
+                status=S.RESCUED, status_changed_at=timezone.now())
         jobs = Job.objects.bulk_create([_new_job(group, group.pk in rescued) for group in groups],
                                        batch_size=1000)
-        if rescued:
-            Job.objects.filter(group_id__in=rescued, status__in=[S.FAILED, S.REVIEWABLE]).update(
-                status=S.RESCUED, status_changed_at=timezone.now())
         ids = [job.pk for job in jobs]
         report.jobs_prepared += ids
         transaction.on_commit(lambda: _enqueue_jobs(ids))
@@ -227,9 +319,13 @@ def _repo_root(site_id: int) -> str:
 
 
 def workflow_name(group: Group, attempt: int) -> str:
-    """Return the workflow name of a group attempt: the same on every retry of the same Celery task."""
-    campaign = re.sub(r"[^A-Za-z0-9_-]+", "-", group.campaign.name)
-    return f"{campaign}-{group.step.name}-g{group.ordinal}-a{attempt}"
+    """Return the workflow name of a group attempt: the same on every retry of the same Celery task.
+
+    ``{campaign name}-c{campaign id}-{step}-g{ordinal}-a{attempt}``: the id makes it unique by construction
+    (names that read alike after the clean-up, ``c03 x`` and ``c03-x``, stay apart); the name is for people.
+    """
+    campaign = re.sub(r"[^A-Za-z0-9_-]+", "-", group.campaign.name).strip("-")[:64]
+    return f"{campaign}-c{group.campaign_id}-{group.step.name}-g{group.ordinal}-a{attempt}"
 
 
 def _new_job(group: Group, rescue: bool) -> Job:
@@ -247,6 +343,7 @@ def _new_job(group: Group, rescue: bool) -> Job:
 
 def submission_for(job: Job, context: SubmitContext | None = None) -> Submission:
     """Return what the backend needs to run ``job`` (paths, collections, query, injected failures)."""
+    from campaigns.services import pipeline_sources
     from msproc.lib.planning.dataflow import resolve_pipeline_uri
 
     context = context or SubmitContext()
@@ -264,13 +361,22 @@ def submission_for(job: Job, context: SubmitContext | None = None) -> Submission
     ]
     return Submission(
         workflow_name=job.workflow_name, site=group.site.code, repo=context.repo_root(group.site_id), step=step.name,
-        pipeline=resolve_pipeline_uri(context.plan_header(campaign.pk)["pipeline"] or "mock:drp"), inputs=inputs,
+        pipeline=resolve_pipeline_uri(context.plan_header(campaign.pk)["pipeline"] or "mock:drp", pipeline_sources()),
+        inputs=inputs,
         output=f"{out}/{step.name}/group{group.ordinal}", output_run=job.run_collection,
         step_chain=f"{out}/{step.name}", output_chain=f"{out}/output", data_query=group.data_query,
         work_dir=job.submit_dir,
         memory_mb=step.memory_mb, bps_yaml=job.bps_yaml, rescue=job.rescue, failures=failures,
-        timeout=settings.MSPROC_PIPETASK_TIMEOUT,
+        timeout=settings.MSPROC_PIPETASK_TIMEOUT, **site_fields(group.site, step.memory_mb),
     )
+
+
+def site_fields(site: Site, memory_mb: int) -> dict[str, str]:
+    """Return what a submission carries about its site: status, PanDA computeSite/computeCloud, and the queue
+    for ``memory_mb`` (the planner's ``queue_for``; "" without a memory request)."""
+    info = SiteInfo(site.code, site.compute_site, site.compute_cloud, site.queue_prefix, "")
+    return {"site_status": site.status, "compute_site": site.compute_site, "compute_cloud": site.compute_cloud,
+            "queue": queue_for(info, memory_mb) if memory_mb > 0 else ""}
 
 
 def submit_job(job_id: int) -> str | None:
@@ -293,16 +399,43 @@ def submit_jobs(job_ids: Sequence[int]) -> dict[int, str]:
     prepared and, once the rest of the batch is recorded, is raised
     (BackendError) so the task retries the batch.
     """
+    holder = new_holder()
+    claimed = _claim_jobs(job_ids, holder)
     jobs = list(Job.objects.filter(pk__in=list(job_ids)).select_related(
         "group__step__stage", "group__site", "group__campaign").defer("group__campaign__plan"))
+    if not claimed:
+        return {job.pk: job.status for job in jobs}
+    with renewing(Job, claimed, holder):
+        return _submit_claimed(jobs, claimed)
+
+
+def _claim_jobs(job_ids: Sequence[int], holder: str) -> list[int]:
+    """Take the lease of the prepared jobs nobody works on (or whose worker died); return their ids.
+
+    A job taken from a dead holder gets a "taken over after its worker died" Event.
+    """
+    now = timezone.now()
+    prepared = Job.objects.filter(pk__in=list(job_ids), status=S.PREPARED)
+    dead = {pk: (previous, beat) for pk, previous, beat in
+            prepared.exclude(holder="").filter(claimable(now)).values_list("pk", "holder", "heartbeat_at")}
+    with transaction.atomic():
+        prepared.filter(claimable(now)).update(holder=holder, heartbeat_at=now)
+        claimed = list(prepared.filter(holder=holder).values_list("pk", flat=True))
+        for job in Job.objects.filter(pk__in=[pk for pk in claimed if pk in dead]).select_related("group"):
+            record_event(job, "take_over", job.status, job.status, comment=takeover_comment(*dead[job.pk]))
+    return claimed
+
+
+def _submit_claimed(jobs: list[Job], claimed: Sequence[int]) -> dict[int, str]:
     statuses = {job.pk: job.status for job in jobs}
+    claimed = set(claimed)
     context = SubmitContext()
     started: dict[int, dict] = {}
     rendered: dict[int, str] = {}
     failed: list[tuple[Job, str]] = []
     transient: BackendError | None = None
     for job in jobs:
-        if job.status != S.PREPARED or job.group.campaign.status != S.RUNNING:
+        if job.pk not in claimed or job.status != S.PREPARED or job.group.campaign.status != S.RUNNING:
             continue
         if not job.bps_yaml:
             job.bps_yaml = rendered[job.pk] = render_bps_yaml(job, context)
@@ -346,10 +479,9 @@ def _start_jobs(groups: Mapping[int, int], external_ids: Mapping[int, dict], ren
         for pk, values in row_values.items():
             values.setdefault("bps_yaml", yaml_of.get(pk, ""))
     with transaction.atomic():
-        moved = bulk_transition(Job.objects.filter(pk__in=list(row_values)), "start", {S.PREPARED}, S.RUNNING,
+        moved = bulk_transition(Job.objects.filter(pk__in=list(row_values)), "start",
                                 campaign_field="group__campaign_id", row_values=row_values, submitted_at=now)
-        bulk_transition(Group.objects.filter(pk__in=[groups[pk] for pk, _ in moved]), "start", {S.PREPARED},
-                        S.RUNNING)
+        bulk_transition(Group.objects.filter(pk__in=[groups[pk] for pk, _ in moved]), "start")
         _cancel_orphans(set(row_values) - {pk for pk, _ in moved}, external_ids)
 
 
@@ -358,13 +490,9 @@ def _cancel_orphans(job_ids: set[int], external_ids: Mapping[int, dict]) -> None
     cancel it there (the workflow would otherwise run with nobody watching)."""
     if not job_ids:
         return
-    from functools import partial
-
-    from .tasks import cancel_job
-
     for pk in Job.objects.filter(pk__in=list(job_ids), status=S.REJECTED).values_list("pk", flat=True):
         Job.objects.filter(pk=pk).update(external_ids=external_ids[pk])
-        transaction.on_commit(partial(cancel_job.delay, pk))
+        queue.send_on_commit("campaigns.tasks.cancel_job", pk)
 
 
 def cancel_job(job_id: int) -> None:
@@ -391,8 +519,6 @@ def render_bps_yaml(job: Job, context: SubmitContext | None = None) -> str:
 
     Rendered from the plan's header and the step's row (not the whole plan: its group lists are not used).
     """
-    from msproc.lib.planning.bps import SiteInfo, render_submit_yaml
-    from msproc.lib.planning.dataflow import resolve_pipeline_uri
     from msproc.lib.planning.planner import Plan, PlannedGroup, PlannedStep
 
     context = context or SubmitContext()
@@ -411,16 +537,20 @@ def render_bps_yaml(job: Job, context: SubmitContext | None = None) -> str:
                                    level=step.level, depends_on=[], memory_mb=step.memory_mb, inputs=step.inputs,
                                    outputs=step.outputs, groups=[])
         return render_submit_yaml(plan, planned_step, planned_group, info,
-                                  pipeline_yaml=resolve_pipeline_uri(plan.pipeline))
-    except (KeyError, TypeError, ValueError) as exc:  # informational for local runs: never block a submission
+                                  pipeline_yaml=resolve_pipeline_uri(plan.pipeline, pipeline_sources()),
+                                  output_run=job.run_collection)
+    except (KeyError, TypeError, ValueError, DataflowError) as exc:  # informational for local runs: never blocks
         return f"# could not render the BPS YAML: {exc}\n"
 
 
 def poll_jobs(report: TickReport | None = None) -> TickReport:
     """Poll every running (or held) job, POLL_BATCH at a time, and apply the outcomes batch by batch.
 
-    Keyset pagination over the job ids: never more than one batch of rows in memory.
+    Keyset pagination over the job ids: never more than one batch of rows in memory, and every
+    job is polled on every call whatever their number (no batch is left for a later tick).
+    Called on its own (not from ``reconcile``), it records the campaigns' failures itself.
     """
+    own = report is None
     report = report or TickReport()
     last = 0
     while True:
@@ -430,6 +560,8 @@ def poll_jobs(report: TickReport | None = None) -> TickReport:
             last = rows[-1][0]
             _poll_batch(rows, report)
         if len(rows) < POLL_BATCH:
+            if own and report.faults:
+                record_faults(report)
             return report
 
 
@@ -458,11 +590,23 @@ def _poll_batch(rows: list[tuple], report: TickReport) -> None:
                     new_ids[pk] = {**ref.external_ids, **status.external_ids}
     if new_ids:  # ids the backend learnt after the submit, e.g. PanDA task ids: one UPDATE for the batch
         Job.objects.bulk_update([Job(pk=pk, external_ids=ids) for pk, ids in new_ids.items()], ["external_ids"])
-    _apply_holds(states, {row[0] for row in rows if row[6] == S.BLOCKED})
-    report.jobs_finished += apply_outcomes(finished, {row[0]: row[1] for row in rows})
+    _apply_holds(states, {row[0] for row in rows if row[6] == S.BLOCKED}, report)
+    groups = {row[0]: row[1] for row in rows}
+    if not finished:
+        return
+    try:
+        with transaction.atomic():
+            report.jobs_finished += apply_outcomes(finished, groups)
+    except Exception:  # redo campaign by campaign: only the campaign whose rows fail is held back
+        campaigns = defaultdict(list)
+        for pk, campaign_id in Job.objects.filter(pk__in=list(finished)).values_list("pk", "group__campaign_id"):
+            campaigns[campaign_id].append(pk)
+        for campaign_id, job_ids in campaigns.items():
+            with report.isolated(campaign_id, "recording finished jobs"):
+                report.jobs_finished += apply_outcomes({pk: finished[pk] for pk in job_ids}, groups)
 
 
-def _apply_holds(states: dict[int, str], blocked: set[int]) -> None:
+def _apply_holds(states: dict[int, str], blocked: set[int], report: TickReport) -> None:
     """A held attempt blocks its group (e.g. held at PanDA); one released (running again, or finished while
     held) unblocks it first, so its outcome is then applied like any other."""
     changed = [pk for pk, state in states.items() if (state == "held") != (pk in blocked)
@@ -470,16 +614,17 @@ def _apply_holds(states: dict[int, str], blocked: set[int]) -> None:
     if not changed:
         return
     for job in Job.objects.filter(pk__in=changed).select_related("group"):
-        try:
-            with transaction.atomic():
-                if states[job.pk] == "held":
-                    job.block("held by the execution backend")
-                    job.group.block("held by the execution backend")
-                else:
-                    job.unblock(comment=f"released: {states[job.pk]}")
-                    job.group.unblock(comment=f"released: {states[job.pk]}")
-        except IllegalTransition:
-            continue
+        with report.isolated(job.group.campaign_id, f"holding or releasing job {job.pk}"):
+            try:
+                with transaction.atomic():
+                    if states[job.pk] == "held":
+                        job.block("held by the execution backend")
+                        job.group.block("held by the execution backend")
+                    else:
+                        job.unblock(comment=f"released: {states[job.pk]}")
+                        job.group.unblock(comment=f"released: {states[job.pk]}")
+            except IllegalTransition:
+                continue
 
 
 def apply_outcomes(outcomes: Mapping[int, JobStatus], groups: Mapping[int, int] | None = None) -> int:
@@ -513,7 +658,7 @@ def _accept_jobs(job_ids: list[int], outcomes: Mapping[int, JobStatus], groups: 
         for pk in job_ids
     }
     with transaction.atomic():
-        moved = bulk_transition(Job.objects.filter(pk__in=job_ids), "accept", {S.RUNNING}, S.ACCEPTED,
+        moved = bulk_transition(Job.objects.filter(pk__in=job_ids), "accept",
                                 campaign_field="group__campaign_id", row_values=row_values,
                                 finished_at=timezone.now())
         ids = [pk for pk, _ in moved]
@@ -523,7 +668,7 @@ def _accept_jobs(job_ids: list[int], outcomes: Mapping[int, JobStatus], groups: 
             accepted = Group.objects.filter(pk__in=[groups[pk] for pk in ids])
         else:
             accepted = Group.objects.filter(jobs__pk__in=ids)
-        bulk_transition(accepted, "accept", {S.RUNNING}, S.ACCEPTED, last_error="")
+        bulk_transition(accepted, "accept", last_error="", finished_at=timezone.now())
     return len(ids)
 
 
@@ -574,16 +719,27 @@ def _record_failure(job: Job, status: JobStatus, rules: list[ErrorRule]) -> None
 # ---------------------------------------------------------------------------------------------- finishing
 
 
+#: Why a running step without groups waits for an operator (the planner refuses such plans; older ones may have it).
+NO_GROUPS = "the step has no group: it matches no data, so nothing can finish it; force-accept or reject it"
+
+
 def _finish_steps(campaign_id: int, report: TickReport) -> None:
+    # "Nothing to do" is not "done": a step without groups would otherwise sit in running for ever, unseen.
+    for step in Step.objects.filter(campaign_id=campaign_id, status=S.RUNNING, groups__isnull=True):
+        try:
+            step.review(comment=NO_GROUPS)
+        except IllegalTransition:
+            continue
     counts: dict[int, dict[str, int]] = defaultdict(dict)
-    for step_id, status, n in (Group.objects.filter(campaign_id=campaign_id, step__status__in=[
-            S.RUNNING, S.REVIEWABLE]).values_list("step_id", "status").annotate(n=Count("pk"))):
+    finishing = Step.sources_of("fail")  # running or reviewable: steps that may still end
+    for step_id, status, n in (Group.objects.filter(campaign_id=campaign_id, step__status__in=finishing)
+                               .values_list("step_id", "status").annotate(n=Count("pk"))):
         counts[step_id][status] = n
     for step in Step.objects.filter(pk__in=counts):
         by_status = counts[step.pk]
         total = sum(by_status.values())
         accepted = by_status.get(S.ACCEPTED, 0) + by_status.get(S.REJECTED, 0)
-        attention = sum(by_status.get(s, 0) for s in (S.FAILED, S.REVIEWABLE, S.BLOCKED))
+        attention = sum(by_status.get(s, 0) for s in Group.sources_of("force_accept"))  # wait for an operator
         try:
             if accepted == total and step.status == S.RUNNING:
                 step.accept()
@@ -603,7 +759,7 @@ def _finish_campaign(campaign_id: int, report: TickReport) -> None:
     steps = Step.objects.filter(campaign_id=campaign_id)
     if steps.exclude(status=S.ACCEPTED).exists():
         return
-    if Movement.objects.filter(campaign_id=campaign_id).exclude(status__in=[M.DONE, M.CANCELLED]).exists():
+    if Movement.objects.filter(campaign_id=campaign_id).exclude(status__in=M.terminal()).exists():
         return
     campaign = Campaign.objects.only("pk", "name", "status").get(pk=campaign_id)  # not the plan: megabytes
     try:
@@ -613,35 +769,22 @@ def _finish_campaign(campaign_id: int, report: TickReport) -> None:
         pass
 
 
+# Lost submissions re-enqueued per tick, the longest-waiting first (the re-enqueued ones go to the back), so
+# every one is reached within a bounded number of ticks however many there are.
+REQUEUE_BATCH = 500
+
+
 def _requeue_lost(report: TickReport) -> None:
     """Re-enqueue work whose message may have been lost (a worker died, a broker restarted)."""
     stale = timezone.now() - REQUEUE_AFTER
-    jobs = list(Job.objects.filter(status=S.PREPARED, status_changed_at__lt=stale).values_list("pk", flat=True)[:500])
+    jobs = list(Job.objects.filter(claimable(), status=S.PREPARED, status_changed_at__lt=stale)
+                .order_by("status_changed_at", "pk").values_list("pk", flat=True)[:REQUEUE_BATCH])
     if jobs:
         Job.objects.filter(pk__in=jobs).update(status_changed_at=timezone.now())
         report.requeued_jobs = jobs
         _enqueue_jobs(jobs)
-    lease = timezone.now() - timedelta(seconds=settings.MSPROC_MOVEMENT_LEASE_SECONDS)
-    movements = list(Movement.objects.filter(
-        Q(status=M.READY, status_changed_at__lt=stale, campaign__status=S.RUNNING)
-        | Q(status__in=[M.REGISTERING, M.INGESTING], status_changed_at__lt=lease)
-    ).values_list("pk", flat=True)[:500])
-    # Transferring movements are polled here in batches; only those that moved on get a task.
-    from transfers.services import poll_transferring
-
-    movements += poll_transferring()
-    retry = list(Movement.objects.filter(status=M.FAILED, attempts__lt=settings.MSPROC_MAX_AUTO_RETRIES + 1,
-                                         status_changed_at__lt=stale).values_list("pk", flat=True)[:100])
-    for movement in Movement.objects.filter(pk__in=retry):
-        try:
-            movement.retry(comment="automatic retry of a failed transfer")
-            movements.append(movement.pk)
-        except IllegalTransition:
-            continue
-    if movements:
-        Movement.objects.filter(pk__in=movements, status=M.READY).update(status_changed_at=timezone.now())
-        report.requeued_movements = movements
-        _enqueue_movements(movements)
+    report.requeued_movements = movements.requeue(Campaign.objects.filter(status=S.RUNNING),
+                                                  on_fault=report.fault)
 
 
 # ---------------------------------------------------------------------------------------------- enqueueing
@@ -649,17 +792,5 @@ def _requeue_lost(report: TickReport) -> None:
 
 def _enqueue_jobs(job_ids: list[int]) -> None:
     """Send the submissions, SUBMIT_BATCH job ids per task."""
-    from .tasks import submit_jobs as task
-
     for start in range(0, len(job_ids), SUBMIT_BATCH):
-        task.delay(list(job_ids[start:start + SUBMIT_BATCH]))
-
-
-def _enqueue_movements(movement_ids: list[int]) -> None:
-    from transfers.tasks import advance_movement as task
-
-    def send() -> None:
-        for pk in movement_ids:
-            task.delay(pk)
-
-    transaction.on_commit(send)
+        queue.send("campaigns.tasks.submit_jobs", list(job_ids[start:start + SUBMIT_BATCH]))

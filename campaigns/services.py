@@ -6,23 +6,29 @@ Views, API views, tasks and commands call these; none of them holds domain logic
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import defaultdict
-from functools import partial
 from pathlib import Path
 from typing import Any
 
+import yaml
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from msproc.lib.planning.dataflow import PipelineDataflow
+from core import queue
+from core.lifecycle import bulk_transition, record_event
+from msproc.lib.planning.dataflow import PipelineDataflow, PipelineSources
 from msproc.lib.planning.inventory import DataInventory, TableInventory, VisitInfo
-from msproc.lib.planning.planner import Plan, plan_campaign
-from msproc.lib.planning.spec import CampaignSpec, FieldError, SpecError, load_spec
+from msproc.lib.planning.planner import Plan, PlannedMovement, plan_campaign, reassigned_groups
+from msproc.lib.planning.spec import CampaignSpec, FieldError, SpecError, load_spec, name_error
 from sites.choices import RepoStatus
 from sites.models import ButlerRepo, Site
+from transfers.choices import MovementStatus as M
 from transfers.models import DatasetType, Movement
 
+from .choices import Status
 from .models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
 
 
@@ -43,10 +49,13 @@ def survey_inventory() -> DataInventory:
     """Return the inventory of the embedded default's synthetic survey (no repository needed)."""
     from msproc.lib.stack.survey import make_survey
 
+    survey = make_survey()
     rows: dict[int, tuple[int, str, set[int]]] = {}
-    for row in make_survey().inventory():
+    for row in survey.inventory():
         rows.setdefault(row.visit, (row.exposure, row.band, set()))[2].add(row.tract)
-    return _Inventory([VisitInfo(v, e, b, tuple(sorted(t))) for v, (e, b, t) in sorted(rows.items())])
+    return _Inventory(
+        [VisitInfo(v, e, b, tuple(sorted(t)), *survey.visit_centre(v)) for v, (e, b, t) in sorted(rows.items())]
+    )
 
 
 def inventory_for(spec: CampaignSpec) -> DataInventory:
@@ -72,19 +81,30 @@ def _site_context() -> tuple[list[str], dict[str, float]]:
     return [code for code, _ in sites], {code: float(share) for code, share in sites}
 
 
-def build_plan(spec_text: str, *, inventory: DataInventory | None = None) -> tuple[CampaignSpec, PipelineDataflow,
-                                                                                     Plan]:
+def pipeline_sources() -> PipelineSources:
+    """Return where a spec's pipeline may come from: the shipped ones, ``MSPROC_PIPELINES_DIR`` and the
+    URI prefixes of ``MSPROC_PIPELINE_URI_PREFIXES`` (each ending in ``/``, so a prefix names a directory)."""
+    return PipelineSources.configured(getattr(settings, "MSPROC_PIPELINES_DIR", None),
+                                      getattr(settings, "MSPROC_PIPELINE_URI_PREFIXES", None) or ())
+
+
+def build_plan(spec_text: str, *, inventory: DataInventory | None = None,
+               name: str | None = None, **replan: Any) -> tuple[CampaignSpec, PipelineDataflow, Plan]:
     """Validate ``spec_text`` against the known sites and its pipeline and plan it.
 
-    Raises SpecError with every problem (each names its field path); a
+    ``name`` (the campaign's, when given apart from the spec) replaces the spec's name; the default
+    output prefix follows it. ``replan`` (``groups``, ``delivered``) is passed to the planner when re-planning
+    a running campaign. Raises SpecError with every problem (each names its field path); a
     planning failure is reported at path ``""``.
     """
     known, shares = _site_context()
-    spec, dataflow = load_spec(spec_text, known_sites=known, site_shares=shares)
+    spec, dataflow = load_spec(spec_text, known_sites=known, site_shares=shares, name=name,
+                               sources=pipeline_sources())
     from msproc.lib.planning.planner import PlanningError
 
     try:
-        plan = plan_campaign(spec, inventory or inventory_for(spec), dataflow)
+        plan = plan_campaign(spec, inventory or inventory_for(spec), dataflow,
+                             collection_max_length=getattr(settings, "MSPROC_COLLECTION_MAX_LENGTH", None), **replan)
     except PlanningError as exc:
         raise SpecError([FieldError("", str(exc))]) from exc
     return spec, dataflow, plan
@@ -93,6 +113,24 @@ def build_plan(spec_text: str, *, inventory: DataInventory | None = None) -> tup
 def plan_spec(spec_text: str, *, inventory: DataInventory | None = None) -> dict[str, Any]:
     """Return the plan of a spec as JSON-able data, saving nothing. Raises SpecError."""
     return build_plan(spec_text, inventory=inventory)[2].to_dict()
+
+
+def _check_path_values(name: str, output_prefix: str) -> None:
+    """Refuse a campaign name or output prefix that cannot safely become part of a path.
+
+    The name names the campaign's tape directory, the prefix its RUN collections (directories in each
+    site's Butler datastore). Raises SpecError naming ``name`` and/or ``output_prefix``.
+    """
+    from msproc.lib.paths import UnsafePath, safe_collection, safe_component
+
+    problems = []
+    for field, value, check in (("name", name, safe_component), ("output_prefix", output_prefix, safe_collection)):
+        try:
+            check(value, field)
+        except UnsafePath as exc:
+            problems.append(FieldError(field, exc.message))
+    if problems:
+        raise SpecError(problems)
 
 
 @transaction.atomic
@@ -106,13 +144,22 @@ def create_campaign_from_spec(
 ) -> Campaign:
     """Plan a spec and persist the campaign with its stages, steps, groups and movements.
 
-    ``name`` overrides the spec's name. All or nothing: a bad spec raises
-    SpecError and leaves nothing in the database.
+    ``name`` overrides the spec's name (and so the default output prefix,
+    ``u/msproc/{name}``). All or nothing: a bad spec raises SpecError and
+    leaves nothing in the database. Refused (SpecError at ``name`` or
+    ``output_prefix``): a name another campaign has, an output prefix
+    another campaign uses (or that nests in one, or one in it), and one
+    whose collections already exist in the hub's Butler repository.
     """
-    spec, dataflow, plan = build_plan(spec_text, inventory=inventory)
-    campaign_name = name or plan.name
+    spec, dataflow, plan = build_plan(spec_text, inventory=inventory, name=name or None)
+    campaign_name = plan.name
+    _lock_campaign_names()
+    _check_path_values(campaign_name, plan.output_prefix)
     if Campaign.objects.filter(name=campaign_name).exists():
         raise SpecError([FieldError("name", f"a campaign called {campaign_name!r} exists already")])
+    clash = output_prefix_clash(spec)
+    if clash is not None:
+        raise SpecError([clash])
     sites = {site.code: site for site in Site.objects.filter(code__in=[s.code for s in plan.sites] + [plan.hub])}
     campaign = Campaign.objects.create(
         name=campaign_name, template=template, spec=spec_text, plan=plan.to_dict(), hub=sites[plan.hub],
@@ -147,6 +194,52 @@ def create_campaign_from_spec(
     return campaign
 
 
+def _lock_campaign_names() -> None:
+    """Serialise campaign creation until the transaction ends, so two creations cannot both pass the checks
+    of names and output prefixes (PostgreSQL advisory lock; SQLite serialises writers itself)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x6D7370726F63])  # "msproc"
+
+
+def output_prefix_clash(spec: CampaignSpec) -> FieldError | None:
+    """Return why ``spec``'s output prefix cannot be used by a new campaign, or None.
+
+    It must not equal another campaign's prefix, lie under one or contain one (their collections would
+    mix), and no collection under it may exist yet in the hub's Butler repository.
+    """
+    prefix = spec.output_prefix
+    parts = prefix.split("/")
+    ancestors = ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
+    other = (Campaign.objects.filter(Q(output_prefix__in=ancestors) | Q(output_prefix__startswith=f"{prefix}/"))
+             .values_list("name", "output_prefix").first())
+    if other is not None:
+        relation = "is the output prefix of" if other[1] == prefix else "overlaps the output prefix of"
+        return FieldError(spec.output_prefix_path, f"{prefix!r} {relation} campaign {other[0]!r} "
+                                                   f"({other[1]!r}); choose another")
+    existing = hub_collections(spec.hub, prefix)
+    if existing:
+        return FieldError(spec.output_prefix_path, f"{prefix!r}: the hub's Butler repository already has "
+                                                   f"collection(s) {', '.join(existing[:3])}; choose another")
+    return None
+
+
+def hub_collections(hub: str, prefix: str) -> list[str]:
+    """Return the collections named ``prefix`` or under ``prefix/`` in ``hub``'s ready Butler repository
+    (empty when it has no repository here)."""
+    repo = ButlerRepo.objects.filter(site__code=hub, status=RepoStatus.READY).first()
+    if repo is None or not Path(repo.root_uri).exists():
+        return []
+    from lsst.daf.butler import Butler
+
+    butler = Butler.from_config(repo.root_uri, writeable=False)
+    try:
+        names = butler.collections.query(f"{prefix}*")
+    finally:
+        butler.close()
+    return sorted(name for name in names if name == prefix or name.startswith(f"{prefix}/"))
+
+
 def _dataset_types(plan: Plan, dataflow: PipelineDataflow) -> dict[str, DatasetType]:
     names = {name for movement in plan.movements for name in movement.dataset_types}
     existing = {dt.name: dt for dt in DatasetType.objects.filter(name__in=names)}
@@ -173,6 +266,8 @@ def _persist_movements(campaign: Campaign, plan: Plan, dataflow: PipelineDataflo
         for m in plan.movements
     )
     by_key = {row.key: row for row in rows}
+    earlier = {key for m in plan.movements for key in m.after_movements} - set(by_key)
+    by_key.update({row.key: row for row in Movement.objects.filter(campaign=campaign, key__in=earlier)})
     through: dict[str, list] = defaultdict(list)
     for planned, row in zip(plan.movements, rows, strict=True):
         through["sources"] += [Movement.sources.through(movement_id=row.pk, site_id=sites[code].pk)
@@ -248,118 +343,225 @@ def load_templates() -> list[CampaignTemplate]:
 def start_recurring(template_id: int, site: str | None = None) -> Campaign | None:
     """Create and start a campaign from a template, named by template and date (weekly validation runs).
 
-    ``site`` (optional) runs it at one site only, as the hub. Returns the
-    campaign, or None if the template is gone.
+    ``site`` (optional) runs it at one site only, as the hub. Every run has
+    its own name, ``{template}-{site}-{yymmddHHMM}`` (``-2``, ``-3``... for
+    another run in the same minute), and so its own output prefix; a
+    template that fixes ``output_prefix`` gets the run's name appended to
+    it. Returns the campaign, or None if the template is gone. Raises
+    SpecError when the template no longer plans.
     """
-    import yaml
 
     template = CampaignTemplate.objects.filter(pk=template_id).first()
     if template is None:
         return None
-    spec_text = template.spec
+    with transaction.atomic():
+        _lock_campaign_names()  # two runs at once must not both pick the same free name
+        campaign = _create_recurring(template, site)
+        campaign.start(comment="recurring schedule")
+    return campaign
+
+
+def recurring_spec(template: CampaignTemplate, site: str | None, name: str) -> str:
+    """Return the spec of the run ``name`` of ``template`` (at ``site`` only, as the hub, when given).
+
+    A template that fixes ``output_prefix`` gets ``/{name}`` appended: every run writes its own collections.
+    """
+    import yaml
+
+    document = yaml.safe_load(template.spec) or {}
+    if not (site or (isinstance(document, dict) and document.get("output_prefix"))):
+        return template.spec
     if site:
-        document = yaml.safe_load(spec_text) or {}
         document.update(hub=site, sites=[site])
         document.pop("tract_map", None)
-        spec_text = yaml.safe_dump(document, sort_keys=False)
-    name = f"{template.name}-{site or 'all'}-{timezone.now():%Y%m%d-%H%M%S}"
-    campaign = create_campaign_from_spec(name, spec_text, template=template)
-    campaign.start(comment="recurring schedule")
-    return campaign
+    if document.get("output_prefix"):
+        document["output_prefix"] = f"{document['output_prefix']}/{name}"
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def recurring_name(template: CampaignTemplate, site: str | None) -> str:
+    """Return a free name for a run of ``template`` now: ``{template}-{site}-{yymmddHHMM}``, then ``-2``, ``-3``..."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", template.name).strip("-._")[:40] or f"template{template.pk}"
+    base = f"{stem}-{site or 'all'}-{timezone.now():%y%m%d%H%M}"
+    taken = set(Campaign.objects.filter(name__startswith=base).values_list("name", flat=True))
+    return next(candidate for candidate in (base, *(f"{base}-{n}" for n in range(2, len(taken) + 3)))
+                if candidate not in taken)
+
+
+def _create_recurring(template: CampaignTemplate, site: str | None) -> Campaign:
+    name = recurring_name(template, site)
+    return create_campaign_from_spec(name, recurring_spec(template, site, name), template=template)
 
 
 class ReassignError(ValueError):
     """A reassignment was refused (e.g. the site is still online, or the same site was chosen)."""
 
 
-PENDING_FOR_REASSIGN = ("waiting", "ready", "paused", "failed", "rescuable", "blocked")
+#: Groups a reassignment moves: every unfinished group (those a reject gives up) but those with an attempt
+#: being submitted or running (a start or accept leaves them) and the reviewable ones (they partly
+#: succeeded: their outputs are at the site, an operator decides).
+PENDING_FOR_REASSIGN = Group.sources_of("reject") - Group.sources_of("start", "accept") - {Status.REVIEWABLE}
+#: What happens to outputs the lost site already made: made again at the new site, or moved once it is back.
+REASSIGN_MODES = ("remake", "wait")
 
 
-@transaction.atomic
-def reassign_site_groups(campaign: Campaign, from_site: Site, to_site: Site, *, actor: Any = None,
-                         comment: str = "") -> dict[str, int]:
-    """Move a campaign's pending groups from a site that is down to another, and re-derive the movements.
+def reassign_site_groups(campaign: Campaign, from_site: Site, to_site: Site, *, mode: str = "remake",
+                         preview: bool = False, actor: Any = None, comment: str = "") -> dict[str, Any]:
+    """Move a campaign's groups from a site that is down to another, re-planning from what exists where.
 
-    The planner re-plans the campaign with ``from_site``'s tracts given to
-    ``to_site``; movements that have not started are brought in line with
-    the new plan (created, widened, or cancelled when their destination was
-    ``from_site``, or no longer in the plan); movements already done stay, and what the new plan needs
-    beyond them is added as supplementary movements. Groups already accepted
-    at ``from_site`` keep their outputs there.
+    The planner re-plans the campaign with ``from_site``'s tracts given to ``to_site`` and with the groups as
+    they stand: pending groups of ``from_site`` move to ``to_site``; outputs its accepted groups made are
+    either made again at ``to_site`` (``mode="remake"``: a new group per accepted group, its step reopened;
+    groups downstream at ``to_site`` wait for it) or moved from ``from_site`` once it is back online
+    (``mode="wait"``: movements from ``from_site`` that wait for it). What done or in-flight movements
+    (registering, transferring, ingesting) already carry is not moved again; movements not started
+    (planned, ready, stuck, failed) are brought in line with the new plan (updated, or cancelled when no
+    longer needed); what the new plan needs beyond a done or in-flight movement is added beside it.
 
-    Returns counts ``{"groups", "movements_added", "movements_updated", "movements_cancelled"}``.
-    Raises ReassignError when ``from_site`` is online or equals ``to_site``, ``to_site`` is not online, or
-    the campaign's stored spec no longer plans (nothing is changed then).
+    With ``preview`` nothing is changed. Returns counts ``{"groups", "groups_remade", "movements_added",
+    "movements_updated", "movements_cancelled"}`` and ``{"mode", "waits_for", "remade", "added", "updated",
+    "cancelled"}``: what it costs (the remade groups with their visit and tract counts, each added movement
+    with its kind, sources, destination and expected pieces; ``waits_for`` the site movements wait for).
+
+    Raises ReassignError, changing nothing, when ``from_site`` is online, the hub, or takes no part in the
+    campaign; ``to_site`` is ``from_site``, not online or takes no part in the campaign; ``mode`` is unknown;
+    or the campaign's stored spec no longer plans.
     """
-    import yaml
 
-    from core.lifecycle import record_event
-    from transfers.choices import MovementStatus as M
-
+    if mode not in REASSIGN_MODES:
+        raise ReassignError(f"mode: must be one of {', '.join(REASSIGN_MODES)}, got {mode!r}")
     if from_site.pk == to_site.pk:
         raise ReassignError("to_site: choose another site than the one being emptied")
+    plan = Plan.from_dict(campaign.plan)
+    taking_part = [site.code for site in plan.sites]
+    if from_site.code not in taking_part:
+        raise ReassignError(f"from_site: {from_site.code} takes no part in campaign {campaign.name}")
+    if to_site.code not in taking_part:
+        raise ReassignError(f"to_site: {to_site.code} takes no part in campaign {campaign.name} "
+                            f"(choose one of {', '.join(c for c in taking_part if c != from_site.code)})")
     if from_site.status == "online":
         raise ReassignError(f"from_site: {from_site.code} is online; drain it or take it offline first")
     if to_site.status != "online":
         raise ReassignError(f"to_site: {to_site.code} is {to_site.status}")
-    plan = Plan.from_dict(campaign.plan)
+    if from_site.code == plan.hub:
+        raise ReassignError("from_site: the hub's global steps cannot move; bring the hub back online")
+
+    done = set(Group.objects.filter(campaign=campaign, site=from_site, status="accepted")
+               .values_list("step__name", "ordinal"))
+    running = Group.objects.filter(campaign=campaign, site=from_site, status__in=("prepared", "running"))
+    if running.exists():
+        raise ReassignError(f"from_site: {running.count()} group(s) of {campaign.name} are still running at "
+                            f"{from_site.code}; wait for them to finish or fail, or reject them first")
+    groups, remade = reassigned_groups(plan, from_site.code, to_site.code, done, remake=mode == "remake")
+    existing = {m.key: m for m in Movement.objects.filter(campaign=campaign).select_related(
+        "destination", "before_step").prefetch_related("sources", "dataset_types", "after_steps")}
+    carrying = {M.DONE, M.REGISTERING, M.TRANSFERRING, M.INGESTING}
+    delivered = [_planned_movement(m, PlannedMovement) for m in existing.values() if m.status in carrying]
+
     tract_map = {tract: (to_site.code if site.code == from_site.code else site.code)
                  for site in plan.sites for tract in site.tracts}
     document = yaml.safe_load(campaign.spec) or {}
     document["tract_map"] = tract_map
-    document["sites"] = sorted({code for code in tract_map.values()} | {plan.hub})
-    if from_site.code == plan.hub:
-        raise ReassignError("from_site: the hub's global steps cannot move; bring the hub back online")
-    spec_text = yaml.safe_dump(document, sort_keys=False)
+    document["sites"] = taking_part  # the lost site keeps no tract, but may still hold what it made
+    # The campaign keeps its own collections: the re-plan is of this campaign, not of the spec's name.
+    document["output_prefix"] = campaign.output_prefix
     try:
-        spec, dataflow, new_plan = build_plan(spec_text)
+        spec, dataflow, new_plan = build_plan(yaml.safe_dump(document, sort_keys=False),
+                                              name=campaign.name if not name_error(campaign.name) else None,
+                                              groups=groups, delivered=delivered)
     except SpecError as exc:  # e.g. a spec stored before a validation rule it breaks was added
         raise ReassignError(f"campaigns: {campaign.name} cannot be re-planned from its spec: "
                             + "; ".join(str(error) for error in exc.errors[:5])) from exc
-    sites = {site.code: site for site in Site.objects.all()}
 
-    groups = Group.objects.filter(campaign=campaign, site=from_site, status__in=PENDING_FOR_REASSIGN)
-    moved = list(groups.values_list("pk", flat=True))
-    groups.update(site=to_site)
-    for group in Group.objects.filter(pk__in=moved):
-        record_event(group, "reassign", group.status, group.status, actor=actor,
-                     comment=f"{from_site.code} -> {to_site.code}" + (f": {comment}" if comment else ""))
-
-    existing = {m.key: m for m in Movement.objects.filter(campaign=campaign).prefetch_related("sources")}
-    counts = {"groups": len(moved), "movements_added": 0, "movements_updated": 0, "movements_cancelled": 0}
+    added: list[PlannedMovement] = []
+    updated: list[tuple[Movement, PlannedMovement]] = []
     wanted = {planned.key for planned in new_plan.movements}
-    for movement in Movement.objects.filter(campaign=campaign, status__in=[M.PLANNED, M.READY, M.STUCK, M.FAILED]
-                                            ).exclude(key__in=wanted):
-        movement.cancel(actor=actor, comment=f"reassigned {from_site.code} -> {to_site.code}")
-        counts["movements_cancelled"] += 1
-    steps = {step.name: step for step in Step.objects.filter(campaign=campaign)}
-    added = []
+    cancelled = [m for m in existing.values() if m.status in Movement.sources_of("cancel") and m.key not in wanted]
     for planned in new_plan.movements:
         current = existing.get(planned.key)
         if current is None:
             added.append(planned)
-        elif current.status in (M.PLANNED, M.READY):
-            sources = [sites[code] for code in planned.sources]
+        elif current.status in Movement.sources_of("cancel"):  # not started (or stuck/failed: brought in line)
             if (current.data_ids != planned.data_ids or current.expected_count != planned.expected_count
-                    or {s.code for s in current.sources.all()} != set(planned.sources)):
-                current.data_ids, current.expected_count = planned.data_ids, planned.expected_count
-                current.save(update_fields=["data_ids", "expected_count", "updated"])
-                current.sources.set(sources)
-                counts["movements_updated"] += 1
-        elif current.status == M.DONE:
-            extra = {key: sorted(set(values) - set(current.data_ids.get(key, [])))
-                     for key, values in planned.data_ids.items()}
-            extra = {key: values for key, values in extra.items() if values}
-            if extra:
-                added.append(dataclasses.replace(planned, key=f"{planned.key}+reassigned", data_ids=extra,
-                                                 expected_count=None))
-    added = [m for m in added if m.key not in existing]
+                    or sorted(s.code for s in current.sources.all()) != sorted(planned.sources)
+                    or sorted(d.name for d in current.dataset_types.all()) != planned.dataset_types
+                    or (planned.kind == "archive" and set(planned.after_movements) != set(
+                        current.after_movements.values_list("key", flat=True)))):
+                updated.append((current, planned))
+        elif current.status in carrying and planned.kind != "archive":
+            # The new plan's movement holds only what the done/in-flight one does not carry: add it beside.
+            suffix = 1
+            while f"{planned.key}+reassigned{suffix if suffix > 1 else ''}" in existing:
+                suffix += 1
+            added.append(dataclasses.replace(planned, key=f"{planned.key}+reassigned{suffix if suffix > 1 else ''}"))
+    pending = Group.objects.filter(campaign=campaign, site=from_site, status__in=PENDING_FOR_REASSIGN)
+    waits_for = sorted({code for m in added for code in m.sources if code == from_site.code})
+    result: dict[str, Any] = {
+        "mode": mode,
+        "groups": pending.count(),
+        "groups_remade": len(remade),
+        "movements_added": len(added),
+        "movements_updated": len(updated),
+        "movements_cancelled": len(cancelled),
+        "waits_for": waits_for,
+        "remade": [{"step": name, "replaces": old, "ordinal": new.ordinal, "visits": len(new.visits),
+                    "tracts": len(new.tracts)} for name, new, old in remade],
+        "added": [{"key": m.key, "kind": m.kind, "sources": m.sources, "destination": m.destination,
+                   "dataset_types": m.dataset_types, "expected_count": m.expected_count} for m in added],
+        "updated": [m.key for m, _ in updated],
+        "cancelled": [m.key for m in cancelled],
+    }
+    if preview:
+        return result
+    with transaction.atomic():
+        _apply_reassignment(campaign, from_site, to_site, pending, remade, added, updated, cancelled, new_plan,
+                            dataflow, actor=actor, comment=comment)
+    return result
+
+
+def _planned_movement(movement: Movement, cls: type) -> Any:
+    """Return a Movement row as the planner's PlannedMovement (what it carries)."""
+    return cls(key=movement.key, kind=movement.kind, sources=[s.code for s in movement.sources.all()],
+               destination=movement.destination.code,
+               dataset_types=sorted(d.name for d in movement.dataset_types.all()),
+               collections=list(movement.collections), data_ids=dict(movement.data_ids),
+               before_step=movement.before_step.name if movement.before_step else None,
+               after_steps=sorted(s.name for s in movement.after_steps.all()), expected_count=movement.expected_count)
+
+
+def _apply_reassignment(campaign: Campaign, from_site: Site, to_site: Site, pending, remade, added, updated,
+                        cancelled, new_plan: Plan, dataflow: PipelineDataflow, *, actor: Any, comment: str) -> None:
+    note = f"{from_site.code} -> {to_site.code}" + (f": {comment}" if comment else "")
+    moved = list(pending.values_list("pk", flat=True))
+    Group.objects.filter(pk__in=moved).update(site=to_site)
+    for group in Group.objects.filter(pk__in=moved):
+        record_event(group, "reassign", group.status, group.status, actor=actor, comment=note)
+    steps = {step.name: step for step in Step.objects.filter(campaign=campaign)}
+    for step_name, group, old_ordinal in remade:
+        step = steps[step_name]
+        new = Group.objects.create(campaign=campaign, step=step, site=to_site, ordinal=group.ordinal,
+                                   data_query=group.data_query,
+                                   data_ids={key: values for key, values in (("visit", group.visits),
+                                                                               ("tract", group.tracts)) if values})
+        record_event(new, "remake", "", new.status, actor=actor,
+                     comment=f"remakes group {old_ordinal} of {step_name} ({note})")
+        if step.status == "accepted":
+            step.remake(actor=actor, comment=f"group {old_ordinal} is made again at {to_site.code} ({note})")
+    for movement in cancelled:
+        movement.cancel(actor=actor, comment=f"reassigned {note}")
+    sites = {site.code: site for site in Site.objects.all()}
+    for movement, planned in updated:
+        movement.data_ids, movement.expected_count = planned.data_ids, planned.expected_count
+        movement.save(update_fields=["data_ids", "expected_count", "updated"])
+        movement.sources.set([sites[code] for code in planned.sources])
+        types = _dataset_types(dataclasses.replace(new_plan, movements=[planned]), dataflow)
+        movement.dataset_types.set([types[name] for name in planned.dataset_types])
     if added:
-        subset = dataclasses.replace(new_plan, movements=added)
-        _persist_movements(campaign, subset, dataflow, steps, sites)
-        counts["movements_added"] = len(added)
+        _persist_movements(campaign, dataclasses.replace(new_plan, movements=added), dataflow, steps, sites)
+    for movement, planned in updated:
+        if planned.after_movements:
+            movement.after_movements.set(Movement.objects.filter(campaign=campaign, key__in=planned.after_movements))
     Campaign.objects.filter(pk=campaign.pk).update(plan=new_plan.to_dict())
-    return counts
 
 
 # Rules campaign pilots start from; editable in the admin and the API. Name, pattern, action, max retries.
@@ -387,10 +589,13 @@ def load_error_rules() -> list[ErrorRule]:
 
 # ---------------------------------------------------------------------------------------- giving up on attempts
 
-#: Job states of an attempt still alive at its backend (or about to be submitted).
-LIVE_ATTEMPT_STATES = ("prepared", "running", "blocked")
-#: Group verbs that give up on the group's current attempt.
-ABANDONING_GROUP_VERBS = frozenset({"retry", "force_accept", "reject"})
+#: Job states of an attempt still alive at its backend (or about to be submitted): those a reject leaves
+#: that are active.
+LIVE_ATTEMPT_STATES = Job.sources_of("reject") & Status.active()
+#: Group verbs that give up on the group's current attempt: those leaving a state with a live attempt.
+ABANDONING_GROUP_VERBS = frozenset(verb for verb in Group.TRANSITIONS
+                                   if Group.sources_of(verb) & Status.active()
+                                   and Group.target_of(verb) not in Status.active())
 
 
 def cancel_live_attempts(groups, *, actor=None, comment: str = "") -> list[int]:
@@ -401,18 +606,14 @@ def cancel_live_attempts(groups, *, actor=None, comment: str = "") -> list[int]:
     stopped) runs after the transaction commits, in the ``campaigns.tasks.cancel_job`` task, retried while
     the backend is unreachable. Returns the ids of the jobs rejected.
     """
-    from core.lifecycle import bulk_transition
-
-    from .tasks import cancel_job
-
     live = Job.objects.filter(group__in=groups)
     rejected: list[int] = []
-    while moved := bulk_transition(live, "reject", set(LIVE_ATTEMPT_STATES), "rejected", actor=actor,
+    while moved := bulk_transition(live, "reject", sources=LIVE_ATTEMPT_STATES, actor=actor,
                                    comment=comment or "cancelled", campaign_field="group__campaign_id",
                                    limit=1000, finished_at=timezone.now()):
         rejected += [pk for pk, _ in moved]
     for pk in rejected:
-        transaction.on_commit(partial(cancel_job.delay, pk))
+        queue.send_on_commit("campaigns.tasks.cancel_job", pk)
     return rejected
 
 
@@ -427,22 +628,14 @@ def act_on_group(group: Group, verb: str, *, actor=None, comment: str = "") -> G
     return group
 
 
-#: Group states a group leaves when it is given up (every state but accepted and rejected).
-UNFINISHED_GROUP_STATES = ("waiting", "ready", "prepared", "running", "failed", "reviewable", "blocked", "rescuable",
-                           "paused")
-
-
 def reject_with_attempts(obj: Campaign | Step, *, actor=None, comment: str = "") -> Campaign | Step:
     """Reject a campaign or a step: its unfinished groups are rejected too, and their live attempts are cancelled
     at their backends. Groups already accepted stay accepted. Raises IllegalTransition, changing nothing."""
-    from core.lifecycle import bulk_transition
-
     groups = Group.objects.filter(campaign=obj) if isinstance(obj, Campaign) else Group.objects.filter(step=obj)
     note = f"{obj._meta.model_name} rejected" + (f": {comment}" if comment else "")
     with transaction.atomic():
         obj.reject(actor=actor, comment=comment)
         cancel_live_attempts(groups, actor=actor, comment=note)
-        while bulk_transition(groups, "reject", set(UNFINISHED_GROUP_STATES), "rejected", actor=actor, comment=note,
-                              limit=1000):
+        while bulk_transition(groups, "reject", actor=actor, comment=note, limit=1000, finished_at=timezone.now()):
             pass
     return obj

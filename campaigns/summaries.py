@@ -12,22 +12,22 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
-from django.db.models.functions import TruncHour
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from core.models import Event
 from sites.choices import SiteStatus
 from sites.models import Site
 from transfers.choices import MovementStatus
-from transfers.models import Movement, Replica
+from transfers.models import Movement
 
 from .choices import Status
-from .models import Campaign, Event, Group, Job, Step
+from .models import Campaign, Group, Job, StallThreshold, Step
 from .services import PENDING_FOR_REASSIGN
 
-# A group or movement that sits in one of these states longer than this is "stalled".
-STALL_THRESHOLDS: dict[str, dict[str, timedelta]] = {
+# A group or movement that sits in one of these states longer than this is "stalled". Staff change them in the
+# admin (StallThreshold rows, seeded with these); a state without a row falls back to these defaults.
+STALL_DEFAULTS: dict[str, dict[str, timedelta]] = {
     "group": {
         Status.READY: timedelta(hours=2),
         Status.PREPARED: timedelta(minutes=30),
@@ -43,30 +43,46 @@ STALL_THRESHOLDS: dict[str, dict[str, timedelta]] = {
     },
 }
 
+
+def stall_thresholds() -> dict[str, dict[str, timedelta]]:
+    """Return the stall thresholds in force: the defaults overlaid with staff's StallThreshold rows. One query."""
+    thresholds = {kind: dict(states) for kind, states in STALL_DEFAULTS.items()}
+    for kind, status, after in StallThreshold.objects.values_list("kind", "status", "after"):
+        thresholds.setdefault(kind, {})[status] = after
+    return thresholds
+
+
+def human_duration(delta: timedelta) -> str:
+    """Return a duration for people: "45 s", "30 min", "2 h", "1 d 6 h"."""
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min" + (f" {seconds % 60} s" if seconds % 60 else "")
+    if seconds < 86400:
+        return f"{seconds // 3600} h" + (f" {seconds % 3600 // 60} min" if seconds % 3600 // 60 else "")
+    return f"{seconds // 86400} d" + (f" {seconds % 86400 // 3600} h" if seconds % 86400 // 3600 else "")
+
+
 # States shown on the home page whatever their age: they wait for an operator.
-GROUP_FAILED = (Status.FAILED, Status.REVIEWABLE)
-MOVEMENT_FAILED = (MovementStatus.FAILED, MovementStatus.STUCK)
+GROUP_FAILED = Group.sources_of("rescue")  # failed or reviewable: what a rescue reruns
+MOVEMENT_FAILED = Movement.sources_of("retry")  # failed or stuck: what a retry restarts
 
 # A matrix cell takes the colour of the first of these states present, else of its most numerous state.
 SEVERITY = (Status.FAILED, Status.REVIEWABLE, Status.BLOCKED, Status.RESCUABLE, Status.RUNNING, Status.PREPARED)
 
-ACTIVE_CAMPAIGN = (Status.WAITING, Status.RUNNING, Status.PAUSED, Status.REVIEWABLE)
+# Groups waiting to run at their site: not ready yet, or ready.
+PENDING_GROUP = Group.sources_of("make_ready") | {Group.target_of("make_ready")}
+# Campaigns still under way: those a reject may still give up, but not the failed ones.
+ACTIVE_CAMPAIGN = Campaign.sources_of("reject") - {Campaign.target_of("fail")}
 ATTENTION_LIMIT = 50
 
 
-def _stall_q(kind: str, now: datetime) -> Q:
+def _stall_q(kind: str, now: datetime, thresholds: dict[str, dict[str, timedelta]]) -> Q:
     query = Q(pk__in=[])
-    for status, threshold in STALL_THRESHOLDS[kind].items():
+    for status, threshold in thresholds[kind].items():
         query |= Q(status=status, status_changed_at__lt=now - threshold)
     return query
-
-
-def failing_window() -> str:
-    """How recent a backend failure must be to show the backend as failing, for people (e.g. "10 minutes")."""
-    from django.conf import settings
-
-    seconds = settings.MSPROC_BACKEND_FAILING_SECONDS
-    return f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
 
 
 def campaigns_with_progress(campaigns: QuerySet[Campaign]) -> list[Campaign]:
@@ -91,12 +107,21 @@ def active_campaigns() -> list[Campaign]:
     return campaigns_with_progress(Campaign.objects.filter(status__in=ACTIVE_CAMPAIGN).order_by("-created"))
 
 
+RECENTLY_FINISHED = 10
+
+
+def recently_finished_campaigns(limit: int = RECENTLY_FINISHED) -> list[Campaign]:
+    """Return the ``limit`` campaigns finished last (accepted, failed or rejected), latest first (one query)."""
+    return list(Campaign.objects.filter(status__in=Status.terminal() | {Status.FAILED}, finished_at__isnull=False)
+                .select_related("hub").order_by("-finished_at")[:limit])
+
+
 def sites_with_load() -> list[Site]:
     """Return every site with ``running`` (groups in flight there) and ``pending`` (waiting/ready) counts."""
     return list(
         Site.objects.annotate(
             running=Count("groups", filter=Q(groups__status__in=Status.active())),
-            pending=Count("groups", filter=Q(groups__status__in=(Status.WAITING, Status.READY))),
+            pending=Count("groups", filter=Q(groups__status__in=PENDING_GROUP)),
         )
     )
 
@@ -109,32 +134,45 @@ class Attention:
     obj: Any
     reason: str
     since: datetime
+    threshold: timedelta | None = None  # what made it "stalled"
 
 
-def needs_attention(limit: int = ATTENTION_LIMIT, now: datetime | None = None) -> list[Attention]:
+def needs_attention(limit: int = ATTENTION_LIMIT, now: datetime | None = None,
+                    thresholds: dict[str, dict[str, timedelta]] | None = None) -> list[Attention]:
     """Return stalled (same state past its threshold) or failed groups and movements, newest first.
 
-    Two queries (groups, movements), each limited to ``limit``.
+    Three queries (groups, movements, steps left without groups), each limited to ``limit``, and one for the
+    thresholds unless given.
     """
     now = now or timezone.now()
+    thresholds = thresholds or stall_thresholds()
     groups = (
-        Group.objects.filter(Q(status__in=GROUP_FAILED) | _stall_q("group", now))
+        Group.objects.filter(Q(status__in=GROUP_FAILED) | _stall_q("group", now, thresholds))
         .exclude(campaign__status__in=Status.terminal())
         .select_related("step", "site", "campaign", "error_rule")
         .order_by("-status_changed_at")[:limit]
     )
     movements = (
-        Movement.objects.filter(Q(status__in=MOVEMENT_FAILED) | _stall_q("movement", now))
+        Movement.objects.filter(Q(status__in=MOVEMENT_FAILED) | _stall_q("movement", now, thresholds))
         .exclude(campaign__status__in=Status.terminal())
         .select_related("destination", "campaign")
         .order_by("-status_changed_at")[:limit]
     )
+    # A step without groups waits for an operator (orchestration.NO_GROUPS); its groups cannot show it.
+    steps = (
+        Step.objects.filter(status=Status.REVIEWABLE, groups__isnull=True)
+        .exclude(campaign__status__in=Status.terminal())
+        .select_related("campaign")
+        .order_by("-status_changed_at")[:limit]
+    )
     items = [
-        Attention("group", group, "failed" if group.status in GROUP_FAILED else "stalled", group.status_changed_at)
+        Attention("group", group, "failed" if group.status in GROUP_FAILED else "stalled", group.status_changed_at,
+                  None if group.status in GROUP_FAILED else thresholds["group"].get(group.status))
         for group in groups
-    ] + [
+    ] + [Attention("step", step, "stuck: no group, it matches no data", step.status_changed_at) for step in steps] + [
         Attention("movement", movement, "failed" if movement.status in MOVEMENT_FAILED else "stalled",
-                  movement.status_changed_at)
+                  movement.status_changed_at,
+                  None if movement.status in MOVEMENT_FAILED else thresholds["movement"].get(movement.status))
         for movement in movements
     ]
     items.sort(key=lambda item: item.since, reverse=True)
@@ -234,12 +272,6 @@ def campaign_events(campaign: Campaign, limit: int = 50) -> list[Event]:
     return list(Event.objects.filter(campaign=campaign).select_related("actor", "content_type")[:limit])
 
 
-def object_events(obj: Any, limit: int = 100) -> list[Event]:
-    """Return the latest events of one object (its state history), newest first."""
-    content_type = ContentType.objects.get_for_model(type(obj))
-    return list(Event.objects.filter(content_type=content_type, object_id=obj.pk).select_related("actor")[:limit])
-
-
 @dataclasses.dataclass
 class Series:
     """A named line: (time, value) points in time order."""
@@ -248,14 +280,25 @@ class Series:
     points: list[tuple[datetime, float]]
 
 
-def job_throughput(campaign: Campaign) -> tuple[Series, list[Series]]:
-    """Return (groups done over time, cumulative; accepted jobs per hour per site).
+def campaign_span(campaign: Campaign, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """Return the time a campaign's charts cover: its start (or creation) to its end (or now)."""
+    start = campaign.started_at or campaign.created
+    return start, max(campaign.finished_at or now or timezone.now(), start)
 
-    One query: accepted jobs' ``finished_at`` grouped by hour and site.
+
+def job_throughput(campaign: Campaign) -> tuple[Series, list[Series], timedelta]:
+    """Return (groups done over time, cumulative; accepted jobs per bucket per site; the bucket width).
+
+    The bucket fits the campaign's span (seconds for a campaign of minutes, hours for one of days; see
+    ``timing.bucket_for``). One query: accepted jobs' ``finished_at`` grouped by bucket and site.
     """
+    from core.timing import bucket_for
+
+    start, end = campaign_span(campaign)
+    trunc, width = bucket_for(end - start)
     rows = (
         Job.objects.filter(group__campaign=campaign, status=Status.ACCEPTED, finished_at__isnull=False)
-        .annotate(hour=TruncHour("finished_at"))
+        .annotate(hour=trunc("finished_at"))
         .values("hour", "group__site__code")
         .annotate(n=Count("id"))
         .order_by("hour")
@@ -268,10 +311,11 @@ def job_throughput(campaign: Campaign) -> tuple[Series, list[Series]]:
     total, cumulative = 0, []
     for hour in sorted(per_hour):
         total += per_hour[hour]
-        cumulative.append((hour + timedelta(hours=1), total))
+        cumulative.append((hour + width, total))
     if cumulative:
-        cumulative.insert(0, (min(per_hour), 0))
-    return Series("groups done", cumulative), [Series(code, points) for code, points in sorted(per_site.items())]
+        cumulative.insert(0, (min(min(per_hour), start), 0))
+    return (Series("groups done", cumulative), [Series(code, points) for code, points in sorted(per_site.items())],
+            width)
 
 
 def step_site_counts(step: Step) -> list[dict[str, Any]]:
@@ -286,16 +330,6 @@ def step_site_counts(step: Step) -> list[dict[str, Any]]:
             failed=Count("id", filter=Q(status__in=GROUP_FAILED)),
         )
         .order_by("site__code")
-    )
-
-
-def replica_contents(site: Site) -> list[dict[str, Any]]:
-    """Return what a site's Butler repositories hold, by repository and dataset type (one query)."""
-    return list(
-        Replica.objects.filter(butler_repo__site=site)
-        .values("butler_repo__name", "dataset_type__name")
-        .annotate(datasets=Sum("count"), bytes=Sum("bytes"), collections=Count("id"), updated=Max("updated"))
-        .order_by("butler_repo__name", "dataset_type__name")
     )
 
 
@@ -326,3 +360,24 @@ def error_summary() -> tuple[list[dict[str, Any]], list[str]]:
     for entry in rows:
         entry["cells"] = [(code, entry["by_site"].get(code, 0)) for code in sites]
     return rows, sites
+
+
+# ------------------------------------------------------------------------- contributed to the sites app's pages
+
+
+def site_list_annotations() -> dict[str, Any]:
+    """``sites.site_list``: per site, the groups running there and those waiting to run (ready or not yet)."""
+    return {"running": Count("groups", filter=Q(groups__status__in=Status.active())),
+            "pending": Count("groups", filter=Q(groups__status__in=PENDING_GROUP))}
+
+
+def site_page(site: Site) -> dict[str, Any]:
+    """``sites.site``: the groups running at the site (the latest 100) and how many there are."""
+    running = (Group.objects.filter(site=site, status__in=Status.active())
+               .select_related("campaign", "step", "site", "error_rule").order_by("-status_changed_at"))
+    return {"running": running[:100], "running_count": running.count()}
+
+
+def rinse_page() -> dict[str, Any]:
+    """``sites.rinse``: how many campaigns a rinse of the embedded sites would disturb."""
+    return {"active_campaigns": Campaign.objects.filter(status__in=ACTIVE_CAMPAIGN).count()}

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 from celery import shared_task
 
+from core.locks import singleton
+
+from . import orchestration, services
 from .backends import BackendError
+from .liveness import record_heartbeat
 
 
 @shared_task(name="campaigns.tasks.reconcile", ignore_result=True)
 def reconcile() -> dict:
     """One reconciler tick (beat runs it every MSPROC_RECONCILE_SECONDS)."""
-    from core.locks import singleton
-
-    from .orchestration import reconcile as tick
-
     with singleton("msproc-reconcile") as acquired:
         if not acquired:
             return {"skipped": "another reconciler is running"}
-        report = tick()
+        started = time.monotonic()
+        report = orchestration.reconcile()
+        record_heartbeat("tick", "reconcile", details={
+            "host": socket.gethostname(), "seconds": round(time.monotonic() - started, 3),
+            "groups_ready": report.groups_ready, "jobs_prepared": len(report.jobs_prepared),
+            "jobs_finished": report.jobs_finished})
     return {"groups_ready": report.groups_ready, "jobs_prepared": len(report.jobs_prepared),
-            "jobs_finished": report.jobs_finished}
+            "jobs_finished": report.jobs_finished, "campaigns_failing": sorted(report.faults)}
 
 
 @shared_task(name="campaigns.tasks.submit_jobs", ignore_result=True, autoretry_for=(BackendError,),
@@ -29,32 +37,24 @@ def submit_jobs(job_ids: list[int]) -> None:
 
     A transient backend error retries the batch: the jobs already running are skipped.
     """
-    from .orchestration import submit_jobs as submit
-
-    submit(job_ids)
+    orchestration.submit_jobs(job_ids)
 
 
 @shared_task(name="campaigns.tasks.submit_job", ignore_result=True, autoretry_for=(BackendError,),
              retry_backoff=True, retry_backoff_max=300, max_retries=10)
 def submit_job(job_id: int) -> None:
     """Submit one prepared job once (messages queued before submissions went in batches)."""
-    from .orchestration import submit_job as submit
-
-    submit(job_id)
+    orchestration.submit_job(job_id)
 
 
 @shared_task(name="campaigns.tasks.cancel_job", ignore_result=True, autoretry_for=(BackendError,),
              retry_backoff=True, retry_backoff_max=300, max_retries=10)
 def cancel_job(job_id: int) -> None:
     """Cancel a rejected job's attempt at its backend; safe to run twice. Retried while the backend is unreachable."""
-    from .orchestration import cancel_job as cancel
-
-    cancel(job_id)
+    orchestration.cancel_job(job_id)
 
 
 @shared_task(name="campaigns.tasks.run_recurring", ignore_result=True)
 def run_recurring(template_id: int, site: str | None = None) -> None:
     """Create and start a campaign from a template (weekly DC/RC validation), named by the date."""
-    from .services import start_recurring
-
-    start_recurring(template_id, site)
+    services.start_recurring(template_id, site)

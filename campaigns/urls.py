@@ -9,6 +9,7 @@ app_name = "campaigns"
 urlpatterns = [
     path("", views.CampaignListView.as_view(), name="campaign-list"),
     path("new/", views.CampaignBuilderView.as_view(), name="builder"),
+    path("new/spec/", views.BuilderSpecView.as_view(), name="builder-spec"),
     path("recurring/", views.RecurringView.as_view(), name="recurring"),
     path("recurring/<int:pk>/delete/", views.RecurringDeleteView.as_view(), name="recurring-delete"),
     path("errors/", views.ErrorSummaryView.as_view(), name="errors"),
@@ -19,4 +20,6 @@ urlpatterns = [
     path("steps/<int:pk>/", views.StepDetailView.as_view(), name="step"),
     path("<int:pk>/", views.CampaignDetailView.as_view(), name="campaign"),
     path("<int:pk>/live/", views.CampaignDetailView.as_view(live=True), name="campaign-live"),
+    path("<int:pk>/timeline/", views.CampaignTimelineView.as_view(), name="campaign-timeline"),
+    path("<int:pk>/graph/", views.CampaignGraphView.as_view(), name="campaign-graph"),
 ]

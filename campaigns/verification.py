@@ -1,107 +1,231 @@
-"""Check what a finished campaign left in each site's Butler repository against its plan.
+"""Check what a finished campaign left in each site's Butler repository against what it planned, moved and made.
 
-Each site must hold exactly what the plan moved to it (no more, no less)
-plus what it produced; the hub must hold the returned outputs, and the tape
-the archived zips with a verified manifest (the local tape directory's, or the
-one the Rucio archive movement wrote, re-checked against the files on tape).
+Everything is scoped to this campaign, so two campaigns sharing the sites never blame each other:
+
+* **Products** (outputs of its steps) are looked at only in its own collections (``{output_prefix}/*``), and
+  each dataset is attributed by its RUN to the site whose group made it (the campaign's Job rows). At every
+  site, the datasets made elsewhere must be exactly what this campaign's done movements carried there, piece by
+  piece per source site (a piece is the dataset's exposure/visit and tract values): nothing missing, nothing
+  extra, nothing from a site no movement came from. A dataset (same type and data ID) made by two different
+  groups of the campaign is reported as made or moved twice.
+* **Inputs and defaults** (what setup movements brought from the hub) live in shared collections, so a site
+  must hold every piece this campaign moved there; a piece there that no movement of this campaign nor of any
+  other campaign brought to that site is reported as never planned.
+* The hub's tape: the archived zips with a verified manifest (the local tape directory's, or the one the Rucio
+  archive movement wrote, re-checked against the files on tape).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
 from sites.models import ButlerRepo
-from transfers.choices import MovementKind
+from transfers.choices import MovementKind, MovementStatus
 from transfers.models import Movement
 
 from .models import Campaign, Job
 
+#: The data-ID keys a piece is made of (see the planner's restriction keys).
+PIECE_KEYS = ("exposure", "visit", "tract")
 
-def _received(campaign: Campaign) -> dict[str, dict[str, dict[str, set[int] | None]]]:
-    """Return {site: {dataset type: {key: values}}} of what the done movements carried to each site."""
-    received: dict[str, dict[str, dict[str, set[int] | None]]] = defaultdict(lambda: defaultdict(dict))
-    for movement in (Movement.objects.filter(campaign=campaign, status="done").exclude(kind=MovementKind.ARCHIVE)
-                     .select_related("destination").prefetch_related("dataset_types")):
-        for dataset_type in movement.dataset_types.all():
-            key = next((k for k in movement.data_ids if k in dataset_type.dimensions), None)
-            slot = received[movement.destination.code][dataset_type.name]
-            if key is None:
-                slot["*"] = None
-            else:
-                values = slot.setdefault(key, set())
-                values.update(int(v) for v in movement.data_ids[key])
-    return received
+Piece = tuple[tuple[str, int], ...]
+
+
+def _piece(ref: Any, dimensions: set[str]) -> Piece:
+    return tuple((key, int(ref.dataId[key])) for key in PIECE_KEYS if key in dimensions)
+
+
+def _where(movement: Movement, dimensions: set[str], instrument: str, skymap: str) -> str:
+    terms = []
+    for key, values in movement.data_ids.items():
+        if key in dimensions and values:
+            terms.append(f"{key} IN ({', '.join(str(int(v)) for v in values)})")
+    if not terms:
+        return ""
+    scopes = [f"instrument = '{instrument}'"] if {"exposure", "visit"} & set(movement.data_ids) & dimensions else []
+    if "tract" in dimensions and movement.data_ids.get("tract"):
+        scopes.append(f"skymap = '{skymap}'")
+    return " AND ".join(scopes + terms)
+
+
+class _Repos:
+    """Opens each site's Butler once and answers dataset queries (a missing dataset type is no dataset)."""
+
+    def __init__(self) -> None:
+        self.roots = {repo.site.code: repo.root_uri for repo in ButlerRepo.objects.filter(
+            name=settings.MSPROC_REPO_NAME).select_related("site")}
+        self._open: dict[str, Any] = {}
+
+    def query(self, site: str, dataset_type: str, collections: list[str] | str, where: str = "") -> list:
+        from lsst.daf.butler import Butler, MissingDatasetTypeError
+
+        if site not in self._open:
+            self._open[site] = Butler.from_config(self.roots[site])
+        try:
+            return self._open[site].query_datasets(dataset_type, collections=collections, where=where,
+                                                   find_first=False, explain=False, limit=None)
+        except MissingDatasetTypeError:
+            return []
+        except Exception as err:  # e.g. no collection matches the campaign's prefix yet
+            if "collection" in str(err).lower():
+                return []
+            raise
 
 
 def verify_campaign(campaign: Campaign) -> list[str]:
-    """Return the problems found (empty: every site holds exactly what the plan says plus what it produced)."""
+    """Return the problems found (empty: every site holds exactly what this campaign planned, moved and made)."""
     import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes)
-    from lsst.daf.butler import Butler, MissingDatasetTypeError
 
-    problems: list[str] = []
-    own_runs: dict[str, set[str]] = defaultdict(set)
-    for site, run in Job.objects.filter(group__campaign=campaign).values_list("group__site__code", "run_collection"):
-        own_runs[site].add(run)
-    received = _received(campaign)
-    repos = {repo.site.code: repo.root_uri for repo in ButlerRepo.objects.filter(
-        name=settings.MSPROC_REPO_NAME).select_related("site")}
-    hub = campaign.hub.code
-    for site, types in sorted(received.items()):
-        butler = Butler.from_config(repos[site])
-        for dataset_type, keys in sorted(types.items()):
-            try:
-                refs = butler.query_datasets(dataset_type, collections=["*"], find_first=False, explain=False,
-                                             limit=None)
-            except MissingDatasetTypeError:
-                refs = []
-            foreign = [ref for ref in refs if ref.run not in own_runs[site]]
-            if "*" in keys:
-                if not foreign:
-                    problems.append(f"{site}: no {dataset_type} arrived")
-                continue
-            for key, values in keys.items():
-                found = {int(ref.dataId[key]) for ref in foreign}
-                if site == hub and key in {"exposure", "visit"} and dataset_type == "raw":
-                    continue  # the hub is where raws come from
-                if found != values:
-                    missing, extra = sorted(values - found), sorted(found - values)
-                    problems.append(f"{site}: {dataset_type} by {key}: missing {missing[:10]}, unexpected {extra[:10]}")
-    problems += _check_no_unplanned_raws(campaign, repos, received)
+    repos = _Repos()
+    movements = list(Movement.objects.filter(campaign=campaign).exclude(kind=MovementKind.ARCHIVE)
+                     .exclude(status=MovementStatus.CANCELLED).select_related("destination")
+                     .prefetch_related("sources", "dataset_types"))
+    problems = [f"movement {m.key} is {m.status}" for m in movements if m.status != MovementStatus.DONE]
+    done = [m for m in movements if m.status == MovementStatus.DONE]
+    problems += _check_products(campaign, repos, done)
+    problems += _check_inputs(campaign, repos, done)
     problems += _check_archive(campaign)
     return problems
 
 
-def _check_no_unplanned_raws(campaign: Campaign, repos: dict[str, str], received) -> list[str]:
-    from lsst.daf.butler import Butler
+def _campaign_sites(campaign: Campaign) -> list[str]:
+    plan = campaign.plan or {}
+    return [site["code"] for site in plan.get("sites", [])] or [campaign.hub.code]
 
-    problems = []
-    for site in (campaign.plan or {}).get("sites", []):
-        code = site["code"]
-        if code == campaign.hub.code:
+
+def _check_products(campaign: Campaign, repos: _Repos, done: list[Movement]) -> list[str]:
+    plan = campaign.plan or {}
+    run_site: dict[str, str] = dict(Job.objects.filter(group__campaign=campaign)
+                                    .values_list("run_collection", "group__site__code"))
+    products = sorted({name for step in plan.get("steps", []) for name in step.get("outputs", [])})
+    own = f"{campaign.output_prefix}/*"
+    instrument, skymap = plan.get("instrument", ""), plan.get("skymap", "")
+    # expected[(destination, dataset type)][source] = pieces the done movements carried
+    expected: dict[tuple[str, str], dict[str, set[Piece]]] = defaultdict(lambda: defaultdict(set))
+    dimensions: dict[str, set[str]] = {}
+    for movement in done:
+        if movement.kind == MovementKind.SETUP:
             continue
-        butler = Butler.from_config(repos[code])
-        exposures = {int(ref.dataId["exposure"]) for ref in butler.query_datasets(
-            "raw", collections=["*"], find_first=False, explain=False, limit=None)} if site["visits"] else set()
-        planned = received.get(code, {}).get("raw", {}).get("exposure", set()) or set()
-        if exposures != planned:
-            problems.append(f"{code}: raws for exposures {sorted(exposures - planned)} were never planned")
+        for dataset_type in movement.dataset_types.all():
+            dims = dimensions.setdefault(dataset_type.name, set(dataset_type.dimensions))
+            where = _where(movement, dims, instrument, skymap)
+            for source in movement.sources.all():
+                made_there = [ref for ref in repos.query(source.code, dataset_type.name, own, where)
+                              if run_site.get(ref.run) == source.code]
+                expected[(movement.destination.code, dataset_type.name)][source.code].update(
+                    _piece(ref, dims) for ref in made_there)
+    problems: list[str] = []
+    for site in _campaign_sites(campaign):
+        if site not in repos.roots:
+            continue
+        for dataset_type in products:
+            refs = repos.query(site, dataset_type, own)
+            if not refs:
+                if any(expected.get((site, dataset_type), {}).values()):
+                    problems.append(f"{site}: no {dataset_type} arrived")
+                continue
+            dims = dimensions.get(dataset_type) or set(refs[0].datasetType.dimensions.names)
+            found: dict[str, set[Piece]] = defaultdict(set)
+            makers: dict[tuple, set[str]] = defaultdict(set)
+            for ref in refs:
+                maker = run_site.get(ref.run)
+                if maker is None:
+                    problems.append(f"{site}: {dataset_type} in {ref.run}, a run of no job of this campaign")
+                    continue
+                makers[tuple(sorted(ref.dataId.required.items()))].add(ref.run.rsplit("/attempt", 1)[0])
+                if maker != site:
+                    found[maker].add(_piece(ref, dims))
+            twice = [data_id for data_id, groups in makers.items() if len(groups) > 1]
+            if twice:
+                problems.append(f"{site}: {dataset_type} made or moved twice: {[dict(d) for d in twice[:5]]}")
+            wanted = expected.get((site, dataset_type), {})
+            for source in sorted(set(found) | set(wanted)):
+                missing = sorted(wanted.get(source, set()) - found.get(source, set()))
+                extra = sorted(found.get(source, set()) - wanted.get(source, set()))
+                if missing or extra:
+                    problems.append(f"{site}: {dataset_type} from {source}: missing {_show(missing)}, "
+                                    f"unexpected {_show(extra)}")
     return problems
+
+
+def _show(pieces: list[Piece]) -> list:
+    return [dict(piece) if len(piece) > 1 else piece[0][1] for piece in pieces[:10]]
+
+
+def _check_inputs(campaign: Campaign, repos: _Repos, done: list[Movement]) -> list[str]:
+    """Every piece of an input or default this campaign moved is there; a piece nobody planned is reported."""
+    expected: dict[tuple[str, str], dict[str, set[int]] | None] = {}
+    collections: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for movement in done:
+        if movement.kind != MovementKind.SETUP:
+            continue
+        for dataset_type in movement.dataset_types.all():
+            slot = (movement.destination.code, dataset_type.name)
+            collections[slot].update(movement.collections)
+            keys = [k for k in movement.data_ids if k in dataset_type.dimensions and movement.data_ids[k]]
+            if not keys:
+                expected[slot] = None
+                continue
+            current = expected.setdefault(slot, {})
+            if current is not None:
+                for key in keys:
+                    current.setdefault(key, set()).update(int(v) for v in movement.data_ids[key])
+    hub = campaign.hub.code
+    # raws are checked at every participating site, also one this campaign moved none to.
+    for site in _campaign_sites(campaign):
+        if site != hub and (site, "raw") not in expected:
+            expected[(site, "raw")] = {"exposure": set()}
+    problems: list[str] = []
+    for (site, dataset_type), keys in sorted(expected.items(), key=lambda item: item[0]):
+        if site not in repos.roots:
+            continue
+        refs = repos.query(site, dataset_type, sorted(collections[(site, dataset_type)]) or "*")
+        if keys is None:
+            if not refs:
+                problems.append(f"{site}: no {dataset_type} arrived")
+            continue
+        for key, values in keys.items():
+            found = {int(ref.dataId[key]) for ref in refs}
+            missing = sorted(values - found)
+            extra = found - values
+            if extra:
+                extra -= _planned_by_anyone(site, dataset_type, key)
+            if missing or extra:
+                problems.append(f"{site}: {dataset_type} by {key}: missing {missing[:10]}, "
+                                f"unexpected (never planned) {sorted(extra)[:10]}")
+    return problems
+
+
+def _planned_by_anyone(site: str, dataset_type: str, key: str) -> set[int]:
+    """Return the ``key`` values any campaign's (not cancelled) movements bring of ``dataset_type`` to ``site``."""
+    planned: set[int] = set()
+    for data_ids in (Movement.objects.filter(destination__code=site, dataset_types__name=dataset_type)
+                     .exclude(status=MovementStatus.CANCELLED).values_list("data_ids", flat=True)):
+        planned.update(int(v) for v in (data_ids or {}).get(key, []))
+    return planned
 
 
 def _check_archive(campaign: Campaign) -> list[str]:
     """The archive: the local tape directory's manifest, or for an archive Rucio carried (it has a rule) the
     manifest its verification wrote, re-checked against the files on tape where they are readable here."""
+    from msproc.lib.paths import UnsafePath
     from msproc.lib.stack.transfer import verify_archive
+    from transfers.services import tape_dir
 
-    movements = list(Movement.objects.filter(campaign=campaign, kind=MovementKind.ARCHIVE))
+    movements = list(Movement.objects.filter(campaign=campaign, kind=MovementKind.ARCHIVE).exclude(
+        status=MovementStatus.CANCELLED))  # e.g. a re-plan left nothing to return, so nothing to archive
     if not movements:
         return []
     problems: list[str] = []
     if any(not (m.external_ids or {}).get("rule_id") for m in movements):
-        tape = Path(settings.MSPROC_TAPE_DIR) / campaign.name
+        try:
+            tape = tape_dir(campaign.name)
+        except UnsafePath as exc:
+            return [f"archive: {exc}"]
         if not (tape / "MANIFEST.json").exists():
             problems.append(f"no archive manifest in {tape}")
         else:

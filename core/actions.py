@@ -1,29 +1,43 @@
 """Operator actions: the one place UI, API and admin go through to change state on request.
 
-Each action is a verb method of a model listed in ``OPERATOR_VERBS``; bulk
-actions apply one verb to every object of a queryset and leave one audit
-Event summarising the operation besides each object's own Event.
+Each app registers its operator verbs in its ``AppConfig.ready()`` (``register``): per model, the verbs
+an operator may call, the role that may call them, the service a verb runs where calling the verb
+method is not enough (e.g. retrying a movement also retries its Rucio rule), the errors that mean an
+external system did not answer, and the model's UI page. core knows no app: it reads this registry.
+Bulk actions apply one verb to every object of a queryset and leave one audit Event summarising the
+operation besides each object's own Event.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
-from campaigns.models import Event
 from core.lifecycle import IllegalTransition
+from core.models import Event
 
-# Verbs an operator may call, per model label ("app_label.ModelName" lower-case model name).
-OPERATOR_VERBS: dict[str, frozenset[str]] = {
-    "campaigns.campaign": frozenset({"start", "pause", "resume", "reopen", "reject"}),
-    "campaigns.step": frozenset({"pause", "resume", "reopen", "force_accept", "reject"}),
-    "campaigns.group": frozenset({"retry", "rescue", "force_accept", "reject", "pause", "resume"}),
-    "transfers.movement": frozenset({"retry", "cancel"}),
-    "sites.site": frozenset({"drain", "take_offline", "bring_online"}),
-}
+#: ``service(obj, *, actor, comment)``: performs one verb on ``obj`` and whatever goes with it.
+Service = Callable[..., Any]
+RolePredicate = Callable[[Any], bool]
+
+
+@dataclass(frozen=True)
+class OperatorActions:
+    """The operator verbs of one model, as its app registered them."""
+
+    model: type[models.Model]
+    verbs: tuple[str, ...]
+    role: RolePredicate
+    services: Mapping[str, Service] = field(default_factory=dict)
+    unavailable: tuple[type[Exception], ...] = ()
+    page: tuple[str, str] | None = None  # (URL name, the object's field in the URL)
+
+
+_REGISTRY: dict[str, OperatorActions] = {}
 
 
 class UnknownAction(ValueError):
@@ -34,40 +48,65 @@ class ActionUnavailable(RuntimeError):
     """The action needs an external system that did not answer (e.g. Rucio); nothing was changed."""
 
 
-def _call(obj: models.Model, verb: str, *, actor: Any = None, comment: str = "") -> None:
-    """Call the verb, through the service that also acts on the backend where there is one
-    (retrying or cancelling a movement retries or deletes its Rucio rule; giving up on a group's
-    live attempt, or rejecting its step or campaign, cancels the attempt at its execution backend)."""
-    label = _label(obj)
-    if label == "campaigns.group" and verb in {"retry", "force_accept", "reject"}:
-        from campaigns import services
+def register(model: type[models.Model], verbs: Iterable[str], *, role: RolePredicate,
+             services: Mapping[str, Service] | None = None, unavailable: Iterable[type[Exception]] = (),
+             page: tuple[str, str] | None = None) -> None:
+    """Register the operator verbs of ``model`` (in the order the UI offers them) and the role they need.
 
-        services.act_on_group(obj, verb, actor=actor, comment=comment)
-    elif label in {"campaigns.campaign", "campaigns.step"} and verb == "reject":
-        from campaigns import services
+    ``services`` maps a verb to the service that performs it (default: the verb method); ``unavailable``
+    lists the exceptions a service raises when an external system did not answer (they become
+    ActionUnavailable); ``page`` names the model's UI page. Raises ValueError for a verb that is not in
+    the model's ``TRANSITIONS``.
+    """
+    verbs = tuple(verbs)
+    unknown = [verb for verb in verbs if verb not in getattr(model, "TRANSITIONS", {})]
+    if unknown:
+        raise ValueError(f"{model.__name__} has no transition {', '.join(unknown)}")
+    _REGISTRY[_label(model)] = OperatorActions(model, verbs, role, dict(services or {}), tuple(unavailable), page)
 
-        services.reject_with_attempts(obj, actor=actor, comment=comment)
-    elif label == "transfers.movement" and verb in {"retry", "cancel"}:
-        from transfers import services
-        from transfers.backends import TransferBackendError
 
-        service = services.retry_movement if verb == "retry" else services.cancel_movement
-        try:
-            service(obj, actor=actor, comment=comment)
-        except TransferBackendError as exc:
-            raise ActionUnavailable(f"{verb} {obj}: {exc}") from exc
-    else:
-        getattr(obj, verb)(actor=actor, comment=comment)
+def registered() -> dict[str, OperatorActions]:
+    """Return every model label with its registered operator actions."""
+    return dict(_REGISTRY)
+
+
+def actions_of(obj_or_model: Any) -> OperatorActions | None:
+    """Return the registered operator actions of a model (None if it has none)."""
+    return _REGISTRY.get(_label(obj_or_model))
 
 
 def _label(obj_or_model: Any) -> str:
-    meta = obj_or_model._meta
-    return f"{meta.app_label}.{meta.model_name}"
+    return obj_or_model._meta.label_lower
 
 
-def allowed_verbs(obj_or_model: Any) -> frozenset[str]:
-    """Return the operator verbs of a model (empty if it has none)."""
-    return OPERATOR_VERBS.get(_label(obj_or_model), frozenset())
+def allowed_verbs(obj_or_model: Any) -> tuple[str, ...]:
+    """Return the operator verbs of a model, in the order the UI offers them (empty if it has none)."""
+    registration = actions_of(obj_or_model)
+    return registration.verbs if registration else ()
+
+
+def verbs_for(obj: models.Model) -> tuple[str, ...]:
+    """Return the operator verbs the object's current state allows (the buttons worth offering)."""
+    return type(obj).verbs_from(obj.status, allowed_verbs(obj)) if allowed_verbs(obj) else ()
+
+
+def role_for(obj_or_model: Any) -> RolePredicate | None:
+    """Return the role predicate a user needs for the model's operator actions (None if it has none)."""
+    registration = actions_of(obj_or_model)
+    return registration.role if registration else None
+
+
+def _call(obj: models.Model, verb: str, *, actor: Any = None, comment: str = "") -> None:
+    """Call the verb through the service its app registered for it, or the verb method."""
+    registration = _REGISTRY[_label(obj)]
+    service = registration.services.get(verb)
+    try:
+        if service is None:
+            getattr(obj, verb)(actor=actor, comment=comment)
+        else:
+            service(obj, actor=actor, comment=comment)
+    except registration.unavailable as exc:
+        raise ActionUnavailable(f"{verb} {obj}: {exc}") from exc
 
 
 def perform(obj: models.Model, verb: str, *, actor: Any = None, comment: str = "") -> models.Model:

@@ -23,16 +23,22 @@ class RoleRequiredMixin(AccessMixin):
     """
 
     role_check = staticmethod(can_view)
+    role_name = "viewer, operator or site admin"  # named on the refusal page
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         if not self.has_role(request.user):
-            raise PermissionDenied
+            raise PermissionDenied(f"This page needs the {self.required_role()} role;"
+                                   f" {request.user.get_username()} does not have it.")
         return super().dispatch(request, *args, **kwargs)
 
     def has_role(self, user: Any) -> bool:
         return self.role_check(user)
+
+    def required_role(self) -> str:
+        """Return the role this view needs, for people (the refusal page names it)."""
+        return self.role_name
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
@@ -50,12 +56,14 @@ class OperatorRequiredMixin(RoleRequiredMixin):
     """Campaign, step, group and movement actions."""
 
     role_check = staticmethod(can_operate)
+    role_name = "operator"
 
 
 class SiteAdminRequiredMixin(RoleRequiredMixin):
     """Site status actions."""
 
     role_check = staticmethod(can_admin_sites)
+    role_name = "site admin"
 
 
 def ui_permissions(user: Any) -> dict[str, bool]:

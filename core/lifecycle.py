@@ -1,10 +1,13 @@
 """Lifecycles as verb methods: the shared machinery behind every state machine.
 
-A model with a lifecycle subclasses ``StatefulModel`` and exposes one verb
-method per transition (``start()``, ``fail()``, ``retry()`` ...). Each verb
-calls ``_transition`` with the states it may leave and the state it enters.
-The move is a conditional UPDATE (``WHERE pk = .. AND status IN (..)``), so of
-two workers trying the same move exactly one wins; the loser gets
+A model with a lifecycle subclasses ``StatefulModel``, states its transitions
+as data (``TRANSITIONS = {verb: (sources, target)}``) and exposes one verb
+method per transition (``start()``, ``fail()``, ``retry()`` ...) that calls
+``_transition(verb)``. Every state set the rest of msproc uses (which buttons
+to offer, which groups a reject gives up, ...) is derived from the table
+(``sources_of``, ``target_of``, ``verbs_from``), never written out again. The move
+is a conditional UPDATE (``WHERE pk = .. AND status IN (..)``), so of two
+workers trying the same move exactly one wins; the loser gets
 ``IllegalTransition``. Every successful move writes an ``Event`` row in the
 same database transaction.
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from django.apps import apps
 from django.core.exceptions import EmptyResultSet
@@ -39,8 +42,16 @@ class IllegalTransition(Exception):
         )
 
 
+Transitions = dict[str, tuple[Iterable[str], str]]
+
+
 class StatefulModel(models.Model):
-    """Abstract base for models with a ``status`` field driven by verb methods."""
+    """Abstract base for models with a ``status`` field driven by verb methods.
+
+    Subclasses set ``TRANSITIONS``: each verb -> (the states it may leave, the state it enters).
+    """
+
+    TRANSITIONS: ClassVar[Transitions] = {}
 
     status_changed_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -51,22 +62,29 @@ class StatefulModel(models.Model):
         """Return the id of the campaign this object's events belong to (None if none)."""
         return None
 
-    def _transition(
-        self,
-        verb: str,
-        sources: Iterable[str],
-        target: str,
-        *,
-        actor: Any = None,
-        comment: str = "",
-        **fields: Any,
-    ) -> None:
-        """Move from one of ``sources`` to ``target``, updating ``fields`` too.
+    @classmethod
+    def sources_of(cls, *verbs: str) -> frozenset[str]:
+        """Return the states any of ``verbs`` may leave. Raises KeyError for a verb not in ``TRANSITIONS``."""
+        return frozenset(state for verb in verbs for state in cls.TRANSITIONS[verb][0])
 
-        Raises IllegalTransition if the stored status is not in ``sources``
+    @classmethod
+    def target_of(cls, verb: str) -> str:
+        """Return the state ``verb`` enters. Raises KeyError for a verb not in ``TRANSITIONS``."""
+        return cls.TRANSITIONS[verb][1]
+
+    @classmethod
+    def verbs_from(cls, status: str, verbs: Iterable[str] | None = None) -> tuple[str, ...]:
+        """Return the verbs (of ``verbs``, in their order; default every verb) that may leave ``status``."""
+        return tuple(verb for verb in (cls.TRANSITIONS if verbs is None else verbs)
+                     if status in cls.TRANSITIONS[verb][0])
+
+    def _transition(self, verb: str, *, actor: Any = None, comment: str = "", **fields: Any) -> None:
+        """Move by ``verb`` from one of its sources to its target (``TRANSITIONS``), updating ``fields`` too.
+
+        Raises IllegalTransition if the stored status is not one of the verb's sources
         (including when a concurrent worker changed it first).
         """
-        sources = frozenset(sources)
+        sources, target = self.sources_of(verb), self.target_of(verb)
         now = timezone.now()
         values = {"status": target, "status_changed_at": now, **fields}
         if "updated" in {f.name for f in self._meta.fields}:
@@ -87,7 +105,7 @@ def record_event(obj: models.Model, verb: str, from_status: str, to_status: str,
     """Write the Event row of one transition or operator action and return it."""
     from django.contrib.contenttypes.models import ContentType
 
-    event_model = apps.get_model("campaigns", "Event")
+    event_model = apps.get_model("core", "Event")
     user = actor if getattr(actor, "is_authenticated", False) else None
     campaign_id = obj.event_campaign_id() if hasattr(obj, "event_campaign_id") else None
     return event_model.objects.create(
@@ -106,17 +124,19 @@ def record_event(obj: models.Model, verb: str, from_status: str, to_status: str,
 def bulk_transition(
     queryset: models.QuerySet,
     verb: str,
-    sources: Iterable[str],
-    target: str,
     *,
+    sources: Iterable[str] | None = None,
     actor: Any = None,
     comment: str = "",
     limit: int | None = None,
     campaign_field: str | None = "campaign_id",
     row_values: Mapping[int, Mapping[str, Any]] | None = None,
+    order_by: tuple[str, ...] = ("pk",),
     **fields: Any,
 ) -> list[tuple[int, str]]:
-    """Move every row of ``queryset`` that is in one of ``sources`` to ``target``, set-based.
+    """Move every row of ``queryset`` by ``verb`` (its sources and target from the model's ``TRANSITIONS``).
+
+    ``sources`` narrows the states moved to a subset of the verb's sources (ValueError otherwise).
 
     The rows are locked (``SELECT .. FOR UPDATE SKIP LOCKED``) and only then
     updated, so of two workers exactly one moves a row; rows locked by another
@@ -127,14 +147,20 @@ def bulk_transition(
     (no expressions), the lock, the update and the events are one statement
     (CTEs); elsewhere three. Returns ``[(pk, previous status)]`` of the rows
     moved, in pk order (at most ``limit``: callers moving thousands of rows
-    pass a limit and loop, so memory stays bounded).
+    pass a limit and loop, so memory stays bounded; ``order_by`` chooses which
+    rows a limited call takes first).
     """
     from django.contrib.contenttypes.models import ContentType
 
     model = queryset.model
+    allowed = model.sources_of(verb)
+    sources = allowed if sources is None else frozenset(sources)
+    if not sources <= allowed:
+        raise ValueError(f"{model.__name__}.{verb} does not leave {', '.join(sorted(sources - allowed))}")
+    target = model.target_of(verb)
     using = queryset.db
     connection = connections[using]
-    event_model = apps.get_model("campaigns", "Event")
+    event_model = apps.get_model("core", "Event")
     now = timezone.now()
     values = {"status": target, "status_changed_at": now, **fields}
     if "updated" in {f.name for f in model._meta.fields}:
@@ -145,7 +171,7 @@ def bulk_transition(
              "target": target, "user": actor if getattr(actor, "is_authenticated", False) else None,
              "comment": comment, "created": now, "label": str(model._meta.verbose_name)}
     with transaction.atomic(using=using):
-        locked = (queryset.filter(status__in=set(sources)).order_by("pk")
+        locked = (queryset.filter(status__in=set(sources)).order_by(*order_by)
                   .select_for_update(skip_locked=True, of=("self",)))
         if limit is not None:
             locked = locked[:limit]
@@ -216,7 +242,7 @@ def _transition_statement(locked: models.QuerySet, values: dict[str, Any], row_v
                 params.append(_column([row_values[key][name] for key in pks], field, connection))
         columns = ", ".join(["id"] + [quote(meta.get_field(name).column) for name in names])
         source = f"locked JOIN unnest({', '.join(arrays)}) AS v ({columns}) ON v.id = locked.id"
-    event_meta = apps.get_model("campaigns", "Event")._meta
+    event_meta = apps.get_model("core", "Event")._meta
     event_columns = ", ".join(quote(event_meta.get_field(name).column) for name in (
         "content_type", "object_id", "object_repr", "campaign", "verb", "from_status", "to_status", "actor",
         "comment", "created"))

@@ -47,6 +47,13 @@ def is_staff_role(user: Any) -> bool:
     return _in_group(user)
 
 
+def role_name(predicate: Any) -> str:
+    """Return the role a predicate of this module checks, for people (refusal pages name it)."""
+    return {can_view: VIEWER, can_operate: OPERATOR, can_admin_sites: SITE_ADMIN, is_staff_role: STAFF}.get(
+        predicate, OPERATOR
+    )
+
+
 def ensure_roles() -> None:
     """Create the role groups if they do not exist."""
     from django.contrib.auth.models import Group

@@ -1,64 +1,104 @@
-"""What the UI views share: the page of each kind of object, and list pages driven by the API's filtersets."""
+"""What the UI views share: the page of each kind of object, the operator action page, and list pages driven by
+the API's filtersets."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
+from django.contrib import messages
 from django.db import models
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.views.generic import ListView
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.generic import FormView, ListView
 
-from core.htmx import ViewerRequiredMixin
+from core import actions, roles
+from core.actions import verbs_for
+from core.forms import ActionForm
+from core.htmx import RoleRequiredMixin, ViewerRequiredMixin
+from core.lifecycle import IllegalTransition
 
-# Which operator verbs make sense from which state: only a hint for which buttons to show;
-# the model's verb method stays the authority and refuses an illegal move. The models keep each verb's
-# source states inside the verb method, so this cannot be read from them without trying the move;
-# tests/ui/test_verbs.py tries every verb from every state and fails when this table drifts from them.
-VERBS_BY_STATE: dict[str, dict[str, tuple[str, ...]]] = {
-    "campaign": {
-        "waiting": ("start", "reject"), "running": ("pause", "reject"), "paused": ("resume", "reject"),
-        "reviewable": ("reopen", "reject"), "failed": ("reopen", "reject"),
-    },
-    "step": {
-        "waiting": ("pause", "reject"), "ready": ("pause", "reject"), "running": ("pause", "reject"),
-        "paused": ("resume", "reject"), "reviewable": ("reopen", "force_accept", "reject"),
-        "failed": ("reopen", "force_accept", "reject"),
-    },
-    "group": {
-        "waiting": ("pause", "reject"), "ready": ("pause", "reject"), "paused": ("resume", "reject"),
-        "prepared": ("reject",), "running": ("reject",),
-        "failed": ("retry", "rescue", "force_accept", "reject"),
-        "reviewable": ("retry", "rescue", "force_accept", "reject"),
-        "blocked": ("retry", "force_accept", "reject"), "rescuable": ("reject",),
-    },
-    "movement": {
-        "planned": ("cancel",), "ready": ("cancel",), "stuck": ("retry", "cancel"), "failed": ("retry", "cancel"),
-    },
-    "site": {"online": ("drain", "take_offline"), "draining": ("take_offline", "bring_online"),
-             "offline": ("bring_online",)},
-}
-
-_PAGES = {
-    "campaign": ("campaigns:campaign", "pk"),
-    "step": ("campaigns:step", "pk"),
-    "group": ("campaigns:group", "pk"),
-    "movement": ("transfers:movement", "pk"),
-    "site": ("sites:site", "code"),
-}
+#: What the apps above contribute to a page of an app below: page name -> providers, each returning a dict
+#: (context for a page; annotations for a list's queryset). Registered in the contributing app's ready().
+_CONTRIBUTIONS: dict[str, list[Callable[..., dict[str, Any]]]] = defaultdict(list)
 
 
-def verbs_for(obj: models.Model) -> tuple[str, ...]:
-    """Return the operator verbs worth offering on ``obj`` in its current state."""
-    return VERBS_BY_STATE.get(obj._meta.model_name, {}).get(obj.status, ())
+def contribute(page: str, provider: Callable[..., dict[str, Any]]) -> None:
+    """Add ``provider`` to ``page`` (e.g. the groups running at a site, on the site page of an app that imports
+    no app). The page calls every provider with its own arguments and merges what they return."""
+    if provider not in _CONTRIBUTIONS[page]:
+        _CONTRIBUTIONS[page].append(provider)
+
+
+def contributions(page: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Return what every app contributed to ``page``, merged (empty when none did)."""
+    merged: dict[str, Any] = {}
+    for provider in _CONTRIBUTIONS.get(page, ()):
+        merged.update(provider(*args, **kwargs))
+    return merged
 
 
 def page_url(obj: models.Model) -> str:
-    """Return the UI page of a campaign, step, group, movement or site ("" for other objects)."""
-    page = _PAGES.get(obj._meta.model_name)
-    if page is None:
+    """Return the UI page of an object whose app registered one with its operator actions ("" otherwise)."""
+    registration = actions.actions_of(obj)
+    if registration is None or registration.page is None:
         return ""
-    name, field = page
+    name, field = registration.page
     return reverse(name, kwargs={field: getattr(obj, field)})
+
+
+class ActionView(RoleRequiredMixin, FormView):
+    """GET: confirm ``verb`` on one object; POST: do it, with the comment in its Event.
+
+    The object's kind must have registered operator actions (``core.actions.register``); the user needs the
+    role registered with them (403 otherwise).
+    """
+
+    form_class = ActionForm
+    template_name = "core/action_confirm.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        self.registration = actions.registered().get(kwargs["label"])
+        if self.registration is None:
+            raise Http404("no actions on that kind of object")
+        return super().dispatch(request, *args, **kwargs)
+
+    def has_role(self, user: Any) -> bool:
+        return self.registration.role(user)
+
+    def required_role(self) -> str:
+        return roles.role_name(self.registration.role)
+
+    def get_object(self):
+        if not hasattr(self, "object"):
+            self.object = get_object_or_404(self.registration.model, pk=self.kwargs["pk"])
+            if self.kwargs["verb"] not in self.registration.verbs:
+                raise Http404("no such action")
+        return self.object
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        obj = self.get_object()
+        return super().get_context_data(obj=obj, verb=self.kwargs["verb"], back=self._back(), **kwargs)
+
+    def _back(self) -> str:
+        target = self.request.POST.get("next") or self.request.GET.get("next")
+        if target and url_has_allowed_host_and_scheme(target, {self.request.get_host()}):
+            return target
+        return page_url(self.get_object()) or reverse("home")
+
+    def form_valid(self, form: ActionForm):
+        obj = self.get_object()
+        verb = self.kwargs["verb"]
+        try:
+            actions.perform(obj, verb, actor=self.request.user, comment=form.cleaned_data["comment"])
+        except (IllegalTransition, actions.UnknownAction, actions.ActionUnavailable) as exc:
+            messages.error(self.request, str(exc))
+        else:
+            messages.success(self.request, f"{obj}: {verb.replace('_', ' ')} done; it is now {obj.status}.")
+        return HttpResponseRedirect(self._back())
 
 
 class FilteredListView(ViewerRequiredMixin, ListView):
@@ -83,3 +123,6 @@ class FilteredListView(ViewerRequiredMixin, ListView):
         query.pop("page", None)
         context.update(filterset=self.filterset, filter_query=query.urlencode())
         return context
+
+
+__all__ = ["ActionView", "FilteredListView", "contribute", "contributions", "page_url", "verbs_for"]

@@ -8,6 +8,7 @@ and ``ALLOWED_HOSTS``.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from msproc.lib.env import (
@@ -19,6 +20,8 @@ from msproc.lib.env import (
     env_int,
     env_list,
     env_path,
+    env_path_value,
+    env_secret_key,
     env_str,
 )
 
@@ -26,9 +29,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = env_path("MSPROC_DATA_DIR", BASE_DIR / "var")
 
 DEBUG = env_bool("DEBUG", False)
-# Without SECRET_KEY a development key is used; its "django-insecure-" prefix makes
-# ``manage.py check --deploy`` fail (security.W009) so a production set-up cannot miss it.
-SECRET_KEY = env_str("SECRET_KEY") or "django-insecure-msproc-development-key-never-use-in-production"
+# With DEBUG on and no SECRET_KEY a development key is used; with DEBUG off a missing, public or weak key
+# stops every process at start-up with a message naming SECRET_KEY (docs/security.md).
+SECRET_KEY = env_secret_key("SECRET_KEY", debug=DEBUG)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -40,25 +43,50 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework.authtoken",  # only so that accounts' migration can hash its old plain-text tokens
+    "knox",
+    "axes",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc assets served from this package: no CDN
     "django_celery_beat",
     "core.apps.CoreConfig",
     "sites.apps.SitesConfig",
     "transfers.apps.TransfersConfig",
     "campaigns.apps.CampaignsConfig",
+    "notifications.apps.NotificationsConfig",
+    "accounts.apps.AccountsConfig",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from the web process (gunicorn), compressed
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# The model whose rows audit events belong to (core.models.Event.campaign), named here so core names no app.
+MSPROC_EVENT_CAMPAIGN_MODEL = "campaigns.Campaign"
+
+# Login throttling (django-axes): after MSPROC_LOGIN_FAILURE_LIMIT wrong passwords for one username from one
+# address, that pair is locked out for MSPROC_LOGIN_COOLOFF_MINUTES (HTTP 429). ``manage.py axes_reset`` unlocks.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("MSPROC_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("MSPROC_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_USERNAME_CALLABLE = "accounts.auth.login_username"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 ROOT_URLCONF = "msproc.urls"
 TEMPLATES = [
@@ -71,6 +99,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "campaigns.liveness.liveness_banner",
             ],
         },
     },
@@ -94,7 +123,14 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = env_path("MSPROC_STATIC_ROOT", DATA_DIR / "static")  # filled by ``manage.py collectstatic``
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names (cached for ever by browsers) once collectstatic ran; plain finders while DEBUG.
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+                    else "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
@@ -112,7 +148,7 @@ X_FRAME_OPTIONS = "DENY"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.auth.TokenAuthentication",  # "Authorization: Token <token>"; only SHA-512 digests are stored
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -123,12 +159,25 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON nested too deeply is a 400, not a RecursionError (msproc/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "msproc.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
+# API tokens (accounts/): hashed by django-rest-knox, shown once, revoked by their owner; 0 days: no expiry.
+MSPROC_API_TOKEN_TTL_DAYS = env_int("MSPROC_API_TOKEN_TTL_DAYS", 0, minimum=0)
+REST_KNOX = {"TOKEN_TTL": None, "AUTH_HEADER_PREFIX": "Token", "AUTO_REFRESH": False}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "msproc API",
     "DESCRIPTION": "Multi-site processing campaigns for Rubin Observatory data releases.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery: an embedded broker on SQLite by default (no server); Redis or RabbitMQ in production and tests.
@@ -140,7 +189,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "msproc.beat:Scheduler"  # django-celery-beat's, writing beat's heartbeat
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 MSPROC_RECONCILE_SECONDS = env_float("MSPROC_RECONCILE_SECONDS", 5.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE = {
@@ -151,9 +200,14 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": MSPROC_RECONCILE_SECONDS * 0.9},
     },
     "refresh-replicas": {
-        "task": "sites.tasks.refresh_replicas",
+        "task": "transfers.tasks.refresh_replicas",
         "schedule": env_float("MSPROC_REPLICA_REFRESH_SECONDS", 120.0, minimum=10.0),
         "options": {"expires": 100.0},
+    },
+    "notify": {  # notifications (notifications/services.py): apart from the tick, so they never slow it
+        "task": "notifications.tasks.dispatch",
+        "schedule": env_float("MSPROC_NOTIFY_SECONDS", 30.0, minimum=1.0),
+        "options": {"expires": 25.0},
     },
 }
 
@@ -162,6 +216,10 @@ CELERY_BEAT_SCHEDULE = {
 MSPROC_EXECUTION_BACKEND = env_choice("MSPROC_EXECUTION_BACKEND", "", ("", "local", "noop", "panda")) or None
 MSPROC_TRANSFER_BACKEND = env_choice("MSPROC_TRANSFER_BACKEND", "", ("", "local", "noop", "rucio")) or None
 MSPROC_SITES_DIR = DATA_DIR / "sites"
+# Where a ButlerRepo's root may point besides MSPROC_SITES_DIR (sites/butler_roots.py); msproc deletes only
+# repositories it created under MSPROC_SITES_DIR (marker file, msproc/lib/paths.py).
+MSPROC_BUTLER_ROOTS = [env_path_value("MSPROC_BUTLER_ROOTS", item) for item in env_list("MSPROC_BUTLER_ROOTS", [])]
+MSPROC_BUTLER_URI_PREFIXES = env_list("MSPROC_BUTLER_URI_PREFIXES", [])
 MSPROC_TAPE_DIR = env_path("MSPROC_TAPE_DIR", DATA_DIR / "tape")
 MSPROC_PIPETASK_TIMEOUT = env_int("MSPROC_PIPETASK_TIMEOUT", 3600, minimum=1)
 MSPROC_MAX_AUTO_RETRIES = env_int("MSPROC_MAX_AUTO_RETRIES", 2, minimum=0)
@@ -175,11 +233,39 @@ LOGGING = {
 }
 MSPROC_REPO_NAME = env_str("MSPROC_REPO_NAME", "dp2")
 MSPROC_INVENTORY_FILE = env_str("MSPROC_INVENTORY_FILE")
+# Where a spec's pipeline may come from besides the shipped ones (mock:drp): file names in this directory,
+# and URIs starting with one of these prefixes (docs/configuration.md). Nothing else is opened or fetched.
+MSPROC_PIPELINES_DIR = env_str("MSPROC_PIPELINES_DIR")
+MSPROC_PIPELINE_URI_PREFIXES = env_list("MSPROC_PIPELINE_URI_PREFIXES")
+# Longest collection name the hub's Butler registry takes: daf_butler's schema says 64 (enforced on PostgreSQL,
+# not on the embedded SQLite repositories). 0: not checked. Campaigns whose collections would be longer are refused.
+MSPROC_COLLECTION_MAX_LENGTH = env_int("MSPROC_COLLECTION_MAX_LENGTH", 0, minimum=0) or None
 MSPROC_NOOP_FAIL = env_str("MSPROC_NOOP_FAIL")
+# The no-op backends' submit and transfer start take this long (seconds): slow backends in fault tests.
+MSPROC_NOOP_SUBMIT_SECONDS = env_float("MSPROC_NOOP_SUBMIT_SECONDS", 0.0, minimum=0.0)
+MSPROC_NOOP_TRANSFER_SECONDS = env_float("MSPROC_NOOP_TRANSFER_SECONDS", 0.0, minimum=0.0)
 MSPROC_LOCAL_MAX_RUNNING = env_int("MSPROC_LOCAL_MAX_RUNNING", 2, minimum=1)
-MSPROC_MOVEMENT_LEASE_SECONDS = env_int("MSPROC_MOVEMENT_LEASE_SECONDS", 600, minimum=1)
+# Work in flight (a movement registering or ingesting, a submission) is held under a lease renewed every
+# MSPROC_HEARTBEAT_SECONDS; one not renewed for MSPROC_LEASE_SECONDS is taken over (core/leases.py).
+MSPROC_HEARTBEAT_SECONDS = env_float("MSPROC_HEARTBEAT_SECONDS", 10.0, minimum=0.1)
+MSPROC_LEASE_SECONDS = env_int("MSPROC_LEASE_SECONDS", env_int("MSPROC_MOVEMENT_LEASE_SECONDS", 45, minimum=1),
+                               minimum=1)
+MSPROC_MOVEMENT_LEASE_SECONDS = MSPROC_LEASE_SECONDS  # the former name
+# Liveness (campaigns/liveness.py): a banner on every page and GET /api/v1/liveness/ when no reconcile tick ran
+# for MSPROC_TICK_STALE_SECONDS, or no worker (or beat) reported for MSPROC_LIVENESS_SECONDS.
+MSPROC_TICK_STALE_SECONDS = env_int("MSPROC_TICK_STALE_SECONDS", max(60, int(6 * MSPROC_RECONCILE_SECONDS)), minimum=1)
+MSPROC_LIVENESS_SECONDS = env_int("MSPROC_LIVENESS_SECONDS", 60, minimum=1)
 # A backend whose service failed this recently is shown as failing (sites.models.BackendHealth).
 MSPROC_BACKEND_FAILING_SECONDS = env_int("MSPROC_BACKEND_FAILING_SECONDS", 600, minimum=1)
+# Notifications (docs/notifications.md): links in messages start with this URL; a running campaign with no event
+# for this long is reported as stalled (once per stall).
+MSPROC_BASE_URL = env_str("MSPROC_BASE_URL", "http://127.0.0.1:8000")
+MSPROC_NOTIFY_STALLED_SECONDS = env_int("MSPROC_NOTIFY_STALLED_SECONDS", 3600, minimum=60)
+# E-mail notifications go through Django's mail: an SMTP server (EMAIL_HOST/EMAIL_PORT), or another backend.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "msproc@localhost")
 
 # PanDA (docs/panda.md). Only the *path* of the token file; never the token.
 MSPROC_PANDA_URL = env_str("MSPROC_PANDA_URL")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) run and Chromium is there;
+# Make sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) run and Chromium and supervisor are there;
 # install them with apt if missing.
 set -euo pipefail
 
@@ -48,6 +48,15 @@ ensure_chromium() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
 }
 
+ensure_supervisor() {
+  # Debian's supervisor: scripts/serve.sh (the production set) and its fault tests run under it.
+  if command -v supervisord >/dev/null 2>&1; then return; fi
+  echo "== installing supervisor (apt)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq supervisor >/dev/null
+}
+
 ensure_postgres
 ensure_redis
 ensure_chromium
+ensure_supervisor

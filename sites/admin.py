@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from core.admin_actions import transition_action
+from core.admin_actions import VerbsOnlyAdmin, transition_action
 
 from .models import BackendHealth, ButlerRepo, PandaQueue, Site
 
@@ -11,7 +11,9 @@ class PandaQueueInline(admin.TabularInline):
 
 
 @admin.register(Site)
-class SiteAdmin(admin.ModelAdmin):
+class SiteAdmin(VerbsOnlyAdmin):
+    """A site's configuration is edited here; its status only by the actions (drain, take offline, bring online)."""
+
     list_display = ("code", "name", "facility", "compute_site", "share", "is_hub", "status", "execution_backend",
                     "transfer_backend")
     list_filter = ("status", "facility", "is_hub", "execution_backend", "transfer_backend")
@@ -22,12 +24,15 @@ class SiteAdmin(admin.ModelAdmin):
 
 
 @admin.register(ButlerRepo)
-class ButlerRepoAdmin(admin.ModelAdmin):
+class ButlerRepoAdmin(VerbsOnlyAdmin):
+    """A repository's status and error are written by ``setup_sites`` through its verbs, never here."""
+
     list_display = ("name", "site", "root_uri", "status", "status_changed_at")
     list_filter = ("status", "site")
     search_fields = ("name", "root_uri", "site__code")
     list_select_related = ("site",)
     raw_id_fields = ("site",)
+    readonly_fields = ("last_error",)
 
 
 @admin.register(PandaQueue)

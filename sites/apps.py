@@ -6,3 +6,12 @@ class SitesConfig(AppConfig):
 
     name = "sites"
     verbose_name = "Sites"
+
+    def ready(self) -> None:
+        from core import actions, roles
+
+        from . import tasks  # noqa: F401 - registers this app's Celery task names (core.queue)
+        from .models import Site
+
+        actions.register(Site, ("drain", "take_offline", "bring_online"), role=roles.can_admin_sites,
+                         page=("sites:site", "code"))

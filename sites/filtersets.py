@@ -12,7 +12,9 @@ from typing import Any, ClassVar
 import django_filters as filters
 from django import forms
 from django.db.models import Q, QuerySet
+from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import IsoDateTimeRangeField, ModelMultipleChoiceField
+from django_filters.widgets import SuffixedMultiWidget
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -21,11 +23,64 @@ from .models import ButlerRepo, PandaQueue, Site
 
 
 class SearchFilterSet(filters.FilterSet):
-    """A FilterSet with ``q``: a case-insensitive substring search over ``search_fields``."""
+    """A FilterSet with ``q``: a case-insensitive substring search over ``search_fields``.
+
+    It also says whether it may select the objects of a bulk action (``bulk_errors``).
+    """
 
     search_fields: ClassVar[tuple[str, ...]] = ()
 
     q = filters.CharFilter(method="filter_q", label="Search")
+
+    def parameter_names(self) -> set[str]:
+        """Return every query parameter a declared filter reads (``created_after``, ``created_before``...)."""
+        names: set[str] = set()
+        for name, field in self.form.fields.items():
+            widget = field.widget
+            if isinstance(widget, SuffixedMultiWidget):
+                names.update(widget.suffixed(name, suffix) for suffix in widget.suffixes)
+            else:
+                names.add(name)
+        return names
+
+    def applied_filters(self) -> list[str]:
+        """Return the declared filters that restrict the rows: those whose cleaned value is not empty.
+
+        Only meaningful once ``is_valid()`` is true.
+        """
+        applied = []
+        for name, value in self.form.cleaned_data.items():
+            if isinstance(value, slice):  # a date range with neither end given
+                value = None if value.start is None and value.stop is None else value
+            elif isinstance(value, QuerySet):  # model multiple choices: none chosen is an empty queryset
+                value = list(value)
+            if value not in EMPTY_VALUES:
+                applied.append(name)
+        return applied
+
+    def bulk_errors(self, ignore: tuple[str, ...] = ()) -> dict[str, list[str]]:
+        """Return why this filterset may not select the objects of a bulk action, by parameter ({} if it may).
+
+        A bulk action acts on every object its filters match, so it is refused when a parameter is
+        not a filter of the list (a misspelt filter such as ``campaign_id``, or ``page``/``page_size``/
+        ``ordering``: a bulk action acts on every match, never on one page) or when no declared
+        filter applied (every value empty). Invalid filter values come first, as the form's errors.
+        ``ignore`` names parameters to pass over (a list page asks with its ``page``).
+        """
+        if self.is_bound and not self.is_valid():
+            return {name: [str(message) for message in messages] for name, messages in self.errors.items()}
+        data = self.data if self.is_bound else {}
+        known = self.parameter_names()
+        kind = self.queryset.model._meta.verbose_name_plural
+        errors = {
+            name: [f"Not a filter of {kind}; bulk actions take only filters: {', '.join(sorted(known))}."]
+            for name in data if name not in known and name not in ignore
+        }
+        if not (self.is_bound and self.applied_filters()):
+            given = ", ".join(sorted(data)) or "none"
+            errors["non_field_errors"] = [
+                f"No filter applied (parameters given: {given}): bulk actions never act on all {kind}."]
+        return errors
 
     def filter_q(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         """Return the rows where any of ``search_fields`` contains every word of ``value``."""

@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from core.lifecycle import StatefulModel
 
+from .butler_roots import validate_root_uri
 from .choices import DataFacility, ExecutionBackend, QueueKind, RepoStatus, SiteStatus, TransferBackend
 
 S = SiteStatus
@@ -29,6 +30,12 @@ class Site(StatefulModel):
     Exactly one site is the hub (USDF at SLAC): global steps run there and
     final outputs return there.
     """
+
+    TRANSITIONS = {
+        "drain": ({S.ONLINE}, S.DRAINING),
+        "take_offline": ({S.ONLINE, S.DRAINING}, S.OFFLINE),
+        "bring_online": ({S.DRAINING, S.OFFLINE}, S.ONLINE),
+    }
 
     code = models.CharField(
         max_length=32,
@@ -88,15 +95,15 @@ class Site(StatefulModel):
 
     def drain(self, *, actor=None, comment: str = "") -> None:
         """online -> draining: running work finishes, nothing new starts."""
-        self._transition("drain", {S.ONLINE}, S.DRAINING, actor=actor, comment=comment)
+        self._transition("drain", actor=actor, comment=comment)
 
     def take_offline(self, *, actor=None, comment: str = "") -> None:
         """online|draining -> offline."""
-        self._transition("take_offline", {S.ONLINE, S.DRAINING}, S.OFFLINE, actor=actor, comment=comment)
+        self._transition("take_offline", actor=actor, comment=comment)
 
     def bring_online(self, *, actor=None, comment: str = "") -> None:
         """draining|offline -> online."""
-        self._transition("bring_online", {S.DRAINING, S.OFFLINE}, S.ONLINE, actor=actor, comment=comment)
+        self._transition("bring_online", actor=actor, comment=comment)
 
 
 class ButlerRepo(StatefulModel):
@@ -111,9 +118,20 @@ class ButlerRepo(StatefulModel):
           +----mark_absent----- tearing_down <----------- failed
     """
 
+    TRANSITIONS = {
+        "start_creating": ({R.ABSENT, R.FAILED}, R.CREATING),
+        "mark_ready": ({R.CREATING}, R.READY),
+        "mark_failed": ({R.CREATING, R.TEARING_DOWN}, R.FAILED),
+        "start_teardown": ({R.READY, R.FAILED}, R.TEARING_DOWN),
+        "mark_absent": ({R.TEARING_DOWN}, R.ABSENT),
+    }
+
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="butler_repos")
     name = models.CharField(max_length=64, help_text="Repository name, identical at every site (e.g. dp2).")
-    root_uri = models.CharField(max_length=1024, help_text="Butler root (path or URI).")
+    root_uri = models.CharField(
+        max_length=1024, validators=[validate_root_uri],
+        help_text="Butler root: a path under MSPROC_SITES_DIR or MSPROC_BUTLER_ROOTS, or a URI under "
+                  "MSPROC_BUTLER_URI_PREFIXES (sites/butler_roots.py).")
     registry_url = models.CharField(max_length=1024, blank=True, help_text="Registry database URL, if not SQLite.")
     status = models.CharField(max_length=16, choices=RepoStatus.choices, default=R.ABSENT, db_index=True)
     last_error = models.TextField(blank=True)
@@ -129,24 +147,23 @@ class ButlerRepo(StatefulModel):
 
     def start_creating(self, *, actor=None, comment: str = "") -> None:
         """absent|failed -> creating."""
-        self._transition("start_creating", {R.ABSENT, R.FAILED}, R.CREATING, actor=actor, comment=comment)
+        self._transition("start_creating", actor=actor, comment=comment)
 
     def mark_ready(self, *, actor=None, comment: str = "") -> None:
         """creating -> ready."""
-        self._transition("mark_ready", {R.CREATING}, R.READY, actor=actor, comment=comment, last_error="")
+        self._transition("mark_ready", actor=actor, comment=comment, last_error="")
 
     def mark_failed(self, error: str, *, actor=None) -> None:
         """creating|tearing_down -> failed, keeping the error."""
-        self._transition("mark_failed", {R.CREATING, R.TEARING_DOWN}, R.FAILED, actor=actor, comment=error[:500],
-                         last_error=error)
+        self._transition("mark_failed", actor=actor, comment=error[:500], last_error=error)
 
     def start_teardown(self, *, actor=None, comment: str = "") -> None:
         """ready|failed -> tearing_down."""
-        self._transition("start_teardown", {R.READY, R.FAILED}, R.TEARING_DOWN, actor=actor, comment=comment)
+        self._transition("start_teardown", actor=actor, comment=comment)
 
     def mark_absent(self, *, actor=None, comment: str = "") -> None:
         """tearing_down -> absent."""
-        self._transition("mark_absent", {R.TEARING_DOWN}, R.ABSENT, actor=actor, comment=comment)
+        self._transition("mark_absent", actor=actor, comment=comment)
 
 
 class PandaQueue(models.Model):

@@ -6,11 +6,16 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from msproc.lib.paths import UnsafePath
+
+from . import signals
+from .butler_roots import file_path
 from .choices import DataFacility, QueueKind
 from .models import BackendHealth, ButlerRepo, PandaQueue, Site
 
@@ -77,6 +82,15 @@ class LoadReport:
 def local_repo_root(site_code: str, repo_name: str | None = None) -> str:
     """Return the path of a site's embedded Butler repository under the data dir."""
     return str(settings.MSPROC_SITES_DIR / site_code / (repo_name or settings.MSPROC_REPO_NAME))
+
+
+def local_root(repo: ButlerRepo) -> Path:
+    """Return the local directory of an embedded repository, resolved and checked to lie under
+    ``MSPROC_SITES_DIR``. Raises `UnsafePath` for a root elsewhere (or a URI): msproc creates and
+    deletes embedded repositories only there."""
+    from msproc.lib.paths import check_under
+
+    return check_under(file_path(repo.root_uri), settings.MSPROC_SITES_DIR, field="root_uri", strict=True)
 
 
 def _upsert(model, lookup: dict, values: dict, label: str, report: LoadReport):
@@ -165,10 +179,15 @@ def setup_local_sites(*, rinse: bool = False, actor=None) -> dict[str, str]:
     repos = ButlerRepo.objects.filter(name=settings.MSPROC_REPO_NAME).select_related("site").order_by(
         "-site__is_hub", "site__code")
     for repo in repos:
-        if rinse and repo.status in {"ready", "failed"}:
+        if rinse and repo.status in ButlerRepo.sources_of("start_teardown"):
             repo.start_teardown(actor=actor, comment="rinse-and-repeat")
         if repo.status == "tearing_down":
-            remove_repo(repo.root_uri)
+            try:
+                remove_repo(local_root(repo), within=settings.MSPROC_SITES_DIR)
+            except UnsafePath as exc:
+                repo.mark_failed(f"not removed: {exc}", actor=actor)
+                outcome[repo.site.code] = f"failed: {exc}"
+                continue
             repo.replicas.all().delete()
             repo.mark_absent(actor=actor, comment="repository removed")
         if repo.status == "ready":
@@ -176,8 +195,9 @@ def setup_local_sites(*, rinse: bool = False, actor=None) -> dict[str, str]:
             continue
         repo.start_creating(actor=actor)
         try:
-            remove_repo(repo.root_uri)  # leftovers of a failed attempt
-            butler = create_repo(repo.root_uri)
+            root = local_root(repo)
+            remove_repo(root, within=settings.MSPROC_SITES_DIR)  # leftovers of a failed attempt
+            butler = create_repo(root)
             if repo.site.is_hub:
                 populate_hub(butler, survey)
             else:
@@ -188,36 +208,9 @@ def setup_local_sites(*, rinse: bool = False, actor=None) -> dict[str, str]:
             outcome[repo.site.code] = f"failed: {exc}"
             continue
         repo.mark_ready(actor=actor, comment="created by setup_sites" + (" --rinse" if rinse else ""))
-        refresh_replicas(repo)
+        signals.repository_ready.send(sender=ButlerRepo, repo=repo)  # transfers records what it holds
         outcome[repo.site.code] = "created"
     return outcome
-
-
-def refresh_replicas(repo: ButlerRepo) -> int:
-    """Record what a repository holds (datasets per type and RUN collection) as Replica rows; return the count."""
-    import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes)
-    from lsst.daf.butler import Butler
-
-    from transfers.models import DatasetType, Replica
-
-    butler = Butler.from_config(repo.root_uri)
-    counts: dict[tuple[str, str], int] = {}
-    dims: dict[str, tuple[list[str], str]] = {}
-    for dataset_type in butler.registry.queryDatasetTypes():
-        dims[dataset_type.name] = (list(dataset_type.dimensions.required), dataset_type.storageClass_name)
-        for ref in butler.registry.queryDatasets(dataset_type, collections=["*"], findFirst=False):
-            counts[(dataset_type.name, ref.run)] = counts.get((dataset_type.name, ref.run), 0) + 1
-    with transaction.atomic():
-        types = {}
-        for name in {name for name, _ in counts}:
-            types[name], _ = DatasetType.objects.get_or_create(
-                name=name, defaults={"dimensions": dims[name][0], "storage_class": dims[name][1]})
-        Replica.objects.filter(butler_repo=repo).delete()
-        Replica.objects.bulk_create(
-            Replica(butler_repo=repo, dataset_type=types[name], collection=run, count=count)
-            for (name, run), count in sorted(counts.items())
-        )
-    return len(counts)
 
 
 # ---------------------------------------------------------------------------------------- backend health
@@ -251,6 +244,12 @@ def report_backend_failure(kind: str, backend: str, operation: str, error: str) 
                 return
     except Exception:  # health reporting must never break the work it reports on
         log.exception("could not record the failure of %s backend %s", kind, backend)
+
+
+def failing_window() -> str:
+    """How recent a backend failure must be to show the backend as failing, for people (e.g. "10 minutes")."""
+    seconds = settings.MSPROC_BACKEND_FAILING_SECONDS
+    return f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
 
 
 def failing_since():

@@ -10,66 +10,50 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.generic import FormView, TemplateView
 
-from campaigns import summaries
-from campaigns.choices import Status
-from campaigns.forms import ActionForm
-from campaigns.models import Campaign, Event, Group
+from core.forms import ActionForm
 from core.htmx import SiteAdminRequiredMixin, ViewerRequiredMixin
-from core.views import FilteredListView, verbs_for
-from transfers.choices import MovementStatus
-from transfers.models import Movement
+from core.models import Event, object_events
+from core.views import FilteredListView, contributions, verbs_for
 
 from . import tasks
 from .filtersets import SiteFilterSet
 from .models import ButlerRepo, Site
-from .services import failing_backends
+from .services import failing_backends, failing_window
 
 
 class SiteListView(FilteredListView):
+    """The sites, each annotated with what the apps above contribute (``sites.site_list``: e.g. groups
+    running and pending there)."""
+
     template_name = "sites/site_list.html"
     filterset_class = SiteFilterSet
-    queryset = Site.objects.annotate(
-        running=Count("groups", filter=Q(groups__status__in=Status.active())),
-        pending=Count("groups", filter=Q(groups__status__in=(Status.WAITING, Status.READY))),
-    ).order_by("-is_hub", "code")
+
+    def get_queryset(self):
+        self.queryset = Site.objects.annotate(**contributions("sites.site_list")).order_by("-is_hub", "code")
+        return super().get_queryset()
 
 
 class SiteDetailView(ViewerRequiredMixin, TemplateView):
-    """Butler repository state and contents, PanDA queues, running groups, incoming movements, history."""
+    """Butler repository state, PanDA queues, history, and what the apps above contribute (``sites.site``:
+    e.g. the repository's contents, the groups running there, the movements coming to it)."""
 
     template_name = "sites/site_detail.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         site = get_object_or_404(Site.objects.prefetch_related("butler_repos", "queues"), code=kwargs["code"])
-        running = (
-            Group.objects.filter(site=site, status__in=Status.active())
-            .select_related("campaign", "step", "site", "error_rule")
-            .order_by("-status_changed_at")
-        )
-        incoming = (
-            Movement.objects.filter(destination=site)
-            .exclude(status__in=MovementStatus.terminal())
-            .select_related("campaign", "destination", "before_step")
-            .prefetch_related("sources")
-            .order_by("campaign", "id")
-        )
         used = {("execution", site.execution_backend_name()), ("transfer", site.transfer_backend_name())}
         return super().get_context_data(
             site=site,
             failing=[health for health in failing_backends() if (health.kind, health.backend) in used],
-            failing_window=summaries.failing_window(),
+            failing_window=failing_window(),
             site_verbs=verbs_for(site),
-            contents=summaries.replica_contents(site),
-            running=running[:100],
-            running_count=running.count(),
-            incoming=incoming[:100],
-            history=summaries.object_events(site, limit=50),
+            history=object_events(site, limit=50),
+            **contributions("sites.site", site),
             **kwargs,
         )
 
@@ -87,9 +71,7 @@ class RinseSitesView(SiteAdminRequiredMixin, FormView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         repos = ButlerRepo.objects.filter(name=settings.MSPROC_REPO_NAME).select_related("site").order_by(
             "-site__is_hub", "site__code")
-        return super().get_context_data(
-            repos=repos, active_campaigns=Campaign.objects.filter(status__in=summaries.ACTIVE_CAMPAIGN).count(),
-            **kwargs)
+        return super().get_context_data(repos=repos, **contributions("sites.rinse"), **kwargs)
 
     def form_valid(self, form: ActionForm):
         user, comment = self.request.user, form.cleaned_data["comment"]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Event, Group, Job, Stage, Step
+from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Group, Heartbeat, Job, Stage, StallThreshold, Step
+from core.models import Event
 from sites.models import BackendHealth, ButlerRepo, PandaQueue, Site
 from transfers.models import DatasetType, Movement, Replica
 
@@ -172,3 +174,22 @@ class BackendHealthFactory(factory.django.DjangoModelFactory):
     failures = 1
     first_failure_at = factory.LazyFunction(timezone.now)
     last_failure_at = factory.SelfAttribute("first_failure_at")
+
+
+class HeartbeatFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Heartbeat
+
+    kind = "worker"
+    name = factory.Sequence(lambda n: f"celery@worker{n}")
+    pid = 4242
+
+
+class StallThresholdFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StallThreshold
+        django_get_or_create = ("kind", "status")
+
+    kind = "group"
+    status = "running"
+    after = timedelta(hours=6)

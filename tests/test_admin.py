@@ -24,6 +24,8 @@ INSTANCES = {
     "job": factories.JobFactory,
     "errorrule": factories.ErrorRuleFactory,
     "backendhealth": factories.BackendHealthFactory,
+    "heartbeat": factories.HeartbeatFactory,
+    "stallthreshold": factories.StallThresholdFactory,
 }
 OUR_APPS = {"sites", "transfers", "campaigns"}
 MODELS = sorted(
@@ -53,7 +55,7 @@ def test_admin_pages_load(client, staff_user, app_label, model_name):
     changelist = client.get(reverse(f"admin:{app_label}_{model_name}_changelist"))
     assert changelist.status_code == 200
     shown = {"event": lambda o: o.object_repr, "replica": lambda o: o.collection,
-             "backendhealth": lambda o: o.backend}.get(model_name, str)(obj)
+             "backendhealth": lambda o: o.backend, "stallthreshold": lambda o: o.status}.get(model_name, str)(obj)
     assert escape(shown) in changelist.content.decode()
     change = client.get(reverse(f"admin:{app_label}_{model_name}_change", args=[obj.pk]))
     assert change.status_code == 200

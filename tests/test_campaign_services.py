@@ -48,9 +48,9 @@ def test_the_persisted_plan_equals_the_printed_one(sites, spec_2x4):
         for m in printed["movements"]
     }
     assert Step.objects.get(campaign=campaign, name="step2c").groups.get().site.code == "SLAC"
-    assert set(Step.objects.get(campaign=campaign, name="step2d").depends_on.values_list("name", flat=True)) == {
-        next(s["depends_on"] for s in printed["steps"] if s["name"] == "step2d")[0]
-    }
+    assert set(Step.objects.get(campaign=campaign, name="step2d").depends_on.values_list("name", flat=True)) == set(
+        next(s["depends_on"] for s in printed["steps"] if s["name"] == "step2d")
+    )
 
 
 def test_plan_spec_saves_nothing(sites, spec_2x4):
@@ -102,3 +102,13 @@ def test_load_templates_adds_a_new_version_when_the_shipped_text_changed():
     again = {template.name: template.pk for template in load_templates()}
     assert again == {name: template.pk for name, template in loaded.items()}  # idempotent
     assert CampaignTemplate.objects.count() == len(loaded) + 1
+
+
+def test_plan_campaign_explain_prints_per_site_runs_receives_and_sends(sites):
+    out = StringIO()
+    call_command("plan_campaign", str(TEMPLATES / "2x2.yaml"), "--explain", stdout=out)
+    text = out.getvalue()
+    assert "== SLAC (hub)" in text and "== IN2P3" in text
+    in2p3 = text[text.index("== IN2P3"):]
+    assert "runs " in in2p3 and "receives " in in2p3 and "sends " in in2p3
+    assert "[setup] from SLAC: raw" in in2p3 and "piece(s) expected" in in2p3

@@ -8,8 +8,8 @@ import pytest
 from django.db import connection
 
 from campaigns.choices import Status
-from campaigns.models import Event
 from core.lifecycle import IllegalTransition
+from core.models import Event
 from sites.choices import RepoStatus, SiteStatus
 from tests.factories import (
     ButlerRepoFactory,

@@ -16,7 +16,7 @@ from transfers.models import Movement
 class UnreachableRucio(NoopTransferBackend):
     name = "unreachable"
 
-    def retry_rule(self, ids):
+    def retry(self, ids):
         raise TransferBackendError("rucio: connection refused")
 
 
@@ -24,7 +24,7 @@ class AnsweringRucio(NoopTransferBackend):
     name = "answering"
     retried: list[str] = []
 
-    def retry_rule(self, ids):
+    def retry(self, ids):
         AnsweringRucio.retried.append(ids["rule_id"])
         return {**ids, "retry_requested": True}
 

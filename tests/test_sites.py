@@ -70,12 +70,35 @@ def test_refreshing_replicas_records_what_a_repository_holds(tmp_path, settings)
     from msproc.lib.stack.defaults import populate_hub
     from msproc.lib.stack.repo import create_repo
     from msproc.lib.stack.survey import make_survey
-    from sites.tasks import refresh_replicas
     from tests.factories import ButlerRepoFactory
     from transfers.models import Replica
+    from transfers.tasks import refresh_replicas
 
     repo = ButlerRepoFactory(root_uri=str(tmp_path / "repo"), status="ready")
     populate_hub(create_repo(repo.root_uri), make_survey())
     assert refresh_replicas() == 1
     raws = Replica.objects.get(butler_repo=repo, dataset_type__name="raw")
     assert (raws.collection, raws.count) == ("MockCam/raw/all", 36)
+
+
+@pytest.mark.django_db
+def test_it_records_what_a_new_repository_holds_with_measured_bytes_when_sites_announce_it(tmp_path):
+    from msproc.lib.stack.defaults import populate_hub
+    from msproc.lib.stack.repo import create_repo
+    from msproc.lib.stack.survey import make_survey
+    from sites.models import ButlerRepo
+    from sites.signals import repository_ready
+    from tests.factories import ButlerRepoFactory
+    from transfers.models import Replica
+
+    repo = ButlerRepoFactory(root_uri=str(tmp_path / "repo"), status="ready")
+    populate_hub(create_repo(repo.root_uri), make_survey())
+    assert not Replica.objects.exists()
+    repository_ready.send(sender=ButlerRepo, repo=repo)  # as setup_local_sites does once a repository is ready
+    # transfers, connected in its AppConfig.ready(), recorded what the repository holds and its bytes
+    raws = Replica.objects.get(butler_repo=repo, dataset_type__name="raw")
+    assert (raws.collection, raws.count) == ("MockCam/raw/all", 36)
+    on_disk = sum(p.stat().st_size for p in (tmp_path / "repo" / "MockCam" / "raw").rglob("*") if p.is_file())
+    assert raws.bytes > 0 and raws.bytes == on_disk
+    assert not Replica.objects.filter(butler_repo=repo, bytes=0).exclude(count=0).exists()
+

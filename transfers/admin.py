@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from core.admin_actions import transition_action
+from core.admin_actions import VerbsOnlyAdmin, transition_action
 
 from .models import DatasetType, Movement, Replica
 
@@ -21,13 +21,15 @@ class ReplicaAdmin(admin.ModelAdmin):
 
 
 @admin.register(Movement)
-class MovementAdmin(admin.ModelAdmin):
+class MovementAdmin(VerbsOnlyAdmin):
+    """Planned movements: read-only but for the actions (retry, cancel), which also act at the backend."""
+
     list_display = ("key", "campaign", "kind", "destination", "before_step", "status", "expected_count",
                     "ingested_count", "attempts", "status_changed_at")
     list_filter = ("status", "kind", "destination", "campaign")
     search_fields = ("key", "last_error", "campaign__name")
     list_select_related = ("campaign", "destination", "before_step")
     raw_id_fields = ("campaign", "destination", "before_step")
-    filter_horizontal = ("sources", "dataset_types")
-    readonly_fields = ("status", "status_changed_at")
+    editable_fields = ()
+    creatable = deletable = False
     actions = [transition_action("retry", "Retry"), transition_action("cancel", "Cancel")]

@@ -6,3 +6,20 @@ class TransfersConfig(AppConfig):
 
     name = "transfers"
     verbose_name = "Transfers"
+
+    def ready(self) -> None:
+        from core import actions, roles
+        from core.views import contribute
+        from sites.signals import repository_ready
+
+        from . import services, tasks, views  # noqa: F401 - tasks: registers this app's Celery task names (core.queue)
+        from .backends import TransferBackendError
+        from .models import Movement
+
+        # Retrying or cancelling a movement retries or deletes its transfer (e.g. its Rucio rule) too.
+        actions.register(Movement, ("retry", "cancel"), role=roles.can_operate,
+                         services={"retry": services.retry_movement, "cancel": services.cancel_movement},
+                         unavailable=(TransferBackendError,), page=("transfers:movement", "pk"))
+        repository_ready.connect(services.record_new_repository, dispatch_uid="transfers-replicas-of-new-repository")
+        # The site page (sites imports no app) shows what the site's repositories hold and what comes to it.
+        contribute("sites.site", views.site_page)

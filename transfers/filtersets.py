@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters as filters
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from campaigns.models import Campaign
+from core.timing import TimeSortFilter
 from sites.filtersets import DateTimeRangeFilter, SearchFilterSet, SiteCodeFilter
 from sites.models import Site
 
@@ -38,13 +38,14 @@ class MovementFilterSet(SearchFilterSet):
 
     status = filters.MultipleChoiceFilter(choices=MovementStatus.choices)
     kind = filters.MultipleChoiceFilter(choices=MovementKind.choices)
-    campaign = filters.ModelChoiceFilter(queryset=Campaign.objects.all())
+    campaign = filters.ModelChoiceFilter(queryset=lambda request: Movement.campaign.field.related_model.objects.all())
     site = SiteCodeFilter(method="filter_site", label="Site (source or destination)")
     destination = SiteCodeFilter(field_name="destination", label="Destination site")
     source = SiteCodeFilter(method="filter_source", label="Source site")
     step = filters.CharFilter(field_name="before_step__name", label="Step it gates (name)")
     created = DateTimeRangeFilter()
     changed = DateTimeRangeFilter(field_name="status_changed_at", label="Status changed")
+    sort = TimeSortFilter()
 
     class Meta:
         model = Movement

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from core.leases import LeasedModel
 from core.lifecycle import StatefulModel
 
 from .choices import MovementKind, MovementStatus
@@ -47,7 +48,7 @@ class Replica(models.Model):
         return f"{self.dataset_type.name} x{self.count} in {self.collection} @ {self.butler_repo}"
 
 
-class Movement(StatefulModel):
+class Movement(LeasedModel, StatefulModel):
     """Data that must move between sites before a step can run there.
 
     Lifecycle::
@@ -61,6 +62,18 @@ class Movement(StatefulModel):
     A movement is done only when the datasets are queryable in the
     destination Butler and their count matches the plan.
     """
+
+    TRANSITIONS = {
+        "make_ready": ({M.PLANNED}, M.READY),
+        "start_registering": ({M.READY}, M.REGISTERING),
+        "start_transferring": ({M.REGISTERING}, M.TRANSFERRING),
+        "start_ingesting": ({M.TRANSFERRING}, M.INGESTING),
+        "finish": ({M.INGESTING}, M.DONE),
+        "mark_stuck": ({M.REGISTERING, M.TRANSFERRING, M.INGESTING}, M.STUCK),
+        "fail": ({M.REGISTERING, M.TRANSFERRING, M.INGESTING, M.STUCK}, M.FAILED),
+        "retry": ({M.STUCK, M.FAILED}, M.READY),
+        "cancel": ({M.PLANNED, M.READY, M.STUCK, M.FAILED}, M.CANCELLED),
+    }
 
     campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="movements")
     key = models.CharField(max_length=200, help_text="The plan's key of this movement, unique in a campaign.")
@@ -88,6 +101,9 @@ class Movement(StatefulModel):
     updated = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    polled_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                     help_text="When the tick last polled or re-enqueued it: batches take the "
+                                               "least recently polled first, so every movement gets its turn.")
 
     class Meta:
         ordering = ["campaign", "id"]
@@ -96,6 +112,7 @@ class Movement(StatefulModel):
             models.Index(fields=["campaign", "status"]),
             models.Index(fields=["destination", "status"]),
             models.Index(fields=["status", "status_changed_at"]),
+            models.Index(fields=["status", "polled_at"]),
         ]
 
     def __str__(self) -> str:
@@ -106,45 +123,41 @@ class Movement(StatefulModel):
 
     def make_ready(self, *, actor=None, comment: str = "") -> None:
         """planned -> ready: what it carries has been produced."""
-        self._transition("make_ready", {M.PLANNED}, M.READY, actor=actor, comment=comment)
+        self._transition("make_ready", actor=actor, comment=comment)
 
-    def start_registering(self, *, actor=None, comment: str = "") -> None:
-        """ready -> registering (one more attempt)."""
-        self._transition("start_registering", {M.READY}, M.REGISTERING, actor=actor, comment=comment,
-                         attempts=models.F("attempts") + 1, started_at=timezone.now())
+    def start_registering(self, *, holder: str = "", actor=None, comment: str = "") -> None:
+        """ready -> registering (one more attempt), held by ``holder`` (core.leases) from now on."""
+        self._transition("start_registering", actor=actor, comment=comment,
+                         attempts=models.F("attempts") + 1, started_at=timezone.now(), holder=holder,
+                         heartbeat_at=timezone.now() if holder else None)
         self.refresh_from_db(fields=["attempts"])
 
     def start_transferring(self, *, external_ids: dict | None = None, actor=None, comment: str = "") -> None:
         """registering -> transferring."""
         extra = {"external_ids": external_ids} if external_ids is not None else {}
-        self._transition("start_transferring", {M.REGISTERING}, M.TRANSFERRING, actor=actor, comment=comment,
-                         **extra)
+        self._transition("start_transferring", actor=actor, comment=comment, **extra)
 
     def start_ingesting(self, *, transferred: int, bytes_: int = 0, actor=None, comment: str = "") -> None:
         """transferring -> ingesting, recording how many datasets arrived."""
-        self._transition("start_ingesting", {M.TRANSFERRING}, M.INGESTING, actor=actor, comment=comment,
-                         transferred_count=transferred, bytes=bytes_)
+        self._transition("start_ingesting", actor=actor, comment=comment, transferred_count=transferred, bytes=bytes_)
 
     def finish(self, *, ingested: int, actor=None, comment: str = "") -> None:
         """ingesting -> done, recording how many datasets are queryable at the destination."""
-        self._transition("finish", {M.INGESTING}, M.DONE, actor=actor, comment=comment, ingested_count=ingested,
+        self._transition("finish", actor=actor, comment=comment, ingested_count=ingested,
                          finished_at=timezone.now(), last_error="")
 
     def mark_stuck(self, reason: str, *, actor=None) -> None:
         """registering|transferring|ingesting -> stuck (e.g. a Rucio rule STUCK), keeping the reason."""
-        self._transition("mark_stuck", {M.REGISTERING, M.TRANSFERRING, M.INGESTING}, M.STUCK, actor=actor,
-                         comment=reason[:500], last_error=reason)
+        self._transition("mark_stuck", actor=actor, comment=reason[:500], last_error=reason)
 
     def fail(self, error: str, *, actor=None) -> None:
         """registering|transferring|ingesting|stuck -> failed, keeping the error."""
-        self._transition("fail", {M.REGISTERING, M.TRANSFERRING, M.INGESTING, M.STUCK}, M.FAILED, actor=actor,
-                         comment=error[:500], last_error=error)
+        self._transition("fail", actor=actor, comment=error[:500], last_error=error)
 
     def retry(self, *, actor=None, comment: str = "") -> None:
         """stuck|failed -> ready: try again."""
-        self._transition("retry", {M.STUCK, M.FAILED}, M.READY, actor=actor, comment=comment)
+        self._transition("retry", actor=actor, comment=comment)
 
     def cancel(self, *, actor=None, comment: str = "") -> None:
         """planned|ready|stuck|failed -> cancelled."""
-        self._transition("cancel", {M.PLANNED, M.READY, M.STUCK, M.FAILED}, M.CANCELLED, actor=actor,
-                         comment=comment)
+        self._transition("cancel", actor=actor, comment=comment)

@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core.lifecycle import IllegalTransition
+from core.leases import claimable, new_holder, renewing, takeover_comment
+from core.lifecycle import IllegalTransition, record_event
+from msproc.lib.paths import UnsafePath, safe_join
 from sites.models import ButlerRepo
 from sites.services import report_backend_failure
 
 from .backends import MovementRequest, TransferBackendError, get_transfer_backend
 from .choices import MovementKind, MovementStatus
-from .models import Movement
+from .models import DatasetType, Movement, Replica
 
 log = logging.getLogger(__name__)
 M = MovementStatus
@@ -30,7 +31,17 @@ M = MovementStatus
 
 def movement_dir(movement: Movement) -> Path:
     """Return the working directory of a movement (zips, results)."""
-    return settings.DATA_DIR / "campaigns" / str(movement.campaign_id) / "movements" / str(movement.pk)
+    # Only integers from the database: nothing a user chose.
+    return settings.DATA_DIR / "campaigns" / str(int(movement.campaign_id)) / "movements" / str(int(movement.pk))
+
+
+def tape_dir(campaign_name: str) -> Path:
+    """Return a campaign's directory on the hub's tape, ``MSPROC_TAPE_DIR/<name>`` (resolved).
+
+    Raises `UnsafePath` for a name that is not one safe path component (``..``, ``/``, an absolute path...)
+    or that a symlink would carry outside ``MSPROC_TAPE_DIR``.
+    """
+    return safe_join(settings.MSPROC_TAPE_DIR, campaign_name, field="name")
 
 
 def build_request(movement: Movement, *, repos: dict[int, str] | None = None,
@@ -39,6 +50,7 @@ def build_request(movement: Movement, *, repos: dict[int, str] | None = None,
 
     ``repos`` (site id -> Butler root) and ``plan_keys`` (the campaign's instrument and skymap) may be passed
     by a caller building many requests (see ``poll_transferring``); otherwise they are read here.
+    Raises TransferBackendError (permanent) when the campaign's name cannot name its tape directory.
     """
     sources = list(movement.sources.all())
     if repos is None:
@@ -46,8 +58,12 @@ def build_request(movement: Movement, *, repos: dict[int, str] | None = None,
     types = list(movement.dataset_types.all())
     instrument, skymap = plan_keys if plan_keys is not None else _plan_keys([movement.campaign_id])[
         movement.campaign_id]
-    archive_from, archive_ids = [], []
+    archive_from, archive_ids, tape = [], [], ""
     if movement.kind == MovementKind.ARCHIVE:
+        try:
+            tape = str(tape_dir(movement.campaign.name))
+        except UnsafePath as exc:
+            raise TransferBackendError(f"no tape directory for this campaign: {exc}", permanent=True) from None
         archived = list(movement.after_movements.all())
         archive_from = [str(movement_dir(m) / "zips") for m in archived]
         archive_ids = [{**(m.external_ids or {}), "key": m.key} for m in archived]
@@ -59,7 +75,7 @@ def build_request(movement: Movement, *, repos: dict[int, str] | None = None,
         collections=list(movement.collections), data_ids=dict(movement.data_ids),
         instrument=instrument or "MockCam", skymap=skymap or "mock_skymap",
         work_dir=str(movement_dir(movement)), expected_count=movement.expected_count,
-        archive_from=archive_from, tape_dir=str(settings.MSPROC_TAPE_DIR / movement.campaign.name),
+        archive_from=archive_from, tape_dir=tape,
         archive_ids=archive_ids,
     )
 
@@ -83,18 +99,25 @@ def advance_movement(movement_id: int) -> str | None:
                 .filter(pk=movement_id).first())
     if movement is None or movement.status in M.terminal():
         return getattr(movement, "status", None)
+    holder = new_holder()
     if movement.status == M.READY:
         if movement.campaign.status != "running" or not _sites_online(movement):
             return movement.status
         try:
-            movement.start_registering()
+            movement.start_registering(holder=holder)
         except IllegalTransition:
             return None  # another worker has it
-    elif movement.status != M.TRANSFERRING and not _claim_stale(movement):
-        return movement.status
+    elif not _take_lease(movement, holder):
+        return movement.status  # a live worker holds it
+    with renewing(Movement, [movement.pk], holder):
+        return _carry(movement)
+
+
+def _carry(movement: Movement) -> str:
+    """Run the backend's part of each state the movement is in, under the caller's lease."""
     backend = _backend_for(movement)
-    request = build_request(movement)
     try:
+        request = build_request(movement)
         if movement.status == M.REGISTERING:
             ids = backend.start(request)
             # Merged: what an operator action recorded (e.g. a Rucio retry marker) survives the restart.
@@ -126,57 +149,63 @@ def advance_movement(movement_id: int) -> str | None:
     return movement.status
 
 
-def _claim_stale(movement: Movement) -> bool:
-    """Take over a movement left mid-way by a worker that died (its lease expired). Exactly one caller wins."""
-    lease = timedelta(seconds=settings.MSPROC_MOVEMENT_LEASE_SECONDS)
+def _take_lease(movement: Movement, holder: str) -> bool:
+    """Take the lease of a movement in flight that nobody holds, or whose worker died. Exactly one caller wins.
+
+    Taking over registering or ingesting work (the worker died, or its attempt broke off) leaves an Event
+    saying so; a transferring movement is free between polls and is taken without one.
+    """
     if movement.status not in {M.REGISTERING, M.TRANSFERRING, M.INGESTING}:
         return False
-    if movement.status_changed_at > timezone.now() - lease:
-        return False
+    now = timezone.now()
     with transaction.atomic():
-        claimed = Movement.objects.filter(pk=movement.pk, status=movement.status,
-                                          status_changed_at=movement.status_changed_at).update(
-            status_changed_at=timezone.now())
+        claimed = Movement.objects.filter(claimable(now), pk=movement.pk, status=movement.status,
+                                          holder=movement.holder, heartbeat_at=movement.heartbeat_at).update(
+            holder=holder, heartbeat_at=now)
+        if claimed and (movement.holder or movement.status != M.TRANSFERRING):
+            record_event(movement, "take_over", movement.status, movement.status,
+                         comment=takeover_comment(movement.holder, movement.heartbeat_at))
+    if claimed:
+        movement.holder, movement.heartbeat_at = holder, now
     return bool(claimed)
 
 
 def retry_movement(movement: Movement, *, actor=None, comment: str = "") -> Movement:
     """Operator retry of a stuck or failed movement: retry what the backend holds, then stuck|failed -> ready.
 
-    For a movement with a Rucio rule, the rule is retried first (``retry_rule``: the judge repairer
-    re-queues its stuck locks now), and the retry marker it returns is kept in ``external_ids`` so that
-    the restarted movement waits for the repair instead of finding the rule still STUCK. Raises
+    The backend retries what it holds first (``TransferBackend.retry``; Rucio: the judge repairer re-queues
+    the rule's stuck locks now), and the ids it returns (Rucio: a retry marker) are kept in ``external_ids``
+    so that the restarted movement waits for the repair instead of finding the rule still STUCK. Raises
     IllegalTransition (nothing done) when the movement is neither stuck nor failed, and
     TransferBackendError (movement unchanged) when the backend could not retry.
     """
     if movement.status not in {M.STUCK, M.FAILED}:
         movement.retry(actor=actor, comment=comment)  # raises IllegalTransition with the stored status
     ids = dict(movement.external_ids or {})
-    hook = getattr(_backend_for(movement), "retry_rule", None)
-    if hook is not None and ids.get("rule_id"):
-        ids = hook(ids)
-        Movement.objects.filter(pk=movement.pk).update(external_ids=ids)
-        movement.external_ids = ids
-        comment = "; ".join(filter(None, [comment, f"retried rule {ids['rule_id']}"]))
+    backend = _backend_for(movement)
+    retried = backend.retry(ids)
+    if retried != ids:
+        Movement.objects.filter(pk=movement.pk).update(external_ids=retried)
+        movement.external_ids = retried
+        comment = "; ".join(filter(None, [comment, f"retried at {backend.name}"]))
     movement.retry(actor=actor, comment=comment)
     return movement
 
 
 def cancel_movement(movement: Movement, *, actor=None, comment: str = "") -> Movement:
-    """Operator cancel: planned|ready|stuck|failed -> cancelled, then delete the backend's rule if any.
+    """Operator cancel: planned|ready|stuck|failed -> cancelled, then the backend removes what it holds
+    (``TransferBackend.cancel``; Rucio: the movement's rule).
 
     Raises IllegalTransition when the movement cannot be cancelled; a rule that could not be deleted is
     logged (the movement stays cancelled; Rucio's rule can be removed later by hand).
     """
     movement.cancel(actor=actor, comment=comment)
     ids = movement.external_ids or {}
-    hook = getattr(_backend_for(movement), "cancel_rule", None)
-    if hook is not None and ids.get("rule_id"):
-        try:
-            hook(ids)
-        except TransferBackendError as exc:
-            log.warning("movement %s cancelled but its rule %s was not deleted: %s", movement.key,
-                        ids["rule_id"], exc)
+    try:
+        _backend_for(movement).cancel(dict(ids))
+    except TransferBackendError as exc:
+        log.warning("movement %s cancelled but its backend did not remove its transfer %s: %s", movement.key,
+                    ids, exc)
     return movement
 
 
@@ -187,39 +216,49 @@ def _repo_roots(site_ids) -> dict[int, str]:
 
 def _plan_keys(campaign_ids) -> dict[int, tuple[str | None, str | None]]:
     """The instrument and skymap of each campaign's plan: two keys, not the whole plan (megabytes)."""
-    from campaigns.models import Campaign
-
-    keys = {pk: (instrument, skymap) for pk, instrument, skymap in Campaign.objects.filter(
+    campaigns = Movement._meta.get_field("campaign").related_model.objects  # through the relation: no app import
+    keys = {pk: (instrument, skymap) for pk, instrument, skymap in campaigns.filter(
         pk__in=list(campaign_ids)).values_list("pk", "plan__instrument", "plan__skymap")}
     return defaultdict(lambda: (None, None), keys)
 
 
-def poll_transferring(limit: int = 500) -> list[int]:
-    """Poll the transferring movements with one backend call per (backend, campaign); return the ids of
-    those that moved on (arrived, stuck or failed), for ``advance_movement`` to finish.
+# ------------------------------------------------------------------------------------------- replicas
 
-    Movement keys are unique within a campaign, so a batch never mixes campaigns. A backend that does
-    not answer leaves its movements transferring; the next tick asks again.
-    """
-    batches: dict[tuple[str, int], list[Movement]] = defaultdict(list)
-    transferring = list(Movement.objects.filter(status=M.TRANSFERRING).select_related("campaign", "destination")
-                        .defer("campaign__plan", "campaign__spec")
-                        .prefetch_related("sources", "dataset_types", "after_movements").order_by("pk")[:limit])
-    for movement in transferring:
-        batches[(movement.destination.transfer_backend_name(), movement.campaign_id)].append(movement)
-    # What every request needs, read once for all of them (not per movement).
-    repos = _repo_roots({site.pk for m in transferring for site in m.sources.all()}
-                        | {m.destination_id for m in transferring})
-    plan_keys = _plan_keys({m.campaign_id for m in transferring})
-    moved_on: list[int] = []
-    for (name, campaign_id), movements in batches.items():
-        backend = get_transfer_backend(name)
-        try:
-            progress = backend.poll([(build_request(m, repos=repos, plan_keys=plan_keys[campaign_id]),
-                                      m.external_ids or {}) for m in movements])
-        except TransferBackendError as exc:
-            log.warning("polling %s transfers failed: %s", name, exc)
-            report_backend_failure("transfer", name, "poll", str(exc))
-            continue
-        moved_on += [m.pk for m in movements if m.key in progress and progress[m.key].state != "transferring"]
-    return moved_on
+
+def refresh_replicas(repo: ButlerRepo) -> int:
+    """Record what a repository holds (datasets and their measured bytes per type and RUN collection) as Replica
+    rows; return the number of rows."""
+    import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes)
+    from lsst.daf.butler import Butler
+
+    from msproc.lib.stack.transfer import stored_bytes
+
+    butler = Butler.from_config(repo.root_uri)
+    counts: dict[tuple[str, str], int] = {}
+    sizes: dict[tuple[str, str], int] = {}
+    dims: dict[str, tuple[list[str], str]] = {}
+    for dataset_type in butler.registry.queryDatasetTypes():
+        dims[dataset_type.name] = (list(dataset_type.dimensions.required), dataset_type.storageClass_name)
+        refs = list(butler.registry.queryDatasets(dataset_type, collections=["*"], findFirst=False))
+        measured = stored_bytes(butler, refs)
+        for ref in refs:
+            key = (dataset_type.name, ref.run)
+            counts[key] = counts.get(key, 0) + 1
+            sizes[key] = sizes.get(key, 0) + measured.get(ref.id, 0)
+    with transaction.atomic():
+        types = {}
+        for name in {name for name, _ in counts}:
+            types[name], _ = DatasetType.objects.get_or_create(
+                name=name, defaults={"dimensions": dims[name][0], "storage_class": dims[name][1]})
+        Replica.objects.filter(butler_repo=repo).delete()
+        Replica.objects.bulk_create(
+            Replica(butler_repo=repo, dataset_type=types[name], collection=run, count=count,
+                    bytes=sizes.get((name, run), 0))
+            for (name, run), count in sorted(counts.items())
+        )
+    return len(counts)
+
+
+def record_new_repository(sender, repo: ButlerRepo, **kwargs) -> None:
+    """``sites.signals.repository_ready`` receiver: record what a newly created repository holds."""
+    refresh_replicas(repo)

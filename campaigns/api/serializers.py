@@ -3,19 +3,73 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent, build_choice_field
 from rest_framework import serializers
 
-from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Event, Group, Job, Stage, Step
-from core.api.base import StatusField
+from campaigns.choices import Status
+from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
+from core.models import Event
+from msproc.lib.planning.spec import SPEC_MAX_BYTES, SpecError, name_error, parse_spec, size_error
 from sites.api.serializers import SiteCodeField
+from sites.models import Site
+
+
+class StatusField(serializers.ChoiceField):
+    """The status shared by campaigns, steps, groups and jobs, documented once as the ``StatusEnum`` component."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        super().__init__(choices=Status.choices, **kwargs)
+
+
+class StatusFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = StatusField
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: Any) -> dict[str, Any]:
+        component = ResolvedComponent(name="StatusEnum", type=ResolvedComponent.SCHEMA, object="StatusEnum",
+                                      schema=build_choice_field(self.target))
+        auto_schema.registry.register_on_missing(component)
+        return component.ref
+
+
+def validate_spec_text(value: str) -> str:
+    """Return ``value`` if it is a spec within the size limit; raise ValidationError otherwise."""
+    too_big = size_error(value)
+    if too_big is not None:
+        raise serializers.ValidationError(too_big.message)
+    return value
+
+
+def validate_campaign_name(value: str) -> str:
+    """Return ``value`` if it can name a campaign (it becomes part of collection and workflow names)."""
+    problem = name_error(value)
+    if problem:
+        raise serializers.ValidationError(problem)
+    return value
 
 
 class CampaignTemplateSerializer(serializers.ModelSerializer):
+    """A named, versioned spec; its spec is checked as a campaign spec (structure and limits) when saved."""
+
+    spec = serializers.CharField(trim_whitespace=False, max_length=SPEC_MAX_BYTES,
+                                 help_text="Campaign spec YAML (docs/campaign-spec.md).")
+
     class Meta:
         model = CampaignTemplate
         fields = ["id", "name", "version", "description", "spec", "created"]
         read_only_fields = ["created"]
+
+    def validate_spec(self, value: str) -> str:
+        validate_spec_text(value)
+        try:
+            parse_spec(value)
+        except SpecError as exc:
+            raise serializers.ValidationError([str(error) for error in exc.errors]) from None
+        return value
 
 
 class GroupCountsMixin(serializers.Serializer):
@@ -41,7 +95,7 @@ class CampaignSerializer(GroupCountsMixin, serializers.ModelSerializer):
         fields = [
             "id", "name", "status", "status_changed_at", "template", "hub", "output_prefix", "owner", "created",
             "updated", "started_at", "finished_at", "steps_total", "groups_total", "groups_accepted",
-            "groups_active", "groups_attention",
+            "groups_active", "groups_attention", "tick_error", "tick_error_at",
         ]
         read_only_fields = fields
 
@@ -57,9 +111,12 @@ class CampaignDetailSerializer(CampaignSerializer):
 class CampaignCreateSerializer(serializers.Serializer):
     """Create a campaign from spec YAML, or from a template's spec."""
 
-    name = serializers.CharField(required=False, max_length=128, help_text="Defaults to the spec's name.")
-    spec = serializers.CharField(required=False, trim_whitespace=False, max_length=1_000_000,
-                                 help_text="Campaign spec YAML (docs/campaign-spec.md).")
+    name = serializers.CharField(required=False, max_length=128, validators=[validate_campaign_name],
+                                 help_text="Defaults to the spec's name. Letters, digits, '_', '.' and '-'; it "
+                                           "becomes part of the campaign's collection and workflow names.")
+    spec = serializers.CharField(required=False, trim_whitespace=False, max_length=SPEC_MAX_BYTES,
+                                 validators=[validate_spec_text],
+                                 help_text="Campaign spec YAML (docs/campaign-spec.md); at most 1,000,000 bytes.")
     template = serializers.PrimaryKeyRelatedField(queryset=CampaignTemplate.objects.all(), required=False)
 
     def validate(self, attrs: dict) -> dict:
@@ -69,8 +126,22 @@ class CampaignCreateSerializer(serializers.Serializer):
 
 
 class SpecSerializer(serializers.Serializer):
-    spec = serializers.CharField(trim_whitespace=False, max_length=1_000_000,
-                                 help_text="Campaign spec YAML (docs/campaign-spec.md).")
+    spec = serializers.CharField(trim_whitespace=False, max_length=SPEC_MAX_BYTES, validators=[validate_spec_text],
+                                 help_text="Campaign spec YAML (docs/campaign-spec.md); at most 1,000,000 bytes.")
+
+
+class ReassignSerializer(serializers.Serializer):
+    """Body of ``POST /campaigns/{id}/reassign/``."""
+
+    from_site = serializers.SlugRelatedField(slug_field="code", queryset=Site.objects.all(),
+                                             help_text="The site that is down (offline or draining).")
+    to_site = serializers.SlugRelatedField(slug_field="code", queryset=Site.objects.all(),
+                                           help_text="An online site taking part in the campaign.")
+    mode = serializers.ChoiceField(choices=["remake", "wait"], default="remake",
+                                   help_text="Outputs the lost site already made: `remake` them at `to_site`, or "
+                                             "`wait` and move them from `from_site` once it is back online.")
+    preview = serializers.BooleanField(default=False, help_text="Only say what it would do and cost.")
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
 
 
 class StageSerializer(serializers.ModelSerializer):

@@ -9,6 +9,7 @@ from .views import (
     EventViewSet,
     GroupViewSet,
     JobViewSet,
+    LivenessView,
     StageViewSet,
     StepViewSet,
 )
@@ -23,4 +24,6 @@ router.register("jobs", JobViewSet, basename="job")
 router.register("error-rules", ErrorRuleViewSet, basename="errorrule")
 router.register("events", EventViewSet, basename="event")
 
-urlpatterns = router.urls
+from django.urls import path  # noqa: E402
+
+urlpatterns = [path("liveness/", LivenessView.as_view(), name="liveness"), *router.urls]

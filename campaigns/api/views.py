@@ -16,6 +16,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from campaigns.choices import Status
 from campaigns.filtersets import (
@@ -28,9 +29,11 @@ from campaigns.filtersets import (
     StageFilterSet,
     StepFilterSet,
 )
-from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Event, Group, Job, Stage, Step
+from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
 from core import roles
 from core.api.base import ApiViewSet, SpecErrorSerializer, field_errors, with_actions
+from core.api.permissions import RolePermission
+from core.models import Event
 
 from .serializers import (
     CampaignCreateSerializer,
@@ -42,12 +45,24 @@ from .serializers import (
     GroupSerializer,
     JobDetailSerializer,
     JobSerializer,
+    ReassignSerializer,
     SpecSerializer,
     StageSerializer,
     StepSerializer,
 )
 
-SPEC_ERROR = OpenApiResponse(SpecErrorSerializer, description="Invalid spec: every error with its field path")
+SPEC_ERROR = OpenApiResponse(
+    SpecErrorSerializer,
+    description="Invalid spec: every error with its field path (`steps[3].split.query`; `\"\"` for the whole "
+                "document). Refused, among others: a spec over 1,000,000 bytes or nested deeper than 20 levels; "
+                "a string over its column or Butler limit, or with characters it may not hold (names, "
+                "collections, dataset types); a number that is not finite or out of range (`sites[0].share: "
+                "nan`); a query that daf_butler's parser does not read as one expression, or with `\"`, `\\`, "
+                "`{`, `$`; a pipeline that is not shipped, in the pipelines directory or under an allowed URI "
+                "prefix; a tract, visit or band the data does not have (`tract_map.9496`); a step matching no "
+                "data; a name or output prefix another campaign has, or whose collections exist at the hub "
+                "(docs/campaign-spec.md, Limits).",
+)
 
 
 def count_of(model: Any, fk: str, condition: Q | None = None) -> Coalesce:
@@ -91,7 +106,7 @@ class CampaignTemplateViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, 
     ordering_fields = ["name", "version", "created"]
 
 
-@with_actions("campaigns.campaign", roles.can_operate)
+@with_actions(Campaign)
 class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
     """Campaigns with their progress. Staff create them from a spec; operators act on them."""
 
@@ -101,10 +116,10 @@ class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
     serializer_class = CampaignSerializer
     filterset_class = CampaignFilterSet
     ordering_fields = ["name", "created", "status", "status_changed_at", "started_at", "finished_at"]
-    action_roles = {"plan": roles.can_operate}
+    action_roles = {"plan": roles.can_operate, "reassign": roles.can_operate}
 
     def get_queryset(self) -> QuerySet:
-        if self.action == "summary":  # campaign_summary aggregates by itself: no per-row count annotations
+        if self.action in ("summary", "eta"):  # they aggregate by themselves: no per-row count annotations
             return Campaign.objects.only("pk")
         queryset = super().get_queryset()
         return queryset if self.action == "retrieve" else queryset.defer("spec", "plan")
@@ -123,6 +138,21 @@ class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
         from campaigns.progress import campaign_summary
 
         return Response(campaign_summary(self.get_object().pk))
+
+    @extend_schema(
+        summary="The campaign's progress and expected end",
+        description="Groups done, running and left, the remaining time with a range (first to third quartile of "
+                    "the durations of finished groups of the same step) and the ETA, overall and per site "
+                    "(`campaigns.eta`): two queries whatever the campaign's size. Null times: no group has "
+                    "finished yet.",
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="The estimate")},
+    )
+    @action(detail=True, methods=["get"])
+    def eta(self, request: Request, pk: str | None = None) -> Response:
+        from campaigns.eta import estimate_campaigns
+
+        campaign = self.get_object()
+        return Response(estimate_campaigns([campaign.pk])[campaign.pk].to_dict())
 
     @extend_schema(
         summary="Create a campaign from a spec or a template",
@@ -167,6 +197,40 @@ class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
             return spec_error_response(_spec_errors(exc))
 
 
+    @extend_schema(
+        summary="Reassign a site's groups to another site, re-planning from what exists where",
+        description=(
+            "`campaigns.services.reassign_site_groups`: the pending groups of `from_site` (offline or draining) "
+            "move to `to_site`; outputs `from_site` already made are made again at `to_site` (`mode: remake`) "
+            "or moved from `from_site` once it is back (`mode: wait`). With `preview` nothing changes. Returns "
+            "the counts and what it costs (groups remade, movements added/updated/cancelled, the site movements "
+            "wait for). 400 with `errors: [{path, message}]` when refused (e.g. a site taking no part)."),
+        request=ReassignSerializer,
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="What was (or would be) done"),
+                   400: SPEC_ERROR},
+    )
+    @action(detail=True, methods=["post"])
+    def reassign(self, request: Request, pk: str | None = None) -> Response:
+        from campaigns.services import ReassignError, reassign_site_groups
+
+        campaign = self.get_object()
+        body = ReassignSerializer(data=request.data)
+        if not body.is_valid():
+            return Response({"detail": "Invalid reassignment.", "errors": field_errors(body.errors)},
+                            status=status.HTTP_400_BAD_REQUEST)
+        data = body.validated_data
+        try:
+            result = reassign_site_groups(campaign, data["from_site"], data["to_site"], mode=data["mode"],
+                                          preview=data["preview"], actor=request.user, comment=data["comment"])
+        except ReassignError as exc:
+            field, sep, message = str(exc).partition(": ")
+            error = {"path": field, "message": message} if sep and " " not in field else {"path": "",
+                                                                                          "message": str(exc)}
+            return Response({"detail": "Reassignment refused.", "errors": [error]},
+                            status=status.HTTP_400_BAD_REQUEST)
+        return Response(result)
+
+
 class StageViewSet(ReadOnlyViewSet):
     """Stages of the campaigns."""
 
@@ -176,7 +240,7 @@ class StageViewSet(ReadOnlyViewSet):
     ordering_fields = ["order", "name"]
 
 
-@with_actions("campaigns.step", roles.can_operate)
+@with_actions(Step)
 class StepViewSet(ReadOnlyViewSet):
     """Steps of the campaigns, with their group counts. Operators act on them."""
 
@@ -186,7 +250,7 @@ class StepViewSet(ReadOnlyViewSet):
     ordering_fields = ["order", "name", "status", "status_changed_at"]
 
 
-@with_actions("campaigns.group", roles.can_operate, bulk=True)
+@with_actions(Group, bulk=True)
 class GroupViewSet(ReadOnlyViewSet):
     """Groups (one BPS submission per attempt). Operators act on one, or in bulk on every group a filter matches."""
 
@@ -229,3 +293,19 @@ class EventViewSet(ReadOnlyViewSet):
     serializer_class = EventSerializer
     filterset_class = EventFilterSet
     ordering_fields = ["created", "id"]
+
+
+class LivenessView(APIView):
+    """Is the orchestrator alive: the last reconcile tick, the Celery workers and beat (their heartbeats).
+
+    ``stale`` is true (and ``problems`` says why) when no tick ran for MSPROC_TICK_STALE_SECONDS or no
+    worker or beat reported for MSPROC_LIVENESS_SECONDS.
+    """
+
+    permission_classes = [RolePermission]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        from campaigns.liveness import liveness
+
+        return Response(liveness().as_dict())

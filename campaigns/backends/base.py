@@ -41,6 +41,31 @@ class Submission:
     failures: list[dict[str, str]] = field(default_factory=list)
     timeout: int = 3600
     output_chain: str = ""  # the campaign's {out}/output CHAINED collection at the site
+    # The site as the submission found it: its status (a backend refuses a site that is not online), where
+    # its batch system is (PanDA's computeSite and computeCloud) and the queue for memory_mb (planner's queue_for).
+    site_status: str = "online"
+    compute_site: str = ""
+    compute_cloud: str = ""
+    queue: str = ""
+
+
+def check_submission_paths(submission: Submission, work_root: str) -> None:
+    """Refuse a submission whose paths could leave their roots, before anything is written.
+
+    ``work_dir`` must lie strictly under ``work_root`` (symlinks resolved); the collections the run
+    creates (``output``, ``output_run``, ``step_chain``, ``output_chain``) must be relative names without
+    ``..`` (the Butler's datastore makes a directory per RUN). Raises BackendError (permanent).
+    """
+    from msproc.lib.paths import UnsafePath, check_under, safe_collection
+
+    try:
+        check_under(submission.work_dir, work_root, field="work_dir", strict=True)
+        for field_name in ("output", "output_run", "step_chain", "output_chain"):
+            value = getattr(submission, field_name)
+            if value or field_name != "output_chain":
+                safe_collection(value, field_name)
+    except UnsafePath as exc:
+        raise BackendError(f"refusing {submission.workflow_name}: {exc}", permanent=True) from None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from msproc.lib.stack.runner import JOB_FILE, PID_FILE, RESULT_FILE
 
-from .base import BackendError, ExecutionBackend, JobRef, JobStatus, Submission
+from .base import BackendError, ExecutionBackend, JobRef, JobStatus, Submission, check_submission_paths
 
 CLAIM_FILE = "submitted"
 LOG_TAIL_LINES = 60
@@ -52,6 +52,7 @@ class LocalExecutionBackend(ExecutionBackend):
     name = "local"
 
     def submit(self, submission: Submission) -> dict[str, Any]:
+        check_submission_paths(submission, str(settings.DATA_DIR / "campaigns"))
         work_dir = Path(submission.work_dir)
         work_dir.mkdir(parents=True, exist_ok=True)
         try:

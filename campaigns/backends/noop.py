@@ -8,6 +8,7 @@ measured too.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ class NoopExecutionBackend(ExecutionBackend):
     name = "noop"
 
     def submit(self, submission: Submission) -> dict[str, Any]:
+        time.sleep(settings.MSPROC_NOOP_SUBMIT_SECONDS)  # a slow submission (fault tests)
         return {"noop": submission.workflow_name}
 
     def poll(self, jobs: Sequence[JobRef]) -> dict[str, JobStatus]:

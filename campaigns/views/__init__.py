@@ -1,7 +1,8 @@
 """UI views of campaigns; one module per area (pages, actions, builder, recurring)."""
 
-from .actions import ActionView, GroupBulkActionView
-from .builder import CampaignBuilderView
+from .actions import GroupBulkActionView
+from .builder import BuilderSpecView, CampaignBuilderView
+from .figures import CampaignGraphView, CampaignTimelineView
 from .pages import (
     CampaignDetailView,
     CampaignListView,
@@ -16,7 +17,8 @@ from .reassign import ReassignView
 from .recurring import RecurringDeleteView, RecurringView
 
 __all__ = [
-    "ActionView", "CampaignBuilderView", "CampaignDetailView", "CampaignListView", "ErrorSummaryView",
-    "EventListView", "GroupBulkActionView", "GroupDetailView", "GroupListView", "HomeView", "ReassignView",
-    "RecurringDeleteView", "RecurringView", "StepDetailView",
+    "BuilderSpecView", "CampaignBuilderView", "CampaignDetailView", "CampaignListView",
+    "CampaignGraphView", "CampaignTimelineView",
+    "ErrorSummaryView", "EventListView", "GroupBulkActionView", "GroupDetailView", "GroupListView", "HomeView",
+    "ReassignView", "RecurringDeleteView", "RecurringView", "StepDetailView",
 ]

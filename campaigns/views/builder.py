@@ -5,14 +5,34 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
+from django.contrib import messages
+from django.core.exceptions import RequestDataTooBig
+from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.views.generic import FormView
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.generic import FormView, TemplateView
 
 from campaigns import services
 from campaigns.forms import CampaignBuilderForm
+from campaigns.models import CampaignTemplate
 from core.htmx import OperatorRequiredMixin
-from msproc.lib.planning.spec import SpecError
+from msproc.lib.planning.spec import SPEC_MAX_BYTES, SpecError
+
+
+class SpecUploadLimit(FileUploadHandler):
+    """Drops an uploaded spec as soon as it passes ``SPEC_MAX_BYTES``: the rest is read and discarded, never
+    kept in memory or on disk; the view then says the file is too large."""
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        if start + len(raw_data) > SPEC_MAX_BYTES:
+            self.request.spec_upload_too_large = True
+            raise SkipFile
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None
 
 
 def plan_by_site(plan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -44,11 +64,44 @@ def plan_by_site(plan: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+class BuilderSpecView(OperatorRequiredMixin, TemplateView):
+    """The builder's spec box holding the spec of the template chosen (``?template=<id>``; empty for none).
+
+    The builder's template select fetches it with htmx when the choice changes.
+    """
+
+    template_name = "campaigns/_builder_spec.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        template_id = self.request.GET.get("template", "")
+        template = CampaignTemplate.objects.filter(pk=template_id).first() if template_id.isdigit() else None
+        return super().get_context_data(spec_text=template.spec if template else "", **kwargs)
+
+
+@method_decorator(csrf_exempt, name="dispatch")  # checked in post(), once the upload handlers are set
 class CampaignBuilderView(OperatorRequiredMixin, FormView):
     """Preview (``action=preview``) plans the spec and saves nothing; ``action=save`` creates the campaign."""
 
     form_class = CampaignBuilderForm
     template_name = "campaigns/builder.html"
+
+    def post(self, request, *args: Any, **kwargs: Any):
+        # Upload handlers can only change before the body is read, i.e. before the CSRF check reads it.
+        request.upload_handlers.insert(0, SpecUploadLimit(request))
+        try:
+            request.POST  # noqa: B018 - read the body now, with the limit in place
+        except RequestDataTooBig:  # pasted text beyond DATA_UPLOAD_MAX_MEMORY_SIZE: an answer, not a bare 400
+            messages.error(request, f"The spec is too large: at most {SPEC_MAX_BYTES:,} bytes are accepted.")
+            return self.render_to_response(self.get_context_data(form=self.get_form_class()()), status=400)
+        return self._checked_post(request, *args, **kwargs)
+
+    @method_decorator(csrf_protect)
+    def _checked_post(self, request, *args: Any, **kwargs: Any):
+        return super().post(request, *args, **kwargs)
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(),
+                "upload_too_large": getattr(self.request, "spec_upload_too_large", False)}
 
     def get_initial(self) -> dict[str, Any]:
         initial = super().get_initial()
@@ -60,6 +113,9 @@ class CampaignBuilderView(OperatorRequiredMixin, FormView):
         return initial
 
     def form_valid(self, form: CampaignBuilderForm):
+        return self._build(form)
+
+    def _build(self, form: CampaignBuilderForm):
         data = form.cleaned_data
         spec_text = data["spec"]
         try:

@@ -10,9 +10,14 @@ from django.views.generic import TemplateView
 
 from campaigns import summaries
 from campaigns.charts import line_chart
+from campaigns.choices import Status
+from campaigns.eta import estimate_campaigns
 from campaigns.filtersets import UNMATCHED, CampaignFilterSet, EventFilterSet, GroupFilterSet
-from campaigns.models import Campaign, Event, Group, Job, Step
+from campaigns.models import Campaign, Group, Job, Step
+from core.actions import allowed_verbs
 from core.htmx import ViewerRequiredMixin, is_htmx
+from core.models import Event, object_events
+from core.timing import bucket_name
 from core.views import FilteredListView, verbs_for
 from transfers.models import Movement
 
@@ -23,15 +28,22 @@ class HomeView(ViewerRequiredMixin, TemplateView):
     template_name = "campaigns/home.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        from sites.services import failing_backends
+        from sites.services import failing_backends, failing_window
 
+        campaigns = summaries.active_campaigns()
+        estimates = estimate_campaigns([campaign.pk for campaign in campaigns])
+        for campaign in campaigns:
+            campaign.estimate = estimates[campaign.pk].overall
+        thresholds = summaries.stall_thresholds()
         return super().get_context_data(
-            campaigns=summaries.active_campaigns(),
+            campaigns=campaigns,
+            finished=summaries.recently_finished_campaigns(),
             failing=failing_backends(),
-            failing_window=summaries.failing_window(),
+            failing_window=failing_window(),
             sites=summaries.sites_with_load(),
-            attention=summaries.needs_attention(),
-            thresholds=summaries.STALL_THRESHOLDS,
+            attention=summaries.needs_attention(thresholds=thresholds),
+            thresholds={kind: [(status, summaries.human_duration(after)) for status, after in states.items()]
+                        for kind, states in thresholds.items()},
             **kwargs,
         )
 
@@ -43,10 +55,9 @@ class CampaignListView(FilteredListView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        page = context["object_list"]
-        context["campaigns"] = summaries.campaigns_with_progress(
-            Campaign.objects.filter(pk__in=[c.pk for c in page]).order_by("-created")
-        )
+        order = {campaign.pk: index for index, campaign in enumerate(context["object_list"])}
+        rows = summaries.campaigns_with_progress(Campaign.objects.filter(pk__in=list(order)))
+        context["campaigns"] = sorted(rows, key=lambda campaign: order[campaign.pk])  # the page's (sorted) order
         return context
 
 
@@ -66,15 +77,18 @@ class CampaignDetailView(ViewerRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         campaign = get_object_or_404(Campaign.objects.select_related("hub", "owner", "template"), pk=kwargs["pk"])
-        done, per_site = summaries.job_throughput(campaign)
+        done, per_site, width = summaries.job_throughput(campaign)
+        span = summaries.campaign_span(campaign)
         context = {
             "campaign": campaign,
             "campaign_verbs": verbs_for(campaign),
             "matrix": summaries.step_site_matrix(campaign),
             "progress": summaries.campaigns_with_progress(Campaign.objects.filter(pk=campaign.pk))[0],
-            "progress_chart": line_chart([done]),
-            "throughput_chart": line_chart(per_site, step=True),
+            "progress_chart": line_chart([done], x_range=span),
+            "throughput_chart": line_chart(per_site, step=True, x_range=span),
+            "bucket": bucket_name(width),
             "events": summaries.campaign_events(campaign),
+            "estimate": estimate_campaigns([campaign.pk])[campaign.pk],
         }
         if not (self.live or is_htmx(self.request)):
             context["steps"] = summaries.steps_with_movements(campaign)
@@ -102,7 +116,7 @@ class StepDetailView(ViewerRequiredMixin, TemplateView):
             groups=Group.objects.filter(step=step)
             .select_related("campaign", "step", "site", "error_rule")
             .order_by("ordinal")[:200],
-            events=summaries.object_events(step, limit=50),
+            events=object_events(step, limit=50),
             **kwargs,
         )
 
@@ -120,7 +134,7 @@ class GroupDetailView(ViewerRequiredMixin, TemplateView):
             group_verbs=verbs_for(group),
             jobs=jobs,
             latest_job=jobs[0] if jobs else None,
-            events=summaries.object_events(group, limit=50),
+            events=object_events(group, limit=50),
             **kwargs,
         )
 
@@ -133,10 +147,14 @@ class GroupListView(FilteredListView):
     queryset = Group.objects.select_related("campaign", "step", "site", "error_rule").order_by(
         "-status_changed_at", "-id"
     )
-    bulk_verbs = ("retry", "rescue", "force_accept", "reject")
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return super().get_context_data(bulk_verbs=self.bulk_verbs, **kwargs)
+        context = super().get_context_data(**kwargs)
+        # Bulk buttons only where the bulk page would accept the filters (an applied filter, nothing else):
+        # the operator verbs that apply to failed groups (what a bulk action is for).
+        acceptable = self.filterset.is_bound and not self.filterset.bulk_errors(ignore=("page",))
+        context["bulk_verbs"] = Group.verbs_from(Status.FAILED, allowed_verbs(Group)) if acceptable else ()
+        return context
 
 
 class ErrorSummaryView(ViewerRequiredMixin, TemplateView):
@@ -148,7 +166,8 @@ class ErrorSummaryView(ViewerRequiredMixin, TemplateView):
         rows, sites = summaries.error_summary()
         for row in rows:
             row["ref"] = row["rule_id"] if row["rule_id"] is not None else UNMATCHED
-        return super().get_context_data(rows=rows, sites=sites, failed_statuses=summaries.GROUP_FAILED, **kwargs)
+        return super().get_context_data(rows=rows, sites=sites, failed_statuses=sorted(summaries.GROUP_FAILED),
+                                        **kwargs)
 
 
 class EventListView(FilteredListView):

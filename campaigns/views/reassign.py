@@ -17,9 +17,10 @@ from django.views.generic import FormView
 
 from campaigns import services
 from campaigns.forms import ReassignForm
-from campaigns.models import Campaign, Event
+from campaigns.models import Campaign
 from campaigns.summaries import ACTIVE_CAMPAIGN
 from core.htmx import OperatorRequiredMixin
+from core.models import Event
 from sites.models import Site
 
 
@@ -83,18 +84,25 @@ class ReassignView(OperatorRequiredMixin, FormView):
 
     def form_valid(self, form: ReassignForm):
         data = form.cleaned_data
-        to_site, comment, actor = data["to_site"], data["comment"], self.request.user
-        results: list[tuple[Campaign, dict[str, int]]] = []
+        to_site, comment, actor, mode = data["to_site"], data["comment"], self.request.user, data["mode"]
+        preview = bool(self.request.POST.get("preview"))
+        results: list[tuple[Campaign, dict[str, Any]]] = []
         campaign = None
         try:
             with transaction.atomic():
                 for campaign in data["campaigns"]:
-                    counts = services.reassign_site_groups(campaign, self.site, to_site, actor=actor, comment=comment)
+                    counts = services.reassign_site_groups(campaign, self.site, to_site, mode=mode, preview=preview,
+                                                           actor=actor, comment=comment)
+                    if preview:
+                        results.append((campaign, counts))
+                        continue
                     results.append((campaign, counts))
                     self._log(campaign, to_site, counts, comment)
         except services.ReassignError as exc:
             attach_reassign_error(form, exc, campaign)
             return self.form_invalid(form)
+        if preview:
+            return self.render_to_response(self.get_context_data(form=form, previews=results))
         for campaign, counts in results:
             messages.success(self.request, describe(campaign, self.site, to_site, counts))
         return HttpResponseRedirect(self._back())
@@ -109,9 +117,14 @@ class ReassignView(OperatorRequiredMixin, FormView):
         )
 
 
-def describe(campaign: Campaign, from_site: Site, to_site: Site, counts: dict[str, int]) -> str:
+def describe(campaign: Campaign, from_site: Site, to_site: Site, counts: dict[str, Any]) -> str:
     """The message of one campaign's reassignment, with the counts the service returned."""
     groups = counts.get("groups", 0)
+    remade = counts.get("groups_remade", 0)
+    waits = counts.get("waits_for") or []
     return (f"{campaign.name}: {groups} pending group{'s' if groups != 1 else ''} moved"
-            f" {from_site.code} → {to_site.code}; movements {counts.get('movements_added', 0)} added,"
-            f" {counts.get('movements_updated', 0)} updated, {counts.get('movements_cancelled', 0)} cancelled.")
+            f" {from_site.code} → {to_site.code}"
+            + (f", {remade} accepted group{'s' if remade != 1 else ''} to be made again there" if remade else "")
+            + f"; movements {counts.get('movements_added', 0)} added,"
+            f" {counts.get('movements_updated', 0)} updated, {counts.get('movements_cancelled', 0)} cancelled."
+            + (f" Some movements wait for {', '.join(waits)} to be back online." if waits else ""))

@@ -1,6 +1,6 @@
 """What every msproc API viewset shares: roles, documented error responses, operator actions.
 
-Operator actions (``OPERATOR_VERBS`` in ``core.actions``) become one POST
+Operator actions (registered per model in ``core.actions``) become one POST
 route per verb (``/groups/{id}/retry/``) answering 202 with the new state, or
 409 when the object's state refuses the verb. Bulk actions apply a verb to
 every object matching the list filters (``/groups/bulk/retry/?status=failed``).
@@ -12,9 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import models
-from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.plumbing import ResolvedComponent, build_choice_field
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
@@ -23,9 +21,8 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from campaigns.choices import Status
 from core import roles
-from core.actions import OPERATOR_VERBS, ActionUnavailable, UnknownAction, perform, perform_bulk
+from core.actions import ActionUnavailable, UnknownAction, actions_of, allowed_verbs, perform, perform_bulk
 from core.api.permissions import RolePermission, RolePredicate
 from core.lifecycle import IllegalTransition
 
@@ -85,26 +82,15 @@ class BulkResultSerializer(serializers.Serializer):
     refused = RefusedSerializer(many=True)
 
 
-class StatusField(serializers.ChoiceField):
-    """The status shared by campaigns, steps, groups and jobs, documented once as the ``StatusEnum`` component."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("read_only", True)
-        super().__init__(choices=Status.choices, **kwargs)
-
-
-class StatusFieldExtension(OpenApiSerializerFieldExtension):
-    target_class = StatusField
-
-    def map_serializer_field(self, auto_schema: AutoSchema, direction: Any) -> dict[str, Any]:
-        component = ResolvedComponent(name="StatusEnum", type=ResolvedComponent.SCHEMA, object="StatusEnum",
-                                      schema=build_choice_field(self.target))
-        auto_schema.registry.register_on_missing(component)
-        return component.ref
-
-
 ERROR = OpenApiResponse(ErrorSerializer, description="Error")
 VALIDATION_ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid input: field name -> messages")
+BULK_REFUSED = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description=("Refused, nothing changed: parameter name -> messages. Each parameter that is not a filter of "
+                 "the list (`page_size`, `ordering`, a misspelt filter such as `campaign_id`) is named; "
+                 "`non_field_errors` when no filter applied; `verb` for an unknown verb; a filter's name for an "
+                 "invalid value."),
+)
 
 
 class ApiSchema(AutoSchema):
@@ -169,17 +155,17 @@ def _transition(viewset: ApiViewSet, request: Request, verb: str, pk: Any) -> Re
     return Response(TransitionResultSerializer(result).data, status=status.HTTP_202_ACCEPTED)
 
 
-def transition_action(model_label: str, verb: str) -> Callable:
+def transition_action(model: type[models.Model], verb: str) -> Callable:
     """Return the ``@action`` of one operator verb: ``POST /{kind}/{id}/{verb}/``."""
-    if verb not in OPERATOR_VERBS[model_label]:
-        raise ValueError(f"{verb} is not an operator verb of {model_label}")
+    if verb not in allowed_verbs(model):
+        raise ValueError(f"{verb} is not an operator verb of {model._meta.label_lower}")
 
     def handler(self: ApiViewSet, request: Request, pk: Any = None) -> Response:
         return _transition(self, request, verb, pk)
 
     handler.__name__ = verb
     handler.__doc__ = f"Call `{verb}` on the object (an operator action, recorded in the event log)."
-    kind = model_label.split(".")[1]
+    kind = model._meta.model_name
     handler = extend_schema(
         operation_id=f"{kind}s_{verb}",
         summary=f"{verb.replace('_', ' ').capitalize()} the {kind}",
@@ -193,16 +179,24 @@ def transition_action(model_label: str, verb: str) -> Callable:
     return action(detail=True, methods=["post"], url_path=verb, url_name=verb.replace("_", "-"))(handler)
 
 
-def with_actions(model_label: str, role: RolePredicate, *, bulk: bool = False) -> Callable[[type], type]:
-    """Class decorator: add a POST action per operator verb of the model (and ``bulk``), each needing ``role``."""
+def with_actions(model: type[models.Model], *, bulk: bool = False) -> Callable[[type], type]:
+    """Class decorator: add a POST action per operator verb of the model (and ``bulk``), each needing the role
+    registered with the model's operator actions (``core.actions.register``)."""
+    registration = actions_of(model)
+    if registration is None:
+        raise ValueError(f"{model._meta.label_lower} has no registered operator actions")
+    role = registration.role
 
     def decorate(viewset: type[ApiViewSet]) -> type[ApiViewSet]:
         action_roles = dict(viewset.action_roles)
-        for verb in sorted(OPERATOR_VERBS[model_label]):
-            setattr(viewset, verb, transition_action(model_label, verb))
+        for verb in sorted(registration.verbs):
+            setattr(viewset, verb, transition_action(model, verb))
             action_roles.setdefault(verb, role)
         if bulk:
-            viewset.bulk = bulk_action(model_label)  # type: ignore[attr-defined]
+            # The bulk guard asks the filterset what it applied (SearchFilterSet.bulk_errors).
+            if not hasattr(viewset.filterset_class, "bulk_errors"):
+                raise TypeError(f"{viewset.__name__}: a bulk action needs a SearchFilterSet")
+            viewset.bulk = bulk_action(model)  # type: ignore[attr-defined]
             action_roles.setdefault("bulk", role)
         viewset.action_roles = action_roles
         return viewset
@@ -210,35 +204,36 @@ def with_actions(model_label: str, role: RolePredicate, *, bulk: bool = False) -
     return decorate
 
 
-def bulk_action(model_label: str) -> Callable:
+def bulk_action(model: type[models.Model]) -> Callable:
     """Return ``POST /{kind}/bulk/{verb}/?<list filters>``: one verb on every object the filters match."""
-    verbs = sorted(OPERATOR_VERBS[model_label])
-    kind = model_label.split(".")[1]
+    verbs = sorted(allowed_verbs(model))
+    kind = model._meta.model_name
 
     @extend_schema(
         operation_id=f"{kind}s_bulk",
         summary=f"Apply an operator action to every {kind} matching the filters",
-        description=("Takes the list's filter parameters; at least one is required. One audit event records the "
-                     "whole operation; objects whose state refuses the verb are counted in `refused`."),
+        description=("Takes the list's filter parameters and nothing else. Refused with 400, naming the "
+                     "parameters, when a parameter is not one of the list's filters (including `page`, "
+                     "`page_size` and `ordering`: a bulk action acts on every match) or when no filter applied "
+                     "(every value empty). One audit event records the whole operation; objects whose state "
+                     "refuses the verb are counted in `refused`."),
         filters=True,
         parameters=[OpenApiParameter("verb", str, OpenApiParameter.PATH, enum=verbs)],
         request=CommentSerializer,
-        responses={202: BulkResultSerializer},
+        responses={202: BulkResultSerializer, 400: BULK_REFUSED},
     )
     @action(detail=False, methods=["post"], url_path=r"bulk/(?P<verb>[^/]+)", url_name="bulk")
     def bulk(self: ApiViewSet, request: Request, verb: str) -> Response:
         if verb not in verbs:
             return Response({"verb": [f"Use one of: {', '.join(verbs)}."]}, status=status.HTTP_400_BAD_REQUEST)
-        filter_names = set(self.filterset_class.base_filters) if self.filterset_class else set()
-        used = {name for name in request.query_params if request.query_params.get(name)}
-        if not any(name == param or param.startswith(f"{name}_") for name in filter_names for param in used):
-            return Response({"non_field_errors": ["Give at least one filter: bulk actions never act on all."]},
-                            status=status.HTTP_400_BAD_REQUEST)
+        model: type[models.Model] = self.get_queryset().model
+        filterset = self.filterset_class(request.query_params, queryset=model.objects.all(), request=request)
+        if errors := filterset.bulk_errors():
+            return Response(errors, status=status.HTTP_400_BAD_REQUEST)
         body = CommentSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        model: type[models.Model] = self.get_queryset().model
-        queryset = self.filter_queryset(model.objects.all()).order_by("pk")
-        result = perform_bulk(queryset, verb, actor=request.user, comment=body.validated_data["comment"],
+        result = perform_bulk(filterset.qs.order_by("pk"), verb, actor=request.user,
+                              comment=body.validated_data["comment"],
                               description=request.query_params.urlencode()[:500])
         return Response(BulkResultSerializer(result.as_dict()).data, status=status.HTTP_202_ACCEPTED)
 
@@ -247,6 +242,6 @@ def bulk_action(model_label: str) -> Callable:
 
 __all__ = [
     "ApiSchema", "ApiViewSet", "BulkResultSerializer", "CommentSerializer", "ErrorSerializer",
-    "IllegalTransitionSerializer", "SpecErrorSerializer", "StatusField", "TransitionResultSerializer", "UnknownAction",
+    "IllegalTransitionSerializer", "SpecErrorSerializer", "TransitionResultSerializer", "UnknownAction",
     "bulk_action", "field_errors", "transition_action", "with_actions",
 ]

@@ -94,6 +94,13 @@ def env_path(name: str, default: Path) -> Path:
     return Path(value).expanduser().resolve()
 
 
+def env_path_value(name: str, value: str) -> Path:
+    """Return one path item of the variable ``name`` as an absolute, resolved path."""
+    if "\x00" in value or not value.startswith(("/", "~")):
+        raise ImproperlyConfigured(f"{name}: expected absolute paths, got {value!r}")
+    return Path(value).expanduser().resolve()
+
+
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     """Return the variable if it is one of ``choices``."""
     value = _raw(name)
@@ -136,4 +143,33 @@ def env_broker_url(name: str, default: str) -> str:
     allowed = ("redis", "rediss", "amqp", "amqps", "pyamqp", "sqla+sqlite", "sqla+postgresql", "memory")
     if scheme not in allowed:
         raise ImproperlyConfigured(f"{name}: unsupported transport {scheme!r}; expected one of {', '.join(allowed)}")
+    return value
+
+
+#: The key used when DEBUG is on and SECRET_KEY is unset. It is in the public source: never in production.
+DEVELOPMENT_SECRET_KEY = "django-insecure-msproc-development-key-never-use-in-production"
+_SECRET_KEY_MIN_LENGTH = 50
+_SECRET_KEY_MIN_UNIQUE = 5
+
+
+def env_secret_key(name: str, *, debug: bool) -> str:
+    """Return the secret key from ``name``; the development key only when ``debug`` is on and it is unset.
+
+    With ``debug`` off, raises ImproperlyConfigured (so the web process, the workers and beat refuse to
+    start) when the key is unset, is the development key, starts with ``django-insecure-``, or is shorter
+    than 50 characters or has fewer than 5 different characters (what ``check --deploy`` calls weak).
+    """
+    value = env_str(name)
+    if debug:
+        return value or DEVELOPMENT_SECRET_KEY
+    hint = ('generate one with: python -c "import secrets; print(secrets.token_urlsafe(50))" '
+            "(see docs/security.md)")
+    if not value:
+        raise ImproperlyConfigured(f"{name}: must be set when DEBUG is off; {hint}")
+    if value == DEVELOPMENT_SECRET_KEY or value.startswith("django-insecure-"):
+        raise ImproperlyConfigured(f"{name}: the development key is public and must not be used when DEBUG "
+                                   f"is off; {hint}")
+    if len(value) < _SECRET_KEY_MIN_LENGTH or len(set(value)) < _SECRET_KEY_MIN_UNIQUE:
+        raise ImproperlyConfigured(f"{name}: too weak (at least {_SECRET_KEY_MIN_LENGTH} characters, "
+                                   f"{_SECRET_KEY_MIN_UNIQUE} different ones); {hint}")
     return value

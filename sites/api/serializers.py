@@ -9,8 +9,33 @@ from rest_framework import serializers
 from sites.models import BackendHealth, ButlerRepo, PandaQueue, Site
 
 
-class SiteSerializer(serializers.ModelSerializer):
+class RefusesReadOnlyInput(serializers.ModelSerializer):
+    """A serializer that refuses (400, by field) a write changing a read-only field, such as a status that
+    changes only through its verbs, rather than silently ignoring it. Echoing a field's current value
+    back (a PUT of what a GET returned) is accepted."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        given = self.initial_data if isinstance(self.initial_data, dict) else {}
+        current = self.to_representation(self.instance) if self.instance is not None else {}
+        errors = {
+            name: [f"Read-only{self.read_only_reasons.get(name, '')}."]
+            for name, field in self.fields.items()
+            if field.read_only and name in given and name != "id" and given[name] != current.get(name)
+        }
+        if errors:
+            raise serializers.ValidationError(errors)
+        return super().validate(attrs)
+
+    read_only_reasons: dict[str, str] = {}
+
+
+class SiteSerializer(RefusesReadOnlyInput):
     """A site; its status changes only through actions (drain, take_offline, bring_online)."""
+
+    read_only_reasons = {
+        "status": ": it changes only through the actions drain, take_offline and bring_online",
+        "status_changed_at": ": set by the actions that change the status",
+    }
 
     class Meta:
         model = Site
@@ -42,8 +67,14 @@ class SiteCodeField(serializers.SlugRelatedField):
         return super().to_internal_value(data)
 
 
-class ButlerRepoSerializer(serializers.ModelSerializer):
+class ButlerRepoSerializer(RefusesReadOnlyInput):
     """A site's Butler repository; its status is driven by the site services."""
+
+    read_only_reasons = {
+        "status": ": the site services move it (manage.py setup_sites)",
+        "status_changed_at": ": set when the status changes",
+        "last_error": ": written when creating the repository fails",
+    }
 
     site = SiteCodeField()
 

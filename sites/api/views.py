@@ -12,7 +12,7 @@ from sites.models import BackendHealth, ButlerRepo, PandaQueue, Site
 from .serializers import BackendHealthSerializer, ButlerRepoSerializer, PandaQueueSerializer, SiteSerializer
 
 
-@with_actions("sites.site", roles.can_admin_sites)
+@with_actions(Site)
 class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                   mixins.UpdateModelMixin, ApiViewSet):
     """Sites. Site admins create and change them and drain, take offline or bring them online."""

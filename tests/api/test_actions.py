@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from campaigns.models import Event, Group
+from campaigns.models import Group
+from core.models import Event
 from tests.factories import ErrorRuleFactory, GroupFactory, SiteFactory
 
 

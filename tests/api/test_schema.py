@@ -10,7 +10,7 @@ from django.core import signals
 from django.core.management import call_command
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -57,7 +57,7 @@ def staff_token(world: World, keep_test_connection) -> str:
     """A staff token; the world gives the generated calls objects to read and act on."""
     from .conftest import make_user
 
-    return Token.objects.get_or_create(user=make_user("staff"))[0].key
+    return AuthToken.objects.create(user=make_user("staff"), expiry=None)[1]
 
 
 @schema.parametrize()

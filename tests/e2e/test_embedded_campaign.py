@@ -19,9 +19,10 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
-from campaigns.models import Campaign, ErrorRule, Event, Group, Job
+from campaigns.models import Campaign, ErrorRule, Group, Job
 from campaigns.services import create_campaign_from_spec
 from campaigns.verification import verify_campaign
+from core.models import Event
 from sites.models import ButlerRepo, Site
 from sites.services import load_sites, setup_local_sites
 from transfers.models import Movement, Replica

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns.models import Event, Group
+from campaigns.models import Group
 from campaigns.services import ReassignError, create_campaign_from_spec, reassign_site_groups
+from core.models import Event
 from sites.models import Site
 from sites.services import load_sites
 from tests.orchestration.test_reconciler import TEMPLATES, run_ticks
@@ -75,3 +76,19 @@ def test_a_campaign_whose_stored_spec_no_longer_plans_is_refused_and_left_as_it_
         reassign_site_groups(campaign_2x4, lancs, ral)
 
     assert sorted(Group.objects.filter(campaign=campaign_2x4).values_list("pk", "site__code")) == before
+
+
+def test_a_reassigned_campaign_keeps_its_own_name_and_collections(db, settings):
+    settings.MSPROC_EXECUTION_BACKEND = "noop"
+    settings.MSPROC_TRANSFER_BACKEND = "noop"
+    load_sites()
+    spec = (TEMPLATES / "2x4.yaml").read_text()
+    create_campaign_from_spec(None, spec)  # the spec's own name and prefix are taken by another campaign
+    campaign = create_campaign_from_spec("weekly-7", spec)
+    lancs, ral = Site.objects.get(code="LANCS"), Site.objects.get(code="RAL")
+    lancs.take_offline(comment="downtime")
+    reassign_site_groups(campaign, lancs, ral)
+    campaign.refresh_from_db()
+    assert (campaign.plan["name"], campaign.plan["output_prefix"]) == ("weekly-7", "u/msproc/weekly-7")
+    collections = {c for m in Movement.objects.filter(campaign=campaign) for c in m.collections if c.startswith("u/")}
+    assert collections and all(c.startswith("u/msproc/weekly-7/") for c in collections)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from campaigns.models import Campaign, ErrorRule, Event, Group, Job
+from campaigns.models import Campaign, ErrorRule, Group, Job
 from campaigns.orchestration import reconcile
 from campaigns.services import create_campaign_from_spec
+from core.models import Event
 from sites.services import load_sites
 from transfers.models import Movement
 

@@ -17,10 +17,11 @@ from django.contrib.contenttypes.models import ContentType
 from campaigns.backends import JobStatus
 from campaigns.backends import base as backends
 from campaigns.backends.noop import NoopExecutionBackend
-from campaigns.models import Campaign, Event, Group, Job, Step
+from campaigns.models import Campaign, Group, Job, Step
 from campaigns.orchestration import BATCH, SUBMIT_BATCH, reconcile, submit_jobs
 from campaigns.progress import SUMMARY_QUERIES, campaign_summary
 from campaigns.services import create_campaign_from_spec
+from core.models import Event
 from msproc.lib.planning.inventory import TableInventory
 from sites.services import load_sites
 from transfers.models import Movement
@@ -30,9 +31,12 @@ from .test_reconciler import noop  # noqa: F401  (fixture)
 pytestmark = pytest.mark.django_db
 SIZES = [10, 200]
 # Pinned query counts (see the module docstring); a change here is a change in how orchestration scales.
-PREPARING_TICK_QUERIES = 34  # start the step, make N groups ready, prepare N jobs, finish nothing yet
-POLLING_TICK_QUERIES = 40  # poll N jobs and the transferring movements, accept jobs, groups, step, campaign
-SUBMIT_QUERIES = 16  # submit a batch of jobs: read them, context, move jobs and groups to running
+# Both ticks include the fault isolation: a savepoint around each campaign's two parts (4 queries) and the
+# look-up of campaigns whose failure record is to be cleared (1); the polling tick one more savepoint
+# around recording the finished jobs. Both look for running steps left without groups (1).
+PREPARING_TICK_QUERIES = 40  # start the step, make N groups ready, prepare N jobs, finish nothing yet
+POLLING_TICK_QUERIES = 48  # poll N jobs and the transferring movements, accept jobs, groups, step, campaign
+SUBMIT_QUERIES = 22  # submit a batch: take its lease (6, with the release), read the jobs, context, move to running
 TRACTS = {9469: "SLAC", 9470: "SLAC", 9948: "IN2P3", 9949: "IN2P3", 9941: "LANCS", 9942: "LANCS", 1: "RAL", 2: "RAL"}
 
 

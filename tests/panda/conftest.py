@@ -45,6 +45,7 @@ def panda(fake_panda: FakePandaServer, settings, tmp_path: Path) -> FakePandaSer
     settings.MSPROC_PANDA_AUTH_VO = "Rubin"
     settings.MSPROC_PANDA_VERIFY_HOST = False
     settings.MSPROC_PANDA_MONITOR_URL = "https://panda-mon.example.org"
+    settings.DATA_DIR = tmp_path  # attempts work under DATA_DIR/campaigns (check_submission_paths)
     for name in ("PANDA_AUTH_ID_TOKEN", "OIDC_AUTH_ID_TOKEN"):
         os.environ.pop(name, None)
     return fake_panda

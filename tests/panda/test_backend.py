@@ -11,9 +11,11 @@ import yaml
 
 from campaigns.backends.base import BackendError, JobRef, Submission
 from campaigns.backends.panda.backend import PandaExecutionBackend
+from campaigns.orchestration import site_fields
 from msproc.lib.stack.defaults import INPUT_COLLECTIONS
 from msproc.lib.stack.pipeline import MOCK_PIPELINE
 from sites.choices import SiteStatus
+from sites.models import Site
 from tests.factories import SiteFactory
 
 from .conftest import TOKEN
@@ -32,7 +34,9 @@ def submission(tmp_path, repo, name="c1-step1-g1-a1", output_run="u/msproc/c1/st
     values = dict(workflow_name=name, site="SLAC", repo=str(repo), step="step1", pipeline=str(MOCK_PIPELINE),
                   inputs=list(INPUT_COLLECTIONS), output="u/msproc/c1/step1/group1", output_run=output_run,
                   step_chain="u/msproc/c1/step1", data_query="instrument = 'MockCam' AND visit = 1",
-                  work_dir=str(tmp_path / name), memory_mb=5000, bps_yaml=bps_yaml)
+                  work_dir=str(tmp_path / "campaigns" / name), memory_mb=5000, bps_yaml=bps_yaml)
+    site = Site.objects.filter(code="SLAC").first()  # as the orchestration fills it in (submission_for)
+    values.update(site_fields(site, values["memory_mb"]) if site else {})
     values.update(kw)
     return Submission(**values)
 
@@ -62,7 +66,7 @@ def test_it_submits_through_the_plugin_and_never_twice(panda, slac, hub_repo, tm
                                                f"{sub.workflow_name}_04_finalJob_01"]
     assert ids["monitor_url"] == f"https://panda-mon.example.org/idds/wfprogress/?reqid={ids['request_id']}"
     assert len(ids["task_ids"]) == 4
-    config = yaml.safe_load((tmp_path / sub.workflow_name / "submit-panda.yaml").read_text())
+    config = yaml.safe_load((tmp_path / "campaigns" / sub.workflow_name / "submit-panda.yaml").read_text())
     assert (config["computeSite"], config["computeCloud"], config["queue"]) == ("SLAC", "US", "SLAC_Rubin_8G")
     assert config["payload"]["outputRun"] == sub.output_run
 
@@ -71,7 +75,7 @@ def test_it_submits_through_the_plugin_and_never_twice(panda, slac, hub_repo, tm
     assert backend.submit(sub) == ids
     assert panda.relay_calls() == []
     # Even without the marker (another worker, lost disk): found by name, not submitted again.
-    os.remove(tmp_path / sub.workflow_name / "panda.json")
+    os.remove(tmp_path / "campaigns" / sub.workflow_name / "panda.json")
     assert backend.submit(sub)["request_id"] == ids["request_id"]
     assert panda.relay_calls("submit") == []
     assert [r.name for r in panda.requests.values()].count(sub.workflow_name) == 1
@@ -103,6 +107,15 @@ def test_it_refuses_a_site_that_is_not_online(panda, slac, tmp_path):
     assert panda.calls == []
 
 
+def test_it_takes_the_site_from_the_submission_without_reading_the_database(panda, tmp_path,
+                                                                           django_assert_num_queries):
+    sub = submission(tmp_path, "/nowhere", site_status="draining")  # no Site row: the submission carries it
+    with django_assert_num_queries(0), pytest.raises(BackendError, match="SLAC is draining") as raised:
+        PandaExecutionBackend().submit(sub)
+    assert raised.value.permanent
+    assert panda.calls == []
+
+
 def test_it_fails_cleanly_without_a_token(panda, slac, settings, tmp_path):
     settings.MSPROC_PANDA_TOKEN_FILE = str(tmp_path / "no-such-token")
     with pytest.raises(BackendError, match="token") as raised:
@@ -118,7 +131,7 @@ def test_submit_while_panda_is_unreachable_is_a_transient_error(panda, slac, tmp
         with pytest.raises(BackendError) as raised:
             PandaExecutionBackend().submit(submission(tmp_path, "/nowhere", name="c1-step1-g2-a1"))
         assert not raised.value.permanent
-        assert not (tmp_path / "c1-step1-g2-a1" / "panda.json").exists()
+        assert not (tmp_path / "campaigns" / "c1-step1-g2-a1" / "panda.json").exists()
     finally:
         panda.make_reachable()
 
@@ -246,7 +259,7 @@ def test_it_waits_for_input_collections_that_are_not_at_the_site_yet(panda, slac
         PandaExecutionBackend().submit(sub)
     assert not raised.value.permanent  # the job stays prepared; the movement may still be arriving
     assert panda.relay_calls("submit") == []
-    assert not (tmp_path / sub.workflow_name / "panda.json").exists()
+    assert not (tmp_path / "campaigns" / sub.workflow_name / "panda.json").exists()
 
     with Butler.from_config(str(hub_repo), writeable=True) as butler:  # the movement has landed
         butler.collections.register(arriving, CollectionType.RUN)
@@ -282,20 +295,20 @@ def test_a_retry_after_an_outage_reuses_the_prepared_workflow(panda, slac, hub_r
     finally:
         panda.make_reachable()
     assert len(prepared) == 1
-    assert (tmp_path / sub.workflow_name / "panda-prepared.pickle").exists()
+    assert (tmp_path / "campaigns" / sub.workflow_name / "panda-prepared.pickle").exists()
 
     ids = backend.submit(sub)
 
     assert len(prepared) == 1  # not prepared again
     request = panda.requests[ids["request_id"]]
     assert request.name == sub.workflow_name and len(request.tasks) == 4
-    assert not (tmp_path / sub.workflow_name / "panda-prepared.pickle").exists()  # PanDA has it now
+    assert not (tmp_path / "campaigns" / sub.workflow_name / "panda-prepared.pickle").exists()  # PanDA has it now
 
 
 def test_a_stale_or_broken_prepared_workflow_is_not_reused(tmp_path):
     from campaigns.backends.panda import backend as panda_backend
 
-    cache = tmp_path / "c1-step1-g7-a1" / panda_backend.PREPARED_FILE
+    cache = tmp_path / "campaigns" / "c1-step1-g7-a1" / panda_backend.PREPARED_FILE
     cache.parent.mkdir(parents=True)
     panda_backend._save_prepared(cache, "digest-of-another-config", {"stale": True}, object)
     assert panda_backend._load_prepared(cache, "digest-of-this-config") is None

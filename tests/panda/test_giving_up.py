@@ -6,9 +6,10 @@ import pytest
 
 from campaigns.backends import BackendError
 from campaigns.choices import Status
-from campaigns.models import Event, Group, Job
+from campaigns.models import Group, Job
 from campaigns.orchestration import cancel_job
 from core.actions import perform
+from core.models import Event
 from tests.factories import GroupFactory
 
 from .test_orchestration import _panda_registered, make_job  # noqa: F401  (autouse fixture)

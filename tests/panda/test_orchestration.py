@@ -27,7 +27,7 @@ def make_job(status: str, tmp_path, **kw) -> Job:
     campaign = CampaignFactory(status=Status.RUNNING, hub=site)
     step = StepFactory(campaign=campaign, stage__campaign=campaign, status=Status.RUNNING, name="step1")
     group = GroupFactory(step=step, site=site, status=status)
-    return JobFactory(group=group, backend="panda", status=status, submit_dir=str(tmp_path / "job"), **kw)
+    return JobFactory(group=group, backend="panda", status=status, submit_dir=str(tmp_path / "campaigns" / "job"), **kw)
 
 
 def test_a_submission_during_an_outage_stays_prepared(panda, tmp_path):

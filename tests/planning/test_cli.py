@@ -33,3 +33,24 @@ def test_it_exits_2_on_spec_errors(tmp_path, capsys):
     bad.write_text("name: x\n")
     assert main([str(bad), "--inventory", str(DATA / "inventory_2x4.csv")]) == 2
     assert "spec error: pipeline: is required" in capsys.readouterr().err
+
+
+def test_it_explains_per_site_what_runs_and_what_is_received_and_sent_with_counts():
+    out = io.StringIO()
+    assert main([*ARGS, "--explain"], stdout=out) == 0
+    text = out.getvalue()
+    in2p3 = text[text.index("== IN2P3"):text.index("== LANCS")]
+    assert "step3    tract-level: 2 group(s)" in in2p3
+    assert "receives 5 movement(s)" in in2p3 and "sends 4 movement(s)" in in2p3
+    assert "[fan_out] from SLAC: fgcm_photo_calib (8 visits; 8 piece(s) expected)" in in2p3
+    assert "[return] to SLAC: diff_src, metrics" in in2p3
+    hub = text[text.index("== SLAC"):text.index("== IN2P3")]
+    assert "step2c   global: 1 group over everything" in hub and "archives diff_src, metrics to tape" in hub
+
+
+def test_json_and_explain_cannot_be_asked_together(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main([*ARGS, "--json", "--explain"])
+    assert "not allowed with argument" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from msproc.lib.planning.spec import FieldError, SpecError, load_spec, parse_spec
+from msproc.lib.planning.structure import step_dependencies
 
 from .conftest import SHARES, SITES, TEMPLATES
 
@@ -28,12 +29,40 @@ def test_it_parses_the_templates(dataflow):
     assert spec.output_prefix == "u/msproc/mock-2x2"
 
 
-def test_it_defaults_depends_on_to_the_previous_step(dataflow):
+def test_it_takes_step_dependencies_from_the_dataflow_and_adds_depends_on(dataflow):
     spec, _ = load_spec((TEMPLATES / "2x4.yaml").read_text(), dataflow=dataflow)
-    steps = {step.name: step for step in spec.steps}
-    assert steps["step2a"].depends_on == ("step1",)
-    assert steps["step2d"].depends_on == ("step2c",)  # crosses the stage boundary
-    assert steps["step2c"].depends_on == ("step2a", "step2b")
+    assert {step.name: step.depends_on for step in spec.steps}["step2c"] == ("step2a", "step2b")  # as given
+    assert step_dependencies(spec, dataflow) == {
+        "step1": [],
+        "step2a": ["step1"],
+        "step2b": ["step2a"],
+        "step2c": ["step2a", "step2b"],
+        "step2d": ["step1", "step2a", "step2c"],  # not "the previous step" only: what it reads
+        "step3": ["step2d"],
+        "step7": ["step3"],
+        "step4": ["step2d", "step3"],
+        "step6": ["step2d", "step3"],
+    }
+
+
+def test_it_adds_a_depends_on_the_dataflow_does_not_need(dataflow):
+    document = _template()
+    document["steps"][6]["depends_on"] = ["step4"]  # step7 after step4 (wants the hub free)
+    document["stages"][2]["steps"] = ["step3"]
+    document["stages"][3]["steps"] = ["step4", "step7", "step6"]
+    spec, _ = load_spec(yaml.safe_dump(document), dataflow=dataflow)
+    assert step_dependencies(spec, dataflow)["step7"] == ["step3", "step4"]
+
+
+def test_it_accepts_steps_without_scope_or_depends_on(dataflow):
+    document = _template()
+    for step in document["steps"]:
+        step.pop("depends_on", None)
+        if step.get("scope") == "wide":
+            del step["scope"]
+    spec, _ = load_spec(yaml.safe_dump(document), dataflow=dataflow)
+    assert all(step.depends_on == () for step in spec.steps)
+    assert {step.name: step.scope for step in spec.steps}["step1"] is None
 
 
 def test_it_takes_default_shares_from_the_caller_and_normalises_them():
@@ -82,7 +111,7 @@ def test_it_checks_shares():
     document["sites"] = [{"code": "SLAC", "share": 0.5}, {"code": "IN2P3", "share": 0.4}]
     assert "sites: shares must add up to 1, got 0.9" in _errors(document)
     document["sites"] = [{"code": "SLAC", "share": 1.2}, {"code": "IN2P3", "share": -0.2}]
-    assert "sites[1].share: must be >= 0" in _errors(document)
+    assert "sites[1].share: must be between 0 and 1, got -0.2" in _errors(document)
     document["sites"] = [{"code": "SLAC", "share": 0.5}, {"code": "IN2P3"}]
     assert "sites[1].share: no share given and no default share for site 'IN2P3'" in _errors_no_defaults(document)
 
@@ -99,7 +128,10 @@ def test_it_finds_dependency_cycles_and_unknown_dependencies():
     document["steps"][8]["depends_on"] = ["step3", "step99"]
     errors = _errors(document)
     assert "steps[8].depends_on[1]: unknown step 'step99'" in errors
-    (cycle,) = [e for e in errors if "dependency cycle: " in e]
+    assert "steps[0].depends_on[0]: step1 cannot wait for 'step6': the stages run step6 later" in errors
+    document["steps"][8]["depends_on"] = ["step1"]
+    document["steps"][0]["depends_on"] = ["step6"]  # and step6 waits for step1: also a cycle
+    (cycle,) = [e for e in _errors(document) if "dependency cycle: " in e]
     assert cycle.startswith("steps[")
     assert "step1" in cycle and "step6" in cycle
 

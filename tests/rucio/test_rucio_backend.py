@@ -53,7 +53,7 @@ def test_it_registers_once_and_makes_one_rule_to_the_destination_rse(rucio_serve
     kinds = sorted(m["rubin_butler"] for m in metas.values())
     assert kinds == ["dim_file", "raw_file", "raw_file"]
     assert all('"datasetType"' in m["rubin_sidecar"] for m in metas.values() if m["rubin_butler"] == "raw_file")
-    backend.cancel_rule(first)
+    backend.cancel(first)
 
 
 def test_it_moves_bytes_with_the_conveyor_and_ingests_into_the_destination_butler(rucio_server, sites,

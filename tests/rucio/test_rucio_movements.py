@@ -69,7 +69,7 @@ def advance_until_settled(movement, timeout: float = 90.0) -> list[str]:
 def event_verbs(movement) -> list[str]:
     from django.contrib.contenttypes.models import ContentType
 
-    from campaigns.models import Event
+    from core.models import Event
 
     return list(Event.objects.filter(content_type=ContentType.objects.get_for_model(movement), object_id=movement.pk)
                 .order_by("created", "id").values_list("verb", flat=True))

@@ -36,8 +36,9 @@ def test_it_refuses_to_overwrite_and_removes_repos(tmp_path: Path):
     with pytest.raises(FileExistsError):
         create_repo(root)
     assert create_repo(root, exist_ok=True) is not None
-    remove_repo(root)
+    assert remove_repo(root, tmp_path)
     assert not root.exists()
+    assert not remove_repo(root, tmp_path)
     with pytest.raises(FileNotFoundError):
         open_repo(root)
 

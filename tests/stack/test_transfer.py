@@ -71,3 +71,16 @@ def test_zip_of_nothing_is_a_permanent_error(hub_root, tmp_path):
     with pytest.raises(TransferError) as error:
         zip_and_ingest(hub_root, site, ["pvi"], "msproc/step1/visit1", "instrument = 'MockCam' AND visit = 5", tmp_path)
     assert error.value.permanent
+
+
+def test_it_measures_the_bytes_a_transfer_stored_at_the_destination(hub_root, tmp_path):
+    from msproc.lib.stack.transfer import dataset_bytes, find_refs
+
+    site = create_repo(tmp_path / "site")
+    result = transfer_datasets(hub_root, site, ["raw"], RAW_RUN, "instrument = 'MockCam' AND exposure IN (3, 17)")
+    on_disk = sum(path.stat().st_size for path in (tmp_path / "site").rglob("*") if path.is_file()
+                  and "raw" in path.parts and path.suffix != ".sqlite3")
+    assert result.bytes > 0 and result.bytes == on_disk
+    refs = [ref for refs in find_refs(site, ["raw"], RAW_RUN, "").values() for ref in refs]
+    assert dataset_bytes(site, refs) == result.bytes
+    assert dataset_bytes(site, []) == 0

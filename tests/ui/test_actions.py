@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
 from campaigns import services
-from campaigns.models import Event, Group
+from campaigns.models import Group
+from core.models import Event
 from msproc.lib.planning.spec import FieldError, SpecError
 from sites.models import Site
 from tests.factories import CampaignTemplateFactory, GroupFactory, MovementFactory, SiteFactory
 
 from .conftest import build_world
+
+TEMPLATE_2X2 = Path(__file__).resolve().parents[2] / "msproc" / "lib" / "planning" / "templates" / "2x2.yaml"
 
 pytestmark = pytest.mark.django_db
 
@@ -148,12 +152,15 @@ def test_bulk_retry_acts_on_every_group_the_filter_matches(operator_client, oper
 def test_bulk_actions_refuse_viewers_and_need_a_filter(viewer_client, operator_client):
     url = reverse("campaigns:group-bulk", args=["retry"])
     assert viewer_client.post(url + "?status=failed", {"comment": "x"}).status_code == 403
-    assert operator_client.post(url, {"comment": "x"}).status_code == 403
+    assert operator_client.post(url, {"comment": "x"}).status_code == 400
 
 
 def test_recurring_campaigns_are_celery_beat_tasks(operator_client, viewer_client):
-    template = CampaignTemplateFactory(name="2x4")
-    site = SiteFactory(code="LANCS")
+    from sites.services import load_sites
+
+    load_sites()
+    template = CampaignTemplateFactory(name="2x4", spec=TEMPLATE_2X2.read_text())
+    site = Site.objects.get(code="LANCS")
     url = reverse("campaigns:recurring")
     data = {"template": template.pk, "site": "LANCS", "day_of_week": "1", "hour": 6, "minute": 30}
     assert viewer_client.post(url, data).status_code == 403
@@ -167,6 +174,19 @@ def test_recurring_campaigns_are_celery_beat_tasks(operator_client, viewer_clien
     assert viewer_client.post(delete).status_code == 403
     operator_client.post(delete)
     assert not PeriodicTask.objects.filter(pk=task.pk).exists()
+
+
+def test_a_schedule_whose_runs_would_not_plan_is_refused(operator_client):
+    from sites.services import load_sites
+
+    load_sites()
+    spec = TEMPLATE_2X2.read_text().replace("steps: [step1, step2a, step2b]}", "steps: [step1, step2a, step2b, nope]}")
+    template = CampaignTemplateFactory(name="broken", spec=spec)
+    data = {"template": template.pk, "site": "LANCS", "day_of_week": "1", "hour": 6, "minute": 30}
+    response = operator_client.post(reverse("campaigns:recurring"), data)
+    assert response.status_code == 200
+    assert "would not plan" in " ".join(response.context["form"].errors["template"])
+    assert not PeriodicTask.objects.exists()
 
 
 PLAN = {

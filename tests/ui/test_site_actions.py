@@ -8,8 +8,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from campaigns.models import Event, Group
+from campaigns.models import Group
 from campaigns.services import create_campaign_from_spec
+from core.models import Event
 from sites import tasks
 from sites.models import Site
 from sites.services import load_sites
@@ -175,4 +176,28 @@ def test_the_query_count_of_the_forms_does_not_grow_with_rows(operator_client, s
 
 
 # Pinned like tests/ui/test_pages.py's; the campaigns and sites choices are read through server-side cursors.
-QUERY_COUNTS = {"reassign": 8, "rinse": 5}
+QUERY_COUNTS = {"reassign": 9, "rinse": 6}  # each 1 for the liveness banner
+
+
+def test_the_form_offers_only_sites_taking_part_and_previews_without_changing_anything(db, operator_client):
+    import yaml
+
+    load_sites()
+    document = yaml.safe_load((TEMPLATES / "2x4.yaml").read_text())
+    document["sites"] = ["SLAC", "IN2P3", "RAL"]
+    document["tract_map"] = {9469: "SLAC", 9470: "SLAC", 9948: "IN2P3", 9949: "IN2P3", 1: "RAL", 2: "RAL"}
+    campaign = create_campaign_from_spec("ui-3x2", yaml.safe_dump(document))
+    campaign.start()
+    Site.objects.get(code="RAL").take_offline(comment="down")
+    form = operator_client.get(reassign_url("RAL")).context["form"]
+    assert sorted(form.fields["to_site"].queryset.values_list("code", flat=True)) == ["IN2P3", "SLAC"]
+    before = groups_at(campaign, "RAL")
+    response = operator_client.post(reassign_url("RAL"), {
+        "campaigns": [campaign.pk], "to_site": "IN2P3", "mode": "wait", "comment": "RAL down", "preview": "1"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Preview (nothing changed yet)" in html and f"{before} pending groups move to IN2P3" in html
+    assert groups_at(campaign, "RAL") == before
+    refused = operator_client.post(reassign_url("RAL"), {
+        "campaigns": [campaign.pk], "to_site": "LANCS", "comment": "RAL down"})
+    assert "to_site" in refused.context["form"].errors and groups_at(campaign, "RAL") == before

@@ -1,8 +1,8 @@
-"""The UI's buttons per state (``core.views.VERBS_BY_STATE``) match what the models' verbs accept.
+"""The UI's buttons per state (``core.actions.verbs_for``, derived from each model's ``TRANSITIONS``) match
+what the models' verbs accept.
 
-The models keep the source states of each verb inside its method, so the UI cannot ask them without
-trying the move; this test tries every operator verb from every state (each in a rolled-back savepoint)
-and fails when the table offers a verb the model refuses, or hides one it accepts.
+This test tries every registered operator verb from every state (each in a rolled-back savepoint) and fails
+when the derived buttons offer a verb the model refuses, or hide one it accepts.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from django.db import transaction
 
 from campaigns.choices import Status
-from core.actions import OPERATOR_VERBS
+from core.actions import allowed_verbs, registered
 from core.lifecycle import IllegalTransition
 from core.views import verbs_for
 from sites.choices import SiteStatus
@@ -35,7 +35,7 @@ class _Rollback(Exception):
 
 def accepted_verbs(obj) -> set[str]:
     accepted = set()
-    for verb in OPERATOR_VERBS[obj._meta.label_lower]:
+    for verb in allowed_verbs(obj):
         try:
             with transaction.atomic():
                 getattr(obj, verb)(comment="probe")
@@ -49,7 +49,7 @@ def accepted_verbs(obj) -> set[str]:
 
 @pytest.mark.parametrize("label", sorted(KINDS))
 def test_the_buttons_offered_per_state_are_the_verbs_the_model_accepts(label):
-    assert set(KINDS) == set(OPERATOR_VERBS)
+    assert set(KINDS) == set(registered())
     factory, vocabulary = KINDS[label]
     wrong, legal_moves = {}, 0
     for status in vocabulary.values:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from django.db.models import Prefetch
 from rest_framework import mixins
 
-from campaigns.models import Step
-from core import roles
 from core.api.base import ApiViewSet, with_actions
 from sites.models import Site
 from transfers.filtersets import DatasetTypeFilterSet, MovementFilterSet, ReplicaFilterSet
@@ -37,14 +35,14 @@ class ReplicaViewSet(ReadOnlyViewSet):
     ordering_fields = ["updated", "count", "bytes", "collection"]
 
 
-@with_actions("transfers.movement", roles.can_operate, bulk=True)
+@with_actions(Movement, bulk=True)
 class MovementViewSet(ReadOnlyViewSet):
     """Movements of data between sites. Operators retry or cancel them, one by one or in bulk by filter."""
 
     queryset = Movement.objects.select_related("destination", "before_step").prefetch_related(
         Prefetch("sources", queryset=Site.objects.only("id", "code")),
         Prefetch("dataset_types", queryset=DatasetType.objects.only("id", "name")),
-        Prefetch("after_steps", queryset=Step.objects.only("id")),
+        Prefetch("after_steps", queryset=Movement.after_steps.rel.model.objects.only("id")),
     )
     serializer_class = MovementSerializer
     filterset_class = MovementFilterSet

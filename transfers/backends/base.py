@@ -46,13 +46,20 @@ class MovementRequest:
     archive_ids: list[dict[str, Any]] = field(default_factory=list)
 
     def where_for(self, dataset_type: str) -> str:
-        """Return the Butler where-clause restricting ``dataset_type`` to this movement's data IDs."""
+        """Return the Butler where-clause restricting ``dataset_type`` to this movement's data IDs.
+
+        Every key of ``data_ids`` among the dataset type's dimensions restricts it (a per-visit-and-tract
+        type by its visits and its tracts); "" when none does.
+        """
         dims = set(self.dimensions.get(dataset_type, []))
+        terms = []
         for key, values in self.data_ids.items():
             if key in dims and values:
                 scope = f"skymap = '{self.skymap}'" if key == "tract" else f"instrument = '{self.instrument}'"
-                return f"{scope} AND {key} IN ({', '.join(str(int(v)) for v in values)})"
-        return ""
+                if scope not in terms:
+                    terms.append(scope)
+                terms.append(f"{key} IN ({', '.join(str(int(v)) for v in values)})")
+        return " AND ".join(terms)
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,7 @@ class TransferProgress:
 
 
 class TransferBackend(ABC):
-    """Start, poll and ingest movements. ``start`` must be idempotent by movement key."""
+    """Start, poll, ingest, retry and cancel movements. ``start`` must be idempotent by movement key."""
 
     name: ClassVar[str]
 
@@ -84,6 +91,19 @@ class TransferBackend(ABC):
 
         Raises TransferBackendError when the destination does not hold what the plan expects.
         """
+
+    def retry(self, external_ids: dict[str, Any]) -> dict[str, Any]:
+        """Retry what the backend holds for a stuck or failed movement before it restarts (Rucio: its rule);
+        return the external ids to keep. By default the backend holds nothing to retry: the ids come back
+        unchanged. Raises TransferBackendError when the backend could not retry (the movement stays as it is).
+        """
+        return dict(external_ids)
+
+    def cancel(self, external_ids: dict[str, Any]) -> None:
+        """Remove what the backend holds for a cancelled movement (Rucio: its rule). Idempotent; by default the
+        backend holds nothing. Raises TransferBackendError when the backend could not be reached.
+        """
+        return None
 
 
 _BACKENDS: BackendRegistry[TransferBackend] = BackendRegistry(

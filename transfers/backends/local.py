@@ -13,6 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+
+from msproc.lib.paths import UnsafePath, check_under, safe_join
+
 from .base import MovementRequest, TransferBackend, TransferBackendError, TransferProgress
 
 RESULT_FILE = "transfer.json"
@@ -25,6 +29,14 @@ def _chained(butler: Any, name: str) -> bool:
         return butler.registry.getCollectionType(name) == CollectionType.CHAINED
     except MissingCollectionError:
         return False
+
+
+def _tape_dir(request: MovementRequest) -> Path:
+    """The request's tape directory, checked to lie strictly under ``MSPROC_TAPE_DIR`` (symlinks resolved)."""
+    try:
+        return check_under(request.tape_dir, settings.MSPROC_TAPE_DIR, field="tape_dir", strict=True)
+    except UnsafePath as exc:
+        raise TransferBackendError(f"refusing to archive: {exc}", permanent=True) from None
 
 
 class LocalTransferBackend(TransferBackend):
@@ -60,7 +72,8 @@ class LocalTransferBackend(TransferBackend):
                     try:
                         if request.kind == "return":
                             result = zip_and_ingest(source, destination, [dataset_type], [collection], where,
-                                                    zip_dir=Path(request.work_dir) / "zips" / site, chain=chain)
+                                                    zip_dir=safe_join(request.work_dir, "zips", site, field="site"),
+                                                    chain=chain)
                             zips += [str(p) for p in result.zip_paths]
                             moved_bytes += result.zip_bytes
                             transferred += result.ingested
@@ -68,6 +81,7 @@ class LocalTransferBackend(TransferBackend):
                             result = transfer_datasets(source, destination, [dataset_type], [collection], where,
                                                        chain=chain)
                             transferred += result.ingested
+                            moved_bytes += result.bytes
                     except TransferError as exc:
                         if exc.permanent and "match" in str(exc):
                             continue  # nothing of this type in this collection at this source
@@ -80,7 +94,7 @@ class LocalTransferBackend(TransferBackend):
         zips = sorted({str(p) for directory in request.archive_from for p in Path(directory).rglob("*.zip")})
         if not zips:
             raise TransferBackendError("no zip files to archive: the returns made none", permanent=True)
-        result = archive([Path(z) for z in zips], request.tape_dir)
+        result = archive([Path(z) for z in zips], _tape_dir(request))
         return {"transferred": len(result.entries), "bytes": sum(e.size for e in result.entries),
                 "manifest": str(result.manifest_path)}
 
@@ -100,7 +114,7 @@ class LocalTransferBackend(TransferBackend):
         if request.kind == "archive":
             from msproc.lib.stack.transfer import verify_archive
 
-            problems = verify_archive(request.tape_dir)
+            problems = verify_archive(_tape_dir(request))
             if problems:
                 raise TransferBackendError("archive verification failed: " + "; ".join(problems[:5]))
             outcome = json.loads((Path(request.work_dir) / RESULT_FILE).read_text())

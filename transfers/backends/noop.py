@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
+
+from django.conf import settings
 
 from .base import MovementRequest, TransferBackend, TransferProgress
 
@@ -12,6 +15,7 @@ class NoopTransferBackend(TransferBackend):
     name = "noop"
 
     def start(self, request: MovementRequest) -> dict[str, Any]:
+        time.sleep(settings.MSPROC_NOOP_TRANSFER_SECONDS)  # a slow registration (fault tests)
         return {"noop": request.key}
 
     def poll(self, requests: Sequence[tuple[MovementRequest, dict[str, Any]]]) -> dict[str, TransferProgress]:

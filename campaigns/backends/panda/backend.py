@@ -54,10 +54,19 @@ from typing import Any
 
 from django.conf import settings
 
-from campaigns.backends.base import BackendError, ExecutionBackend, JobRef, JobStatus, Submission
+from campaigns.backends.base import (
+    BackendError,
+    ExecutionBackend,
+    JobRef,
+    JobStatus,
+    Submission,
+    check_submission_paths,
+)
 from campaigns.backends.panda.bpsconfig import build_submit_config, write_submit_config
 from campaigns.backends.panda.client import PandaConfig, PandaError, activate, guarded, idds_call
 from campaigns.backends.panda.states import WorkflowSummary, summarize
+from msproc.lib.paths import UnsafePath, check_under
+from sites.choices import SiteStatus
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +142,10 @@ class PandaExecutionBackend(ExecutionBackend):
             config.check_credentials()
         except PandaError as exc:
             raise _backend_error(exc) from None
-        site = self._check_site(submission.site)
+        if submission.site_status != SiteStatus.ONLINE:
+            raise BackendError(f"site {submission.site} is {submission.site_status}: not submitting to PanDA",
+                               permanent=True)
+        check_submission_paths(submission, str(settings.DATA_DIR / "campaigns"))
         work_dir = Path(submission.work_dir)
         marker = work_dir / MARKER_FILE
         if marker.exists():
@@ -146,19 +158,10 @@ class PandaExecutionBackend(ExecutionBackend):
         work_dir.mkdir(parents=True, exist_ok=True)
         self._claim(work_dir)
         try:
-            request_id = self._submit_workflow(config, submission, site)
+            request_id = self._submit_workflow(config, submission)
         finally:
             (work_dir / CLAIM_FILE).unlink(missing_ok=True)
         return self._record(config, submission, request_id, marker)
-
-    def _check_site(self, code: str):
-        from sites.choices import SiteStatus
-        from sites.models import Site
-
-        site = Site.objects.filter(code=code).first()
-        if site is not None and site.status != SiteStatus.ONLINE:
-            raise BackendError(f"site {code} is {site.status}: not submitting to PanDA", permanent=True)
-        return site
 
     def _find_request(self, config: PandaConfig, workflow_name: str) -> int | None:
         """Return the id of the iDDS request named ``workflow_name``, None if there is none."""
@@ -184,32 +187,26 @@ class PandaExecutionBackend(ExecutionBackend):
             fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         os.close(fd)
 
-    def _bps_config(self, submission: Submission, site) -> dict[str, Any]:
-        from msproc.lib.planning.bps import SiteInfo, queue_for
-
+    def _bps_config(self, submission: Submission) -> dict[str, Any]:
         overrides: dict[str, Any] = {}
         site_file = getattr(settings, "MSPROC_PANDA_BPS_CONFIG", None) or os.environ.get("MSPROC_PANDA_BPS_CONFIG")
         if site_file:
             import yaml
 
             overrides = yaml.safe_load(Path(site_file).read_text()) or {}
-        compute_site = compute_cloud = queue = ""
-        if site is not None:
-            compute_site, compute_cloud = site.compute_site, site.compute_cloud
-            info = SiteInfo(site.code, site.compute_site, site.compute_cloud, site.queue_prefix, submission.repo)
-            queue = queue_for(info, submission.memory_mb) if submission.memory_mb > 0 else ""
         bps_yaml = submission.bps_yaml or _minimal_yaml(submission)
         try:
             return build_submit_config(
                 bps_yaml, workflow_name=submission.workflow_name, output_run=submission.output_run,
-                submit_dir=submission.work_dir, compute_site=compute_site, compute_cloud=compute_cloud,
-                queue=queue, butler_config=submission.repo, site_overrides=overrides)
+                submit_dir=submission.work_dir, compute_site=submission.compute_site,
+                compute_cloud=submission.compute_cloud, queue=submission.queue, butler_config=submission.repo,
+                site_overrides=overrides)
         except ValueError as exc:
             raise BackendError(f"cannot build the BPS config of {submission.workflow_name}: {exc}",
                                permanent=True) from None
 
-    def _submit_workflow(self, config: PandaConfig, submission: Submission, site) -> int:
-        bps_config = self._bps_config(submission, site)
+    def _submit_workflow(self, config: PandaConfig, submission: Submission) -> int:
+        bps_config = self._bps_config(submission)
         cache = Path(submission.work_dir) / PREPARED_FILE
         digest = hashlib.sha256(json.dumps(bps_config, sort_keys=True, default=str).encode()).hexdigest()
         _stack_environment()
@@ -237,7 +234,14 @@ class PandaExecutionBackend(ExecutionBackend):
 
     def _prepare(self, submission: Submission, bps_config: dict[str, Any]) -> tuple[Any, Any]:
         """Build the quantum graph and the iDDS works from scratch (``prepare_driver``). Raises BackendError."""
-        shutil.rmtree(bps_config["submitPath"], ignore_errors=True)
+        # The submit path is the attempt's own (checked under DATA_DIR/campaigns by submit); a site file could
+        # still set another, so it is checked again before anything is deleted there.
+        try:
+            submit_path = check_under(bps_config["submitPath"], Path(submission.work_dir), field="submitPath",
+                                      strict=True)
+        except UnsafePath as exc:
+            raise BackendError(f"cannot prepare {submission.workflow_name}: {exc}", permanent=True) from None
+        shutil.rmtree(submit_path, ignore_errors=True)
         path = write_submit_config(bps_config, Path(submission.work_dir) / "submit-panda.yaml")
         try:
             with guarded("BPS prepare"):

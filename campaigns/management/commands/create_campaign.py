@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.services import create_campaign_from_spec
-from msproc.lib.planning.spec import SpecError
+from msproc.lib.planning.spec import SPEC_MAX_BYTES, SpecError
 
 
 class Command(BaseCommand):
@@ -16,9 +16,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, spec, name=None, start=False, **options):
         try:
+            size = Path(spec).stat().st_size
+            if size > SPEC_MAX_BYTES:  # refused before it is read or parsed
+                raise CommandError(f"{spec} is {size:,} bytes; a spec may have at most {SPEC_MAX_BYTES:,}")
             text = Path(spec).read_text()
         except OSError as exc:
             raise CommandError(f"cannot read {spec}: {exc}") from None
+        except UnicodeDecodeError:
+            raise CommandError(f"{spec} is not UTF-8 text") from None
         try:
             campaign = create_campaign_from_spec(name, text)
         except SpecError as exc:

@@ -5,16 +5,21 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.services import build_plan
-from msproc.lib.planning.cli import render_summary
+from msproc.lib.planning.cli import explain_movements, render_explain, render_summary
 from msproc.lib.planning.spec import SpecError
 
 
 class Command(BaseCommand):
-    help = "Plan a campaign spec (YAML file, or - for stdin) without saving: per-site summary or --json."
+    help = ("Plan a campaign spec (YAML file, or - for stdin) without saving: per-site summary, --explain (per site: "
+            "what it runs, receives and sends, with counts) or --json.")
 
     def add_arguments(self, parser):
         parser.add_argument("spec", help="path of the spec YAML, or - for standard input")
-        parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+        output = parser.add_mutually_exclusive_group()
+        output.add_argument("--json", action="store_true", help="print the plan as JSON")
+        output.add_argument("--explain", action="store_true",
+                            help="print per site what it runs and what it must receive and send, with counts, "
+                                 "then the movements step by step")
 
     def handle(self, *args, spec, **options):
         as_json = options["json"]
@@ -27,6 +32,8 @@ class Command(BaseCommand):
             raise CommandError(f"the spec has {len(exc.errors)} error(s)") from None
         if as_json:
             self.stdout.write(_json.dumps(plan.to_dict(), indent=2, sort_keys=False))
+        elif options["explain"]:
+            self.stdout.write(render_explain(plan) + "\n" + explain_movements(plan))
         else:
             self.stdout.write(render_summary(plan))
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, Group
 from campaigns.services import create_campaign_from_spec
 from campaigns.verification import verify_campaign
-from msproc.lib.planning.spec import SpecError
+from msproc.lib.planning.spec import SPEC_MAX_BYTES, SpecError
 from transfers.models import Movement
 
 
@@ -23,11 +23,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, spec, name=None, timeout=3600, **options):
         try:
+            size = Path(spec).stat().st_size
+            if size > SPEC_MAX_BYTES:  # refused before it is read or parsed
+                raise CommandError(f"{spec} is {size:,} bytes; a spec may have at most {SPEC_MAX_BYTES:,}")
             text = Path(spec).read_text()
         except OSError as exc:
             raise CommandError(f"cannot read {spec}: {exc}") from None
+        except UnicodeDecodeError:
+            raise CommandError(f"{spec} is not UTF-8 text") from None
         try:
-            campaign = create_campaign_from_spec(name or f"{Path(spec).stem}-{timezone.now():%Y%m%d-%H%M%S}", text)
+            campaign = create_campaign_from_spec(name or f"{Path(spec).stem[:24]}-{timezone.now():%Y%m%d-%H%M%S}", text)
         except SpecError as exc:
             raise CommandError("\n".join(str(e) for e in exc.errors)) from None
         campaign.start(comment="run_campaign")

@@ -59,11 +59,13 @@ def render_submit_yaml(
     project: str = "msproc",
     in_collections: list[str] | None = None,
     final_job: str | None = None,
+    output_run: str | None = None,
 ) -> str:
     """Return the BPS submit YAML (a string) for one group of a plan.
 
     The output collection is ``{output_prefix}/{step}/group{ordinal}`` and
-    its RUN ``.../run``; ``inCollection`` defaults to ``{output_prefix}/input``.
+    its RUN ``output_run`` (default ``.../run``; msproc passes the attempt's own run collection, the one its
+    pages show); ``inCollection`` defaults to ``{output_prefix}/input``.
     ``final_job`` is run after the standard aggregation (BPS ``finalJob.command2``).
     ``pipeline_yaml`` should already select the step (``file.yaml#step1``);
     if it has no ``#`` the step label is appended.
@@ -85,7 +87,7 @@ def render_submit_yaml(
             "inCollection": ",".join(in_collections or [f"{plan.output_prefix}/input"]),
             "dataQuery": group.data_query,
             "output": output,
-            "outputRun": f"{output}/run",
+            "outputRun": output_run or f"{output}/run",
         },
         "computeSite": site.compute_site,
         "computeCloud": site.compute_cloud,

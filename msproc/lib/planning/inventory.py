@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -30,12 +31,18 @@ class InventoryError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class VisitInfo:
-    """One visit: its (first) exposure, band and the tracts it overlaps (sorted)."""
+    """One visit: its (first) exposure, band, the tracts it overlaps (sorted) and its centre.
+
+    ``ra``/``dec`` (degrees) place the visit in a sky pixel for regional
+    (``healpixN``) steps; None when the inventory does not know them.
+    """
 
     visit: int
     exposure: int
     band: str
     tracts: tuple[int, ...]
+    ra: float | None = None
+    dec: float | None = None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -53,6 +60,8 @@ class InventoryArrays:
     * ``center_tracts``: int64 ``(t,)``, ``center_ra``/``center_dec``: float64
       ``(t,)`` degrees: tract centres on the sky, when the source knows them
       (empty otherwise); the planner's compact tract assignment uses them.
+    * ``visit_ra``/``visit_dec``: float64 ``(n,)`` degrees, the visits' centres
+      (NaN where unknown; None when no visit has one), for regional steps.
 
     About 40 bytes per visit and 8 per overlap: a data release (230,000
     visits, 2.6 million overlaps) takes ~30 MB, where per-row Python
@@ -65,6 +74,8 @@ class InventoryArrays:
     bands: tuple[str, ...]
     tract_offsets: np.ndarray
     tract_ids: np.ndarray
+    visit_ra: np.ndarray | None = None
+    visit_dec: np.ndarray | None = None
     center_tracts: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0, dtype=np.int64))
     center_ra: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0, dtype=np.float64))
     center_dec: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0, dtype=np.float64))
@@ -81,10 +92,16 @@ class InventoryArrays:
         offsets = self.tract_offsets.tolist()
         tract_ids = self.tract_ids.tolist()
         bands = self.bands
+        n = len(self)
+        ras = self.visit_ra.tolist() if self.visit_ra is not None else [math.nan] * n
+        decs = self.visit_dec.tolist() if self.visit_dec is not None else [math.nan] * n
         return [
-            VisitInfo(visit, exposure, bands[band], tuple(tract_ids[offsets[i] : offsets[i + 1]]))
-            for i, (visit, exposure, band) in enumerate(
-                zip(self.visit.tolist(), self.exposure.tolist(), self.band.tolist(), strict=True)
+            VisitInfo(
+                visit, exposure, bands[band], tuple(tract_ids[offsets[i] : offsets[i + 1]]),
+                None if math.isnan(ra) or math.isnan(dec) else ra, None if math.isnan(ra) or math.isnan(dec) else dec,
+            )
+            for i, (visit, exposure, band, ra, dec) in enumerate(
+                zip(self.visit.tolist(), self.exposure.tolist(), self.band.tolist(), ras, decs, strict=True)
             )
         ]
 
@@ -97,11 +114,14 @@ class InventoryArrays:
         bands: Sequence[str],
         tract: np.ndarray,
         *,
+        ra: np.ndarray | None = None,
+        dec: np.ndarray | None = None,
         where: str = "inventory",
     ) -> InventoryArrays:
         """Return the columns of one-row-per-visit-x-tract input, in O(rows log rows).
 
-        ``tract`` holds -1 where a visit overlaps no tract. Repeated rows are
+        ``tract`` holds -1 where a visit overlaps no tract; ``ra``/``dec``
+        (degrees, NaN where unknown) the visit's centre. Repeated rows are
         merged.
 
         Raises:
@@ -114,6 +134,8 @@ class InventoryArrays:
         tract = np.asarray(tract, dtype=np.int64)
         order = np.lexsort((tract, visit))
         visit, exposure, band, tract = visit[order], exposure[order], band[order], tract[order]
+        if ra is not None and dec is not None:
+            ra, dec = np.asarray(ra, dtype=np.float64)[order], np.asarray(dec, dtype=np.float64)[order]
         first = np.ones(visit.shape[0], dtype=bool)
         first[1:] = visit[1:] != visit[:-1]
         starts = np.flatnonzero(first)
@@ -133,6 +155,8 @@ class InventoryArrays:
             bands=tuple(bands),
             tract_offsets=offsets,
             tract_ids=tract[keep],
+            visit_ra=_first_known(ra, starts, row_visit) if ra is not None else None,
+            visit_dec=_first_known(dec, starts, row_visit) if dec is not None else None,
         )
 
     @classmethod
@@ -143,19 +167,26 @@ class InventoryArrays:
         rows_exposure: list[int] = []
         rows_band: list[int] = []
         rows_tract: list[int] = []
+        rows_ra: list[float] = []
+        rows_dec: list[float] = []
         for info in visits:
             code = band_codes.setdefault(info.band, len(band_codes))
+            known = info.ra is not None and info.dec is not None
             for tract in info.tracts or (-1,):
                 rows_visit.append(info.visit)
                 rows_exposure.append(info.exposure)
                 rows_band.append(code)
                 rows_tract.append(tract)
+                rows_ra.append(info.ra if known else math.nan)
+                rows_dec.append(info.dec if known else math.nan)
         return cls.from_rows(
             np.array(rows_visit, dtype=np.int64),
             np.array(rows_exposure, dtype=np.int64),
             np.array(rows_band, dtype=np.int32),
             list(band_codes),
             np.array(rows_tract, dtype=np.int64),
+            ra=np.array(rows_ra, dtype=np.float64) if not all(map(math.isnan, rows_ra)) else None,
+            dec=np.array(rows_dec, dtype=np.float64) if not all(map(math.isnan, rows_dec)) else None,
         )
 
     def with_centers(self, tracts: np.ndarray, ra: np.ndarray, dec: np.ndarray) -> InventoryArrays:
@@ -168,6 +199,16 @@ class InventoryArrays:
             center_ra=np.asarray(ra, dtype=np.float64)[order],
             center_dec=np.asarray(dec, dtype=np.float64)[order],
         )
+
+
+def _first_known(values: np.ndarray, starts: np.ndarray, row_visit: np.ndarray) -> np.ndarray:
+    """Return per visit the first non-NaN of ``values`` over its rows (NaN when none)."""
+    out = np.full(starts.shape[0], np.nan)
+    known = ~np.isnan(values)
+    # the last write wins: write in reverse row order so the first known row of a visit is kept
+    rows = np.flatnonzero(known)[::-1]
+    out[row_visit[rows]] = values[rows]
+    return out
 
 
 @runtime_checkable
@@ -219,6 +260,8 @@ class TableInventory(_StaticInventory):
     sites in compact sky regions. Read with pyarrow's CSV reader (a
     dependency of lsst-daf-butler) straight into columns: 2.6 million rows
     in about a second and ~100 MB, never one Python object per row.
+    Optional columns ``ra, dec`` (degrees) give the visit's centre (needed
+    to plan regional steps).
 
     Raises:
         InventoryError: the file is missing, lacks a column, or a value is
@@ -227,6 +270,7 @@ class TableInventory(_StaticInventory):
 
     COLUMNS = ("visit", "exposure", "band", "tract")
     CENTER_COLUMNS = ("tract_ra", "tract_dec")
+    VISIT_CENTER_COLUMNS = ("ra", "dec")
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -238,7 +282,7 @@ class TableInventory(_StaticInventory):
         import pyarrow.csv as pacsv
 
         types = {"visit": pa.int64(), "exposure": pa.int64(), "band": pa.string(), "tract": pa.int64()}
-        types.update({column: pa.float64() for column in self.CENTER_COLUMNS})
+        types.update({column: pa.float64() for column in (*self.CENTER_COLUMNS, *self.VISIT_CENTER_COLUMNS)})
         try:
             table = pacsv.read_csv(
                 self.path,
@@ -250,7 +294,7 @@ class TableInventory(_StaticInventory):
         except OSError as err:
             raise InventoryError(f"cannot read inventory {self.path}: {err}") from err
         except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
-            raise InventoryError(f"{self.path}: {_arrow_message(err)}") from err
+            raise InventoryError(self._locate(types) or f"{self.path}: {_arrow_message(err)}") from err
         missing = [column for column in self.COLUMNS if column not in table.column_names]
         if missing:
             raise InventoryError(f"{self.path}: missing column(s) {', '.join(missing)}")
@@ -265,11 +309,43 @@ class TableInventory(_StaticInventory):
             bands.indices.to_numpy(zero_copy_only=False),
             bands.dictionary.to_pylist(),
             table["tract"].fill_null(-1).to_numpy(),
+            ra=self._column(table, "ra"),
+            dec=self._column(table, "dec"),
             where=str(self.path),
         )
         if all(column in table.column_names for column in self.CENTER_COLUMNS):
             arrays = self._with_centers(table, arrays)
         return arrays
+
+    def _locate(self, types: dict[str, Any]) -> str | None:
+        """Return ``path:line: column: invalid value`` for the first cell that does not convert (or None).
+
+        Only on the error path: the file is read again as text to name the line, which pyarrow does not.
+        """
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        try:
+            table = pacsv.read_csv(self.path, convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in types}, strings_can_be_null=False))
+        except (OSError, pa.ArrowInvalid):
+            return None
+        for name, kind in types.items():
+            if name not in table.column_names or kind == pa.string():
+                continue
+            convert = int if pa.types.is_integer(kind) else float
+            for index, value in enumerate(table[name].to_pylist()):
+                if value is None or not value.strip():
+                    continue
+                try:
+                    convert(value)
+                except ValueError:
+                    return f"{self.path}:{index + 2}: column {name}: invalid value {value!r}"
+        return None
+
+    @staticmethod
+    def _column(table: Any, name: str) -> np.ndarray | None:
+        return table[name].fill_null(np.nan).to_numpy() if name in table.column_names else None
 
     def _with_centers(self, table: Any, arrays: InventoryArrays) -> InventoryArrays:
         tract = table["tract"].fill_null(-1).to_numpy()
@@ -326,10 +402,13 @@ class ButlerInventory(_StaticInventory):
                     )
                 }
                 band_of: dict[int, str] = {}
+                centre_of: dict[int, tuple[float, float]] = {}
                 for record in butler.query_dimension_records(
                     "visit", where="instrument = instrument", bind=bind, explain=False
                 ):
                     band_of[record.id] = band_of_filter.get(record.physical_filter, "")
+                    if record.region is not None:
+                        centre_of[record.id] = _centre(record.region)
                 exposure_of: dict[int, int] = {}
                 for record in butler.query_dimension_records(
                     "visit_definition", where="instrument = instrument", bind=bind, explain=False
@@ -350,24 +429,33 @@ class ButlerInventory(_StaticInventory):
         except Exception as err:
             raise InventoryError(f"cannot query butler repo {self.repo_root}: {err}") from err
         arrays = InventoryArrays.from_visit_infos(
-            VisitInfo(visit, exposure_of.get(visit, visit), band_of.get(visit, ""), tuple(sorted(tracts)))
+            VisitInfo(
+                visit, exposure_of.get(visit, visit), band_of.get(visit, ""), tuple(sorted(tracts)),
+                *centre_of.get(visit, (None, None)),
+            )
             for visit, tracts in tracts_of.items()
         )
         return arrays.with_centers(*centers)
 
 
-def _tract_centers(records: Iterable[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (tract ids, ra, dec in degrees) of the centres of the tract records that have a region."""
+def _centre(region: object) -> tuple[float, float]:
+    """Return (ra, dec) in degrees of the centre of a sphgeom region's bounding circle."""
     from lsst.sphgeom import LonLat
 
+    centre = LonLat(region.getBoundingCircle().getCenter())  # type: ignore[attr-defined]
+    return centre.getLon().asDegrees(), centre.getLat().asDegrees()
+
+
+def _tract_centers(records: Iterable[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (tract ids, ra, dec in degrees) of the centres of the tract records that have a region."""
     tracts: list[int] = []
     ra: list[float] = []
     dec: list[float] = []
     for record in records:
         if record.region is None:
             continue
-        center = LonLat(record.region.getBoundingCircle().getCenter())
+        tract_ra, tract_dec = _centre(record.region)
         tracts.append(int(record.id))
-        ra.append(center.getLon().asDegrees())
-        dec.append(center.getLat().asDegrees())
+        ra.append(tract_ra)
+        dec.append(tract_dec)
     return np.array(tracts, dtype=np.int64), np.array(ra), np.array(dec)

@@ -7,11 +7,24 @@ provided, each split fits its step's level). :func:`load_spec` does both and
 raises one :class:`SpecError` listing every problem, each with the field path
 (``steps[3].split.max_size``). :func:`step_level` is the planner's rule for
 what one group of a step covers (``global``, ``tract`` or ``visit``).
+
+Every value is checked against what it feeds (see the "Limits" section of
+``docs/campaign-spec.md``): a string that is stored, or becomes part of a
+name in an external system (Butler collections, BPS workflows, Rucio
+datasets, directories), against its column or backend length and allowed
+characters; every number is finite and in range; a split's ``query`` is
+parsed by daf_butler's expression parser (:mod:`.query`). The document
+itself is bounded (:data:`SPEC_MAX_BYTES`, :data:`SPEC_MAX_DEPTH`,
+:data:`SPEC_MAX_NODES`) before it is built, so a huge or deeply nested
+spec is an error, not an exhausted server. A ``pipeline`` must be one the
+:class:`PipelineSources` allow.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -21,12 +34,20 @@ from .assignment import ASSIGNMENTS
 from .dataflow import (
     DataflowError,
     PipelineDataflow,
+    PipelineSources,
+    check_step_order,
     load_dataflow,
     resolve_pipeline_uri,
 )
+from .query import identifier_error, query_error, value_error
 
 __all__ = [
+    "COLLECTION_MAX_LENGTH",
+    "NAME_MAX_LENGTH",
     "SHARE_TOLERANCE",
+    "SPEC_MAX_BYTES",
+    "SPEC_MAX_DEPTH",
+    "SPEC_MAX_NODES",
     "SPLIT_KINDS",
     "VISIT_SPLIT_KINDS",
     "CampaignSpec",
@@ -38,9 +59,15 @@ __all__ = [
     "SplitSpec",
     "StageSpec",
     "StepSpec",
+    "collection_errors",
+    "collection_name_error",
     "load_spec",
+    "longest_collection",
+    "name_error",
     "parse_spec",
+    "sharding_errors",
     "split_level_error",
+    "step_order_errors",
     "step_level",
     "validate_against_dataflow",
 ]
@@ -50,6 +77,80 @@ SPLIT_KINDS = ("tract", "visit", "exposure", "values", "query")
 #: Split kinds that cut a step's visits into runs: only for visit-level steps.
 VISIT_SPLIT_KINDS = ("visit", "exposure")
 SCOPES = ("wide", "global")
+
+#: Largest spec accepted, in bytes of UTF-8 (the UI, API and CLI refuse more before parsing).
+SPEC_MAX_BYTES = 1_000_000
+#: Deepest nesting of mappings and lists accepted (a real spec needs 4).
+SPEC_MAX_DEPTH = 20
+#: Most YAML nodes (scalars, mappings, lists, aliases) accepted in one spec.
+SPEC_MAX_NODES = 200_000
+#: Campaign names: the ``Campaign.name`` column; they become part of collections, workflows and directories.
+NAME_MAX_LENGTH = 128
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+#: Butler's limit on a collection name (``lsst.daf.butler.column_spec.COLLECTION_NAME_MAX_LENGTH``).
+COLLECTION_MAX_LENGTH = 64
+#: Collection names msproc creates or passes to BPS (``-i a,b``, unquoted): no space, comma or quote.
+COLLECTION_PATTERN = re.compile(r"[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*")
+COLLECTION_RULE = ("must be {what} of letters, digits, '_', '.', '+' and '-' in parts separated by single '/' "
+                   "(no '.' or '..' part)")
+#: Pipeline subset labels: they become parts of collections, workflow names and directories.
+STEP_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+STEP_MAX_LENGTH = 64  # the Step.name column
+STAGE_MAX_LENGTH = 64
+DATASET_TYPE_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+DATASET_TYPE_MAX_LENGTH = 128
+#: Instrument and skymap names are quoted into every group's data query.
+DATA_ID_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+DATA_ID_NAME_MAX_LENGTH = 64
+MEMORY_MAX_MB = 1_048_576  # 1 TB: above any PanDA queue
+MAX_SIZE_LIMIT = 1_000_000
+DATA_ID_MAX = 2**31 - 1
+#: Room left in collection names for attempts (``.../attempt999``).
+ATTEMPT_DIGITS = 3
+
+
+def name_error(name: Any) -> str | None:
+    """Return why ``name`` cannot be a campaign name, or None when it can."""
+    if not isinstance(name, str) or not name:
+        return f"must be a non-empty string, got {_type_name(name)}"
+    if len(name) > NAME_MAX_LENGTH:
+        return f"must be at most {NAME_MAX_LENGTH} characters, got {len(name)}"
+    if not NAME_PATTERN.fullmatch(name):
+        return ("may hold only letters, digits, '_', '.' and '-', starting with a letter or digit "
+                "(it becomes part of collection, workflow and directory names)")
+    return None
+
+
+def collection_name_error(name: str, what: str = "a collection name") -> str | None:
+    """Return why ``name`` cannot be a Butler collection msproc uses, or None."""
+    if len(name) > COLLECTION_MAX_LENGTH:
+        return f"must be at most {COLLECTION_MAX_LENGTH} characters (Butler's limit), got {len(name)}"
+    if not COLLECTION_PATTERN.fullmatch(name) or any(part in (".", "..") for part in name.split("/")):
+        return COLLECTION_RULE.format(what=what)
+    return None
+
+
+def longest_collection(output_prefix: str, groups_per_step: Mapping[str, int]) -> str:
+    """Return the longest collection a campaign with this prefix and these steps (name -> groups) may create.
+
+    ``{prefix}/{step}/group{N}/attempt{N}``, with room for 3-digit attempts.
+    """
+    names = [f"{output_prefix}/{step}/group{count}/attempt{'9' * ATTEMPT_DIGITS}"
+             for step, count in groups_per_step.items()]
+    return max(names, key=len, default=output_prefix)
+
+
+def collection_errors(spec: CampaignSpec, groups_per_step: Mapping[str, int],
+                      limit: int | None = COLLECTION_MAX_LENGTH) -> list[FieldError]:
+    """Return the error of a campaign whose collections would be longer than ``limit`` (empty: fine; None: no
+    limit)."""
+    longest = longest_collection(spec.output_prefix, groups_per_step)
+    if limit is None or len(longest) <= limit:
+        return []
+    fix = "output_prefix" if spec.output_prefix_path == "output_prefix" else "name (or give an output_prefix)"
+    return [FieldError(spec.output_prefix_path,
+                       f"makes collections like {longest!r} of {len(longest)} characters; the hub's Butler "
+                       f"allows {limit}: give a shorter {fix}")]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,11 +199,17 @@ class SplitSpec:
 
 @dataclasses.dataclass(frozen=True)
 class StepSpec:
-    """One step of the campaign: a pipeline subset label and how to run it."""
+    """One step of the campaign: a pipeline subset label and how to run it.
+
+    ``scope`` is None unless the spec forces one (``wide``/``global``): the
+    pipeline's ``steps:`` section (or its tasks' dimensions) decides.
+    ``depends_on`` lists only the spec's extra dependencies; the planner adds
+    the dataflow's (see :mod:`msproc.lib.planning.structure`).
+    """
 
     name: str
     stage: str
-    scope: str
+    scope: str | None
     split: SplitSpec | None
     memory_mb: int
     depends_on: tuple[str, ...]
@@ -151,8 +258,12 @@ class CampaignSpec:
     output_prefix: str
     #: How shares become tracts per site (:data:`msproc.lib.planning.assignment.ASSIGNMENTS`).
     tract_assignment: str = "compact"
+    #: Where the output prefix comes from: ``output_prefix``, or ``name`` when it is the default.
+    output_prefix_path: str = dataclasses.field(default="output_prefix", compare=False, repr=False)
     #: step name -> its path in the document (``steps[3]``), for error messages.
     step_paths: dict[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    #: step name -> where the stages place it (``stages[1].steps[0]``), for step-order errors.
+    stage_paths: dict[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @property
     def steps(self) -> tuple[StepSpec, ...]:
@@ -194,31 +305,62 @@ class _Collector:
                 self.add(_join(path, key), "is required")
         return value
 
-    def string(self, value: Any, path: str) -> str | None:
+    def string(self, value: Any, path: str, *, max_length: int = 256, pattern: re.Pattern | None = None,
+               describe: str = "") -> str | None:
+        """Return ``value`` if it is a non-empty string within ``max_length`` matching ``pattern``, else None."""
         if not isinstance(value, str) or not value:
             self.add(path, f"must be a non-empty string, got {_type_name(value)}")
             return None
+        if len(value) > max_length:
+            self.add(path, f"must be at most {max_length} characters, got {len(value)}")
+            return None
+        if pattern is not None and not pattern.fullmatch(value):
+            self.add(path, describe or f"must match {pattern.pattern}")
+            return None
+        if pattern is None and not value.isprintable():
+            self.add(path, "must not contain control characters")
+            return None
         return value
 
-    def integer(self, value: Any, path: str, positive: bool = False) -> int | None:
+    def integer(self, value: Any, path: str, positive: bool = False, *, minimum: int | None = None,
+                maximum: int | None = None) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int):
             self.add(path, f"must be an integer, got {_type_name(value)}")
             return None
         if positive and value <= 0:
             self.add(path, "must be > 0")
             return None
+        if minimum is not None and value < minimum:
+            self.add(path, f"must be >= {minimum}")
+            return None
+        if maximum is not None and value > maximum:
+            self.add(path, f"must be <= {maximum}")
+            return None
         return value
 
-    def string_list(self, value: Any, path: str) -> tuple[str, ...]:
+    def string_list(self, value: Any, path: str, **limits: Any) -> tuple[str, ...]:
         if not isinstance(value, list):
             self.add(path, f"must be a list, got {_type_name(value)}")
             return ()
         result = []
         for index, element in enumerate(value):
-            text = self.string(element, f"{path}[{index}]")
+            text = self.string(element, f"{path}[{index}]", **limits)
             if text is not None:
                 result.append(text)
         return tuple(result)
+
+    def collections(self, value: Any, path: str) -> tuple[str, ...]:
+        names = self.string_list(value, path, max_length=COLLECTION_MAX_LENGTH, pattern=COLLECTION_PATTERN,
+                                 describe=COLLECTION_RULE.format(what="a collection name"))
+        for index, name in enumerate(names):
+            if any(part in (".", "..") for part in name.split("/")):
+                self.add(f"{path}[{index}]", "must have no '.' or '..' part")
+        return names
+
+    def dataset_types(self, value: Any, path: str) -> tuple[str, ...]:
+        return self.string_list(value, path, max_length=DATASET_TYPE_MAX_LENGTH, pattern=DATASET_TYPE_PATTERN,
+                                describe="must be a dataset type name (letters, digits and '_', components "
+                                         "after '.')")
 
 
 def _join(path: str, key: str) -> str:
@@ -237,31 +379,71 @@ _STEP_KEYS = ("name", "scope", "split", "memory_mb", "depends_on")
 _SPLIT_KEYS = ("by", "max_size", "values", "dimension", "query")
 
 
+def size_error(text: str | bytes) -> FieldError | None:
+    """Return the error of a spec larger than :data:`SPEC_MAX_BYTES`, or None."""
+    size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
+    if size > SPEC_MAX_BYTES:
+        return FieldError("", f"the spec is {size:,} bytes; at most {SPEC_MAX_BYTES:,} are accepted")
+    return None
+
+
+def _bounded_yaml(text: str) -> Any:
+    """Load ``text`` as YAML after checking, on the event stream, its size, nesting depth and node count.
+
+    The event parser is iterative; only a document within the bounds reaches the (recursive) composer.
+
+    Raises:
+        SpecError: the document is too large, too deep, has too many nodes or is not valid YAML.
+    """
+    too_big = size_error(text)
+    if too_big is not None:
+        raise SpecError([too_big])
+    depth = nodes = 0
+    try:
+        for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > SPEC_MAX_DEPTH:
+                    raise SpecError([FieldError("", f"the spec nests deeper than {SPEC_MAX_DEPTH} levels")])
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            if isinstance(event, (yaml.NodeEvent, yaml.CollectionStartEvent)):
+                nodes += 1
+                if nodes > SPEC_MAX_NODES:
+                    raise SpecError([FieldError("", f"the spec has more than {SPEC_MAX_NODES:,} values")])
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err)
+        if "nesting depth" in problem:  # libyaml's own bound, met before the event reaches the check above
+            raise SpecError([FieldError("", f"the spec nests deeper than {SPEC_MAX_DEPTH} levels")]) from None
+        raise SpecError([FieldError("", f"invalid YAML: {where}{problem}")]) from None
+
+
 def parse_spec(
     text: str,
     *,
     known_sites: Collection[str] | None = None,
     site_shares: Mapping[str, float] | None = None,
+    name: str | None = None,
 ) -> CampaignSpec:
     """Parse and structurally validate a campaign spec YAML document.
 
     ``known_sites`` are the site codes that exist (None: do not check);
-    ``site_shares`` gives the share of a site listed without one.
+    ``site_shares`` gives the share of a site listed without one; ``name``
+    (the campaign's name, when it is given apart from the spec) replaces the
+    spec's ``name``, and the default ``output_prefix`` follows it.
     Returns the :class:`CampaignSpec`.
 
     Raises:
         SpecError: with every problem found (bad YAML: one error with path
-            ``""`` naming the line).
+            ``""`` naming the line; a document beyond the size, depth or
+            node limits: one error at ``""``).
     """
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise SpecError([FieldError("", f"invalid YAML: {where}{problem}")]) from err
+    document = _bounded_yaml(text)
     check = _Collector()
-    spec = _parse_document(document, check, known_sites, site_shares or {})
+    spec = _parse_document(document, check, known_sites, site_shares or {}, name)
     if check.errors or spec is None:
         raise SpecError(check.errors)
     return spec
@@ -272,15 +454,32 @@ def _parse_document(
     check: _Collector,
     known_sites: Collection[str] | None,
     site_shares: Mapping[str, float],
+    name_override: str | None = None,
 ) -> CampaignSpec | None:
-    top = check.mapping(document, "", _TOP_KEYS, required=("name", "pipeline", "hub", "stages", "steps"))
+    required = ("pipeline", "hub", "stages", "steps") if name_override else ("name", "pipeline", "hub", "stages",
+                                                                               "steps")
+    top = check.mapping(document, "", _TOP_KEYS, required=required)
     if not top:
         return None
-    name = check.string(top.get("name"), "name") if "name" in top else None
-    pipeline = check.string(top.get("pipeline"), "pipeline") if "pipeline" in top else None
-    hub = check.string(top.get("hub"), "hub") if "hub" in top else None
-    instrument = check.string(top.get("instrument", "MockCam"), "instrument") or "MockCam"
-    skymap = check.string(top.get("skymap", "mock_skymap"), "skymap") or "mock_skymap"
+    name = None
+    if name_override:
+        problem = name_error(name_override)
+        if problem:
+            check.add("name", problem)
+        else:
+            name = name_override
+    elif "name" in top:
+        problem = name_error(top["name"])
+        if problem:
+            check.add("name", problem)
+        else:
+            name = top["name"]
+    pipeline = check.string(top.get("pipeline"), "pipeline", max_length=512) if "pipeline" in top else None
+    hub = check.string(top.get("hub"), "hub", max_length=32) if "hub" in top else None
+    data_id_name = {"max_length": DATA_ID_NAME_MAX_LENGTH, "pattern": DATA_ID_NAME_PATTERN,
+                    "describe": "may hold only letters, digits, '_', '.' and '-' (it is quoted into data queries)"}
+    instrument = check.string(top.get("instrument", "MockCam"), "instrument", **data_id_name) or "MockCam"
+    skymap = check.string(top.get("skymap", "mock_skymap"), "skymap", **data_id_name) or "mock_skymap"
 
     sites, tract_map = _parse_sites(top, check, known_sites, site_shares)
     if hub is not None:
@@ -291,7 +490,8 @@ def _parse_document(
 
     raw_stages = _parse_stages(top.get("stages"), check) if "stages" in top else []
     raw_steps = _parse_steps(top.get("steps"), check) if "steps" in top else {}
-    stages = _build_stages(raw_stages, raw_steps, check)
+    stage_paths: dict[str, str] = {}
+    stages = _build_stages(raw_stages, raw_steps, check, stage_paths)
     _check_dependencies(raw_steps, stages, check)
     step_paths = {name: path for name, (_, path) in raw_steps.items()}
 
@@ -300,9 +500,9 @@ def _parse_document(
     if "inputs" in top:
         inputs = check.mapping(top["inputs"], "inputs", ("collections", "dataset_types"), required=("collections",))
         if "collections" in inputs:
-            input_collections = check.string_list(inputs["collections"], "inputs.collections")
+            input_collections = check.collections(inputs["collections"], "inputs.collections")
         if "dataset_types" in inputs:
-            input_dataset_types = check.string_list(inputs["dataset_types"], "inputs.dataset_types")
+            input_dataset_types = check.dataset_types(inputs["dataset_types"], "inputs.dataset_types")
     else:
         check.add("inputs", "is required")
 
@@ -317,8 +517,8 @@ def _parse_document(
         if fields:
             defaults.append(
                 DefaultsSpec(
-                    dataset_types=check.string_list(fields.get("dataset_types", []), f"{path}.dataset_types"),
-                    collections=check.string_list(fields.get("collections", []), f"{path}.collections"),
+                    dataset_types=check.dataset_types(fields.get("dataset_types", []), f"{path}.dataset_types"),
+                    collections=check.collections(fields.get("collections", []), f"{path}.collections"),
                 )
             )
 
@@ -326,13 +526,25 @@ def _parse_document(
     if "outputs" in top:
         raw_outputs = check.mapping(top["outputs"], "outputs", ("return", "archive"))
         outputs = OutputsSpec(
-            return_=check.string_list(raw_outputs.get("return", []), "outputs.return"),
-            archive=check.string_list(raw_outputs.get("archive", []), "outputs.archive"),
+            return_=check.dataset_types(raw_outputs.get("return", []), "outputs.return"),
+            archive=check.dataset_types(raw_outputs.get("archive", []), "outputs.archive"),
         )
 
+    # The default prefix carries the campaign's name, unique among campaigns: two campaigns from one spec
+    # or template never share collections (a given output_prefix is checked against the others on creation).
     output_prefix = f"u/msproc/{name}" if name else ""
+    prefix_path = "name"
     if "output_prefix" in top:
-        output_prefix = check.string(top["output_prefix"], "output_prefix") or output_prefix
+        prefix_path = "output_prefix"
+        given = top["output_prefix"]
+        problem = (f"must be a non-empty string, got {_type_name(given)}" if not isinstance(given, str) or not given
+                   else collection_name_error(given, "a collection prefix"))
+        if problem:
+            check.add("output_prefix", problem)
+            output_prefix = ""
+        else:
+            output_prefix = given
+    # How long the campaign's collections get depends on its groups: the planner checks it (collection_errors).
 
     tract_assignment = "compact"
     if "tract_assignment" in top:
@@ -359,7 +571,9 @@ def _parse_document(
         outputs=outputs,
         output_prefix=output_prefix,
         tract_assignment=tract_assignment,
+        output_prefix_path=prefix_path,
         step_paths=step_paths,
+        stage_paths=stage_paths,
     )
 
 
@@ -378,8 +592,8 @@ def _parse_sites(
             tract_map = {}
             for tract, site in raw_map.items():
                 path = f"tract_map.{tract}"
-                tract_id = check.integer(tract, path)
-                code = check.string(site, path)
+                tract_id = check.integer(tract, path, minimum=0, maximum=DATA_ID_MAX)
+                code = check.string(site, path, max_length=32)
                 if code is not None and known_sites is not None and code not in known_sites:
                     check.add(path, f"unknown site {code!r}")
                 if tract_id is not None and code is not None:
@@ -401,7 +615,7 @@ def _parse_sites(
         if isinstance(entry, str):  # shorthand: just the code
             entry = {"code": entry}
         fields = check.mapping(entry, path, ("code", "share"), required=("code",))
-        code = check.string(fields.get("code"), f"{path}.code") if "code" in fields else None
+        code = check.string(fields.get("code"), f"{path}.code", max_length=32) if "code" in fields else None
         if code is None:
             continue
         if known_sites is not None and code not in known_sites:
@@ -428,8 +642,11 @@ def _parse_sites(
         if isinstance(share, bool) or not isinstance(share, (int, float)):
             check.add(f"{path}.share", f"must be a number, got {_type_name(share)}")
             continue
-        if share < 0:
-            check.add(f"{path}.share", "must be >= 0")
+        if not math.isfinite(share):
+            check.add(f"{path}.share", f"must be a finite number, got {share}")
+            continue
+        if not 0 <= share <= 1:
+            check.add(f"{path}.share", f"must be between 0 and 1, got {share:g}")
             continue
         sites.append(SiteSpec(code, float(share)))
     if len(sites) == len(entries) and sites:
@@ -451,10 +668,11 @@ def _parse_stages(raw_stages: Any, check: _Collector) -> list[tuple[str, tuple[s
     for index, raw_stage in enumerate(raw_stages):
         path = f"stages[{index}]"
         fields = check.mapping(raw_stage, path, ("name", "steps"), required=("name", "steps"))
-        stage_name = check.string(fields.get("name"), f"{path}.name") if "name" in fields else None
+        stage_name = (check.string(fields.get("name"), f"{path}.name", max_length=STAGE_MAX_LENGTH)
+                      if "name" in fields else None)
         names: tuple[str, ...] = ()
         if "steps" in fields:
-            names = check.string_list(fields["steps"], f"{path}.steps")
+            names = check.string_list(fields["steps"], f"{path}.steps", max_length=STEP_MAX_LENGTH)
             if not names and isinstance(fields["steps"], list):
                 check.add(f"{path}.steps", "must not be empty")
         if stage_name is not None:
@@ -473,7 +691,8 @@ def _parse_steps(raw_steps: Any, check: _Collector) -> dict[str, tuple[dict, str
         fields = check.mapping(raw, path, _STEP_KEYS, required=("name", "memory_mb"))
         if "name" not in fields:
             continue
-        name = check.string(fields["name"], f"{path}.name")
+        name = check.string(fields["name"], f"{path}.name", max_length=STEP_MAX_LENGTH, pattern=STEP_PATTERN,
+                            describe="must be a pipeline subset label: a letter, then letters, digits, '_' and '-'")
         if name is None:
             continue
         if name in steps:
@@ -487,10 +706,10 @@ def _build_stages(
     raw_stages: list[tuple[str, tuple[str, ...], str]],
     raw_steps: dict[str, tuple[dict, str]],
     check: _Collector,
+    stage_paths: dict[str, str],
 ) -> tuple[StageSpec, ...]:
     stages: list[StageSpec] = []
     placed: dict[str, str] = {}
-    previous: str | None = None
     for stage_name, names, stage_path in raw_stages:
         steps: list[StepSpec] = []
         for index, name in enumerate(names):
@@ -498,12 +717,12 @@ def _build_stages(
                 check.add(f"{stage_path}.steps[{index}]", f"step {name!r} already in stage {placed[name]!r}")
                 continue
             placed[name] = stage_name
+            stage_paths[name] = f"{stage_path}.steps[{index}]"
             if name not in raw_steps:
                 check.add(f"{stage_path}.steps[{index}]", f"step {name!r} is not defined under steps")
                 continue
             fields, path = raw_steps[name]
-            steps.append(_parse_step(name, fields, path, stage_name, previous, check))
-            previous = name
+            steps.append(_parse_step(name, fields, path, stage_name, check))
         stages.append(StageSpec(stage_name, tuple(steps)))
     for name, (_, path) in raw_steps.items():
         if name not in placed:
@@ -511,21 +730,20 @@ def _build_stages(
     return tuple(stages)
 
 
-def _parse_step(name: str, fields: dict, path: str, stage: str, previous: str | None, check: _Collector) -> StepSpec:
-    scope = fields.get("scope", "wide")
-    if scope not in SCOPES:
+def _parse_step(name: str, fields: dict, path: str, stage: str, check: _Collector) -> StepSpec:
+    scope = fields.get("scope")
+    if scope is not None and scope not in SCOPES:
         check.add(f"{path}.scope", f"must be one of {', '.join(SCOPES)}, got {scope!r}")
-        scope = "wide"
+        scope = None
     memory_mb = None
     if "memory_mb" in fields:
-        memory_mb = check.integer(fields["memory_mb"], f"{path}.memory_mb", positive=True)
+        memory_mb = check.integer(fields["memory_mb"], f"{path}.memory_mb", positive=True, maximum=MEMORY_MAX_MB)
     split = _parse_split(fields["split"], f"{path}.split", check) if "split" in fields else None
     if scope == "global" and "split" in fields:
         check.add(f"{path}.split", "a global step runs as one group at the hub and takes no split")
+    depends_on: tuple[str, ...] = ()
     if "depends_on" in fields:
-        depends_on = check.string_list(fields["depends_on"], f"{path}.depends_on")
-    else:
-        depends_on = (previous,) if previous else ()
+        depends_on = check.string_list(fields["depends_on"], f"{path}.depends_on", max_length=STEP_MAX_LENGTH)
     return StepSpec(name=name, stage=stage, scope=scope, split=split, memory_mb=memory_mb or 0, depends_on=depends_on)
 
 
@@ -539,7 +757,7 @@ def _parse_split(raw: Any, path: str, check: _Collector) -> SplitSpec | None:
         return None
     max_size = None
     if "max_size" in fields:
-        max_size = check.integer(fields["max_size"], f"{path}.max_size", positive=True)
+        max_size = check.integer(fields["max_size"], f"{path}.max_size", positive=True, maximum=MAX_SIZE_LIMIT)
     elif by in ("visit", "exposure"):
         check.add(f"{path}.max_size", f"is required when splitting by {by}")
     values: tuple[str | int, ...] = ()
@@ -548,16 +766,34 @@ def _parse_split(raw: Any, path: str, check: _Collector) -> SplitSpec | None:
         if not isinstance(raw_values, list) or not raw_values:
             check.add(f"{path}.values", f"must be a non-empty list, got {_type_name(raw_values)}")
         else:
+            accepted: list[str | int] = []
             for index, value in enumerate(raw_values):
                 if isinstance(value, bool) or not isinstance(value, (str, int)):
                     check.add(f"{path}.values[{index}]", f"must be a string or integer, got {_type_name(value)}")
-            values = tuple(v for v in raw_values if isinstance(v, (str, int)) and not isinstance(v, bool))
+                    continue
+                problem = (value_error(value) if isinstance(value, str)
+                           else None if 0 <= value <= DATA_ID_MAX else f"must be between 0 and {DATA_ID_MAX}")
+                if problem:
+                    check.add(f"{path}.values[{index}]", problem)
+                elif value in accepted:
+                    check.add(f"{path}.values[{index}]", f"{value!r} listed twice")
+                else:
+                    accepted.append(value)
+            values = tuple(accepted)
     dimension = "band"
     if "dimension" in fields:
-        dimension = check.string(fields["dimension"], f"{path}.dimension") or "band"
+        dimension = check.string(fields["dimension"], f"{path}.dimension", max_length=64) or "band"
+        problem = identifier_error(dimension)
+        if problem:
+            check.add(f"{path}.dimension", problem)
+            dimension = "band"
     query = None
     if by == "query":
-        query = check.string(fields.get("query"), f"{path}.query")
+        query = check.string(fields.get("query"), f"{path}.query", max_length=4000)
+        problem = query_error(query) if query is not None else None
+        if problem:
+            check.add(f"{path}.query", problem)
+            query = None
     return SplitSpec(by=by, max_size=max_size, values=values, dimension=dimension, query=query)
 
 
@@ -565,11 +801,18 @@ def _check_dependencies(
     raw_steps: dict[str, tuple[dict, str]], stages: tuple[StageSpec, ...], check: _Collector
 ) -> None:
     steps = {step.name: step for stage in stages for step in stage.steps}
+    position = {name: index for index, name in enumerate(steps)}
     for name, step in steps.items():
         path = raw_steps[name][1]
         for index, dependency in enumerate(step.depends_on):
             if dependency not in raw_steps:
                 check.add(f"{path}.depends_on[{index}]", f"unknown step {dependency!r}")
+            elif dependency in position and position[dependency] > position[name]:
+                # The stages order the steps; a wait for a later step can never be met.
+                check.add(
+                    f"{path}.depends_on[{index}]",
+                    f"{name} cannot wait for {dependency!r}: the stages run {dependency} later",
+                )
     # Depth-first search; each cycle is reported once, at the step where it closes.
     graph = {name: [d for d in step.depends_on if d in steps] for name, step in steps.items()}
     state: dict[str, int] = {}
@@ -590,16 +833,22 @@ def _check_dependencies(
 
 
 def step_level(step: StepSpec, dataflow: PipelineDataflow) -> str:
-    """Return what one group of ``step`` covers: ``global``, ``tract`` or ``visit``.
+    """Return what one group of ``step`` covers: ``global``, ``healpix``, ``tract`` or ``visit``.
 
-    A global step is ``global``. A wide step whose tasks have a ``tract``
-    dimension runs per tract (``tract``), else one with ``visit`` or
-    ``exposure`` runs per visit (``visit``); a wide step with none of them
-    follows its split (``tract`` when split by tract, else ``visit``).
+    A step with ``scope: global`` is ``global``. Otherwise the pipeline's
+    ``steps:`` section decides when it has one (no sharding dimension:
+    ``global``; ``healpixN``: ``healpix``, one group per sky pixel; ``tract``;
+    ``visit``/``exposure``: ``visit``). Without it, a step whose tasks have a
+    ``tract`` dimension runs per tract (``tract``), else one with ``visit`` or
+    ``exposure`` runs per visit (``visit``); a step with none of them follows
+    its split (``tract`` when split by tract, else ``visit``).
     ``step`` must be a step of ``dataflow``.
     """
     if step.scope == "global":
         return "global"
+    sharded = dataflow.steps[step.name].level_from_sharding()
+    if sharded is not None:
+        return sharded
     dimensions = dataflow.steps[step.name].dimensions
     if "tract" in dimensions:
         return "tract"
@@ -654,11 +903,51 @@ def validate_against_dataflow(spec: CampaignSpec, dataflow: PipelineDataflow) ->
         split_error = split_level_error(spec, step, step_level(step, dataflow))
         if split_error is not None:
             errors.append(split_error)
+        errors.extend(sharding_errors(spec, step, dataflow))
     for key, names in (("return", spec.outputs.return_), ("archive", spec.outputs.archive)):
         for index, dataset_type in enumerate(names):
             if dataset_type not in produced:
                 errors.append(FieldError(f"outputs.{key}[{index}]", f"{dataset_type!r} is produced by no step"))
+    if not errors:
+        errors.extend(step_order_errors(spec, dataflow))
     return errors
+
+
+def sharding_errors(spec: CampaignSpec, step: StepSpec, dataflow: PipelineDataflow) -> list[FieldError]:
+    """Return the problems of ``step``'s scope and split against the pipeline's ``steps:`` section.
+
+    A step the section runs once (no sharding dimension) cannot be forced
+    ``wide`` nor split; a regional (``healpixN``) step gets one group per
+    pixel and takes no split.
+    """
+    flow = dataflow.steps[step.name]
+    path = spec.step_paths.get(step.name, "steps")
+    level = flow.level_from_sharding()
+    errors = []
+    if level == "global" and step.scope == "wide":
+        message = f"the pipeline runs {step.name} once (its steps: entry has no sharding dimension)"
+        errors.append(FieldError(f"{path}.scope", message))
+    if level in ("global", "healpix") and step.split is not None and step.scope != "global":
+        pixel = next((d for d in flow.sharding or () if d.startswith("healpix")), "healpix")
+        what = "runs once" if level == "global" else f"runs one group per {pixel} pixel"
+        errors.append(FieldError(f"{path}.split", f"{step.name} {what} and takes no split"))
+    return errors
+
+
+def step_order_errors(spec: CampaignSpec, dataflow: PipelineDataflow) -> list[FieldError]:
+    """Return the step-order problem lsst-pipe-base finds in the campaign's stages (empty: fine).
+
+    The campaign's steps, in stage order, are given to lsst-pipe-base as the
+    pipeline's steps (the tasks of other steps left out) and validated by it:
+    a step producing what an earlier step reads is an error at that step's
+    place in ``stages``.
+    """
+    labels = [step.name for step in spec.steps]
+    problem = check_step_order(dataflow.uri, labels)
+    if problem is None:
+        return []
+    label, message = problem
+    return [FieldError(spec.stage_paths.get(label, spec.step_paths.get(label, "stages")), message)]
 
 
 def load_spec(
@@ -667,21 +956,30 @@ def load_spec(
     known_sites: Collection[str] | None = None,
     site_shares: Mapping[str, float] | None = None,
     dataflow: PipelineDataflow | None = None,
+    name: str | None = None,
+    sources: PipelineSources | None = None,
 ) -> tuple[CampaignSpec, PipelineDataflow]:
     """Parse ``text``, load its pipeline (unless ``dataflow`` is given) and validate both.
 
+    ``name`` replaces the spec's name (see :func:`parse_spec`); ``sources``
+    say where the pipeline may come from (default: only the shipped ones).
     Returns the spec and the dataflow of its steps.
 
     Raises:
         SpecError: with every structural and dataflow problem found; a
-            pipeline that cannot be loaded is reported at path ``pipeline``.
+            pipeline that is not allowed or cannot be loaded is reported at
+            path ``pipeline``, naming no server path.
     """
-    spec = parse_spec(text, known_sites=known_sites, site_shares=site_shares)
+    spec = parse_spec(text, known_sites=known_sites, site_shares=site_shares, name=name)
     if dataflow is None:
         try:
-            dataflow = load_dataflow(resolve_pipeline_uri(spec.pipeline))
+            uri = resolve_pipeline_uri(spec.pipeline, sources)
         except DataflowError as err:
-            raise SpecError([FieldError("pipeline", str(err))]) from err
+            raise SpecError([FieldError("pipeline", str(err))]) from None
+        try:
+            dataflow = load_dataflow(uri)
+        except DataflowError as err:
+            raise SpecError([FieldError("pipeline", str(err).replace(uri, spec.pipeline))]) from None
     errors = validate_against_dataflow(spec, dataflow)
     if errors:
         raise SpecError(errors)

@@ -34,11 +34,13 @@ __all__ = [
     "INPUT_COLLECTIONS",
     "RAW_RUN",
     "REFCAT_RUN",
+    "LSSTCAM_DATASET_TYPES",
     "HubContents",
     "populate_hub",
     "refcat_pixels",
     "register_input_dataset_types",
     "write_defaults",
+    "write_lsstcam_defaults",
     "write_raws",
 ]
 
@@ -62,6 +64,27 @@ DEFAULT_DATASET_TYPES: dict[str, tuple[str, ...]] = {
 }
 """Overall inputs of the mock pipeline: name -> dimensions."""
 
+_PER_DETECTOR_CALIBS = ("dark", "defects", "linearizer", "ptc", "crosstalk", "bfk", "cti")
+#: The ephemeris kernels the LSSTCam DRP's generateEphemerides reads (no dimensions).
+EPHEMERIS_DATASET_TYPES = (
+    "de440s", "sb441_n16", "obscodes", "linux_p1550p2650", "pck00010", "earth_latest_high_prec",
+    "earth_620120_250826", "earth_2025_250826_2125_predict", "naif0012",
+)  # fmt: skip
+LSSTCAM_DATASET_TYPES: dict[str, tuple[str, ...]] = {
+    "camera": ("instrument",),
+    **{name: ("instrument", "detector") for name in _PER_DETECTOR_CALIBS},
+    "astrometry_camera": ("instrument", "physical_filter"),
+    "sky": ("instrument", "physical_filter", "detector"),
+    "the_monster_20250219": ("htm7",),
+    "fgcmLookUpTable": ("instrument",),
+    "skyMap": ("skymap",),
+    "brightObjectMask": ("skymap", "tract", "patch", "band"),
+    "pretrainedModelPackage": (),
+    "mpcorb": (),
+    **{name: () for name in EPHEMERIS_DATASET_TYPES},
+}
+"""Overall inputs of the LSSTCam DRP mock (``mock:lsstcam-drp``) besides raw, bias and flat: name -> dimensions."""
+
 
 @dataclass(frozen=True)
 class HubContents:
@@ -76,7 +99,7 @@ class HubContents:
 
 def register_input_dataset_types(butler: Butler) -> None:
     """Register the overall-input dataset types (idempotent)."""
-    for name, dimensions in DEFAULT_DATASET_TYPES.items():
+    for name, dimensions in {**DEFAULT_DATASET_TYPES, **LSSTCAM_DATASET_TYPES}.items():
         butler.registry.registerDatasetType(DatasetType(name, dimensions, STORAGE_CLASS, universe=butler.dimensions))
 
 
@@ -130,6 +153,7 @@ def write_defaults(butler: Butler, survey: Survey) -> HubContents:
         instrument=instrument,
         run=FGCM_RUN,
     )
+    write_lsstcam_defaults(butler, survey, pixels)
     return HubContents(
         raws=0,
         biases=len(survey.detectors),
@@ -137,6 +161,45 @@ def write_defaults(butler: Butler, survey: Survey) -> HubContents:
         refcats=len(pixels),
         lookup_tables=1,
     )
+
+
+def write_lsstcam_defaults(butler: Butler, survey: Survey, refcat_htm7: Iterable[int]) -> int:
+    """Write what the LSSTCam DRP mock reads besides raws, bias and flat, into the default runs.
+
+    Calibrations, camera models and sky frames into `CALIB_RUN`; the reference
+    catalog ``the_monster_20250219`` (on ``refcat_htm7``) into `REFCAT_RUN`;
+    the FGCM look-up table, sky map, bright-object masks, transiNet model,
+    orbit catalogue and ephemeris kernels into `FGCM_RUN`. Returns the number
+    of datasets written.
+    """
+    instrument = survey.instrument
+    count = 0
+
+    def put(name: str, run: str, **data_id: object) -> None:
+        nonlocal count
+        butler.put({"kind": name, **{k: v for k, v in data_id.items() if k != "instrument"}}, name, run=run, **data_id)
+        count += 1
+
+    put("camera", CALIB_RUN, instrument=instrument)
+    for detector in survey.detectors:
+        for name in _PER_DETECTOR_CALIBS:
+            put(name, CALIB_RUN, instrument=instrument, detector=detector)
+    for band in survey.bands:
+        physical_filter = survey.physical_filter(band)
+        put("astrometry_camera", CALIB_RUN, instrument=instrument, physical_filter=physical_filter)
+        for detector in survey.detectors:
+            put("sky", CALIB_RUN, instrument=instrument, physical_filter=physical_filter, detector=detector)
+    for pixel in refcat_htm7:
+        put("the_monster_20250219", REFCAT_RUN, htm7=pixel)
+    put("fgcmLookUpTable", FGCM_RUN, instrument=instrument)
+    put("skyMap", FGCM_RUN, skymap=survey.skymap.name)
+    for tract, geometry in survey.skymap.tracts.items():
+        for patch in geometry.patches:
+            for band in survey.bands:
+                put("brightObjectMask", FGCM_RUN, skymap=survey.skymap.name, tract=tract, patch=patch, band=band)
+    for name in ("pretrainedModelPackage", "mpcorb", *EPHEMERIS_DATASET_TYPES):
+        put(name, FGCM_RUN)
+    return count
 
 
 def write_raws(butler: Butler, survey: Survey, visits: Iterable[int] | None = None) -> int:

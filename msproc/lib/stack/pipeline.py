@@ -205,10 +205,17 @@ class FailureSpec:
         return f"config.fail_condition = {self.where!r}\nconfig.fail_exception = {self.exception!r}\n"
 
     def write(self, directory: str | Path) -> Path:
-        """Write the override file in ``directory``; returns its path."""
+        """Write the override file in ``directory``; returns its path.
+
+        The task label comes from the campaign's fault injection (user input) and names the file: raises
+        `msproc.lib.paths.UnsafePath` (a ValueError) unless it is one safe path component.
+        """
+        from msproc.lib.paths import safe_component, safe_join
+
+        name = f"fail_{safe_component(self.task_label, 'task_label')}.py"
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"fail_{self.task_label}.py"
+        path = safe_join(directory, name, field="task_label")
         path.write_text(self.config_text())
         return path
 

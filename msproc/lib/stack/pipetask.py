@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from msproc.lib.paths import safe_component
+
 from .pipeline import MOCK_PIPELINE, FailureSpec, failure_args
 
 __all__ = [
@@ -241,11 +243,13 @@ def run_group(
     ``output_run`` itself exists it is extended (same configs required).  A run exceeding ``timeout``
     seconds is killed (its whole process group) and reported with
     ``timed_out=True`` and exit code -9.  Never raises for a failed run;
-    raises `OSError` if pipetask cannot be started.
+    raises `OSError` if pipetask cannot be started, `msproc.lib.paths.UnsafePath` for a log name that is not
+    one safe path component.
     """
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    stem = log_name or f"{step}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    # The stem names files in work_dir; a step name is user input, so it must be one safe component.
+    stem = safe_component(log_name or f"{step}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}", "log_name")
     log_path = work_dir / f"{stem}.log"
     summary_path = work_dir / f"{stem}.summary.json"
     summary_path.unlink(missing_ok=True)

@@ -6,7 +6,6 @@ in the order the registry needs them (see STACK-NOTES.md).
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -14,6 +13,8 @@ from pathlib import Path
 import astropy.time
 import astropy.units as u
 from lsst.daf.butler import Butler, CollectionType, Timespan
+
+from msproc.lib.paths import mark_created, remove_tree
 
 from .survey import Survey
 
@@ -39,14 +40,16 @@ def create_repo(root: str | Path, *, exist_ok: bool = False) -> Butler:
 
     Returns a writeable `Butler`.  With ``exist_ok`` an existing repository is
     opened instead.  Raises `FileExistsError` if a repository already exists
-    and ``exist_ok`` is false.
+    and ``exist_ok`` is false.  The directory gets msproc's marker file
+    (``msproc.lib.paths.mark_created``) before the Butler writes anything, so
+    `remove_repo` may later delete it, and the leftovers of a failed attempt.
     """
     root = Path(root)
     if (root / "butler.yaml").exists():
         if not exist_ok:
             raise FileExistsError(f"A Butler repository already exists at {root}.")
         return open_repo(root)
-    root.mkdir(parents=True, exist_ok=True)
+    mark_created(root)
     Butler.makeRepo(str(root))
     return open_repo(root)
 
@@ -62,9 +65,14 @@ def open_repo(root: str | Path, *, writeable: bool = True) -> Butler:
     return Butler.from_config(str(root), writeable=writeable)
 
 
-def remove_repo(root: str | Path) -> None:
-    """Delete the repository directory at ``root`` (no error if missing)."""
-    shutil.rmtree(Path(root), ignore_errors=True)
+def remove_repo(root: str | Path, within: str | Path) -> bool:
+    """Delete the repository directory at ``root`` if msproc created it under ``within``.
+
+    Returns False if there was nothing to delete.  Raises `msproc.lib.paths.UnsafePath` if ``root`` is not
+    under ``within`` (symlinks resolved) or has no msproc marker file: msproc never deletes what it did not
+    create.
+    """
+    return remove_tree(root, within, field="root_uri")
 
 
 def insert_instrument(butler: Butler, survey: Survey) -> None:

@@ -172,6 +172,11 @@ class Survey:
             result.setdefault(self.visit_band[visit], set()).update(tracts)
         return {band: sorted(ts) for band, ts in sorted(result.items())}
 
+    def visit_centre(self, visit: int) -> tuple[float, float]:
+        """Return (ra, dec) in degrees of the centre of the visit's region (places it in a sky pixel)."""
+        centre = LonLat(self.visit_regions[visit].getBoundingCircle().getCenter())
+        return centre.getLon().asDegrees(), centre.getLat().asDegrees()
+
     def inventory(self) -> list[InventoryRow]:
         """Return the inventory rows: one per (visit, overlapped tract)."""
         return [

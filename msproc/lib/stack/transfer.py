@@ -75,6 +75,8 @@ class TransferResult:
     per_dataset_type: dict[str, int] = field(default_factory=dict)
     runs: tuple[str, ...] = ()
     duration: float = 0.0
+    #: bytes of the expected datasets' files as stored at the destination (measured, not estimated)
+    bytes: int = 0
 
     @property
     def complete(self) -> bool:
@@ -271,6 +273,36 @@ def _present(destination: Butler, refs: Sequence[DatasetRef]) -> list[DatasetRef
     return present
 
 
+def stored_bytes(butler: Butler, refs: Iterable[DatasetRef]) -> dict[Any, int]:
+    """Return ``{dataset id: bytes}``: the size of the files storing each of ``refs`` in ``butler``.
+
+    The URIs come from one batched datastore look-up (``get_many_uris``). A file shared by several datasets
+    (a zip of returned outputs: the URI's fragment names the member) counts once, for the first of them;
+    a dataset with no stored file counts 0.
+    """
+    refs = list(refs)
+    sizes: dict[Any, int] = {ref.id: 0 for ref in refs}
+    if not refs:
+        return sizes
+    seen: set[str] = set()
+    for ref, uris in butler.get_many_uris(refs, predict=False).items():
+        for uri in ([uris.primaryURI] if uris.primaryURI is not None else []) + list(uris.componentURIs.values()):
+            path = str(uri).split("#", 1)[0]
+            if path in seen:
+                continue
+            seen.add(path)
+            try:
+                sizes[ref.id] += (uri.replace(fragment="") if uri.fragment else uri).size()
+            except (FileNotFoundError, OSError):  # registered but not (or no longer) stored: nothing to count
+                continue
+    return sizes
+
+
+def dataset_bytes(butler: Butler, refs: Iterable[DatasetRef]) -> int:
+    """Return the bytes of the files that store ``refs`` in ``butler``, each file counted once."""
+    return sum(stored_bytes(butler, refs).values())
+
+
 def _verify(destination: Butler, refs: Sequence[DatasetRef]) -> int:
     """Return how many of ``refs`` are registered and stored at ``destination``."""
     known = _present(destination, refs)
@@ -331,6 +363,7 @@ def transfer_datasets(
         per_dataset_type={name: len(r) for name, r in found.items()},
         runs=runs,
         duration=time.monotonic() - started,
+        bytes=dataset_bytes(destination, refs),
     )
     if not result.complete:
         raise TransferError(f"Only {ingested} of {len(refs)} datasets verified at the destination.")
@@ -452,23 +485,24 @@ def count_expected_pairs(
     data_ids: Mapping[str, Sequence[int]],
     where_for: Mapping[str, str],
 ) -> tuple[int, int]:
-    """Return ``(pairs, whole)``: the (dataset type, data-ID value) pairs queryable in ``butler`` for the
+    """Return ``(pairs, whole)``: the (dataset type, data-ID piece) pairs queryable in ``butler`` for the
     restricted dataset types, and how many unrestricted dataset types have at least one dataset.
 
-    This is what a movement's ``expected_count`` (planned pairs) is verified against, whatever backend
-    carried it.
+    A piece is the tuple of the dataset type's values of the ``data_ids`` keys among its dimensions (a visit,
+    or a visit and a tract). This is what a movement's ``expected_count`` (planned pairs) is verified against,
+    whatever backend carried it.
     """
     pairs = whole = 0
     for dataset_type in dataset_types:
         dims = set(dimensions.get(dataset_type, []))
-        key = next((k for k in data_ids if k in dims and data_ids[k]), None)
+        keys = [k for k in data_ids if k in dims and data_ids[k]]
         try:
             refs = butler.query_datasets(dataset_type, collections=["*"], where=where_for.get(dataset_type, ""),
                                          find_first=False, explain=False, limit=None)
         except MissingDatasetTypeError:
             refs = []
-        if key is None:
+        if not keys:
             whole += 1 if refs else 0
         else:
-            pairs += len({ref.dataId[key] for ref in refs})
+            pairs += len({tuple(ref.dataId[key] for key in keys) for ref in refs})
     return pairs, whole

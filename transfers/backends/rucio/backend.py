@@ -478,18 +478,22 @@ class RucioTransferBackend(TransferBackend):
         return len(entries)
 
     # -- operator actions --------------------------------------------------------------------------------------
-    def retry_rule(self, ids: dict[str, Any]) -> dict[str, Any]:
-        """Ask Rucio to retry a stuck rule now (the judge repairer re-queues its stuck locks); return the new ids.
+    def retry(self, ids: dict[str, Any]) -> dict[str, Any]:
+        """Ask Rucio to retry the movement's stuck rule now (the judge repairer re-queues its stuck locks);
+        return the new ids.
 
         A SUSPENDED rule is put back to STUCK first. The returned ids carry a ``retry`` marker (the rule's
         ``updated_at`` after the boost): until the repairer touches the rule, `poll` shows it as
         transferring, not stuck, for up to ``REPAIR_GRACE_SECONDS``. A rule that no longer exists is
-        left to ``start`` to re-create (ids returned unchanged). Raises TransferBackendError.
+        left to ``start`` to re-create, and a movement without a rule has nothing to retry (ids returned
+        unchanged). Raises TransferBackendError.
         """
         from rucio.common.exception import RucioException, RuleNotFound
 
+        rule_id = ids.get("rule_id")
+        if not rule_id:
+            return dict(ids)
         client = _client(self.settings())
-        rule_id = ids["rule_id"]
         try:
             if _rule_state(client.get_replication_rule(rule_id)) == "SUSPENDED":
                 client.update_replication_rule(rule_id, {"state": "STUCK"})
@@ -503,10 +507,13 @@ class RucioTransferBackend(TransferBackend):
         return {**ids, "retry": {"rule_id": rule_id, "updated_at": str(boosted.get("updated_at")),
                                  "requested": datetime.now(UTC).isoformat(timespec="seconds")}}
 
-    def cancel_rule(self, ids: dict[str, Any]) -> None:
-        """Delete the movement's rule (files already copied stay until Rucio cleans them). Idempotent."""
+    def cancel(self, ids: dict[str, Any]) -> None:
+        """Delete the movement's rule if it has one (files already copied stay until Rucio cleans them).
+        Idempotent. Raises TransferBackendError."""
         from rucio.common.exception import RucioException, RuleNotFound
 
+        if not ids.get("rule_id"):
+            return
         client = _client(self.settings())
         try:
             client.delete_replication_rule(ids["rule_id"], purge_replicas=False)

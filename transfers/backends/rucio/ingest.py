@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from msproc.lib.paths import safe_join
+
 from .registration import (
     KIND_DATA_PRODUCT,
     KIND_DIM_FILE,
@@ -113,7 +115,8 @@ def collect_source_files(
     refs = sorted(unique.values(), key=lambda ref: (ref.datasetType.name, str(ref.run), str(ref.id)))
     if not refs:
         return []
-    stage = Path(root) / STAGING_DIR / stage_name
+    # Site codes and run names become directories here: checked components, under the repository root.
+    stage = safe_join(root, STAGING_DIR, *stage_name.split("/"), field="stage_name")
     dim_path = stage / "dimensions.yaml"
     if not dim_path.exists():
         _export_dimensions(source, refs, dim_path)
@@ -123,7 +126,7 @@ def collect_source_files(
         for ref in refs:
             by_run.setdefault(ref.run, []).append(ref)
         for run, run_refs in sorted(by_run.items()):
-            run_dir = stage / "zips" / run.replace("/", "_")
+            run_dir = safe_join(stage, "zips", run.replace("/", "_"), field="run")
             existing = sorted(run_dir.glob("*.zip")) if run_dir.exists() else []
             if not existing:
                 run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,283 @@
+"""Plans follow the data: splits, returns per producer, no empty group, nothing lost or moved in vain (issue 14)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from msproc.lib.planning.dataflow import MOCK_DRP_PIPELINE, load_dataflow
+from msproc.lib.planning.inventory import VisitInfo
+from msproc.lib.planning.planner import Plan, plan_campaign
+from msproc.lib.planning.spec import SpecError, load_spec
+
+from .conftest import SHARES, SITES, TEMPLATES
+from .plan_check import check_plan, check_returns
+
+
+class Inventory:
+    def __init__(self, visits: list[VisitInfo]) -> None:
+        self._visits = sorted(visits, key=lambda info: info.visit)
+
+    def __repr__(self) -> str:
+        return f"Inventory({self._visits!r})"
+
+    def visits(self) -> list[VisitInfo]:
+        return list(self._visits)
+
+    def tracts(self) -> list[int]:
+        return sorted({t for info in self._visits for t in info.tracts})
+
+
+@pytest.fixture(scope="module")
+def mock_dataflow():
+    return load_dataflow(str(MOCK_DRP_PIPELINE))
+
+
+def plan_of(document: dict, dataflow, inventory) -> Plan:
+    spec, _ = load_spec(yaml.safe_dump(document), known_sites=SITES, site_shares=SHARES, dataflow=dataflow)
+    return plan_campaign(spec, inventory, dataflow)
+
+
+def problems_of(plan: Plan, document: dict, dataflow, inventory) -> list[str]:
+    planned = {t for site in plan.sites for t in site.tracts}
+    visit_tracts = {info.visit: tuple(t for t in info.tracts if t in planned) for info in inventory.visits()}
+    visit_tracts = {v: ts for v, ts in visit_tracts.items() if ts}
+    exposure_of = {info.visit: info.exposure for info in inventory.visits()}
+    inputs = set(document["inputs"].get("dataset_types", ["raw"]))
+    inputs |= {name for entry in document.get("defaults", []) for name in entry["dataset_types"]}
+    outputs = document.get("outputs", {})
+    wanted = list(dict.fromkeys([*outputs.get("return", []), *outputs.get("archive", [])]))
+    return (check_plan(plan, dataflow, visit_tracts, exposure_of, inputs)
+            + check_returns(plan, dataflow, visit_tracts, exposure_of, wanted))
+
+
+def template(name: str) -> dict:
+    return yaml.safe_load((TEMPLATES / f"{name}.yaml").read_text())
+
+
+def step_of(document: dict, name: str) -> dict:
+    return next(step for step in document["steps"] if step["name"] == name)
+
+
+# A 2x2 survey where IN2P3's tract has no i-band visit, and SLAC's visit 3 straddles both tracts.
+TWO_BY_TWO = Inventory([
+    VisitInfo(1, 10, "g", (9469,)), VisitInfo(2, 20, "r", (9469,)), VisitInfo(3, 30, "i", (9469, 9948)),
+    VisitInfo(4, 40, "i", (9469,)), VisitInfo(5, 50, "g", (9948,)), VisitInfo(6, 60, "r", (9948,)),
+])
+
+
+def test_the_shipped_templates_plan_with_no_problem(mock_dataflow, inventory):
+    for name in ("2x2", "2x4"):
+        document = template(name)
+        plan = plan_of(document, mock_dataflow, inventory)
+        assert problems_of(plan, document, mock_dataflow, inventory) == []
+
+
+def test_it_makes_a_values_group_only_where_the_site_has_that_value(mock_dataflow):
+    document = template("2x2")
+    step_of(document, "step4")["split"] = {"by": "values", "dimension": "band", "values": ["g", "r", "i"]}
+    plan = plan_of(document, mock_dataflow, TWO_BY_TWO)
+    groups = [(g.site, g.data_query.rsplit(" AND ", 1)[1], g.visits, g.tracts) for g in plan.step("step4").groups]
+    assert groups == [
+        ("SLAC", "band='g'", [1], [9469]),
+        ("SLAC", "band='r'", [2], [9469]),
+        ("SLAC", "band='i'", [3, 4], [9469]),
+        ("IN2P3", "band='g'", [5], [9948]),
+        ("IN2P3", "band='r'", [6], [9948]),
+        ("IN2P3", "band='i'", [3], [9948]),  # the straddling visit is IN2P3's only i-band data
+    ]
+    assert problems_of(plan, document, mock_dataflow, TWO_BY_TWO) == []
+
+
+def test_a_values_split_value_that_no_site_has_is_a_spec_error_not_an_empty_group(mock_dataflow):
+    document = template("2x2")
+    step_of(document, "step4")["split"] = {"by": "values", "dimension": "band", "values": ["g", "z"]}
+    with pytest.raises(SpecError) as excinfo:
+        plan_of(document, mock_dataflow, TWO_BY_TWO)
+    assert [str(error) for error in excinfo.value.errors] == [
+        "steps[7].split.values[1]: no such band in the campaign's data: 'z'"]
+
+
+def test_a_query_split_restricts_the_groups_and_the_returns(mock_dataflow):
+    document = template("2x2")
+    step_of(document, "step6")["split"] = {"by": "query", "query": "band IN ('g', 'r')"}
+    plan = plan_of(document, mock_dataflow, TWO_BY_TWO)
+    assert [(g.site, g.visits) for g in plan.step("step6").groups] == [("SLAC", [1, 2]), ("IN2P3", [5, 6])]
+    (back,) = [m for m in plan.movements if m.kind == "return"]
+    # Only the g and r visits IN2P3 processed come back: metrics and diff_src for 5 and 6.
+    assert back.sources == ["IN2P3"] and back.data_ids == {"visit": [5, 6]} and back.expected_count == 4
+    assert problems_of(plan, document, mock_dataflow, TWO_BY_TWO) == []
+
+
+def test_a_query_split_on_a_tract_level_step_drops_tracts_it_excludes(mock_dataflow):
+    document = template("2x2")
+    step_of(document, "step4")["split"] = {"by": "query", "query": "tract = 9948 AND visit.band != 'i'"}
+    plan = plan_of(document, mock_dataflow, TWO_BY_TWO)
+    assert [(g.site, g.visits, g.tracts) for g in plan.step("step4").groups] == [("IN2P3", [5, 6], [9948])]
+    assert plan.step("step4").groups[0].data_query.endswith("AND (tract = 9948 AND visit.band != 'i')")
+
+
+def test_a_query_the_inventory_cannot_answer_is_refused_with_its_path(mock_dataflow):
+    document = template("2x2")
+    step_of(document, "step6")["split"] = {"by": "query", "query": "day_obs > 20250101"}
+    with pytest.raises(SpecError, match=r"steps\[8\]\.split\.query: cannot evaluate .*'day_obs'"):
+        plan_of(document, mock_dataflow, TWO_BY_TWO)
+    step_of(document, "step6")["split"] = {"by": "query", "query": "band IN ("}
+    with pytest.raises(SpecError, match=r"steps\[8\]\.split\.query: not a Butler expression"):
+        plan_of(document, mock_dataflow, TWO_BY_TWO)
+
+
+def test_a_values_split_on_a_dimension_the_inventory_lacks_is_refused(mock_dataflow):
+    document = template("2x2")
+    step_of(document, "step6")["split"] = {"by": "values", "dimension": "physical_filter", "values": ["g"]}
+    with pytest.raises(SpecError, match=r"steps\[8\]\.split\.dimension: 'physical_filter' is not known"):
+        plan_of(document, mock_dataflow, TWO_BY_TWO)
+
+
+def test_a_split_upstream_narrows_what_moves_downstream(mock_dataflow, inventory):
+    """step2d makes calibrated_pvi only for g and r: no i-band pvi is exchanged before step3."""
+    document = template("2x4")
+    step_of(document, "step2d")["split"] = {"by": "query", "query": "band != 'i'"}
+    plan = plan_of(document, mock_dataflow, inventory)
+    bands = {info.visit: info.band for info in inventory.visits()}
+    exchanged = [v for m in plan.movements if m.kind == "exchange" and "calibrated_pvi" in m.dataset_types
+                 for v in m.data_ids.get("visit", [])]
+    assert exchanged and all(bands[v] != "i" for v in exchanged)
+    assert problems_of(plan, document, mock_dataflow, inventory) == []
+
+
+def test_a_per_visit_and_tract_output_returns_from_the_site_that_makes_each_piece(mock_dataflow, inventory):
+    """forced_source (visit x tract) is made at the tract owner: 2002 x 9942 comes from LANCS, not RAL."""
+    document = template("2x4")
+    document["outputs"] = {"return": ["forced_source"]}
+    plan = plan_of(document, mock_dataflow, inventory)
+    returns = {m.sources[0]: m for m in plan.movements if m.kind == "return"}
+    assert returns["LANCS"].data_ids["tract"] == [9941, 9942] and 2002 in returns["LANCS"].data_ids["visit"]
+    assert 2002 in returns["RAL"].data_ids["visit"] and returns["RAL"].data_ids["tract"] == [1, 2]
+    assert returns["LANCS"].after_steps == ["step4"] and returns["LANCS"].key == "return:LANCS>SLAC:after-step4"
+    # Every piece counts: one per (visit, tract) the site's step4 groups make.
+    overlaps = {(info.visit, t) for info in inventory.visits() for t in info.tracts if t in (9941, 9942)}
+    assert returns["LANCS"].expected_count == len(overlaps)
+    assert problems_of(plan, document, mock_dataflow, inventory) == []
+
+
+def test_returns_of_different_producers_are_separate_movements(mock_dataflow, inventory):
+    document = template("2x4")
+    document["outputs"] = {"return": ["forced_source", "metrics"], "archive": ["metrics"]}
+    plan = plan_of(document, mock_dataflow, inventory)
+    from_lancs = [m for m in plan.movements if m.kind == "return" and m.sources == ["LANCS"]]
+    assert [(m.key, m.dataset_types) for m in from_lancs] == [
+        ("return:LANCS>SLAC:after-step4", ["forced_source"]),
+        ("return:LANCS>SLAC:after-step6", ["metrics"]),
+    ]
+    archive = plan.movements[-1]
+    assert archive.after_movements == [m.key for m in plan.movements if m.kind == "return" and
+                                       "metrics" in m.dataset_types]
+    assert problems_of(plan, document, mock_dataflow, inventory) == []
+
+
+def test_an_output_the_hub_already_received_is_not_returned_again(mock_dataflow, inventory):
+    """visit_summary reaches the hub for step2c; returning it again would move it twice."""
+    document = template("2x4")
+    document["outputs"] = {"return": ["visit_summary"]}
+    plan = plan_of(document, mock_dataflow, inventory)
+    assert not [m for m in plan.movements if m.kind == "return"]
+
+
+def test_a_mapped_tract_without_data_is_refused_at_its_path(mock_dataflow):
+    document = template("2x2")
+    document["tract_map"][777] = "IN2P3"
+    with pytest.raises(SpecError) as excinfo:
+        plan_of(document, mock_dataflow, TWO_BY_TWO)
+    assert [str(error) for error in excinfo.value.errors] == ["tract_map.777: no such tract in the inventory"]
+
+
+def test_movement_restrictions_with_two_keys_round_trip(mock_dataflow, inventory):
+    document = template("2x4")
+    document["outputs"] = {"return": ["forced_source"]}
+    plan = plan_of(document, mock_dataflow, inventory)
+    assert Plan.from_dict(plan.to_dict()) == plan
+
+
+# ------------------------------------------------------------------ property: random small surveys and specs
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+BANDS = ("g", "r", "i")
+LEVELS = {"step1": "visit", "step2a": "visit", "step2b": "tract", "step2d": "visit", "step3": "tract",
+          "step4": "tract", "step6": "visit"}
+PRODUCTS = ("pvi", "visit_summary", "isolated_star_cat", "calibrated_pvi", "deep_coadd", "object_table",
+            "forced_source", "diff_src", "metrics")
+
+
+#: What a generated spec may be refused for: data it names that the survey does not have.
+REFUSALS = re.compile(r"no such tract in the inventory|no such band in the campaign's data|matches no data")
+
+
+@st.composite
+def surveys_and_specs(draw):
+    tracts = draw(st.lists(st.integers(100, 109), min_size=1, max_size=5, unique=True))
+    visits = []
+    for visit in range(1, draw(st.integers(1, 12)) + 1):
+        overlapped = draw(st.lists(st.sampled_from(tracts + [999]), min_size=1, max_size=2, unique=True))
+        visits.append(VisitInfo(visit, visit * 10, draw(st.sampled_from(BANDS)), tuple(sorted(overlapped))))
+    sites = draw(st.lists(st.sampled_from(SITES), min_size=1, max_size=4, unique=True))
+    document = template("2x2")
+    document["hub"] = sites[0]
+    document["sites"] = sites
+    # Only tracts the inventory has: a tract_map tract without data is refused (tested on its own above).
+    covered = sorted({tract for info in visits for tract in info.tracts if tract in tracts}) or tracts
+    document["tract_map"] = {tract: draw(st.sampled_from(sites)) for tract in covered}
+    for step in document["steps"]:
+        level = LEVELS.get(step["name"])
+        if level is None:
+            continue
+        kinds = ["tract", "values", "query"] + (["visit", "exposure"] if level == "visit" else [])
+        kind = draw(st.sampled_from(kinds))
+        if kind in ("visit", "exposure", "tract"):
+            step["split"] = {"by": kind, "max_size": draw(st.integers(1, 4))}
+        elif kind == "values":
+            step["split"] = {"by": "values", "dimension": "band",
+                             "values": draw(st.lists(st.sampled_from(BANDS), min_size=1, max_size=3, unique=True))}
+        else:
+            chosen = draw(st.lists(st.sampled_from(BANDS), min_size=1, max_size=2, unique=True))
+            query = "band IN (" + ", ".join(f"'{b}'" for b in chosen) + ")"
+            if draw(st.booleans()):
+                query += f" OR tract = {draw(st.sampled_from(tracts))}"
+            step["split"] = {"by": "query", "query": query}
+    returned = draw(st.lists(st.sampled_from(PRODUCTS), max_size=3, unique=True))
+    archived = draw(st.lists(st.sampled_from(returned), max_size=len(returned), unique=True)) if returned else []
+    document["outputs"] = {"return": returned, "archive": archived}
+    return Inventory(visits), document
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(surveys_and_specs())
+def test_property_every_group_has_data_every_read_is_there_and_nothing_moves_in_vain(mock_dataflow, case):
+    inventory, document = case
+    try:
+        plan = plan_of(document, mock_dataflow, inventory)
+    except SpecError as exc:  # refused, never planned wrong: only for input that matches no data
+        assert all(REFUSALS.search(str(error)) for error in exc.errors), exc.errors
+        return
+    for step in plan.steps:
+        for group in step.groups:
+            assert step.level == "global" or (group.visits and group.tracts), (step.name, group)
+    problems = problems_of(plan, document, mock_dataflow, inventory)
+    assert problems == [], (problems, inventory, document["tract_map"], document["hub"],
+                            {s["name"]: s.get("split") for s in document["steps"]}, document["outputs"])
+    assert len({m.key for m in plan.movements}) == len(plan.movements)
+    assert Plan.from_dict(plan.to_dict()) == plan
+
+
+def test_nothing_returned_means_no_archive_movement(mock_dataflow):
+    """A campaign run wholly at the hub returns nothing; the archive zips returns, so none is planned."""
+    document = template("2x2")
+    document["sites"] = ["SLAC"]
+    document["tract_map"] = {9469: "SLAC", 9948: "SLAC"}
+    plan = plan_of(document, mock_dataflow, TWO_BY_TWO)
+    assert not [m for m in plan.movements if m.kind in ("return", "archive")]
