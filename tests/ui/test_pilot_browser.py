@@ -237,3 +237,30 @@ def test_the_volume_matrix_shows_measured_bytes_after_a_local_run(page, live_ser
     page.goto(reverse("sites:site", args=[campaign.hub.code]))
     assert page.locator("section.throughput polyline").count() >= 1
     shot(page, "13-site-throughput")
+
+
+def test_a_pilot_sees_the_liveness_banner_when_the_worker_has_stopped(page, live_server, pilot):  # noqa: F811
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.models import Heartbeat
+
+    now = timezone.now()
+    Heartbeat.objects.create(kind="tick", name="reconcile", last_seen=now)
+    Heartbeat.objects.create(kind="beat", name="beat-host", last_seen=now)
+    # What a worker leaves behind when it is stopped: its last heartbeat, marked as a clean shutdown.
+    worker = Heartbeat.objects.create(kind="worker", name="celery@w1", last_seen=now - timedelta(minutes=5),
+                                      stopped=True)
+    log_in(page)
+    for path in ("/", reverse("campaigns:campaign-list"), reverse("transfers:movement-list")):
+        page.goto(path)
+        banner = page.locator("#liveness-banner")
+        assert banner.is_visible(), path
+        assert "no worker has reported" in banner.inner_text()
+    shot(page, "liveness-banner")
+
+    # A worker starts again and reports: the banner goes.
+    Heartbeat.objects.filter(pk=worker.pk).update(last_seen=timezone.now(), stopped=False)
+    page.goto("/")
+    assert page.locator("#liveness-banner").count() == 0
