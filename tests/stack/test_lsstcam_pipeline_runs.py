@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from msproc.lib.planning.dataflow import MOCK_LSSTCAM_DRP_PIPELINE
-from msproc.lib.stack.defaults import INPUT_COLLECTIONS
+from msproc.lib.stack.defaults import INPUT_COLLECTIONS, populate_hub
 from msproc.lib.stack.pipetask import run_group
+from msproc.lib.stack.repo import create_repo
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +20,11 @@ STEPS = (
 )
 
 
-def test_it_runs_the_lsstcam_drp_single_visit_steps_and_fgcm_on_the_synthetic_hub(hub_root, tmp_path):
+def test_it_runs_the_lsstcam_drp_single_visit_steps_and_fgcm_on_the_synthetic_hub(survey, tmp_path):
+    # A hub of its own: the LSSTCam DRP registers dataset types (post_isr_image…) with other dimensions
+    # than the mock DRP does, and one repository holds one definition of each.
+    hub_root = tmp_path / "hub"
+    populate_hub(create_repo(hub_root), survey)
     previous: list[str] = []
     for step, query in STEPS:
         run = f"lsstcam/{step}/run"

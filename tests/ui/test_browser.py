@@ -199,7 +199,14 @@ def test_a_pilot_builds_starts_watches_retries_and_reassigns(page, live_server, 
     assert page.locator(f"input[name=campaigns][value='{campaign.pk}']").is_checked()
     page.select_option("#id_to_site", "RAL")
     shot(page, "09-reassign-form")
-    confirm(page, "browser test: LANCS down for a week")
+    page.fill("textarea[name=comment]", "browser test: LANCS down for a week")
+    page.get_by_role("button", name="Preview", exact=True).click()  # what it would do, changing nothing
+    page.wait_for_load_state()
+    assert page.locator("section.reassign-preview").is_visible()
+    assert Group.objects.filter(campaign=campaign, site__code="LANCS", status="waiting").count() == pending
+    shot(page, "09b-reassign-preview")
+    page.fill("textarea[name=comment]", "browser test: LANCS down for a week")
+    page.get_by_role("button", name="Reassign", exact=True).click()
     page.wait_for_url(re.compile(r"/sites/LANCS/$"))
     assert "moved LANCS → RAL" in page.inner_text(".messages")
     shot(page, "10-reassigned")

@@ -195,8 +195,9 @@ def test_every_page_fits_a_390px_phone(browser, live_server, pilot, two_by_two):
 def test_the_volume_matrix_shows_measured_bytes_after_a_local_run(page, live_server, pilot, tmp_path,  # noqa: F811
                                                                    settings):
     from msproc.celery import app
-    from sites.services import refresh_replicas, setup_local_sites
+    from sites.services import setup_local_sites
     from transfers.models import Replica
+    from transfers.services import refresh_replicas
 
     settings.DATA_DIR = tmp_path
     settings.MSPROC_SITES_DIR = tmp_path / "sites"
