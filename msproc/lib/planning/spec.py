@@ -18,28 +18,77 @@ itself is bounded (:data:`SPEC_MAX_BYTES`, :data:`SPEC_MAX_DEPTH`,
 :data:`SPEC_MAX_NODES`) before it is built, so a huge or deeply nested
 spec is an error, not an exhausted server. A ``pipeline`` must be one the
 :class:`PipelineSources` allow.
+
+The parts live beside this module and are re-exported here: the dataclasses and
+errors in :mod:`.spec_types`, the bounds in :mod:`.limits`, the checks against
+the pipeline in :mod:`.spec_dataflow`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from collections.abc import Collection, Mapping
 from typing import Any
-
-import yaml
 
 from .assignment import ASSIGNMENTS
 from .dataflow import (
     DataflowError,
     PipelineDataflow,
     PipelineSources,
-    check_step_order,
     load_dataflow,
     resolve_pipeline_uri,
 )
+from .limits import (
+    COLLECTION_MAX_LENGTH,
+    COLLECTION_PATTERN,
+    COLLECTION_RULE,
+    DATA_ID_MAX,
+    DATA_ID_NAME_MAX_LENGTH,
+    DATA_ID_NAME_PATTERN,
+    DATASET_TYPE_MAX_LENGTH,
+    DATASET_TYPE_PATTERN,
+    MAX_SIZE_LIMIT,
+    MEMORY_MAX_MB,
+    NAME_MAX_LENGTH,
+    SPEC_MAX_BYTES,
+    SPEC_MAX_DEPTH,
+    SPEC_MAX_NODES,
+    STAGE_MAX_LENGTH,
+    STEP_MAX_LENGTH,
+    STEP_PATTERN,
+    bounded_yaml,
+    collection_errors,
+    collection_name_error,
+    longest_collection,
+    name_error,
+    size_error,
+)
 from .query import identifier_error, query_error, value_error
+from .spec_dataflow import (
+    dependency_errors,
+    sharding_errors,
+    split_level_error,
+    step_level,
+    step_order_errors,
+    validate_against_dataflow,
+)
+from .spec_types import (
+    SCOPES,
+    SHARE_TOLERANCE,
+    SPLIT_KINDS,
+    VISIT_SPLIT_KINDS,
+    CampaignSpec,
+    DefaultsSpec,
+    FieldError,
+    OutputsSpec,
+    SiteSpec,
+    SpecError,
+    SplitSpec,
+    StageSpec,
+    StepSpec,
+    type_name,
+)
 
 __all__ = [
     "COLLECTION_MAX_LENGTH",
@@ -63,6 +112,7 @@ __all__ = [
     "collection_name_error",
     "load_spec",
     "longest_collection",
+    "size_error",
     "name_error",
     "parse_spec",
     "sharding_errors",
@@ -71,217 +121,6 @@ __all__ = [
     "step_level",
     "validate_against_dataflow",
 ]
-
-SHARE_TOLERANCE = 1e-6
-SPLIT_KINDS = ("tract", "visit", "exposure", "values", "query")
-#: Split kinds that cut a step's visits into runs: only for visit-level steps.
-VISIT_SPLIT_KINDS = ("visit", "exposure")
-SCOPES = ("wide", "global")
-
-#: Largest spec accepted, in bytes of UTF-8 (the UI, API and CLI refuse more before parsing).
-SPEC_MAX_BYTES = 1_000_000
-#: Deepest nesting of mappings and lists accepted (a real spec needs 4).
-SPEC_MAX_DEPTH = 20
-#: Most YAML nodes (scalars, mappings, lists, aliases) accepted in one spec.
-SPEC_MAX_NODES = 200_000
-#: Campaign names: the ``Campaign.name`` column; they become part of collections, workflows and directories.
-NAME_MAX_LENGTH = 128
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-#: Butler's limit on a collection name (``lsst.daf.butler.column_spec.COLLECTION_NAME_MAX_LENGTH``).
-COLLECTION_MAX_LENGTH = 64
-#: Collection names msproc creates or passes to BPS (``-i a,b``, unquoted): no space, comma or quote.
-COLLECTION_PATTERN = re.compile(r"[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*")
-COLLECTION_RULE = ("must be {what} of letters, digits, '_', '.', '+' and '-' in parts separated by single '/' "
-                   "(no '.' or '..' part)")
-#: Pipeline subset labels: they become parts of collections, workflow names and directories.
-STEP_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-STEP_MAX_LENGTH = 64  # the Step.name column
-STAGE_MAX_LENGTH = 64
-DATASET_TYPE_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-DATASET_TYPE_MAX_LENGTH = 128
-#: Instrument and skymap names are quoted into every group's data query.
-DATA_ID_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-DATA_ID_NAME_MAX_LENGTH = 64
-MEMORY_MAX_MB = 1_048_576  # 1 TB: above any PanDA queue
-MAX_SIZE_LIMIT = 1_000_000
-DATA_ID_MAX = 2**31 - 1
-#: Room left in collection names for attempts (``.../attempt999``).
-ATTEMPT_DIGITS = 3
-
-
-def name_error(name: Any) -> str | None:
-    """Return why ``name`` cannot be a campaign name, or None when it can."""
-    if not isinstance(name, str) or not name:
-        return f"must be a non-empty string, got {_type_name(name)}"
-    if len(name) > NAME_MAX_LENGTH:
-        return f"must be at most {NAME_MAX_LENGTH} characters, got {len(name)}"
-    if not NAME_PATTERN.fullmatch(name):
-        return ("may hold only letters, digits, '_', '.' and '-', starting with a letter or digit "
-                "(it becomes part of collection, workflow and directory names)")
-    return None
-
-
-def collection_name_error(name: str, what: str = "a collection name") -> str | None:
-    """Return why ``name`` cannot be a Butler collection msproc uses, or None."""
-    if len(name) > COLLECTION_MAX_LENGTH:
-        return f"must be at most {COLLECTION_MAX_LENGTH} characters (Butler's limit), got {len(name)}"
-    if not COLLECTION_PATTERN.fullmatch(name) or any(part in (".", "..") for part in name.split("/")):
-        return COLLECTION_RULE.format(what=what)
-    return None
-
-
-def longest_collection(output_prefix: str, groups_per_step: Mapping[str, int]) -> str:
-    """Return the longest collection a campaign with this prefix and these steps (name -> groups) may create.
-
-    ``{prefix}/{step}/group{N}/attempt{N}``, with room for 3-digit attempts.
-    """
-    names = [f"{output_prefix}/{step}/group{count}/attempt{'9' * ATTEMPT_DIGITS}"
-             for step, count in groups_per_step.items()]
-    return max(names, key=len, default=output_prefix)
-
-
-def collection_errors(spec: CampaignSpec, groups_per_step: Mapping[str, int],
-                      limit: int | None = COLLECTION_MAX_LENGTH) -> list[FieldError]:
-    """Return the error of a campaign whose collections would be longer than ``limit`` (empty: fine; None: no
-    limit)."""
-    longest = longest_collection(spec.output_prefix, groups_per_step)
-    if limit is None or len(longest) <= limit:
-        return []
-    fix = "output_prefix" if spec.output_prefix_path == "output_prefix" else "name (or give an output_prefix)"
-    return [FieldError(spec.output_prefix_path,
-                       f"makes collections like {longest!r} of {len(longest)} characters; the hub's Butler "
-                       f"allows {limit}: give a shorter {fix}")]
-
-
-@dataclasses.dataclass(frozen=True)
-class FieldError:
-    """One problem in a spec: where (``path``, ``""`` for the whole document) and what."""
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
-
-
-class SpecError(ValueError):
-    """A spec is invalid; ``errors`` lists every problem found, in document order."""
-
-    def __init__(self, errors: list[FieldError]) -> None:
-        self.errors = list(errors)
-        super().__init__("\n".join(str(error) for error in self.errors))
-
-
-@dataclasses.dataclass(frozen=True)
-class SiteSpec:
-    """A participating site and its share of the tracts (None when a tract_map is used)."""
-
-    code: str
-    share: float | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class SplitSpec:
-    """How a wide step is cut into groups (one BPS submission each).
-
-    ``by``: ``tract`` (``max_size`` tracts per group, default 1), ``visit`` /
-    ``exposure`` (runs of at most ``max_size`` of the site's visits; visit-level
-    steps only, see :func:`step_level`), ``values`` (one group per value of
-    ``dimension``), ``query`` (one group restricted by ``query``).
-    """
-
-    by: str
-    max_size: int | None = None
-    values: tuple[str | int, ...] = ()
-    dimension: str = "band"
-    query: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class StepSpec:
-    """One step of the campaign: a pipeline subset label and how to run it.
-
-    ``scope`` is None unless the spec forces one (``wide``/``global``): the
-    pipeline's ``steps:`` section (or its tasks' dimensions) decides.
-    ``depends_on`` lists only the spec's extra dependencies; the planner adds
-    the dataflow's (see :mod:`msproc.lib.planning.structure`).
-    """
-
-    name: str
-    stage: str
-    scope: str | None
-    split: SplitSpec | None
-    memory_mb: int
-    depends_on: tuple[str, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class StageSpec:
-    """An ordered group of steps."""
-
-    name: str
-    steps: tuple[StepSpec, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class DefaultsSpec:
-    """Dataset types every site needs before stage 1 and where the hub has them."""
-
-    dataset_types: tuple[str, ...]
-    collections: tuple[str, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class OutputsSpec:
-    """Dataset types returned to the hub and archived to tape at the hub."""
-
-    return_: tuple[str, ...] = ()
-    archive: tuple[str, ...] = ()
-
-
-@dataclasses.dataclass(frozen=True)
-class CampaignSpec:
-    """A validated campaign spec."""
-
-    name: str
-    pipeline: str
-    hub: str
-    instrument: str
-    skymap: str
-    sites: tuple[SiteSpec, ...]
-    tract_map: dict[int, str] | None
-    stages: tuple[StageSpec, ...]
-    input_collections: tuple[str, ...]
-    input_dataset_types: tuple[str, ...]
-    defaults: tuple[DefaultsSpec, ...]
-    outputs: OutputsSpec
-    output_prefix: str
-    #: How shares become tracts per site (:data:`msproc.lib.planning.assignment.ASSIGNMENTS`).
-    tract_assignment: str = "compact"
-    #: Where the output prefix comes from: ``output_prefix``, or ``name`` when it is the default.
-    output_prefix_path: str = dataclasses.field(default="output_prefix", compare=False, repr=False)
-    #: step name -> its path in the document (``steps[3]``), for error messages.
-    step_paths: dict[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
-    #: step name -> where the stages place it (``stages[1].steps[0]``), for step-order errors.
-    stage_paths: dict[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def steps(self) -> tuple[StepSpec, ...]:
-        """Return every step in stage order."""
-        return tuple(step for stage in self.stages for step in stage.steps)
-
-    @property
-    def site_codes(self) -> tuple[str, ...]:
-        """Return the participating site codes, in spec order."""
-        return tuple(site.code for site in self.sites)
-
-    def shares(self) -> dict[str, float]:
-        """Return site code -> share (0.0 for sites without one)."""
-        return {site.code: site.share or 0.0 for site in self.sites}
-
-    def default_dataset_types(self) -> set[str]:
-        """Return every dataset type listed under ``defaults``."""
-        return {name for entry in self.defaults for name in entry.dataset_types}
 
 
 class _Collector:
@@ -295,7 +134,7 @@ class _Collector:
 
     def mapping(self, value: Any, path: str, allowed: Collection[str], required: Collection[str] = ()) -> dict:
         if not isinstance(value, dict):
-            self.add(path, f"must be a mapping, got {_type_name(value)}")
+            self.add(path, f"must be a mapping, got {type_name(value)}")
             return {}
         for key in value:
             if key not in allowed:
@@ -309,7 +148,7 @@ class _Collector:
                describe: str = "") -> str | None:
         """Return ``value`` if it is a non-empty string within ``max_length`` matching ``pattern``, else None."""
         if not isinstance(value, str) or not value:
-            self.add(path, f"must be a non-empty string, got {_type_name(value)}")
+            self.add(path, f"must be a non-empty string, got {type_name(value)}")
             return None
         if len(value) > max_length:
             self.add(path, f"must be at most {max_length} characters, got {len(value)}")
@@ -325,7 +164,7 @@ class _Collector:
     def integer(self, value: Any, path: str, positive: bool = False, *, minimum: int | None = None,
                 maximum: int | None = None) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int):
-            self.add(path, f"must be an integer, got {_type_name(value)}")
+            self.add(path, f"must be an integer, got {type_name(value)}")
             return None
         if positive and value <= 0:
             self.add(path, "must be > 0")
@@ -340,7 +179,7 @@ class _Collector:
 
     def string_list(self, value: Any, path: str, **limits: Any) -> tuple[str, ...]:
         if not isinstance(value, list):
-            self.add(path, f"must be a list, got {_type_name(value)}")
+            self.add(path, f"must be a list, got {type_name(value)}")
             return ()
         result = []
         for index, element in enumerate(value):
@@ -367,58 +206,12 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _type_name(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
 _TOP_KEYS = (
     "name", "pipeline", "hub", "instrument", "skymap", "sites", "tract_map",
     "stages", "steps", "inputs", "defaults", "outputs", "output_prefix", "tract_assignment",
 )  # fmt: skip
 _STEP_KEYS = ("name", "scope", "split", "memory_mb", "depends_on")
 _SPLIT_KEYS = ("by", "max_size", "values", "dimension", "query")
-
-
-def size_error(text: str | bytes) -> FieldError | None:
-    """Return the error of a spec larger than :data:`SPEC_MAX_BYTES`, or None."""
-    size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
-    if size > SPEC_MAX_BYTES:
-        return FieldError("", f"the spec is {size:,} bytes; at most {SPEC_MAX_BYTES:,} are accepted")
-    return None
-
-
-def _bounded_yaml(text: str) -> Any:
-    """Load ``text`` as YAML after checking, on the event stream, its size, nesting depth and node count.
-
-    The event parser is iterative; only a document within the bounds reaches the (recursive) composer.
-
-    Raises:
-        SpecError: the document is too large, too deep, has too many nodes or is not valid YAML.
-    """
-    too_big = size_error(text)
-    if too_big is not None:
-        raise SpecError([too_big])
-    depth = nodes = 0
-    try:
-        for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > SPEC_MAX_DEPTH:
-                    raise SpecError([FieldError("", f"the spec nests deeper than {SPEC_MAX_DEPTH} levels")])
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
-            if isinstance(event, (yaml.NodeEvent, yaml.CollectionStartEvent)):
-                nodes += 1
-                if nodes > SPEC_MAX_NODES:
-                    raise SpecError([FieldError("", f"the spec has more than {SPEC_MAX_NODES:,} values")])
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err)
-        if "nesting depth" in problem:  # libyaml's own bound, met before the event reaches the check above
-            raise SpecError([FieldError("", f"the spec nests deeper than {SPEC_MAX_DEPTH} levels")]) from None
-        raise SpecError([FieldError("", f"invalid YAML: {where}{problem}")]) from None
 
 
 def parse_spec(
@@ -441,7 +234,7 @@ def parse_spec(
             ``""`` naming the line; a document beyond the size, depth or
             node limits: one error at ``""``).
     """
-    document = _bounded_yaml(text)
+    document = bounded_yaml(text)
     check = _Collector()
     spec = _parse_document(document, check, known_sites, site_shares or {}, name)
     if check.errors or spec is None:
@@ -492,7 +285,7 @@ def _parse_document(
     raw_steps = _parse_steps(top.get("steps"), check) if "steps" in top else {}
     stage_paths: dict[str, str] = {}
     stages = _build_stages(raw_stages, raw_steps, check, stage_paths)
-    _check_dependencies(raw_steps, stages, check)
+    check.errors.extend(dependency_errors(raw_steps, stages))
     step_paths = {name: path for name, (_, path) in raw_steps.items()}
 
     input_collections: tuple[str, ...] = ()
@@ -509,7 +302,7 @@ def _parse_document(
     defaults: list[DefaultsSpec] = []
     raw_defaults = top.get("defaults", [])
     if not isinstance(raw_defaults, list):
-        check.add("defaults", f"must be a list, got {_type_name(raw_defaults)}")
+        check.add("defaults", f"must be a list, got {type_name(raw_defaults)}")
         raw_defaults = []
     for index, entry in enumerate(raw_defaults):
         path = f"defaults[{index}]"
@@ -537,7 +330,7 @@ def _parse_document(
     if "output_prefix" in top:
         prefix_path = "output_prefix"
         given = top["output_prefix"]
-        problem = (f"must be a non-empty string, got {_type_name(given)}" if not isinstance(given, str) or not given
+        problem = (f"must be a non-empty string, got {type_name(given)}" if not isinstance(given, str) or not given
                    else collection_name_error(given, "a collection prefix"))
         if problem:
             check.add("output_prefix", problem)
@@ -587,7 +380,7 @@ def _parse_sites(
     if "tract_map" in top:
         raw_map = top["tract_map"]
         if not isinstance(raw_map, dict) or not raw_map:
-            check.add("tract_map", f"must be a non-empty mapping of tract -> site, got {_type_name(raw_map)}")
+            check.add("tract_map", f"must be a non-empty mapping of tract -> site, got {type_name(raw_map)}")
         else:
             tract_map = {}
             for tract, site in raw_map.items():
@@ -607,7 +400,7 @@ def _parse_sites(
 
     raw_sites = top["sites"]
     if not isinstance(raw_sites, list) or not raw_sites:
-        check.add("sites", f"must be a non-empty list, got {_type_name(raw_sites)}")
+        check.add("sites", f"must be a non-empty list, got {type_name(raw_sites)}")
         return (), tract_map
     entries: list[tuple[str, Any, str]] = []
     for index, entry in enumerate(raw_sites):
@@ -640,7 +433,7 @@ def _parse_sites(
                 check.add(f"{path}.share", f"no share given and no default share for site {code!r}")
                 continue
         if isinstance(share, bool) or not isinstance(share, (int, float)):
-            check.add(f"{path}.share", f"must be a number, got {_type_name(share)}")
+            check.add(f"{path}.share", f"must be a number, got {type_name(share)}")
             continue
         if not math.isfinite(share):
             check.add(f"{path}.share", f"must be a finite number, got {share}")
@@ -662,7 +455,7 @@ def _parse_sites(
 def _parse_stages(raw_stages: Any, check: _Collector) -> list[tuple[str, tuple[str, ...], str]]:
     """Return (stage name, step names, path) per stage."""
     if not isinstance(raw_stages, list) or not raw_stages:
-        check.add("stages", f"must be a non-empty list, got {_type_name(raw_stages)}")
+        check.add("stages", f"must be a non-empty list, got {type_name(raw_stages)}")
         return []
     stages = []
     for index, raw_stage in enumerate(raw_stages):
@@ -683,7 +476,7 @@ def _parse_stages(raw_stages: Any, check: _Collector) -> list[tuple[str, tuple[s
 def _parse_steps(raw_steps: Any, check: _Collector) -> dict[str, tuple[dict, str]]:
     """Return step name -> (raw fields, path), checking keys and names."""
     if not isinstance(raw_steps, list) or not raw_steps:
-        check.add("steps", f"must be a non-empty list, got {_type_name(raw_steps)}")
+        check.add("steps", f"must be a non-empty list, got {type_name(raw_steps)}")
         return {}
     steps: dict[str, tuple[dict, str]] = {}
     for index, raw in enumerate(raw_steps):
@@ -764,12 +557,12 @@ def _parse_split(raw: Any, path: str, check: _Collector) -> SplitSpec | None:
     if by == "values":
         raw_values = fields.get("values")
         if not isinstance(raw_values, list) or not raw_values:
-            check.add(f"{path}.values", f"must be a non-empty list, got {_type_name(raw_values)}")
+            check.add(f"{path}.values", f"must be a non-empty list, got {type_name(raw_values)}")
         else:
             accepted: list[str | int] = []
             for index, value in enumerate(raw_values):
                 if isinstance(value, bool) or not isinstance(value, (str, int)):
-                    check.add(f"{path}.values[{index}]", f"must be a string or integer, got {_type_name(value)}")
+                    check.add(f"{path}.values[{index}]", f"must be a string or integer, got {type_name(value)}")
                     continue
                 problem = (value_error(value) if isinstance(value, str)
                            else None if 0 <= value <= DATA_ID_MAX else f"must be between 0 and {DATA_ID_MAX}")
@@ -795,159 +588,6 @@ def _parse_split(raw: Any, path: str, check: _Collector) -> SplitSpec | None:
             check.add(f"{path}.query", problem)
             query = None
     return SplitSpec(by=by, max_size=max_size, values=values, dimension=dimension, query=query)
-
-
-def _check_dependencies(
-    raw_steps: dict[str, tuple[dict, str]], stages: tuple[StageSpec, ...], check: _Collector
-) -> None:
-    steps = {step.name: step for stage in stages for step in stage.steps}
-    position = {name: index for index, name in enumerate(steps)}
-    for name, step in steps.items():
-        path = raw_steps[name][1]
-        for index, dependency in enumerate(step.depends_on):
-            if dependency not in raw_steps:
-                check.add(f"{path}.depends_on[{index}]", f"unknown step {dependency!r}")
-            elif dependency in position and position[dependency] > position[name]:
-                # The stages order the steps; a wait for a later step can never be met.
-                check.add(
-                    f"{path}.depends_on[{index}]",
-                    f"{name} cannot wait for {dependency!r}: the stages run {dependency} later",
-                )
-    # Depth-first search; each cycle is reported once, at the step where it closes.
-    graph = {name: [d for d in step.depends_on if d in steps] for name, step in steps.items()}
-    state: dict[str, int] = {}
-
-    def visit(node: str, trail: list[str]) -> None:
-        state[node] = 1
-        for dependency in graph[node]:
-            if state.get(dependency) == 1:
-                cycle = [*trail[trail.index(dependency) :], dependency]
-                check.add(f"{raw_steps[node][1]}.depends_on", f"dependency cycle: {' -> '.join(cycle)}")
-            elif dependency not in state:
-                visit(dependency, [*trail, dependency])
-        state[node] = 2
-
-    for node in graph:
-        if node not in state:
-            visit(node, [node])
-
-
-def step_level(step: StepSpec, dataflow: PipelineDataflow) -> str:
-    """Return what one group of ``step`` covers: ``global``, ``healpix``, ``tract`` or ``visit``.
-
-    A step with ``scope: global`` is ``global``. Otherwise the pipeline's
-    ``steps:`` section decides when it has one (no sharding dimension:
-    ``global``; ``healpixN``: ``healpix``, one group per sky pixel; ``tract``;
-    ``visit``/``exposure``: ``visit``). Without it, a step whose tasks have a
-    ``tract`` dimension runs per tract (``tract``), else one with ``visit`` or
-    ``exposure`` runs per visit (``visit``); a step with none of them follows
-    its split (``tract`` when split by tract, else ``visit``).
-    ``step`` must be a step of ``dataflow``.
-    """
-    if step.scope == "global":
-        return "global"
-    sharded = dataflow.steps[step.name].level_from_sharding()
-    if sharded is not None:
-        return sharded
-    dimensions = dataflow.steps[step.name].dimensions
-    if "tract" in dimensions:
-        return "tract"
-    if "visit" in dimensions or "exposure" in dimensions:
-        return "visit"
-    return "tract" if step.split is not None and step.split.by == "tract" else "visit"
-
-
-def split_level_error(spec: CampaignSpec, step: StepSpec, level: str) -> FieldError | None:
-    """Return the problem of ``step``'s split at ``level`` (see :func:`step_level`), or None.
-
-    A tract-level step cannot be split by visit or exposure: its groups are
-    tracts, and a run of visits is no slice of them.
-    """
-    if level != "tract" or step.split is None or step.split.by not in VISIT_SPLIT_KINDS:
-        return None
-    return FieldError(
-        f"{spec.step_paths.get(step.name, 'steps')}.split.by",
-        f"{step.name} runs per tract; split by {step.split.by} needs a visit-level step (use tract, values or query)",
-    )
-
-
-def validate_against_dataflow(spec: CampaignSpec, dataflow: PipelineDataflow) -> list[FieldError]:
-    """Return the problems of ``spec`` against the pipeline's dataflow (empty: fine).
-
-    Checks that every step is a subset of the pipeline, that every dataset
-    type a step reads or the outputs name is produced by some step of the
-    campaign, or provided by ``inputs.dataset_types`` or ``defaults``, and
-    that no tract-level step is split by visit or exposure.
-    """
-    errors: list[FieldError] = []
-    paths = {step.name: spec.step_paths.get(step.name, "steps") for step in spec.steps}
-    campaign_steps = [step.name for step in spec.steps]
-    produced: set[str] = set()
-    for name in campaign_steps:
-        if name in dataflow.steps:
-            produced.update(dataflow.steps[name].outputs)
-    provided = set(spec.input_dataset_types) | spec.default_dataset_types()
-    for step in spec.steps:
-        name = step.name
-        if name not in dataflow.steps:
-            errors.append(FieldError(f"{paths[name]}.name", f"unknown step {name!r}: not a subset of the pipeline"))
-            continue
-        for dataset_type in dataflow.steps[name].inputs:
-            if dataset_type not in produced and dataset_type not in provided:
-                errors.append(
-                    FieldError(
-                        f"{paths[name]}.name",
-                        f"input {dataset_type!r} is produced by no step and provided by no input or default",
-                    )
-                )
-        split_error = split_level_error(spec, step, step_level(step, dataflow))
-        if split_error is not None:
-            errors.append(split_error)
-        errors.extend(sharding_errors(spec, step, dataflow))
-    for key, names in (("return", spec.outputs.return_), ("archive", spec.outputs.archive)):
-        for index, dataset_type in enumerate(names):
-            if dataset_type not in produced:
-                errors.append(FieldError(f"outputs.{key}[{index}]", f"{dataset_type!r} is produced by no step"))
-    if not errors:
-        errors.extend(step_order_errors(spec, dataflow))
-    return errors
-
-
-def sharding_errors(spec: CampaignSpec, step: StepSpec, dataflow: PipelineDataflow) -> list[FieldError]:
-    """Return the problems of ``step``'s scope and split against the pipeline's ``steps:`` section.
-
-    A step the section runs once (no sharding dimension) cannot be forced
-    ``wide`` nor split; a regional (``healpixN``) step gets one group per
-    pixel and takes no split.
-    """
-    flow = dataflow.steps[step.name]
-    path = spec.step_paths.get(step.name, "steps")
-    level = flow.level_from_sharding()
-    errors = []
-    if level == "global" and step.scope == "wide":
-        message = f"the pipeline runs {step.name} once (its steps: entry has no sharding dimension)"
-        errors.append(FieldError(f"{path}.scope", message))
-    if level in ("global", "healpix") and step.split is not None and step.scope != "global":
-        pixel = next((d for d in flow.sharding or () if d.startswith("healpix")), "healpix")
-        what = "runs once" if level == "global" else f"runs one group per {pixel} pixel"
-        errors.append(FieldError(f"{path}.split", f"{step.name} {what} and takes no split"))
-    return errors
-
-
-def step_order_errors(spec: CampaignSpec, dataflow: PipelineDataflow) -> list[FieldError]:
-    """Return the step-order problem lsst-pipe-base finds in the campaign's stages (empty: fine).
-
-    The campaign's steps, in stage order, are given to lsst-pipe-base as the
-    pipeline's steps (the tasks of other steps left out) and validated by it:
-    a step producing what an earlier step reads is an error at that step's
-    place in ``stages``.
-    """
-    labels = [step.name for step in spec.steps]
-    problem = check_step_order(dataflow.uri, labels)
-    if problem is None:
-        return []
-    label, message = problem
-    return [FieldError(spec.stage_paths.get(label, spec.step_paths.get(label, "stages")), message)]
 
 
 def load_spec(
