@@ -50,6 +50,9 @@ Rules (see ``docs/campaign-spec.md``):
 
 Every step is linear in the inventory: tract -> visits and piece -> producing
 site indexes, never a scan of all visits per group.
+
+The plan's dataclasses are in :mod:`.plan` and the movement rules in
+:mod:`.movement_rules` (a mixin of the planner); both are re-exported here.
 """
 
 from __future__ import annotations
@@ -62,6 +65,18 @@ from typing import Any
 from .assignment import assign_tracts, id_block_tracts
 from .dataflow import DatasetTypeInfo, PipelineDataflow
 from .inventory import DataInventory, VisitInfo, inventory_arrays
+from .movement_rules import MovementRules
+from .plan import (
+    MOVEMENT_KINDS,
+    Piece,
+    Plan,
+    PlannedGroup,
+    PlannedMovement,
+    PlannedSite,
+    PlannedStage,
+    PlannedStep,
+    PlanningError,
+)
 from .query import conjoin, literal
 from .regions import RegionError, choose_pixel_site, healpix_level_of, pixel_of
 from .selection import Predicate, compile_split
@@ -92,155 +107,6 @@ __all__ = [
     "reassigned_groups",
 ]
 
-#: Movement kinds, in the order they are listed for one step.
-#: ``exchange`` is a site-to-site move between two wide steps (e.g. the
-#: calibrated_pvi of a visit owned by one site that a coadd at another needs).
-MOVEMENT_KINDS = ("setup", "fan_in", "fan_out", "exchange", "return", "archive")
-
-
-class PlanningError(Exception):
-    """The spec, inventory and dataflow do not make a plan (e.g. no tracts at all)."""
-
-
-@dataclasses.dataclass
-class PlannedSite:
-    """A participating site: its share, the tracts it owns and the visits it processes."""
-
-    code: str
-    share: float | None
-    tracts: list[int]
-    visits: list[int]
-
-
-@dataclasses.dataclass
-class PlannedGroup:
-    """One BPS submission: a step's slice of data at one site.
-
-    ``visits``/``tracts`` list what the group covers; both empty for a
-    global step (no restriction beyond the instrument).
-    """
-
-    ordinal: int
-    site: str
-    data_query: str
-    visits: list[int]
-    tracts: list[int]
-
-
-@dataclasses.dataclass
-class PlannedStep:
-    """A step with its place in the campaign, its dataflow and its groups."""
-
-    name: str
-    stage: str
-    order: int
-    scope: str
-    level: str
-    depends_on: list[str]
-    memory_mb: int
-    inputs: list[str]
-    outputs: list[str]
-    groups: list[PlannedGroup]
-
-    def sites(self) -> list[str]:
-        """Return the sites that run groups of this step, in group order, once each."""
-        return list(dict.fromkeys(group.site for group in self.groups))
-
-
-@dataclasses.dataclass
-class PlannedStage:
-    """A stage and the names of its steps, in order."""
-
-    name: str
-    order: int
-    steps: list[str]
-
-
-@dataclasses.dataclass
-class PlannedMovement:
-    """Data that has to reach ``destination`` (and be ingested there).
-
-    ``data_ids`` restricts each dataset type by the data-ID key among its
-    dimensions (``exposure``, ``visit`` or ``tract``); a dataset type with
-    none of those keys moves whole. ``{}`` means no restriction at all.
-    ``before_step`` is the step at the destination that waits for it (None
-    for return/archive); ``after_steps`` the steps whose outputs it carries;
-    ``after_movements`` the movements that must be done first (archive after
-    the returns). ``expected_count`` counts (dataset type, key value) pairs
-    for restricted movements (None when any dataset type moves whole).
-    """
-
-    key: str
-    kind: str
-    sources: list[str]
-    destination: str
-    dataset_types: list[str]
-    collections: list[str]
-    data_ids: dict[str, list[int]]
-    before_step: str | None
-    after_steps: list[str]
-    expected_count: int | None
-    after_movements: list[str] = dataclasses.field(default_factory=list)
-
-
-@dataclasses.dataclass
-class Plan:
-    """The whole campaign plan; ``to_dict``/``from_dict`` round-trip exactly."""
-
-    name: str
-    hub: str
-    instrument: str
-    skymap: str
-    pipeline: str
-    output_prefix: str
-    sites: list[PlannedSite]
-    stages: list[PlannedStage]
-    steps: list[PlannedStep]
-    movements: list[PlannedMovement]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the plan as JSON-able builtins (lists already in their stable order)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Plan:
-        """Return the plan stored by :meth:`to_dict`.
-
-        Raises:
-            KeyError, TypeError: ``data`` is not a plan dict.
-        """
-        fields = dict(data)
-        fields["sites"] = [PlannedSite(**site) for site in data["sites"]]
-        fields["stages"] = [PlannedStage(**stage) for stage in data["stages"]]
-        fields["steps"] = [
-            PlannedStep(**{**step, "groups": [PlannedGroup(**group) for group in step["groups"]]})
-            for step in data["steps"]
-        ]
-        fields["movements"] = [
-            PlannedMovement(**{**movement, "data_ids": {k: list(v) for k, v in movement["data_ids"].items()}})
-            for movement in data["movements"]
-        ]
-        return cls(**fields)
-
-    def step(self, name: str) -> PlannedStep:
-        """Return the step called ``name``.
-
-        Raises:
-            KeyError: no such step.
-        """
-        for step in self.steps:
-            if step.name == name:
-                return step
-        raise KeyError(name)
-
-    def movements_to(self, site: str) -> list[PlannedMovement]:
-        """Return the movements whose destination is ``site``, in plan order."""
-        return [movement for movement in self.movements if movement.destination == site]
-
-    def groups_at(self, site: str) -> list[tuple[PlannedStep, PlannedGroup]]:
-        """Return (step, group) for every group that runs at ``site``, in plan order."""
-        return [(step, group) for step in self.steps for group in step.groups if group.site == site]
-
 
 def apportion_tracts(tracts: Iterable[int], shares: Sequence[tuple[str, float]]) -> dict[int, str]:
     """Return tract -> site, giving each site a contiguous block of the sorted tracts.
@@ -264,10 +130,7 @@ def _in(dimension: str, values: Iterable[int]) -> str:
     return f"{dimension} IN ({', '.join(str(v) for v in values)})"
 
 
-Piece = tuple[int, ...]
-
-
-class _Planner:
+class _Planner(MovementRules):
     """One planning run; holds the ownership maps and indexes the rules below share."""
 
     def __init__(self, spec: CampaignSpec, inventory: DataInventory, dataflow: PipelineDataflow,
@@ -551,232 +414,6 @@ class _Planner:
                             else f"{instrument} AND {_in('visit', visits)}")
                     add(site, conjoin([base, clause]), visits, kept)
         return groups
-
-    # -- movements -------------------------------------------------------------
-
-    def movements(self) -> list[PlannedMovement]:
-        """Return every movement: what each site reads that it does not make, then returns and archive.
-
-        Needs are collected per (kind, source, destination, before-step,
-        origin) and per dataset type as pieces; each such entry becomes one
-        movement, or several when its dataset types would need different
-        data-ID restrictions (see :meth:`_partition`).
-        """
-        entries: dict[tuple, dict[str, Any]] = {}
-        delivered: dict[tuple[str, str], set[Piece] | None] = defaultdict(set)
-        for movement in self.already:
-            for dataset_type in movement.dataset_types:
-                slot = (movement.destination, dataset_type)
-                pieces = self._carried(dataset_type, movement)
-                delivered[slot] = None if pieces is None or delivered[slot] is None else delivered[slot] | pieces
-        defaults = self.spec.default_dataset_types()
-
-        def add(merge_key: tuple, dataset_type: str, info: DatasetTypeInfo, pieces: set[Piece] | None,
-                producer: str | None, collections: list[str], **fields: Any) -> None:
-            entry = entries.setdefault(merge_key, {"types": {}, **fields})
-            _, current, _, current_collections = entry["types"].get(dataset_type, (info, set(), producer, []))
-            merged = None if pieces is None or current is None else current | pieces
-            entry["types"][dataset_type] = (info, merged, producer,
-                                            sorted(set(current_collections) | set(collections)))
-
-        for step in self.steps:
-            flow = self.dataflow.steps[step.name]
-            by_site: dict[str, list[PlannedGroup]] = defaultdict(list)
-            for group in self.planned_groups[step.name]:
-                by_site[group.site].append(group)
-            for site, site_groups in by_site.items():
-                for dataset_type, info in flow.inputs.items():
-                    already = delivered[(site, dataset_type)]
-                    if already is None:
-                        continue  # it arrived whole before
-                    needed: set[Piece] | None = set()
-                    for group in site_groups:
-                        read = self.pieces(info, group)
-                        if read is None:
-                            needed = None
-                            break
-                        needed |= read
-                    producer = self.producer_of(dataset_type, step.name)
-                    if producer is None:
-                        if site == self.hub:
-                            continue  # inputs and defaults live at the hub
-                        origin = "defaults" if dataset_type in defaults else "inputs"
-                        missing = None if needed is None else needed - already
-                        if missing is not None and not missing:
-                            continue
-                        delivered[(site, dataset_type)] = None if missing is None else already | missing
-                        collections = (
-                            [c for entry in self.spec.defaults if dataset_type in entry.dataset_types
-                             for c in entry.collections]
-                            if origin == "defaults" else list(self.spec.input_collections)
-                        )
-                        add(("setup", self.hub, site, step.name, origin), dataset_type, info, missing, None,
-                            collections, kind="setup", source=self.hub, destination=site, before_step=step.name,
-                            origin=origin)
-                        continue
-                    if self.level[step.name] == "global":
-                        kind = "fan_in"
-                    elif self.level[producer] == "global":
-                        kind = "fan_out"
-                    else:
-                        kind = "exchange"
-                    collections = [f"{self.spec.output_prefix}/{producer}"]
-                    made = self.produced(producer, dataset_type)
-                    if needed is None or made is None:
-                        for source in self.producer_sites(producer):
-                            if source != site:
-                                add((kind, source, site, step.name, "products"), dataset_type, info, None, producer,
-                                    collections, kind=kind, source=source, destination=site, before_step=step.name,
-                                    origin="products")
-                        delivered[(site, dataset_type)] = None
-                        continue
-                    by_source: dict[str, set[Piece]] = defaultdict(set)
-                    for piece in needed - already:
-                        source = made.get(piece)
-                        if source is not None and source != site:  # a piece no group makes is not read
-                            by_source[source].add(piece)
-                    for source, pieces in by_source.items():
-                        add((kind, source, site, step.name, "products"), dataset_type, info, pieces, producer,
-                            collections, kind=kind, source=source, destination=site, before_step=step.name,
-                            origin="products")
-                    delivered[(site, dataset_type)] = already | needed
-
-        self._add_returns(add, delivered)
-        movements = [movement for entry in entries.values() for movement in self._partition(entry)]
-        movements.sort(key=self._sort_key)
-        self._add_archive(movements)
-        return movements
-
-    def _add_returns(self, add: Any, delivered: dict[tuple[str, str], set[Piece] | None]) -> None:
-        """Return each wanted output to the hub from the site whose group produced each piece of it."""
-        wanted = list(dict.fromkeys([*self.spec.outputs.return_, *self.spec.outputs.archive]))
-        for dataset_type in wanted:
-            producer = self.producer_of(dataset_type, None)
-            if producer is None or self.level[producer] == "global":
-                continue
-            info = self.dataflow.steps[producer].outputs[dataset_type]
-            collections = [f"{self.spec.output_prefix}/{producer}"]
-            made = self.produced(producer, dataset_type)
-            already = delivered[(self.hub, dataset_type)]
-            if already is None:
-                continue  # the hub received it whole for one of its own steps
-            by_source: dict[str, set[Piece] | None] = {}
-            if made is None:
-                by_source = {site: None for site in self.producer_sites(producer)}
-            else:
-                for piece, site in made.items():
-                    if piece not in already:
-                        by_source.setdefault(site, set()).add(piece)  # type: ignore[union-attr]
-            for site, pieces in by_source.items():
-                if site != self.hub:
-                    add(("return", site, self.hub, None, "products"), dataset_type, info, pieces, producer,
-                        collections, kind="return", source=site, destination=self.hub, before_step=None,
-                        origin="products")
-
-    def _add_archive(self, movements: list[PlannedMovement]) -> None:
-        archive = list(dict.fromkeys(self.spec.outputs.archive))
-        if not archive:
-            return
-        producers = sorted(
-            {p for name in archive if (p := self.producer_of(name, None)) is not None}, key=self.order.__getitem__
-        )
-        sources = sorted({site for p in producers for site in self.producer_sites(p)}, key=self.sites.index)
-        returns = [m.key for m in [*self.already, *movements]
-                   if m.kind == "return" and set(m.dataset_types) & set(archive)]
-        if not returns:
-            return  # the archive zips what returns to the hub: with nothing returned there is nothing to archive
-        movements.append(
-            PlannedMovement(
-                key=f"archive:{self.hub}:after-{producers[-1] if producers else 'end'}",
-                kind="archive",
-                sources=sources,
-                destination=self.hub,
-                dataset_types=sorted(archive),
-                collections=[f"{self.spec.output_prefix}/{p}" for p in producers],
-                data_ids={},
-                before_step=None,
-                after_steps=producers,
-                expected_count=None,
-                after_movements=returns,
-            )
-        )
-
-    def _carried(self, dataset_type: str, movement: PlannedMovement) -> set[Piece] | None:
-        """Return the pieces of ``dataset_type`` a movement carries (None: all of it)."""
-        info = self.dataflow.dataset_type(dataset_type)
-        keys = info.restriction_keys() if info is not None else ()
-        if not keys or not all(movement.data_ids.get(key) for key in keys):
-            return None
-        if len(keys) == 1:
-            return {(value,) for value in movement.data_ids[keys[0]]}
-        tracts = set(movement.data_ids["tract"])
-        pieces: set[Piece] = set()
-        for value in movement.data_ids[keys[0]]:
-            visit = self.exposure_visit.get(value, value) if keys[0] == "exposure" else value
-            pieces.update((value, t) for t in self.visit_tracts.get(visit, ()) if t in tracts)
-        return pieces
-
-    @staticmethod
-    def _restriction(info: DatasetTypeInfo, pieces: set[Piece] | None) -> dict[str, set[int]]:
-        keys = info.restriction_keys()
-        if pieces is None:
-            return {}
-        return {key: {piece[index] for piece in pieces} for index, key in enumerate(keys)}
-
-    def _partition(self, entry: dict[str, Any]) -> list[PlannedMovement]:
-        """Return the movements of one entry: its dataset types, cut where their data IDs differ.
-
-        A movement restricts each of its dataset types by every key of its
-        ``data_ids`` among that type's dimensions, so two dataset types that
-        need different values of one key cannot share a movement. The first
-        part keeps the entry's key; a further part is keyed by its anchor or,
-        failing that, by its first dataset type.
-        """
-        parts: list[dict[str, Any]] = []
-        for name, (info, pieces, producer, collections) in sorted(entry["types"].items()):
-            restriction = self._restriction(info, pieces)
-            for part in parts:
-                if all(part["data_ids"].get(key, values) == values for key, values in restriction.items()):
-                    break
-            else:
-                part = {"types": {}, "data_ids": {}, "count": 0, "producers": set(), "collections": set()}
-                parts.append(part)
-            part["types"][name] = info
-            part["data_ids"].update(restriction)
-            part["count"] = None if pieces is None or part["count"] is None else part["count"] + len(pieces)
-            if producer is not None:
-                part["producers"].add(producer)
-            part["collections"].update(collections)
-        movements: list[PlannedMovement] = []
-        used: set[str] = set()
-        for part in parts:
-            after_steps = sorted(part["producers"], key=self.order.__getitem__)
-            anchor = entry["before_step"] or f"after-{after_steps[-1] if after_steps else 'end'}"
-            key = f"{entry['kind']}:{entry['source']}>{entry['destination']}:{anchor}"
-            if entry["kind"] == "setup":
-                key += f":{entry['origin']}"
-            if key in used:
-                key += f":{min(part['types'])}"
-            used.add(key)
-            data_ids = {key_: sorted(values) for key_, values in sorted(part["data_ids"].items()) if values}
-            count = part["count"] if data_ids else None
-            collections = part["collections"]
-            movements.append(PlannedMovement(
-                key=key, kind=entry["kind"], sources=[entry["source"]], destination=entry["destination"],
-                dataset_types=sorted(part["types"]), collections=sorted(collections), data_ids=data_ids,
-                before_step=entry["before_step"], after_steps=after_steps, expected_count=count,
-            ))
-        return movements
-
-    def _sort_key(self, movement: PlannedMovement) -> tuple:
-        anchor = self.order[movement.before_step] if movement.before_step else len(self.steps) + 1
-        return (
-            anchor,
-            MOVEMENT_KINDS.index(movement.kind),
-            self.sites.index(movement.destination),
-            [self.sites.index(s) for s in movement.sources],
-            movement.key,
-        )
 
     # -- the plan --------------------------------------------------------------
 

@@ -1,0 +1,243 @@
+"""The movement rules of the planner: what each site must receive, from whom and before which step.
+
+A mixin of :class:`~.planner._Planner` (it uses the planner's ownership maps and indexes); see the rules
+in :mod:`.planner`'s docstring.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from .dataflow import DatasetTypeInfo
+from .plan import MOVEMENT_KINDS, Piece, PlannedGroup, PlannedMovement
+
+
+class MovementRules:
+    """Movements of one planning run: needs per (kind, source, destination, step), returns and archive."""
+
+    # -- movements -------------------------------------------------------------
+
+    def movements(self) -> list[PlannedMovement]:
+        """Return every movement: what each site reads that it does not make, then returns and archive.
+
+        Needs are collected per (kind, source, destination, before-step,
+        origin) and per dataset type as pieces; each such entry becomes one
+        movement, or several when its dataset types would need different
+        data-ID restrictions (see :meth:`_partition`).
+        """
+        entries: dict[tuple, dict[str, Any]] = {}
+        delivered: dict[tuple[str, str], set[Piece] | None] = defaultdict(set)
+        for movement in self.already:
+            for dataset_type in movement.dataset_types:
+                slot = (movement.destination, dataset_type)
+                pieces = self._carried(dataset_type, movement)
+                delivered[slot] = None if pieces is None or delivered[slot] is None else delivered[slot] | pieces
+        defaults = self.spec.default_dataset_types()
+
+        def add(merge_key: tuple, dataset_type: str, info: DatasetTypeInfo, pieces: set[Piece] | None,
+                producer: str | None, collections: list[str], **fields: Any) -> None:
+            entry = entries.setdefault(merge_key, {"types": {}, **fields})
+            _, current, _, current_collections = entry["types"].get(dataset_type, (info, set(), producer, []))
+            merged = None if pieces is None or current is None else current | pieces
+            entry["types"][dataset_type] = (info, merged, producer,
+                                            sorted(set(current_collections) | set(collections)))
+
+        for step in self.steps:
+            flow = self.dataflow.steps[step.name]
+            by_site: dict[str, list[PlannedGroup]] = defaultdict(list)
+            for group in self.planned_groups[step.name]:
+                by_site[group.site].append(group)
+            for site, site_groups in by_site.items():
+                for dataset_type, info in flow.inputs.items():
+                    already = delivered[(site, dataset_type)]
+                    if already is None:
+                        continue  # it arrived whole before
+                    needed: set[Piece] | None = set()
+                    for group in site_groups:
+                        read = self.pieces(info, group)
+                        if read is None:
+                            needed = None
+                            break
+                        needed |= read
+                    producer = self.producer_of(dataset_type, step.name)
+                    if producer is None:
+                        if site == self.hub:
+                            continue  # inputs and defaults live at the hub
+                        origin = "defaults" if dataset_type in defaults else "inputs"
+                        missing = None if needed is None else needed - already
+                        if missing is not None and not missing:
+                            continue
+                        delivered[(site, dataset_type)] = None if missing is None else already | missing
+                        collections = (
+                            [c for entry in self.spec.defaults if dataset_type in entry.dataset_types
+                             for c in entry.collections]
+                            if origin == "defaults" else list(self.spec.input_collections)
+                        )
+                        add(("setup", self.hub, site, step.name, origin), dataset_type, info, missing, None,
+                            collections, kind="setup", source=self.hub, destination=site, before_step=step.name,
+                            origin=origin)
+                        continue
+                    if self.level[step.name] == "global":
+                        kind = "fan_in"
+                    elif self.level[producer] == "global":
+                        kind = "fan_out"
+                    else:
+                        kind = "exchange"
+                    collections = [f"{self.spec.output_prefix}/{producer}"]
+                    made = self.produced(producer, dataset_type)
+                    if needed is None or made is None:
+                        for source in self.producer_sites(producer):
+                            if source != site:
+                                add((kind, source, site, step.name, "products"), dataset_type, info, None, producer,
+                                    collections, kind=kind, source=source, destination=site, before_step=step.name,
+                                    origin="products")
+                        delivered[(site, dataset_type)] = None
+                        continue
+                    by_source: dict[str, set[Piece]] = defaultdict(set)
+                    for piece in needed - already:
+                        source = made.get(piece)
+                        if source is not None and source != site:  # a piece no group makes is not read
+                            by_source[source].add(piece)
+                    for source, pieces in by_source.items():
+                        add((kind, source, site, step.name, "products"), dataset_type, info, pieces, producer,
+                            collections, kind=kind, source=source, destination=site, before_step=step.name,
+                            origin="products")
+                    delivered[(site, dataset_type)] = already | needed
+
+        self._add_returns(add, delivered)
+        movements = [movement for entry in entries.values() for movement in self._partition(entry)]
+        movements.sort(key=self._sort_key)
+        self._add_archive(movements)
+        return movements
+
+    def _add_returns(self, add: Any, delivered: dict[tuple[str, str], set[Piece] | None]) -> None:
+        """Return each wanted output to the hub from the site whose group produced each piece of it."""
+        wanted = list(dict.fromkeys([*self.spec.outputs.return_, *self.spec.outputs.archive]))
+        for dataset_type in wanted:
+            producer = self.producer_of(dataset_type, None)
+            if producer is None or self.level[producer] == "global":
+                continue
+            info = self.dataflow.steps[producer].outputs[dataset_type]
+            collections = [f"{self.spec.output_prefix}/{producer}"]
+            made = self.produced(producer, dataset_type)
+            already = delivered[(self.hub, dataset_type)]
+            if already is None:
+                continue  # the hub received it whole for one of its own steps
+            by_source: dict[str, set[Piece] | None] = {}
+            if made is None:
+                by_source = {site: None for site in self.producer_sites(producer)}
+            else:
+                for piece, site in made.items():
+                    if piece not in already:
+                        by_source.setdefault(site, set()).add(piece)  # type: ignore[union-attr]
+            for site, pieces in by_source.items():
+                if site != self.hub:
+                    add(("return", site, self.hub, None, "products"), dataset_type, info, pieces, producer,
+                        collections, kind="return", source=site, destination=self.hub, before_step=None,
+                        origin="products")
+
+    def _add_archive(self, movements: list[PlannedMovement]) -> None:
+        archive = list(dict.fromkeys(self.spec.outputs.archive))
+        if not archive:
+            return
+        producers = sorted(
+            {p for name in archive if (p := self.producer_of(name, None)) is not None}, key=self.order.__getitem__
+        )
+        sources = sorted({site for p in producers for site in self.producer_sites(p)}, key=self.sites.index)
+        returns = [m.key for m in [*self.already, *movements]
+                   if m.kind == "return" and set(m.dataset_types) & set(archive)]
+        if not returns:
+            return  # the archive zips what returns to the hub: with nothing returned there is nothing to archive
+        movements.append(
+            PlannedMovement(
+                key=f"archive:{self.hub}:after-{producers[-1] if producers else 'end'}",
+                kind="archive",
+                sources=sources,
+                destination=self.hub,
+                dataset_types=sorted(archive),
+                collections=[f"{self.spec.output_prefix}/{p}" for p in producers],
+                data_ids={},
+                before_step=None,
+                after_steps=producers,
+                expected_count=None,
+                after_movements=returns,
+            )
+        )
+
+    def _carried(self, dataset_type: str, movement: PlannedMovement) -> set[Piece] | None:
+        """Return the pieces of ``dataset_type`` a movement carries (None: all of it)."""
+        info = self.dataflow.dataset_type(dataset_type)
+        keys = info.restriction_keys() if info is not None else ()
+        if not keys or not all(movement.data_ids.get(key) for key in keys):
+            return None
+        if len(keys) == 1:
+            return {(value,) for value in movement.data_ids[keys[0]]}
+        tracts = set(movement.data_ids["tract"])
+        pieces: set[Piece] = set()
+        for value in movement.data_ids[keys[0]]:
+            visit = self.exposure_visit.get(value, value) if keys[0] == "exposure" else value
+            pieces.update((value, t) for t in self.visit_tracts.get(visit, ()) if t in tracts)
+        return pieces
+
+    @staticmethod
+    def _restriction(info: DatasetTypeInfo, pieces: set[Piece] | None) -> dict[str, set[int]]:
+        keys = info.restriction_keys()
+        if pieces is None:
+            return {}
+        return {key: {piece[index] for piece in pieces} for index, key in enumerate(keys)}
+
+    def _partition(self, entry: dict[str, Any]) -> list[PlannedMovement]:
+        """Return the movements of one entry: its dataset types, cut where their data IDs differ.
+
+        A movement restricts each of its dataset types by every key of its
+        ``data_ids`` among that type's dimensions, so two dataset types that
+        need different values of one key cannot share a movement. The first
+        part keeps the entry's key; a further part is keyed by its anchor or,
+        failing that, by its first dataset type.
+        """
+        parts: list[dict[str, Any]] = []
+        for name, (info, pieces, producer, collections) in sorted(entry["types"].items()):
+            restriction = self._restriction(info, pieces)
+            for part in parts:
+                if all(part["data_ids"].get(key, values) == values for key, values in restriction.items()):
+                    break
+            else:
+                part = {"types": {}, "data_ids": {}, "count": 0, "producers": set(), "collections": set()}
+                parts.append(part)
+            part["types"][name] = info
+            part["data_ids"].update(restriction)
+            part["count"] = None if pieces is None or part["count"] is None else part["count"] + len(pieces)
+            if producer is not None:
+                part["producers"].add(producer)
+            part["collections"].update(collections)
+        movements: list[PlannedMovement] = []
+        used: set[str] = set()
+        for part in parts:
+            after_steps = sorted(part["producers"], key=self.order.__getitem__)
+            anchor = entry["before_step"] or f"after-{after_steps[-1] if after_steps else 'end'}"
+            key = f"{entry['kind']}:{entry['source']}>{entry['destination']}:{anchor}"
+            if entry["kind"] == "setup":
+                key += f":{entry['origin']}"
+            if key in used:
+                key += f":{min(part['types'])}"
+            used.add(key)
+            data_ids = {key_: sorted(values) for key_, values in sorted(part["data_ids"].items()) if values}
+            count = part["count"] if data_ids else None
+            collections = part["collections"]
+            movements.append(PlannedMovement(
+                key=key, kind=entry["kind"], sources=[entry["source"]], destination=entry["destination"],
+                dataset_types=sorted(part["types"]), collections=sorted(collections), data_ids=data_ids,
+                before_step=entry["before_step"], after_steps=after_steps, expected_count=count,
+            ))
+        return movements
+
+    def _sort_key(self, movement: PlannedMovement) -> tuple:
+        anchor = self.order[movement.before_step] if movement.before_step else len(self.steps) + 1
+        return (
+            anchor,
+            MOVEMENT_KINDS.index(movement.kind),
+            self.sites.index(movement.destination),
+            [self.sites.index(s) for s in movement.sources],
+            movement.key,
+        )
