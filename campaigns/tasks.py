@@ -9,7 +9,7 @@ from celery import shared_task
 
 from core.locks import singleton
 
-from . import orchestration, services
+from . import orchestration, services, submission
 from .backends import BackendError
 from .liveness import record_heartbeat
 
@@ -37,21 +37,21 @@ def submit_jobs(job_ids: list[int]) -> None:
 
     A transient backend error retries the batch: the jobs already running are skipped.
     """
-    orchestration.submit_jobs(job_ids)
+    submission.submit_jobs(job_ids)
 
 
 @shared_task(name="campaigns.tasks.submit_job", ignore_result=True, autoretry_for=(BackendError,),
              retry_backoff=True, retry_backoff_max=300, max_retries=10)
 def submit_job(job_id: int) -> None:
     """Submit one prepared job once (messages queued before submissions went in batches)."""
-    orchestration.submit_job(job_id)
+    submission.submit_job(job_id)
 
 
 @shared_task(name="campaigns.tasks.cancel_job", ignore_result=True, autoretry_for=(BackendError,),
              retry_backoff=True, retry_backoff_max=300, max_retries=10)
 def cancel_job(job_id: int) -> None:
     """Cancel a rejected job's attempt at its backend; safe to run twice. Retried while the backend is unreachable."""
-    orchestration.cancel_job(job_id)
+    submission.cancel_job(job_id)
 
 
 @shared_task(name="campaigns.tasks.run_recurring", ignore_result=True)

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from campaigns.models import Campaign, CampaignTemplate
-from campaigns.orchestration import _new_job, workflow_name
 from campaigns.services import create_campaign_from_spec, start_recurring
+from campaigns.submission import new_job, workflow_name
 from msproc.lib.planning.spec import SpecError
 from sites.services import load_sites
 from transfers.backends.rucio.registration import dataset_name
@@ -107,7 +107,7 @@ def test_workflow_names_carry_the_campaign_id_so_lookalike_names_stay_apart(site
     assert workflow_name(group_a, 1) != workflow_name(group_b, 1)
     assert f"-c{first.pk}-" in workflow_name(group_a, 1)
     group_a.attempts = group_b.attempts = 1
-    job_a, job_b = _new_job(group_a, False), _new_job(group_b, False)
+    job_a, job_b = new_job(group_a, False), new_job(group_b, False)
     assert job_a.run_collection.startswith("u/msproc/c03.x/") and job_b.run_collection.startswith("u/msproc/c03-x/")
     assert job_a.submit_dir != job_b.submit_dir
 

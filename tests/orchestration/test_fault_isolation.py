@@ -14,8 +14,9 @@ from django.db import connection
 from django.urls import reverse
 
 from campaigns.models import Campaign, Group, Job
-from campaigns.orchestration import reconcile, workflow_name
+from campaigns.orchestration import reconcile
 from campaigns.services import create_campaign_from_spec
+from campaigns.submission import workflow_name
 from core.models import Event
 from sites.services import load_sites
 from tests.factories import CampaignFactory, GroupFactory, JobFactory

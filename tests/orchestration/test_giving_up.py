@@ -7,7 +7,8 @@ import pytest
 from campaigns.backends import base as backends
 from campaigns.backends.noop import NoopExecutionBackend
 from campaigns.models import Job
-from campaigns.orchestration import reconcile, submit_job
+from campaigns.orchestration import reconcile
+from campaigns.submission import submit_job
 from core.actions import perform
 
 from .test_reconciler import campaign, noop  # noqa: F401  (fixtures)

@@ -10,7 +10,8 @@ from django.utils import timezone
 from campaigns.backends import base as backends
 from campaigns.backends.noop import NoopExecutionBackend
 from campaigns.models import Job
-from campaigns.orchestration import reconcile, submit_job
+from campaigns.orchestration import reconcile
+from campaigns.submission import submit_job
 from core.models import Event
 from transfers.models import Movement
 from transfers.services import advance_movement

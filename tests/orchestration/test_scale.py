@@ -18,9 +18,10 @@ from campaigns.backends import JobStatus
 from campaigns.backends import base as backends
 from campaigns.backends.noop import NoopExecutionBackend
 from campaigns.models import Campaign, Group, Job, Step
-from campaigns.orchestration import BATCH, SUBMIT_BATCH, reconcile, submit_jobs
+from campaigns.orchestration import BATCH, SUBMIT_BATCH, reconcile
 from campaigns.progress import SUMMARY_QUERIES, campaign_summary
 from campaigns.services import create_campaign_from_spec
+from campaigns.submission import submit_jobs
 from core.models import Event
 from msproc.lib.planning.inventory import TableInventory
 from sites.services import load_sites

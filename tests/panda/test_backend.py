@@ -11,7 +11,7 @@ import yaml
 
 from campaigns.backends.base import BackendError, JobRef, Submission
 from campaigns.backends.panda.backend import PandaExecutionBackend
-from campaigns.orchestration import site_fields
+from campaigns.submission import site_fields
 from msproc.lib.stack.defaults import INPUT_COLLECTIONS
 from msproc.lib.stack.pipeline import MOCK_PIPELINE
 from sites.choices import SiteStatus

@@ -7,7 +7,7 @@ import pytest
 from campaigns.backends import BackendError
 from campaigns.choices import Status
 from campaigns.models import Group, Job
-from campaigns.orchestration import cancel_job
+from campaigns.submission import cancel_job
 from core.actions import perform
 from core.models import Event
 from tests.factories import GroupFactory

@@ -10,7 +10,8 @@ from campaigns.backends import BackendError, register
 from campaigns.backends.panda import backend as panda_backend
 from campaigns.choices import Status
 from campaigns.models import Job
-from campaigns.orchestration import poll_jobs, submit_job
+from campaigns.orchestration import poll_jobs
+from campaigns.submission import submit_job
 from tests.factories import CampaignFactory, GroupFactory, JobFactory, SiteFactory, StepFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,8 @@ import yaml
 from django.urls import reverse
 
 from campaigns.models import CampaignTemplate, Group
-from campaigns.orchestration import render_bps_yaml
 from campaigns.services import create_campaign_from_spec
+from campaigns.submission import render_bps_yaml
 from tests.factories import GroupFactory
 
 from .conftest import build_world
@@ -107,9 +107,9 @@ def test_the_bps_yaml_output_run_is_the_run_collection_the_attempt_shows(tmp_pat
     group = Group.objects.filter(campaign=campaign).first()
     group.make_ready()
     group.prepare()
-    from campaigns.orchestration import _new_job
+    from campaigns.submission import new_job
 
-    job = _new_job(group, rescue=False)
+    job = new_job(group, rescue=False)
     job.save()
     document = yaml.safe_load(render_bps_yaml(job))
     assert document["payload"]["outputRun"] == job.run_collection
