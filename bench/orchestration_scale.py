@@ -255,7 +255,7 @@ def run_groups(args: argparse.Namespace, worker_env: dict[str, str], workdir: Pa
     from campaigns.orchestration import reconcile
     from campaigns.services import create_campaign_from_spec
     from core.models import Event
-    from msproc.lib.planning.inventory import TableInventory
+    from planning.inventory import TableInventory
 
     figures = RunFigures(groups=n)
     inventory = workdir / f"visits-{n}.csv"

@@ -8,7 +8,7 @@ One command (from the repository root, after ``bash scripts/venv.sh``)::
 For each scale and pipeline a fresh process builds (or reuses, under
 ``var/bench/plan_scale/``) a table inventory of ``230,000 x scale`` visits of a
 3.5° field over the survey footprint of Rubin's ``lsst_skymap`` (package
-``skymap-convert``, see :mod:`msproc.lib.planning.skymap_survey`) and times,
+``skymap-convert``, see :mod:`planning.skymap_survey`) and times,
 in wall and CPU seconds with the process's peak RSS after each phase:
 
 * ``read``: ``TableInventory`` reading the CSV;
@@ -58,7 +58,7 @@ PIPELINE_SPECS = {
 def spec_text(pipeline: str, name: str, assignment: str = "compact", tract_map: dict | None = None) -> str:
     import yaml
 
-    template = REPO / "msproc" / "lib" / "planning" / "templates" / PIPELINE_SPECS[pipeline]
+    template = REPO / "planning" / "templates" / PIPELINE_SPECS[pipeline]
     document = yaml.safe_load(template.read_text())
     document.pop("tract_map", None)
     document.update(
@@ -104,7 +104,7 @@ class Clock:
 
 
 def inventory_path(scale: float) -> Path:
-    from msproc.lib.planning.skymap_survey import load_lsst_skymap, make_survey, write_csv
+    from planning.skymap_survey import load_lsst_skymap, make_survey, write_csv
 
     path = REPO / "var" / "bench" / "plan_scale" / f"inventory-{scale:g}.csv"
     if not path.exists():
@@ -156,7 +156,7 @@ def per_site(plan) -> dict[str, dict]:
 
 def largest_bps_yaml(plan) -> tuple[int, int]:
     """Return (bytes of the largest rendered BPS submit YAML, length of its data query)."""
-    from msproc.lib.planning.bps import SiteInfo, render_submit_yaml
+    from planning.bps import SiteInfo, render_submit_yaml
 
     step, group = max(
         ((step, group) for step in plan.steps for group in step.groups), key=lambda pair: len(pair[1].data_query)
@@ -167,9 +167,9 @@ def largest_bps_yaml(plan) -> tuple[int, int]:
 
 
 def run_one(scale: float, pipeline: str, persist: bool) -> dict:
-    from msproc.lib.planning.inventory import TableInventory
-    from msproc.lib.planning.planner import plan_campaign
-    from msproc.lib.planning.spec import load_spec
+    from planning.inventory import TableInventory
+    from planning.planner import plan_campaign
+    from planning.spec import load_spec
 
     path = inventory_path(scale)
     clock = Clock()
@@ -233,7 +233,7 @@ def geometric_floor(owners: dict[str, str], scale: float, visits: int) -> dict[s
     """Return per site the boundary length (deg) x field diameter x visit density: visits straddling it."""
     import numpy as np
 
-    from msproc.lib.planning.skymap_survey import load_lsst_skymap
+    from planning.skymap_survey import load_lsst_skymap
 
     skymap = load_lsst_skymap()
     owner = {int(t): code for t, code in owners.items()}

@@ -8,7 +8,7 @@ from django.db.models import Case, When
 from django.urls import reverse_lazy
 
 from core.forms import ActionForm
-from msproc.lib.planning.spec import SPEC_MAX_BYTES, SpecError, name_error, size_error
+from planning.spec import SPEC_MAX_BYTES, SpecError, name_error, size_error
 from sites.models import Site
 
 from .models import Campaign, CampaignTemplate

@@ -38,7 +38,7 @@ class CampaignTemplate(models.Model):
         """Check the spec as a campaign spec (structure and limits, not planned) in every form that edits it."""
         from django.core.exceptions import ValidationError
 
-        from msproc.lib.planning.spec import SpecError, parse_spec
+        from planning.spec import SpecError, parse_spec
 
         try:
             parse_spec(self.spec or "")

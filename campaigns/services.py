@@ -19,10 +19,10 @@ from django.utils import timezone
 
 from core import queue
 from core.lifecycle import bulk_transition, record_event
-from msproc.lib.planning.dataflow import PipelineDataflow, PipelineSources
-from msproc.lib.planning.inventory import DataInventory, TableInventory, VisitInfo
-from msproc.lib.planning.planner import Plan, PlannedMovement, plan_campaign, reassigned_groups
-from msproc.lib.planning.spec import CampaignSpec, FieldError, SpecError, load_spec, name_error
+from planning.dataflow import PipelineDataflow, PipelineSources
+from planning.inventory import DataInventory, TableInventory, VisitInfo
+from planning.planner import Plan, PlannedMovement, plan_campaign, reassigned_groups
+from planning.spec import CampaignSpec, FieldError, SpecError, load_spec, name_error
 from sites.choices import RepoStatus
 from sites.models import ButlerRepo, Site
 from transfers.choices import MovementStatus as M
@@ -47,7 +47,7 @@ class _Inventory:
 
 def survey_inventory() -> DataInventory:
     """Return the inventory of the embedded default's synthetic survey (no repository needed)."""
-    from msproc.lib.stack.survey import make_survey
+    from stack.survey import make_survey
 
     survey = make_survey()
     rows: dict[int, tuple[int, str, set[int]]] = {}
@@ -65,7 +65,7 @@ def inventory_for(spec: CampaignSpec) -> DataInventory:
     ``setup_sites``); else the table file ``MSPROC_INVENTORY_FILE`` if set;
     else the synthetic survey the embedded default would create.
     """
-    from msproc.lib.planning.inventory import ButlerInventory
+    from planning.inventory import ButlerInventory
 
     repo = ButlerRepo.objects.filter(site__code=spec.hub, status=RepoStatus.READY).first()
     if repo is not None and Path(repo.root_uri).exists():
@@ -100,7 +100,7 @@ def build_plan(spec_text: str, *, inventory: DataInventory | None = None,
     known, shares = _site_context()
     spec, dataflow = load_spec(spec_text, known_sites=known, site_shares=shares, name=name,
                                sources=pipeline_sources())
-    from msproc.lib.planning.planner import PlanningError
+    from planning.planner import PlanningError
 
     try:
         plan = plan_campaign(spec, inventory or inventory_for(spec), dataflow,
@@ -121,7 +121,7 @@ def _check_path_values(name: str, output_prefix: str) -> None:
     The name names the campaign's tape directory, the prefix its RUN collections (directories in each
     site's Butler datastore). Raises SpecError naming ``name`` and/or ``output_prefix``.
     """
-    from msproc.lib.paths import UnsafePath, safe_collection, safe_component
+    from stack.paths import UnsafePath, safe_collection, safe_component
 
     problems = []
     for field, value, check in (("name", name, safe_component), ("output_prefix", output_prefix, safe_collection)):
@@ -319,7 +319,7 @@ def load_templates() -> list[CampaignTemplate]:
     """
     import yaml
 
-    directory = Path(__file__).resolve().parent.parent / "msproc" / "lib" / "planning" / "templates"
+    directory = Path(__file__).resolve().parent.parent / "planning" / "templates"
     templates = []
     for path in sorted(directory.glob("*.yaml")):
         text = path.read_text()

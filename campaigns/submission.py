@@ -19,8 +19,8 @@ from django.utils import timezone
 from core import queue
 from core.leases import claimable, new_holder, renewing, takeover_comment
 from core.lifecycle import IllegalTransition, bulk_transition, record_event
-from msproc.lib.planning.bps import SiteInfo, queue_for, render_submit_yaml
-from msproc.lib.planning.dataflow import DataflowError, resolve_pipeline_uri
+from planning.bps import SiteInfo, queue_for, render_submit_yaml
+from planning.dataflow import DataflowError, resolve_pipeline_uri
 from sites.models import ButlerRepo, Site
 from sites.services import report_backend_failure
 
@@ -108,7 +108,7 @@ def new_job(group: Group, rescue: bool) -> Job:
 def submission_for(job: Job, context: SubmitContext | None = None) -> Submission:
     """Return what the backend needs to run ``job`` (paths, collections, query, injected failures)."""
     from campaigns.services import pipeline_sources
-    from msproc.lib.planning.dataflow import resolve_pipeline_uri
+    from planning.dataflow import resolve_pipeline_uri
 
     context = context or SubmitContext()
     group = job.group
@@ -283,7 +283,7 @@ def render_bps_yaml(job: Job, context: SubmitContext | None = None) -> str:
 
     Rendered from the plan's header and the step's row (not the whole plan: its group lists are not used).
     """
-    from msproc.lib.planning.planner import Plan, PlannedGroup, PlannedStep
+    from planning.planner import Plan, PlannedGroup, PlannedStep
 
     context = context or SubmitContext()
     group = job.group

@@ -212,8 +212,8 @@ def _planned_by_anyone(site: str, dataset_type: str, key: str) -> set[int]:
 def _check_archive(campaign: Campaign) -> list[str]:
     """The archive: the local tape directory's manifest, or for an archive Rucio carried (it has a rule) the
     manifest its verification wrote, re-checked against the files on tape where they are readable here."""
-    from msproc.lib.paths import UnsafePath
-    from msproc.lib.stack.transfer import verify_archive
+    from stack.paths import UnsafePath
+    from stack.transfer import verify_archive
     from transfers.services import tape_dir
 
     movements = list(Movement.objects.filter(campaign=campaign, kind=MovementKind.ARCHIVE).exclude(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from msproc.lib.env import (
+from msproc.env import (
     env_bool,
     env_broker_url,
     env_choice,
@@ -217,7 +217,7 @@ MSPROC_EXECUTION_BACKEND = env_choice("MSPROC_EXECUTION_BACKEND", "", ("", "loca
 MSPROC_TRANSFER_BACKEND = env_choice("MSPROC_TRANSFER_BACKEND", "", ("", "local", "noop", "rucio")) or None
 MSPROC_SITES_DIR = DATA_DIR / "sites"
 # Where a ButlerRepo's root may point besides MSPROC_SITES_DIR (sites/butler_roots.py); msproc deletes only
-# repositories it created under MSPROC_SITES_DIR (marker file, msproc/lib/paths.py).
+# repositories it created under MSPROC_SITES_DIR (marker file, stack/paths.py).
 MSPROC_BUTLER_ROOTS = [env_path_value("MSPROC_BUTLER_ROOTS", item) for item in env_list("MSPROC_BUTLER_ROOTS", [])]
 MSPROC_BUTLER_URI_PREFIXES = env_list("MSPROC_BUTLER_URI_PREFIXES", [])
 MSPROC_TAPE_DIR = env_path("MSPROC_TAPE_DIR", DATA_DIR / "tape")

@@ -24,7 +24,7 @@ worker=$!
 trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null || true' EXIT
 echo "== celery worker with beat running (log: $MSPROC_DATA_DIR/worker.log)"
 
-manage run_campaign "${SPEC:-msproc/lib/planning/templates/2x4.yaml}"
+manage run_campaign "${SPEC:-planning/templates/2x4.yaml}"
 
 if [ "${MSPROC_SERVE:-1}" != 0 ]; then
   echo "== serving the UI on http://127.0.0.1:8000/ (create a login with: .venv/bin/python manage.py createsuperuser)"

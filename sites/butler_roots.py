@@ -11,7 +11,7 @@ accepted only if it is
 
 msproc deletes a repository directory only under ``MSPROC_SITES_DIR`` and only
 if it holds the marker file msproc wrote when it created it
-(``msproc.lib.paths``), whatever the root says.
+(``stack.paths``), whatever the root says.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlparse
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from msproc.lib.paths import UnsafePath, check_under
+from stack.paths import UnsafePath, check_under
 
 __all__ = ["allowed_local_roots", "file_path", "validate_root_uri"]
 

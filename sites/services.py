@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from msproc.lib.paths import UnsafePath
+from stack.paths import UnsafePath
 
 from . import signals
 from .butler_roots import file_path
@@ -88,7 +88,7 @@ def local_root(repo: ButlerRepo) -> Path:
     """Return the local directory of an embedded repository, resolved and checked to lie under
     ``MSPROC_SITES_DIR``. Raises `UnsafePath` for a root elsewhere (or a URI): msproc creates and
     deletes embedded repositories only there."""
-    from msproc.lib.paths import check_under
+    from stack.paths import check_under
 
     return check_under(file_path(repo.root_uri), settings.MSPROC_SITES_DIR, field="root_uri", strict=True)
 
@@ -156,7 +156,7 @@ def hub_site() -> Site:
 
 
 def _survey():
-    from msproc.lib.stack.survey import make_survey
+    from stack.survey import make_survey
 
     return make_survey()
 
@@ -171,8 +171,8 @@ def setup_local_sites(*, rinse: bool = False, actor=None) -> dict[str, str]:
     every record msproc holds of it (replicas) is torn down first and
     rebuilt from scratch. A site whose repository is ready is left as it is.
     """
-    from msproc.lib.stack.defaults import populate_hub
-    from msproc.lib.stack.repo import create_repo, insert_instrument, insert_skymap, remove_repo
+    from stack.defaults import populate_hub
+    from stack.repo import create_repo, insert_instrument, insert_skymap, remove_repo
 
     survey = _survey()
     outcome: dict[str, str] = {}

@@ -12,11 +12,11 @@ from django.core.management.base import CommandError
 
 from campaigns.models import Campaign, Group, Stage, Step
 from campaigns.services import create_campaign_from_spec, persisted_plan, plan_spec
-from msproc.lib.planning.spec import SpecError
+from planning.spec import SpecError
 from sites.services import load_sites
 from transfers.models import Movement
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "msproc" / "lib" / "planning" / "templates"
+TEMPLATES = Path(__file__).resolve().parent.parent / "planning" / "templates"
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_load_templates_adds_a_new_version_when_the_shipped_text_changed():
 
     loaded = {template.name: template for template in load_templates()}
 
-    shipped = Path(__file__).resolve().parents[1] / "msproc" / "lib" / "planning" / "templates" / "2x2.yaml"
+    shipped = Path(__file__).resolve().parents[1] / "planning" / "templates" / "2x2.yaml"
     assert loaded["2x2"].version == 2 and loaded["2x2"].spec == shipped.read_text()
     assert CampaignTemplate.objects.get(name="2x2", version=1).spec == "name: an-older-2x2\n"  # kept as it was
     assert loaded["2x4"].version == 1

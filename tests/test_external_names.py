@@ -14,12 +14,12 @@ import yaml
 from campaigns.models import Campaign, CampaignTemplate
 from campaigns.services import create_campaign_from_spec, start_recurring
 from campaigns.submission import new_job, workflow_name
-from msproc.lib.planning.spec import SpecError
+from planning.spec import SpecError
 from sites.services import load_sites
 from transfers.backends.rucio.registration import dataset_name
 from transfers.services import movement_dir
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "msproc" / "lib" / "planning" / "templates"
+TEMPLATES = Path(__file__).resolve().parent.parent / "planning" / "templates"
 
 
 @pytest.fixture
@@ -80,8 +80,8 @@ def test_a_prefix_that_only_starts_like_another_is_not_a_clash(sites, spec_2x2):
 
 def test_it_refuses_a_prefix_whose_collections_already_exist_at_the_hub(sites, spec_2x2, tmp_path, settings):
     from campaigns.services import survey_inventory
-    from msproc.lib.stack.repo import create_repo, ensure_run
     from sites.models import ButlerRepo, Site
+    from stack.repo import create_repo, ensure_run
 
     root = tmp_path / "hub"
     butler = create_repo(root)

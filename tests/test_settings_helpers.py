@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from msproc.lib import env
+from msproc import env
 
 
 @pytest.mark.parametrize(

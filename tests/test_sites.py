@@ -67,9 +67,9 @@ def test_there_is_at_most_one_hub():
 
 @pytest.mark.django_db
 def test_refreshing_replicas_records_what_a_repository_holds(tmp_path, settings):
-    from msproc.lib.stack.defaults import populate_hub
-    from msproc.lib.stack.repo import create_repo
-    from msproc.lib.stack.survey import make_survey
+    from stack.defaults import populate_hub
+    from stack.repo import create_repo
+    from stack.survey import make_survey
     from tests.factories import ButlerRepoFactory
     from transfers.models import Replica
     from transfers.tasks import refresh_replicas
@@ -83,11 +83,11 @@ def test_refreshing_replicas_records_what_a_repository_holds(tmp_path, settings)
 
 @pytest.mark.django_db
 def test_it_records_what_a_new_repository_holds_with_measured_bytes_when_sites_announce_it(tmp_path):
-    from msproc.lib.stack.defaults import populate_hub
-    from msproc.lib.stack.repo import create_repo
-    from msproc.lib.stack.survey import make_survey
     from sites.models import ButlerRepo
     from sites.signals import repository_ready
+    from stack.defaults import populate_hub
+    from stack.repo import create_repo
+    from stack.survey import make_survey
     from tests.factories import ButlerRepoFactory
     from transfers.models import Replica
 

@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from core.leases import claimable, new_holder, renewing, takeover_comment
 from core.lifecycle import IllegalTransition, record_event
-from msproc.lib.paths import UnsafePath, safe_join
 from sites.models import ButlerRepo
 from sites.services import report_backend_failure
+from stack.paths import UnsafePath, safe_join
 
 from .backends import MovementRequest, TransferBackendError, get_transfer_backend
 from .choices import MovementKind, MovementStatus
@@ -231,7 +231,7 @@ def refresh_replicas(repo: ButlerRepo) -> int:
     import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes)
     from lsst.daf.butler import Butler
 
-    from msproc.lib.stack.transfer import stored_bytes
+    from stack.transfer import stored_bytes
 
     butler = Butler.from_config(repo.root_uri)
     counts: dict[tuple[str, str], int] = {}

@@ -13,7 +13,7 @@ from rest_framework import serializers
 from campaigns.choices import Status
 from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
 from core.models import Event
-from msproc.lib.planning.spec import SPEC_MAX_BYTES, SpecError, name_error, parse_spec, size_error
+from planning.spec import SPEC_MAX_BYTES, SpecError, name_error, parse_spec, size_error
 from sites.api.serializers import SiteCodeField
 from sites.models import Site
 

@@ -162,7 +162,7 @@ class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         from campaigns.services import create_campaign_from_spec
-        from msproc.lib.planning.spec import SpecError
+        from planning.spec import SpecError
 
         body = CampaignCreateSerializer(data=request.data)
         if not body.is_valid():
@@ -186,7 +186,7 @@ class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
     @action(detail=False, methods=["post"])
     def plan(self, request: Request) -> Response:
         from campaigns.services import plan_spec
-        from msproc.lib.planning.spec import SpecError
+        from planning.spec import SpecError
 
         body = SpecSerializer(data=request.data)
         if not body.is_valid():

@@ -56,7 +56,7 @@ def check_submission_paths(submission: Submission, work_root: str) -> None:
     creates (``output``, ``output_run``, ``step_chain``, ``output_chain``) must be relative names without
     ``..`` (the Butler's datastore makes a directory per RUN). Raises BackendError (permanent).
     """
-    from msproc.lib.paths import UnsafePath, check_under, safe_collection
+    from stack.paths import UnsafePath, check_under, safe_collection
 
     try:
         check_under(submission.work_dir, work_root, field="work_dir", strict=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from msproc.lib.stack.runner import JOB_FILE, PID_FILE, RESULT_FILE
+from stack.runner import JOB_FILE, PID_FILE, RESULT_FILE
 
 from .base import BackendError, ExecutionBackend, JobRef, JobStatus, Submission, check_submission_paths
 
@@ -43,7 +43,7 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 
 class LocalExecutionBackend(ExecutionBackend):
-    """Runs each attempt with ``msproc.lib.stack.runner`` in its own session.
+    """Runs each attempt with ``stack.runner`` in its own session.
 
     The attempt's directory is its identity: the first submit claims it with
     an exclusive file, so a task delivered twice never starts a second run.
@@ -65,7 +65,7 @@ class LocalExecutionBackend(ExecutionBackend):
         (work_dir / JOB_FILE).write_text(json.dumps(payload, indent=1))
         try:
             subprocess.run(
-                [sys.executable, "-m", "msproc.lib.stack.runner", "--detach", str(work_dir)],
+                [sys.executable, "-m", "stack.runner", "--detach", str(work_dir)],
                 check=True, cwd=settings.BASE_DIR, timeout=60, capture_output=True,
             )
         except (OSError, subprocess.SubprocessError) as exc:

@@ -18,7 +18,7 @@ from campaigns import services
 from campaigns.forms import CampaignBuilderForm
 from campaigns.models import CampaignTemplate
 from core.htmx import OperatorRequiredMixin
-from msproc.lib.planning.spec import SPEC_MAX_BYTES, SpecError
+from planning.spec import SPEC_MAX_BYTES, SpecError
 
 
 class SpecUploadLimit(FileUploadHandler):

@@ -9,7 +9,7 @@ import pytest
 from campaigns.models import Campaign
 from sites.services import load_sites
 
-SPEC_2X4 = Path(__file__).resolve().parents[2] / "msproc" / "lib" / "planning" / "templates" / "2x4.yaml"
+SPEC_2X4 = Path(__file__).resolve().parents[2] / "planning" / "templates" / "2x4.yaml"
 
 
 @pytest.fixture

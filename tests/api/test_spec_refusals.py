@@ -16,7 +16,7 @@ from django.core.management import call_command
 from campaigns.models import Campaign, CampaignTemplate
 from sites.services import load_sites
 
-SPEC_2X2 = Path(__file__).resolve().parents[2] / "msproc" / "lib" / "planning" / "templates" / "2x2.yaml"
+SPEC_2X2 = Path(__file__).resolve().parents[2] / "planning" / "templates" / "2x2.yaml"
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_a_template_is_checked_as_a_spec_when_saved(db, staff_client):
 
 
 SERVER_FILES = ["/etc/shadow", "/proc/self/environ", "/etc/passwd", "/nonexistent/x.yaml", "../../../etc/passwd",
-                "msproc/lib/stack/pipelines/drp_mock.yaml", "file:///etc/passwd"]
+                "stack/pipelines/drp_mock.yaml", "file:///etc/passwd"]
 URLS = ["http://127.0.0.1/x.yaml", "https://169.254.169.254/latest/meta-data", "s3://bucket/p.yaml",
         "resource://lsst.ctrl.bps/etc/bps_defaults.yaml"]
 
@@ -121,7 +121,7 @@ def test_a_pipeline_outside_the_allowed_sources_is_refused_revealing_nothing(sit
 
 
 def test_pipelines_come_from_the_configured_directory_and_uri_prefixes(sites, operator_client, settings, tmp_path):
-    from msproc.lib.planning.dataflow import MOCK_DRP_PIPELINE
+    from planning.dataflow import MOCK_DRP_PIPELINE
 
     (tmp_path / "pipes" / "lsstcam").mkdir(parents=True)
     (tmp_path / "pipes" / "lsstcam" / "drp.yaml").write_text(MOCK_DRP_PIPELINE.read_text())

@@ -9,7 +9,7 @@ import pytest
 from campaigns.models import Campaign
 from sites.services import load_sites
 
-SPEC_2X4 = Path(__file__).resolve().parents[2] / "msproc" / "lib" / "planning" / "templates" / "2x4.yaml"
+SPEC_2X4 = Path(__file__).resolve().parents[2] / "planning" / "templates" / "2x4.yaml"
 STEP3 = "  - {name: step3, scope: wide, split: {by: tract, max_size: 1}, memory_mb: 16000}\n"
 ERROR = {
     "path": "steps[5].split.by",

@@ -28,7 +28,7 @@ from sites.services import load_sites, setup_local_sites
 from transfers.models import Movement, Replica
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = (ROOT / "msproc" / "lib" / "planning" / "templates" / "2x2.yaml").read_text()
+SPEC = (ROOT / "planning" / "templates" / "2x2.yaml").read_text()
 TIMEOUT = 600
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

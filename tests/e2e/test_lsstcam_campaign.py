@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def _spec() -> str:
-    document = yaml.safe_load((ROOT / "msproc" / "lib" / "planning" / "templates" / "lsstcam-2x2.yaml").read_text())
+    document = yaml.safe_load((ROOT / "planning" / "templates" / "lsstcam-2x2.yaml").read_text())
     document["name"] = "lsstcam-2x2-stage1"
     document["output_prefix"] = "u/msproc/lsstcam-2x2-stage1"
     document["stages"] = [

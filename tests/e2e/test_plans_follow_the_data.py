@@ -89,7 +89,7 @@ def test_split_groups_and_a_neighbour_campaign_verify_clean(data_dir):
     assert verify_campaign(neighbour) == []
 
     # A dataset the plan never moved still shows: copy one of IN2P3's pvi into the hub under the campaign's runs.
-    from msproc.lib.stack.transfer import transfer_datasets
+    from stack.transfer import transfer_datasets
 
     roots = {repo.site.code: repo.root_uri for repo in ButlerRepo.objects.select_related("site")}
     transfer_datasets(roots["IN2P3"], roots["SLAC"], ["pvi"], [f"{split.output_prefix}/*"],

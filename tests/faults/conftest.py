@@ -16,7 +16,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "msproc" / "lib" / "planning" / "templates"
+TEMPLATES = ROOT / "planning" / "templates"
 
 
 def database_url() -> str:

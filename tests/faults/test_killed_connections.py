@@ -33,7 +33,7 @@ from transfers.services import advance_movement
 
 from .conftest import assert_complete_and_nothing_duplicated as complete
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "msproc" / "lib" / "planning" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "planning" / "templates"
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

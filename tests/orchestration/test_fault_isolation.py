@@ -23,7 +23,7 @@ from tests.factories import CampaignFactory, GroupFactory, JobFactory
 
 from .test_reconciler import noop  # noqa: F401  (fixture)
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "msproc" / "lib" / "planning" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "planning" / "templates"
 
 
 @pytest.fixture

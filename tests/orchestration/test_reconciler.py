@@ -16,7 +16,7 @@ from core.models import Event
 from sites.services import load_sites
 from transfers.models import Movement
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "msproc" / "lib" / "planning" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "planning" / "templates"
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from campaigns.progress import SUMMARY_QUERIES, campaign_summary
 from campaigns.services import create_campaign_from_spec
 from campaigns.submission import submit_jobs
 from core.models import Event
-from msproc.lib.planning.inventory import TableInventory
+from planning.inventory import TableInventory
 from sites.services import load_sites
 from transfers.models import Movement
 

@@ -54,10 +54,10 @@ def panda(fake_panda: FakePandaServer, settings, tmp_path: Path) -> FakePandaSer
 @pytest.fixture(scope="session")
 def hub_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A mock Butler repository with raws and defaults (step1 of the mock pipeline can be planned)."""
-    from msproc.lib.stack.defaults import populate_hub
-    from msproc.lib.stack.repo import create_repo
-    from msproc.lib.stack.survey import DEFAULT_TRACTS as TRACTS
-    from msproc.lib.stack.survey import make_survey
+    from stack.defaults import populate_hub
+    from stack.repo import create_repo
+    from stack.survey import DEFAULT_TRACTS as TRACTS
+    from stack.survey import make_survey
 
     root = tmp_path_factory.mktemp("panda-hub") / "repo"
     # One tract, one band: step1 of visit 1 plans 4 quanta; a bigger survey only slows the fixture.

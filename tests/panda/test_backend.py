@@ -12,10 +12,10 @@ import yaml
 from campaigns.backends.base import BackendError, JobRef, Submission
 from campaigns.backends.panda.backend import PandaExecutionBackend
 from campaigns.submission import site_fields
-from msproc.lib.stack.defaults import INPUT_COLLECTIONS
-from msproc.lib.stack.pipeline import MOCK_PIPELINE
 from sites.choices import SiteStatus
 from sites.models import Site
+from stack.defaults import INPUT_COLLECTIONS
+from stack.pipeline import MOCK_PIPELINE
 from tests.factories import SiteFactory
 
 from .conftest import TOKEN

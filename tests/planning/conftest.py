@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from msproc.lib.planning.dataflow import PipelineDataflow, load_dataflow
-from msproc.lib.planning.inventory import TableInventory
+from planning.dataflow import PipelineDataflow, load_dataflow
+from planning.inventory import TableInventory
 
 DATA = Path(__file__).parent / "data"
-TEMPLATES = Path(__file__).resolve().parents[2] / "msproc" / "lib" / "planning" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "planning" / "templates"
 SITES = ("SLAC", "IN2P3", "LANCS", "RAL")
 SHARES = {"SLAC": 0.35, "IN2P3": 0.40, "LANCS": 0.10, "RAL": 0.15}
 
@@ -35,7 +35,7 @@ def lsstcam_graph_file(tmp_path_factory) -> Path:
     import gzip
     import json
 
-    from msproc.lib.planning.dataflow import export_pipeline_graph, resolve_pipeline_uri
+    from planning.dataflow import export_pipeline_graph, resolve_pipeline_uri
 
     exported = export_pipeline_graph(
         resolve_pipeline_uri("mock:lsstcam-drp"), tmp_path_factory.mktemp("graph") / "exported.json.gz"
@@ -56,6 +56,6 @@ def lsstcam_dataflow(lsstcam_graph_file: Path) -> PipelineDataflow:
 
 @pytest.fixture(scope="session")
 def lsstcam_yaml_dataflow() -> PipelineDataflow:
-    from msproc.lib.planning.dataflow import resolve_pipeline_uri
+    from planning.dataflow import resolve_pipeline_uri
 
     return load_dataflow(resolve_pipeline_uri("mock:lsstcam-drp"))

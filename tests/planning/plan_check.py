@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from msproc.lib.planning.dataflow import DatasetTypeInfo, PipelineDataflow
-from msproc.lib.planning.planner import Plan, PlannedGroup
+from planning.dataflow import DatasetTypeInfo, PipelineDataflow
+from planning.planner import Plan, PlannedGroup
 
 Piece = tuple[int, ...]
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import yaml
 
-from msproc.lib.planning.assignment import apportion_counts, assign_tracts, compact_tracts, id_block_tracts
-from msproc.lib.planning.planner import plan_campaign
-from msproc.lib.planning.spec import parse_spec
+from planning.assignment import apportion_counts, assign_tracts, compact_tracts, id_block_tracts
+from planning.planner import plan_campaign
+from planning.spec import parse_spec
 
 from .conftest import SHARES, SITES, TEMPLATES
 
@@ -124,7 +124,7 @@ def test_the_planner_uses_compact_regions_when_the_inventory_knows_tract_centres
         lines.append(f"{visit},{visit * 10},g,{tract},{tract_ra},{tract_dec}")
     path = tmp_path / "inventory.csv"
     path.write_text("\n".join(lines) + "\n")
-    from msproc.lib.planning.inventory import TableInventory
+    from planning.inventory import TableInventory
 
     inventory = TableInventory(path)
     shares = [(code, _spec().shares()[code]) for code in SITES]
@@ -143,7 +143,7 @@ def test_the_planner_uses_compact_regions_when_the_inventory_knows_tract_centres
 
 
 def test_an_unknown_assignment_rule_is_a_spec_error_at_its_field():
-    from msproc.lib.planning.spec import SpecError
+    from planning.spec import SpecError
 
     with pytest.raises(SpecError) as excinfo:
         _spec(tract_assignment="spiral")

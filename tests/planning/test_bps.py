@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from msproc.lib.planning.bps import SiteInfo, memory_tier, queue_for, render_submit_yaml
+from planning.bps import SiteInfo, memory_tier, queue_for, render_submit_yaml
 
 from .test_planner import plan_2x4  # noqa: F401  (module fixture)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from msproc.lib.planning.cli import main
+from planning.cli import main
 
 from .conftest import DATA, TEMPLATES
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from msproc.lib.planning.inventory import InventoryArrays, InventoryError, TableInventory, VisitInfo
+from planning.inventory import InventoryArrays, InventoryError, TableInventory, VisitInfo
 
 
 def write(tmp_path, text: str):

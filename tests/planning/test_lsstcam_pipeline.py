@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from msproc.lib.planning.dataflow import (
+from planning.dataflow import (
     MOCK_LSSTCAM_DRP_PIPELINE,
     DataflowError,
     export_pipeline_graph,

@@ -7,9 +7,9 @@ import io
 import pytest
 
 from campaigns.services import survey_inventory
-from msproc.lib.planning.cli import explain_movements
-from msproc.lib.planning.planner import plan_campaign
-from msproc.lib.planning.spec import load_spec
+from planning.cli import explain_movements
+from planning.planner import plan_campaign
+from planning.spec import load_spec
 
 from .conftest import TEMPLATES
 

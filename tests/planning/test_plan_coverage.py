@@ -7,10 +7,10 @@ import re
 import pytest
 import yaml
 
-from msproc.lib.planning.dataflow import MOCK_DRP_PIPELINE, load_dataflow
-from msproc.lib.planning.inventory import VisitInfo
-from msproc.lib.planning.planner import Plan, plan_campaign
-from msproc.lib.planning.spec import SpecError, load_spec
+from planning.dataflow import MOCK_DRP_PIPELINE, load_dataflow
+from planning.inventory import VisitInfo
+from planning.planner import Plan, plan_campaign
+from planning.spec import SpecError, load_spec
 
 from .conftest import SHARES, SITES, TEMPLATES
 from .plan_check import check_plan, check_returns

@@ -12,11 +12,11 @@ import time
 import pytest
 import yaml
 
-from msproc.lib.planning.dataflow import MOCK_DRP_PIPELINE, load_dataflow
-from msproc.lib.planning.inventory import InventoryArrays
-from msproc.lib.planning.planner import plan_campaign
-from msproc.lib.planning.skymap_survey import load_lsst_skymap, make_survey
-from msproc.lib.planning.spec import load_spec
+from planning.dataflow import MOCK_DRP_PIPELINE, load_dataflow
+from planning.inventory import InventoryArrays
+from planning.planner import plan_campaign
+from planning.skymap_survey import load_lsst_skymap, make_survey
+from planning.spec import load_spec
 
 from .conftest import SITES, TEMPLATES
 

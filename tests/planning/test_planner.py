@@ -7,9 +7,9 @@ import json
 import pytest
 import yaml
 
-from msproc.lib.planning.inventory import TableInventory
-from msproc.lib.planning.planner import Plan, PlannedMovement, apportion_tracts, plan_campaign
-from msproc.lib.planning.spec import load_spec
+from planning.inventory import TableInventory
+from planning.planner import Plan, PlannedMovement, apportion_tracts, plan_campaign
+from planning.spec import load_spec
 
 from .conftest import SHARES, SITES, TEMPLATES
 
@@ -204,7 +204,7 @@ def test_table_inventory_reads_rows(inventory, tmp_path):
     assert inventory.tracts()[:3] == [1, 2, 9469]
     bad = tmp_path / "bad.csv"
     bad.write_text("visit,band\n1,g\n")
-    from msproc.lib.planning.inventory import InventoryError
+    from planning.inventory import InventoryError
 
     with pytest.raises(InventoryError, match="missing column"):
         TableInventory(bad)

@@ -16,10 +16,10 @@ from lsst.daf.butler.queries.expressions.parser import parse_expression
 from lsst.daf.butler.queries.expressions.parser.exprTree import BinaryOp, IsIn, Parens
 
 from campaigns.backends.panda.bpsconfig import build_submit_config, write_submit_config
-from msproc.lib.planning.bps import SiteInfo, render_submit_yaml
-from msproc.lib.planning.planner import plan_campaign
-from msproc.lib.planning.query import conjoin, literal, query_error
-from msproc.lib.planning.spec import SpecError, load_spec
+from planning.bps import SiteInfo, render_submit_yaml
+from planning.planner import plan_campaign
+from planning.query import conjoin, literal, query_error
+from planning.spec import SpecError, load_spec
 
 from .conftest import SITES, TEMPLATES
 

@@ -7,10 +7,10 @@ import dataclasses
 import pytest
 import yaml
 
-from msproc.lib.planning.inventory import VisitInfo
-from msproc.lib.planning.planner import PlanningError, plan_campaign
-from msproc.lib.planning.regions import pixel_of
-from msproc.lib.planning.spec import load_spec
+from planning.inventory import VisitInfo
+from planning.planner import PlanningError, plan_campaign
+from planning.regions import pixel_of
+from planning.spec import load_spec
 
 from .conftest import TEMPLATES
 
@@ -112,7 +112,7 @@ def test_it_refuses_a_regional_step_over_visits_without_sky_position(lsstcam_yam
 
 
 def test_it_reads_visit_centres_from_an_inventory_table(tmp_path):
-    from msproc.lib.planning.inventory import InventoryError, TableInventory
+    from planning.inventory import InventoryError, TableInventory
 
     table = tmp_path / "visits.csv"
     table.write_text("visit,exposure,band,tract,ra,dec\n1,10,r,100,10.5,-0.25\n1,10,r,101,10.5,-0.25\n2,20,g,100,,\n")
@@ -126,9 +126,9 @@ def test_it_reads_visit_centres_from_an_inventory_table(tmp_path):
 
 @pytest.mark.slow
 def test_it_reads_visit_centres_from_a_butler_repository(tmp_path):
-    from msproc.lib.planning.inventory import ButlerInventory
-    from msproc.lib.stack.repo import create_repo, insert_skymap, insert_survey_records
-    from msproc.lib.stack.survey import make_survey
+    from planning.inventory import ButlerInventory
+    from stack.repo import create_repo, insert_skymap, insert_survey_records
+    from stack.survey import make_survey
 
     survey = make_survey(tracts=(9469, 9470), visits_per_tract=1)
     butler = create_repo(tmp_path / "repo")

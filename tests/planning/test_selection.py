@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from msproc.lib.planning.selection import compile_split
-from msproc.lib.planning.spec import SpecError
+from planning.selection import compile_split
+from planning.spec import SpecError
 from transfers.backends.base import MovementRequest
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from msproc.lib.planning.spec import FieldError, SpecError, load_spec, parse_spec
-from msproc.lib.planning.structure import step_dependencies
+from planning.spec import FieldError, SpecError, load_spec, parse_spec
+from planning.structure import step_dependencies
 
 from .conftest import SHARES, SITES, TEMPLATES
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from msproc.lib.planning.planner import plan_campaign
-from msproc.lib.planning.spec import (
+from planning.planner import plan_campaign
+from planning.spec import (
     SPEC_MAX_BYTES,
     SPEC_MAX_DEPTH,
     SpecError,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from msproc.lib.planning.dataflow import load_dataflow, resolve_pipeline_uri
-from msproc.lib.planning.planner import plan_campaign
-from msproc.lib.planning.spec import SpecError, load_spec, parse_spec, step_level
+from planning.dataflow import load_dataflow, resolve_pipeline_uri
+from planning.planner import plan_campaign
+from planning.spec import SpecError, load_spec, parse_spec, step_level
 
 from .conftest import SHARES, SITES, TEMPLATES
 

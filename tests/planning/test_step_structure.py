@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from msproc.lib.planning.spec import SpecError, load_spec, step_level
-from msproc.lib.planning.structure import step_dependencies
+from planning.spec import SpecError, load_spec, step_level
+from planning.structure import step_dependencies
 
 from .conftest import TEMPLATES
 

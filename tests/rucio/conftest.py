@@ -67,9 +67,9 @@ def rucio_server(tmp_path_factory):
 def sites(rucio_server, tmp_path_factory) -> Sites:
     import lsst.pipe.base.tests.mocks  # noqa: F401
 
-    from msproc.lib.stack.defaults import populate_hub
-    from msproc.lib.stack.repo import create_repo, insert_instrument, insert_skymap
-    from msproc.lib.stack.survey import make_survey
+    from stack.defaults import populate_hub
+    from stack.repo import create_repo, insert_instrument, insert_skymap
+    from stack.survey import make_survey
 
     base = tmp_path_factory.mktemp("sites")
     roots = {"SLAC": base / "slac" / "dp2", "IN2P3": base / "in2p3" / "dp2"}

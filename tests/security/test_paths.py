@@ -1,4 +1,4 @@
-"""msproc.lib.paths: user-controlled values never make a path outside its root, nor a deletion msproc did not
+"""stack.paths: user-controlled values never make a path outside its root, nor a deletion msproc did not
 create."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from msproc.lib.paths import (
+from stack.paths import (
     MARKER_FILE,
     UnsafePath,
     check_under,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from msproc.lib.paths import MARKER_FILE
 from sites.models import ButlerRepo
 from sites.services import setup_local_sites
+from stack.paths import MARKER_FILE
 from tests.factories import ButlerRepoFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db

@@ -10,13 +10,13 @@ from campaigns.backends.base import BackendError, Submission
 from campaigns.backends.local import LocalExecutionBackend
 from campaigns.models import Campaign
 from campaigns.services import create_campaign_from_spec
-from msproc.lib.planning.spec import SpecError
+from planning.spec import SpecError
 from sites.services import load_sites
 from tests.factories import CampaignFactory, MovementFactory
 from transfers.models import Movement
 from transfers.services import advance_movement, tape_dir
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "msproc" / "lib" / "planning" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "planning" / "templates"
 BAD_NAMES = ["../../../some/dir", "/tmp/absolute", "..", "a/b", "x\x00y", "-rf", "a\\..\\b"]
 
 
@@ -93,7 +93,7 @@ def test_the_local_backend_refuses_a_submission_whose_paths_leave_their_roots(se
 
 @pytest.mark.parametrize("label", ["../../escape", "/tmp/abs", "a/b", "..", "x\x00"])
 def test_a_fault_injection_task_label_never_names_a_file_outside_the_config_dir(tmp_path, label):
-    from msproc.lib.stack.pipeline import FailureSpec
+    from stack.pipeline import FailureSpec
 
     with pytest.raises(ValueError, match="task_label"):
         FailureSpec(task_label=label, where="visit = 1").write(tmp_path / "config")
@@ -104,8 +104,8 @@ def test_a_fault_injection_task_label_never_names_a_file_outside_the_config_dir(
 
 @pytest.mark.parametrize("step", ["../../escape", "/tmp/abs-step", "a/b"])
 def test_a_step_name_never_names_a_log_outside_the_work_dir(tmp_path, step):
-    from msproc.lib.paths import UnsafePath
-    from msproc.lib.stack.pipetask import run_group
+    from stack.paths import UnsafePath
+    from stack.pipetask import run_group
 
     with pytest.raises(UnsafePath, match="log_name"):
         run_group(tmp_path / "repo", step, inputs=[], output="u/x", output_run="u/x/run", data_query="",

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from msproc.lib.stack.defaults import INPUT_COLLECTIONS, populate_hub
-from msproc.lib.stack.pipetask import RunResult, run_group
-from msproc.lib.stack.repo import create_repo
-from msproc.lib.stack.survey import Survey, make_survey
+from stack.defaults import INPUT_COLLECTIONS, populate_hub
+from stack.pipetask import RunResult, run_group
+from stack.repo import create_repo
+from stack.survey import Survey, make_survey
 
 
 @pytest.fixture(scope="session")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from msproc.lib.planning.dataflow import MOCK_LSSTCAM_DRP_PIPELINE
-from msproc.lib.stack.defaults import INPUT_COLLECTIONS, populate_hub
-from msproc.lib.stack.pipetask import run_group
-from msproc.lib.stack.repo import create_repo
+from planning.dataflow import MOCK_LSSTCAM_DRP_PIPELINE
+from stack.defaults import INPUT_COLLECTIONS, populate_hub
+from stack.pipetask import run_group
+from stack.repo import create_repo
 
 pytestmark = pytest.mark.slow
 

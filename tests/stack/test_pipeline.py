@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from msproc.lib.stack.pipeline import (
+from stack.pipeline import (
     GLOBAL_STEPS,
     MOCK_PIPELINE,
     STEP_ORDER,

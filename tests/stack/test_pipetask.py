@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from msproc.lib.stack.defaults import INPUT_COLLECTIONS
-from msproc.lib.stack.pipeline import failure_config
-from msproc.lib.stack.pipetask import build_command, parse_log, parse_summary, run_group
-from msproc.lib.stack.repo import open_repo, repo_contents
+from stack.defaults import INPUT_COLLECTIONS
+from stack.pipeline import failure_config
+from stack.pipetask import build_command, parse_log, parse_summary, run_group
+from stack.repo import open_repo, repo_contents
 
 pytestmark = pytest.mark.slow
 

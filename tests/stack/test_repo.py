@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from msproc.lib.stack.defaults import INPUT_COLLECTIONS, refcat_pixels
-from msproc.lib.stack.repo import (
+from stack.defaults import INPUT_COLLECTIONS, refcat_pixels
+from stack.repo import (
     create_repo,
     insert_skymap,
     insert_survey_records,

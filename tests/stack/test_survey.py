@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from msproc.lib.stack.survey import DEFAULT_TRACTS, make_survey, read_inventory, write_inventory
+from stack.survey import DEFAULT_TRACTS, make_survey, read_inventory, write_inventory
 
 
 def test_it_makes_two_visits_per_tract_plus_boundary_visits(survey):

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from msproc.lib.stack.defaults import RAW_RUN
-from msproc.lib.stack.repo import create_repo, record_counts, repo_contents
-from msproc.lib.stack.transfer import (
+from stack.defaults import RAW_RUN
+from stack.repo import create_repo, record_counts, repo_contents
+from stack.transfer import (
     TransferError,
     archive,
     transfer_datasets,
@@ -74,7 +74,7 @@ def test_zip_of_nothing_is_a_permanent_error(hub_root, tmp_path):
 
 
 def test_it_measures_the_bytes_a_transfer_stored_at_the_destination(hub_root, tmp_path):
-    from msproc.lib.stack.transfer import dataset_bytes, find_refs
+    from stack.transfer import dataset_bytes, find_refs
 
     site = create_repo(tmp_path / "site")
     result = transfer_datasets(hub_root, site, ["raw"], RAW_RUN, "instrument = 'MockCam' AND exposure IN (3, 17)")

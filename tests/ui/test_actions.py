@@ -12,13 +12,13 @@ from django_celery_beat.models import PeriodicTask
 from campaigns import services
 from campaigns.models import Group
 from core.models import Event
-from msproc.lib.planning.spec import FieldError, SpecError
+from planning.spec import FieldError, SpecError
 from sites.models import Site
 from tests.factories import CampaignTemplateFactory, GroupFactory, MovementFactory, SiteFactory
 
 from .conftest import build_world
 
-TEMPLATE_2X2 = Path(__file__).resolve().parents[2] / "msproc" / "lib" / "planning" / "templates" / "2x2.yaml"
+TEMPLATE_2X2 = Path(__file__).resolve().parents[2] / "planning" / "templates" / "2x2.yaml"
 
 pytestmark = pytest.mark.django_db
 

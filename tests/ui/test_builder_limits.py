@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from campaigns import services
 from campaigns.models import Campaign
-from msproc.lib.planning.spec import SPEC_MAX_BYTES
+from planning.spec import SPEC_MAX_BYTES
 from sites.services import load_sites
 
 
@@ -77,7 +77,7 @@ def test_create_campaign_prints_each_refusal_with_its_path(db, tmp_path):
         call_command("create_campaign", str(path), stderr=err)
     assert "nests deeper than 20 levels" in err.getvalue()
     bad_name = tmp_path / "name.yaml"
-    bad_name.write_text((services.Path(services.__file__).parent.parent / "msproc" / "lib" / "planning" / "templates"
+    bad_name.write_text((services.Path(services.__file__).parent.parent / "planning" / "templates"
                          / "2x2.yaml").read_text())
     err = StringIO()
     with pytest.raises(CommandError):
@@ -86,7 +86,7 @@ def test_create_campaign_prints_each_refusal_with_its_path(db, tmp_path):
 
 
 def test_the_planning_cli_refuses_an_oversized_spec(tmp_path, capsys):
-    from msproc.lib.planning.cli import main
+    from planning.cli import main
 
     path = tmp_path / "big.yaml"
     path.write_bytes(b"#" * (SPEC_MAX_BYTES + 1))
@@ -96,12 +96,12 @@ def test_the_planning_cli_refuses_an_oversized_spec(tmp_path, capsys):
 
 @pytest.mark.parametrize("pipeline", ["/etc/passwd", "http://127.0.0.1/x.yaml", "../../etc/shadow"])
 def test_the_planning_cli_loads_pipelines_only_from_allowed_sources(tmp_path, capsys, monkeypatch, pipeline):
-    from msproc.lib.planning.cli import main
+    from planning.cli import main
 
     monkeypatch.delenv("MSPROC_PIPELINES_DIR", raising=False)
     monkeypatch.delenv("MSPROC_PIPELINE_URI_PREFIXES", raising=False)
     path = tmp_path / "spec.yaml"
-    text = (services.Path(services.__file__).parent.parent / "msproc" / "lib" / "planning" / "templates"
+    text = (services.Path(services.__file__).parent.parent / "planning" / "templates"
             / "2x2.yaml").read_text()
     path.write_text(text.replace("pipeline: mock:drp", f"pipeline: {pipeline}"))
     assert main([str(path), "--inventory", str(tmp_path / "none.csv")]) == 2

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
-from msproc.lib.paths import UnsafePath, check_under, safe_join
+from stack.paths import UnsafePath, check_under, safe_join
 
 from .base import MovementRequest, TransferBackend, TransferBackendError, TransferProgress
 
@@ -58,7 +58,7 @@ class LocalTransferBackend(TransferBackend):
         import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes must be known to read them)
         from lsst.daf.butler import Butler
 
-        from msproc.lib.stack.transfer import TransferError, transfer_datasets, zip_and_ingest
+        from stack.transfer import TransferError, transfer_datasets, zip_and_ingest
 
         destination = Butler.from_config(request.destination_repo, writeable=True)
         transferred = moved_bytes = 0
@@ -89,7 +89,7 @@ class LocalTransferBackend(TransferBackend):
         return {"transferred": transferred, "bytes": moved_bytes, "zips": zips}
 
     def _archive(self, request: MovementRequest) -> dict[str, Any]:
-        from msproc.lib.stack.transfer import archive
+        from stack.transfer import archive
 
         zips = sorted({str(p) for directory in request.archive_from for p in Path(directory).rglob("*.zip")})
         if not zips:
@@ -112,7 +112,7 @@ class LocalTransferBackend(TransferBackend):
 
     def ingest(self, request: MovementRequest) -> int:
         if request.kind == "archive":
-            from msproc.lib.stack.transfer import verify_archive
+            from stack.transfer import verify_archive
 
             problems = verify_archive(_tape_dir(request))
             if problems:
@@ -125,7 +125,7 @@ class LocalTransferBackend(TransferBackend):
         """Count the (dataset type, data-ID value) pairs the plan expects that are queryable at the destination."""
         from lsst.daf.butler import Butler
 
-        from msproc.lib.stack.transfer import count_expected_pairs
+        from stack.transfer import count_expected_pairs
 
         butler = Butler.from_config(request.destination_repo)
         pairs, whole = count_expected_pairs(butler, request.dataset_types, request.dimensions, request.data_ids,

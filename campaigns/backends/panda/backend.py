@@ -65,8 +65,8 @@ from campaigns.backends.base import (
 from campaigns.backends.panda.bpsconfig import build_submit_config, write_submit_config
 from campaigns.backends.panda.client import PandaConfig, PandaError, activate, guarded, idds_call
 from campaigns.backends.panda.states import WorkflowSummary, summarize
-from msproc.lib.paths import UnsafePath, check_under
 from sites.choices import SiteStatus
+from stack.paths import UnsafePath, check_under
 
 log = logging.getLogger(__name__)
 

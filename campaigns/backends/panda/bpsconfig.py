@@ -1,6 +1,6 @@
 """The BPS submit configuration of one group attempt on PanDA.
 
-The group's rendered submit YAML (``msproc.lib.planning.bps``) carries the
+The group's rendered submit YAML (``planning.bps``) carries the
 pipeline, payload, ``computeSite``/``computeCloud`` and the queue of the
 group's memory tier. On top of it go the PanDA plugin's defaults (what
 ``bps_panda.yaml`` of lsst-ctrl-bps-panda sets), an optional site file

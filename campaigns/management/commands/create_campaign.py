@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.services import create_campaign_from_spec
-from msproc.lib.planning.spec import SPEC_MAX_BYTES, SpecError
+from planning.spec import SPEC_MAX_BYTES, SpecError
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from msproc.lib.planning.dataflow import DataflowError, export_pipeline_graph, resolve_pipeline_uri
+from planning.dataflow import DataflowError, export_pipeline_graph, resolve_pipeline_uri
 
 
 class Command(BaseCommand):

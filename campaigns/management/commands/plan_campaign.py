@@ -5,8 +5,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.services import build_plan
-from msproc.lib.planning.cli import explain_movements, render_explain, render_summary
-from msproc.lib.planning.spec import SpecError
+from planning.cli import explain_movements, render_explain, render_summary
+from planning.spec import SpecError
 
 
 class Command(BaseCommand):

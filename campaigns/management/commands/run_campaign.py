@@ -8,7 +8,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, Group
 from campaigns.services import create_campaign_from_spec
 from campaigns.verification import verify_campaign
-from msproc.lib.planning.spec import SPEC_MAX_BYTES, SpecError
+from planning.spec import SPEC_MAX_BYTES, SpecError
 from transfers.models import Movement
 
 

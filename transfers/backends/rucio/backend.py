@@ -415,7 +415,7 @@ class RucioTransferBackend(TransferBackend):
         """
         from lsst.daf.butler import Butler
 
-        from msproc.lib.stack.transfer import count_expected_pairs
+        from stack.transfer import count_expected_pairs
 
         butler = Butler.from_config(request.destination_repo)
         where_for = {dataset_type: request.where_for(dataset_type) for dataset_type in request.dataset_types}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from msproc.lib.paths import safe_join
+from stack.paths import safe_join
 
 from .registration import (
     KIND_DATA_PRODUCT,
@@ -52,7 +52,7 @@ class _RecordCollector:
 
 def _export_dimensions(source: Any, refs: Sequence[Any], path: Path) -> None:
     """Write the dimension records of ``refs`` (and the visits of their exposures, and the skymap) as YAML."""
-    from msproc.lib.stack.transfer import SKYMAP_ELEMENTS, copy_exposure_visits
+    from stack.transfer import SKYMAP_ELEMENTS, copy_exposure_visits
 
     collector = _RecordCollector()
     copy_exposure_visits(source, collector, refs)
@@ -98,7 +98,7 @@ def collect_source_files(
     """
     from lsst.daf.butler import CollectionType, MissingCollectionError
 
-    from msproc.lib.stack.transfer import find_refs
+    from stack.transfer import find_refs
 
     refs = []
     for collection in collections:
@@ -190,7 +190,7 @@ def ingest_arrived(destination: Any, root: str | Path, files: Sequence[ArrivedFi
     """
     from lsst.daf.butler import CollectionType, DatasetRef, FileDataset
 
-    from msproc.lib.stack.transfer import prepend_runs
+    from stack.transfer import prepend_runs
 
     result = IngestResult()
     for arrived in (f for f in files if f.kind == KIND_DIM_FILE):

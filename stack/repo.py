@@ -14,7 +14,7 @@ import astropy.time
 import astropy.units as u
 from lsst.daf.butler import Butler, CollectionType, Timespan
 
-from msproc.lib.paths import mark_created, remove_tree
+from stack.paths import mark_created, remove_tree
 
 from .survey import Survey
 
@@ -30,7 +30,7 @@ __all__ = [
     "repo_contents",
 ]
 
-INSTRUMENT_CLASS = "msproc.lib.stack.MockCam"  # not importable: no code loads it
+INSTRUMENT_CLASS = "stack.MockCam"  # not importable: no code loads it
 VISIT_SYSTEM = 0
 EXPOSURE_SECONDS = 30.0
 
@@ -41,7 +41,7 @@ def create_repo(root: str | Path, *, exist_ok: bool = False) -> Butler:
     Returns a writeable `Butler`.  With ``exist_ok`` an existing repository is
     opened instead.  Raises `FileExistsError` if a repository already exists
     and ``exist_ok`` is false.  The directory gets msproc's marker file
-    (``msproc.lib.paths.mark_created``) before the Butler writes anything, so
+    (``stack.paths.mark_created``) before the Butler writes anything, so
     `remove_repo` may later delete it, and the leftovers of a failed attempt.
     """
     root = Path(root)
@@ -68,7 +68,7 @@ def open_repo(root: str | Path, *, writeable: bool = True) -> Butler:
 def remove_repo(root: str | Path, within: str | Path) -> bool:
     """Delete the repository directory at ``root`` if msproc created it under ``within``.
 
-    Returns False if there was nothing to delete.  Raises `msproc.lib.paths.UnsafePath` if ``root`` is not
+    Returns False if there was nothing to delete.  Raises `stack.paths.UnsafePath` if ``root`` is not
     under ``within`` (symlinks resolved) or has no msproc marker file: msproc never deletes what it did not
     create.
     """

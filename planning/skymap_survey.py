@@ -11,7 +11,7 @@ first ``fraction`` of the RA circle), gives each a band and an exposure, and
 lists the tracts whose inner box the field touches. At full scale (230,000
 visits) that is ~2.6 million visit-tract overlaps over ~10,900 tracts, the
 size of a data release. Everything is numpy arrays; the result is an
-:class:`~msproc.lib.planning.inventory.InventoryArrays` with tract centres,
+:class:`~planning.inventory.InventoryArrays` with tract centres,
 or a CSV for ``TableInventory`` (:func:`write_csv`).
 """
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from msproc.lib.paths import safe_component
+from stack.paths import safe_component
 
 from .pipeline import MOCK_PIPELINE, FailureSpec, failure_args
 
@@ -243,7 +243,7 @@ def run_group(
     ``output_run`` itself exists it is extended (same configs required).  A run exceeding ``timeout``
     seconds is killed (its whole process group) and reported with
     ``timed_out=True`` and exit code -9.  Never raises for a failed run;
-    raises `OSError` if pipetask cannot be started, `msproc.lib.paths.UnsafePath` for a log name that is not
+    raises `OSError` if pipetask cannot be started, `stack.paths.UnsafePath` for a log name that is not
     one safe path component.
     """
     work_dir = Path(work_dir)

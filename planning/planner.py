@@ -8,13 +8,13 @@ Django side persists and :meth:`Plan.from_dict` reads it back unchanged.
 Rules (see ``docs/campaign-spec.md``):
 
 * Tracts belong to sites (``tract_map``, or by shares with the
-  ``tract_assignment`` rule of :mod:`~msproc.lib.planning.assignment`:
+  ``tract_assignment`` rule of :mod:`~planning.assignment`:
   compact sky regions when the inventory knows the tracts' centres, else
   contiguous blocks of the sorted ids in site order).
 * A visit is processed by the site owning the lowest-numbered of the
   planned tracts it overlaps; another site whose tracts it overlaps gets its
   visit-level products by a movement.
-* Step level (:func:`~msproc.lib.planning.spec.step_level`): a step whose
+* Step level (:func:`~planning.spec.step_level`): a step whose
   tasks have a ``tract`` dimension runs per tract at the tract owners; one
   with ``visit``/``exposure`` runs per visit at the visit owners; a global
   step runs once at the hub over everything. A tract-level step split by
@@ -22,7 +22,7 @@ Rules (see ``docs/campaign-spec.md``):
   silent tract split.
 * A regional step (sharded by ``healpixN`` in the pipeline's ``steps:``)
   runs one group per sky pixel that holds data, at the site holding most of
-  its inputs (ties: the hub); see :mod:`msproc.lib.planning.regions`.
+  its inputs (ties: the hub); see :mod:`planning.regions`.
 * Groups hold exactly the data they process: ``values``/``query`` splits are
   evaluated against the inventory (:mod:`.selection`); a group with no visit
   or no tract is not made.
@@ -43,7 +43,7 @@ Rules (see ``docs/campaign-spec.md``):
   their path (``tract_map.9496``, ``steps[3].split.values[1]``,
   ``steps[3]``): a campaign that cannot finish is refused, not planned.
 * A group's data query is the planner's restriction AND the user's
-  fragment in parentheses (:func:`~msproc.lib.planning.query.conjoin`); the
+  fragment in parentheses (:func:`~planning.query.conjoin`); the
   fragment was parsed by daf_butler's parser when the spec was read, so it
   cannot widen the restriction. Collections are checked against Butler's
   length limit with the group ordinals known.
@@ -113,7 +113,7 @@ def apportion_tracts(tracts: Iterable[int], shares: Sequence[tuple[str, float]])
 
     Block sizes follow the shares by largest-remainder apportionment (ties go
     to the site listed first), so the result is deterministic. The ``id_blocks``
-    rule of :mod:`msproc.lib.planning.assignment`.
+    rule of :mod:`planning.assignment`.
     """
     return id_block_tracts(tracts, shares)
 
@@ -479,7 +479,7 @@ def plan_campaign(
     """Return the plan of ``spec`` over the data in ``inventory``.
 
     ``dataflow`` must describe every step of the spec (see
-    :func:`msproc.lib.planning.spec.load_spec`, which validates that).
+    :func:`planning.spec.load_spec`, which validates that).
 
     Re-planning a running campaign: ``groups`` gives, per step, the groups as
     they now stand (each where it ran or will run; see :func:`reassigned_groups`)

@@ -4,9 +4,9 @@ A step depends on the campaign steps that produce what it reads: for each
 dataset type a step reads, the last step before it (in stage order) that
 writes it. A spec's ``depends_on`` only adds to these. Sharding comes from
 the pipeline's ``steps:`` section (:meth:`StepDataflow.level_from_sharding
-<msproc.lib.planning.dataflow.StepDataflow.level_from_sharding>`), and the
+<planning.dataflow.StepDataflow.level_from_sharding>`), and the
 step order is validated by lsst-pipe-base
-(:func:`msproc.lib.planning.spec.step_order_errors`).
+(:func:`planning.spec.step_order_errors`).
 """
 
 from __future__ import annotations

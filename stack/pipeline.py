@@ -208,9 +208,9 @@ class FailureSpec:
         """Write the override file in ``directory``; returns its path.
 
         The task label comes from the campaign's fault injection (user input) and names the file: raises
-        `msproc.lib.paths.UnsafePath` (a ValueError) unless it is one safe path component.
+        `stack.paths.UnsafePath` (a ValueError) unless it is one safe path component.
         """
-        from msproc.lib.paths import safe_component, safe_join
+        from stack.paths import safe_component, safe_join
 
         name = f"fail_{safe_component(self.task_label, 'task_label')}.py"
         directory = Path(directory)

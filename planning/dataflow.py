@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 _PIPELINES_DIR = Path(__file__).resolve().parent.parent / "stack" / "pipelines"
-#: The mock DRP pipeline written by ``msproc.lib.stack`` (the value ``mock:drp``).
+#: The mock DRP pipeline written by ``stack`` (the value ``mock:drp``).
 MOCK_DRP_PIPELINE = _PIPELINES_DIR / "drp_mock.yaml"
 #: The mock of the real LSSTCam DRP (the value ``mock:lsstcam-drp``).
 MOCK_LSSTCAM_DRP_PIPELINE = _PIPELINES_DIR / "lsstcam_drp_mock.yaml"

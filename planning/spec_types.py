@@ -63,7 +63,7 @@ class StepSpec:
     ``scope`` is None unless the spec forces one (``wide``/``global``): the
     pipeline's ``steps:`` section (or its tasks' dimensions) decides.
     ``depends_on`` lists only the spec's extra dependencies; the planner adds
-    the dataflow's (see :mod:`msproc.lib.planning.structure`).
+    the dataflow's (see :mod:`planning.structure`).
     """
 
     name: str
@@ -115,7 +115,7 @@ class CampaignSpec:
     defaults: tuple[DefaultsSpec, ...]
     outputs: OutputsSpec
     output_prefix: str
-    #: How shares become tracts per site (:data:`msproc.lib.planning.assignment.ASSIGNMENTS`).
+    #: How shares become tracts per site (:data:`planning.assignment.ASSIGNMENTS`).
     tract_assignment: str = "compact"
     #: Where the output prefix comes from: ``output_prefix``, or ``name`` when it is the default.
     output_prefix_path: str = dataclasses.field(default="output_prefix", compare=False, repr=False)

@@ -1,4 +1,4 @@
-"""Run one group attempt as a detached process: ``python -m msproc.lib.stack.runner JOB_DIR``.
+"""Run one group attempt as a detached process: ``python -m stack.runner JOB_DIR``.
 
 The local execution backend writes ``JOB_DIR/job.json`` and starts this
 module in its own session, so the run outlives the Celery worker that
@@ -63,8 +63,8 @@ def _add_to_chain(repo: str, chain: str, run: str) -> None:
 
 def run(job_dir: Path) -> dict[str, Any]:
     """Run the job described in ``job_dir/job.json`` and return (and write) its result."""
-    from msproc.lib.stack.pipeline import FailureSpec
-    from msproc.lib.stack.pipetask import run_group
+    from stack.pipeline import FailureSpec
+    from stack.pipetask import run_group
 
     job = json.loads((job_dir / JOB_FILE).read_text())
     try:

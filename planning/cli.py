@@ -1,6 +1,6 @@
 """Command line: plan a campaign from a spec and an inventory, print JSON or a per-site summary.
 
-``python -m msproc.lib.planning.cli SPEC --inventory visits.csv [--json]``;
+``python -m planning.cli SPEC --inventory visits.csv [--json]``;
 the Django ``plan_campaign`` command wraps :func:`main`.
 """
 
