@@ -104,7 +104,7 @@ def build_plan(spec_text: str, *, inventory: DataInventory | None = None,
 
     try:
         plan = plan_campaign(spec, inventory or inventory_for(spec), dataflow,
-                             collection_max_length=getattr(settings, "MSPROC_COLLECTION_MAX_LENGTH", None), **replan)
+                             collection_max_length=settings.MSPROC_COLLECTION_MAX_LENGTH, **replan)
     except PlanningError as exc:
         raise SpecError([FieldError("", str(exc))]) from exc
     return spec, dataflow, plan

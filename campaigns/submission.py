@@ -20,6 +20,7 @@ from core import queue
 from core.leases import claimable, new_holder, renewing, takeover_comment
 from core.lifecycle import IllegalTransition, bulk_transition, record_event
 from planning.bps import SiteInfo, queue_for, render_submit_yaml
+from planning.collection_names import group_collection, output_collection, run_collection, step_collection
 from planning.dataflow import DataflowError, resolve_pipeline_uri
 from sites.models import ButlerRepo, Site
 from sites.services import report_backend_failure
@@ -99,7 +100,7 @@ def new_job(group: Group, rescue: bool) -> Job:
     return Job(
         group=group, attempt=attempt, backend=backend, rescue=rescue, status=S.PREPARED,
         workflow_name=workflow_name(group, attempt),
-        run_collection=f"{out}/{group.step.name}/group{group.ordinal}/attempt{attempt}",
+        run_collection=run_collection(out, group.step.name, group.ordinal, attempt),
         submit_dir=str(settings.DATA_DIR / "campaigns" / str(group.campaign_id) / "jobs"
                        / workflow_name(group, attempt)),
     )
@@ -115,7 +116,7 @@ def submission_for(job: Job, context: SubmitContext | None = None) -> Submission
     step = group.step
     campaign = group.campaign
     out = campaign.output_prefix
-    inputs = [f"{out}/{name}" for name in context.earlier_steps(step)]
+    inputs = [step_collection(out, name) for name in context.earlier_steps(step)]
     inputs += list(_spec_collections(campaign.spec))
     failures = [
         {"task_label": f["task"], "where": f["where"], "exception": f.get("exception", "builtins.ValueError")}
@@ -127,8 +128,9 @@ def submission_for(job: Job, context: SubmitContext | None = None) -> Submission
         workflow_name=job.workflow_name, site=group.site.code, repo=context.repo_root(group.site_id), step=step.name,
         pipeline=resolve_pipeline_uri(context.plan_header(campaign.pk)["pipeline"] or "mock:drp", pipeline_sources()),
         inputs=inputs,
-        output=f"{out}/{step.name}/group{group.ordinal}", output_run=job.run_collection,
-        step_chain=f"{out}/{step.name}", output_chain=f"{out}/output", data_query=group.data_query,
+        output=group_collection(out, step.name, group.ordinal), output_run=job.run_collection,
+        step_chain=step_collection(out, step.name), output_chain=output_collection(out),
+        data_query=group.data_query,
         work_dir=job.submit_dir,
         memory_mb=step.memory_mb, bps_yaml=job.bps_yaml, rescue=job.rescue, failures=failures,
         timeout=settings.MSPROC_PIPETASK_TIMEOUT, **site_fields(group.site, step.memory_mb),

@@ -237,9 +237,10 @@ MSPROC_INVENTORY_FILE = env_str("MSPROC_INVENTORY_FILE")
 # and URIs starting with one of these prefixes (docs/configuration.md). Nothing else is opened or fetched.
 MSPROC_PIPELINES_DIR = env_str("MSPROC_PIPELINES_DIR")
 MSPROC_PIPELINE_URI_PREFIXES = env_list("MSPROC_PIPELINE_URI_PREFIXES")
-# Longest collection name the hub's Butler registry takes: daf_butler's schema says 64 (enforced on PostgreSQL,
-# not on the embedded SQLite repositories). 0: not checked. Campaigns whose collections would be longer are refused.
-MSPROC_COLLECTION_MAX_LENGTH = env_int("MSPROC_COLLECTION_MAX_LENGTH", 0, minimum=0) or None
+# Longest collection name the hub's Butler registry takes: daf_butler's schema says 64
+# (lsst.daf.butler.column_spec.COLLECTION_NAME_MAX_LENGTH, enforced on PostgreSQL registries; the embedded SQLite
+# repositories do not enforce it, msproc does). Campaigns whose collections would be longer are refused.
+MSPROC_COLLECTION_MAX_LENGTH = env_int("MSPROC_COLLECTION_MAX_LENGTH", 64, minimum=32)
 MSPROC_NOOP_FAIL = env_str("MSPROC_NOOP_FAIL")
 # The no-op backends' submit and transfer start take this long (seconds): slow backends in fault tests.
 MSPROC_NOOP_SUBMIT_SECONDS = env_float("MSPROC_NOOP_SUBMIT_SECONDS", 0.0, minimum=0.0)

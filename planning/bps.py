@@ -6,6 +6,7 @@ import dataclasses
 
 import yaml
 
+from .collection_names import group_collection
 from .planner import Plan, PlannedGroup, PlannedStep
 
 __all__ = ["MEMORY_TIERS_GB", "SiteInfo", "memory_tier", "queue_for", "render_submit_yaml"]
@@ -63,7 +64,7 @@ def render_submit_yaml(
 ) -> str:
     """Return the BPS submit YAML (a string) for one group of a plan.
 
-    The output collection is ``{output_prefix}/{step}/group{ordinal}`` and
+    The output collection is ``{output_prefix}/{segment}/group{ordinal}`` (``collection_names.py``) and
     its RUN ``output_run`` (default ``.../run``; msproc passes the attempt's own run collection, the one its
     pages show); ``inCollection`` defaults to ``{output_prefix}/input``.
     ``final_job`` is run after the standard aggregation (BPS ``finalJob.command2``).
@@ -75,7 +76,7 @@ def render_submit_yaml(
     """
     if group.site != site.code:
         raise ValueError(f"group {group.ordinal} of {step.name} runs at {group.site}, not {site.code}")
-    output = f"{plan.output_prefix}/{step.name}/group{group.ordinal}"
+    output = group_collection(plan.output_prefix, step.name, group.ordinal)
     pipeline = pipeline_yaml if "#" in pipeline_yaml else f"{pipeline_yaml}#{step.name}"
     document = {
         "pipelineYaml": pipeline,

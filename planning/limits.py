@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from .collection_names import longest_run_collection
 from .spec_types import CampaignSpec, FieldError, SpecError, type_name
 
 #: Largest spec accepted, in bytes of UTF-8 (the UI, API and CLI refuse more before parsing).
@@ -40,8 +41,6 @@ DATA_ID_NAME_MAX_LENGTH = 64
 MEMORY_MAX_MB = 1_048_576  # 1 TB: above any PanDA queue
 MAX_SIZE_LIMIT = 1_000_000
 DATA_ID_MAX = 2**31 - 1
-#: Room left in collection names for attempts (``.../attempt999``).
-ATTEMPT_DIGITS = 3
 
 
 def name_error(name: Any) -> str | None:
@@ -65,21 +64,11 @@ def collection_name_error(name: str, what: str = "a collection name") -> str | N
     return None
 
 
-def longest_collection(output_prefix: str, groups_per_step: Mapping[str, int]) -> str:
-    """Return the longest collection a campaign with this prefix and these steps (name -> groups) may create.
-
-    ``{prefix}/{step}/group{N}/attempt{N}``, with room for 3-digit attempts.
-    """
-    names = [f"{output_prefix}/{step}/group{count}/attempt{'9' * ATTEMPT_DIGITS}"
-             for step, count in groups_per_step.items()]
-    return max(names, key=len, default=output_prefix)
-
-
 def collection_errors(spec: CampaignSpec, groups_per_step: Mapping[str, int],
                       limit: int | None = COLLECTION_MAX_LENGTH) -> list[FieldError]:
     """Return the error of a campaign whose collections would be longer than ``limit`` (empty: fine; None: no
-    limit)."""
-    longest = longest_collection(spec.output_prefix, groups_per_step)
+    limit). ``groups_per_step``: step label -> number of groups; collections are named by ``collection_names.py``."""
+    longest = longest_run_collection(spec.output_prefix, groups_per_step)
     if limit is None or len(longest) <= limit:
         return []
     fix = "output_prefix" if spec.output_prefix_path == "output_prefix" else "name (or give an output_prefix)"

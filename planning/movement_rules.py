@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from .collection_names import step_collection
 from .dataflow import DatasetTypeInfo
 from .plan import MOVEMENT_KINDS, Piece, PlannedGroup, PlannedMovement
 
@@ -84,7 +85,7 @@ class MovementRules:
                         kind = "fan_out"
                     else:
                         kind = "exchange"
-                    collections = [f"{self.spec.output_prefix}/{producer}"]
+                    collections = [step_collection(self.spec.output_prefix, producer)]
                     made = self.produced(producer, dataset_type)
                     if needed is None or made is None:
                         for source in self.producer_sites(producer):
@@ -119,7 +120,7 @@ class MovementRules:
             if producer is None or self.level[producer] == "global":
                 continue
             info = self.dataflow.steps[producer].outputs[dataset_type]
-            collections = [f"{self.spec.output_prefix}/{producer}"]
+            collections = [step_collection(self.spec.output_prefix, producer)]
             made = self.produced(producer, dataset_type)
             already = delivered[(self.hub, dataset_type)]
             if already is None:
@@ -156,7 +157,7 @@ class MovementRules:
                 sources=sources,
                 destination=self.hub,
                 dataset_types=sorted(archive),
-                collections=[f"{self.spec.output_prefix}/{p}" for p in producers],
+                collections=[step_collection(self.spec.output_prefix, p) for p in producers],
                 data_ids={},
                 before_step=None,
                 after_steps=producers,

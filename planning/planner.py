@@ -63,6 +63,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from .assignment import assign_tracts, id_block_tracts
+from .collection_names import segment_clashes
 from .dataflow import DatasetTypeInfo, PipelineDataflow
 from .inventory import DataInventory, VisitInfo, inventory_arrays
 from .movement_rules import MovementRules
@@ -81,6 +82,7 @@ from .query import conjoin, literal
 from .regions import RegionError, choose_pixel_site, healpix_level_of, pixel_of
 from .selection import Predicate, compile_split
 from .spec import (
+    COLLECTION_MAX_LENGTH,
     VISIT_SPLIT_KINDS,
     CampaignSpec,
     FieldError,
@@ -442,8 +444,12 @@ class _Planner(MovementRules):
                     groups=groups,
                 )
             )
-        errors = empty + collection_errors(self.spec, {step.name: len(step.groups) for step in steps},
-                                           self.collection_max_length)
+        clashes = [FieldError(self.spec.step_paths.get(labels[1], "steps"),
+                              f"steps {', '.join(labels)} would share the collections {self.spec.output_prefix}/"
+                              f"{segment}/... (collection_names.py names a stepNx-words step by its stepNx part)")
+                   for segment, labels in segment_clashes(step.name for step in steps).items()]
+        errors = empty + clashes + collection_errors(self.spec, {step.name: len(step.groups) for step in steps},
+                                                     self.collection_max_length)
         if errors:
             raise SpecError(errors)
         shares = self.spec.shares() if self.spec.tract_map is None else {}
@@ -474,7 +480,7 @@ def plan_campaign(
     *,
     groups: Mapping[str, list[PlannedGroup]] | None = None,
     delivered: Iterable[PlannedMovement] = (),
-    collection_max_length: int | None = None,
+    collection_max_length: int | None = COLLECTION_MAX_LENGTH,
 ) -> Plan:
     """Return the plan of ``spec`` over the data in ``inventory``.
 
@@ -493,8 +499,9 @@ def plan_campaign(
         SpecError: a step's split does not fit its level (a tract-level step
             split by visit or exposure), each error at ``steps[N].split.by``;
             a tract or split value the data does not have; a step with no
-            group; collections longer than ``collection_max_length`` (None:
-            not checked), at ``output_prefix`` or ``name``.
+            group; collections longer than ``collection_max_length`` (default:
+            Butler's 64; None: not checked), at ``output_prefix`` or ``name``;
+            two steps whose collections would be the same (``collection_names.py``).
     """
     missing = [step.name for step in spec.steps if step.name not in dataflow.steps]
     if missing:

@@ -60,7 +60,6 @@ from .limits import (
     bounded_yaml,
     collection_errors,
     collection_name_error,
-    longest_collection,
     name_error,
     size_error,
 )
@@ -111,7 +110,6 @@ __all__ = [
     "collection_errors",
     "collection_name_error",
     "load_spec",
-    "longest_collection",
     "size_error",
     "name_error",
     "parse_spec",
