@@ -364,7 +364,9 @@ def start_recurring(template_id: int, site: str | None = None) -> Campaign | Non
 def recurring_spec(template: CampaignTemplate, site: str | None, name: str) -> str:
     """Return the spec of the run ``name`` of ``template`` (at ``site`` only, as the hub, when given).
 
-    A template that fixes ``output_prefix`` gets ``/{name}`` appended: every run writes its own collections.
+    A template that fixes ``output_prefix`` gets the run's part of ``name`` appended (``/{site}-{yymmddHHMM}``,
+    as in :func:`recurring_name`): every run writes its own collections, and they stay within Butler's 64
+    characters where the template's own ones would.
     """
     import yaml
 
@@ -375,17 +377,21 @@ def recurring_spec(template: CampaignTemplate, site: str | None, name: str) -> s
         document.update(hub=site, sites=[site])
         document.pop("tract_map", None)
     if document.get("output_prefix"):
-        document["output_prefix"] = f"{document['output_prefix']}/{name}"
+        stem = f"{_recurring_stem(template)}-"
+        document["output_prefix"] = f"{document['output_prefix']}/{name.removeprefix(stem)}"
     return yaml.safe_dump(document, sort_keys=False)
 
 
 def recurring_name(template: CampaignTemplate, site: str | None) -> str:
     """Return a free name for a run of ``template`` now: ``{template}-{site}-{yymmddHHMM}``, then ``-2``, ``-3``..."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", template.name).strip("-._")[:40] or f"template{template.pk}"
-    base = f"{stem}-{site or 'all'}-{timezone.now():%y%m%d%H%M}"
+    base = f"{_recurring_stem(template)}-{site or 'all'}-{timezone.now():%y%m%d%H%M}"
     taken = set(Campaign.objects.filter(name__startswith=base).values_list("name", flat=True))
     return next(candidate for candidate in (base, *(f"{base}-{n}" for n in range(2, len(taken) + 3)))
                 if candidate not in taken)
+
+
+def _recurring_stem(template: CampaignTemplate) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", template.name).strip("-._")[:40] or f"template{template.pk}"
 
 
 def _create_recurring(template: CampaignTemplate, site: str | None) -> Campaign:

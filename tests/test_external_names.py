@@ -135,4 +135,18 @@ def test_a_template_that_fixes_its_output_prefix_gets_one_per_run(sites, spec_2x
     document["output_prefix"] = "u/val"
     template = CampaignTemplate.objects.create(name="val", version=1, spec=yaml.safe_dump(document))
     first, second = start_recurring(template.pk), start_recurring(template.pk)
-    assert first.output_prefix == f"u/val/{first.name}" and second.output_prefix == f"u/val/{second.name}"
+    assert first.name != second.name and first.output_prefix != second.output_prefix
+    assert first.output_prefix == f"u/val/{first.name.removeprefix('val-')}"  # the run's part: all-yymmddHHMM
+    assert second.output_prefix == f"u/val/{second.name.removeprefix('val-')}"
+
+
+def test_a_recurring_lsstcam_run_keeps_its_collections_within_butler_s_limit(sites):
+    from planning.collection_names import run_collection
+
+    text = (TEMPLATES / "lsstcam-2x2.yaml").read_text()
+    template = CampaignTemplate.objects.create(name="lsstcam-2x2-weekly-validation", version=1, spec=text)
+    run = start_recurring(template.pk, "SLAC")
+    assert run.output_prefix.startswith(yaml.safe_load(text)["output_prefix"] + "/SLAC-")
+    longest = max((run_collection(run.output_prefix, group.step.name, group.ordinal, 999)
+                   for group in run.groups.select_related("step")), key=len)
+    assert len(longest) <= 64, longest
