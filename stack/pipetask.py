@@ -218,6 +218,20 @@ def run_exists(repo: str | Path, run: str) -> bool:
     return True
 
 
+#: The directory that holds the ``stack`` package: pipetask imports msproc's own mock tasks
+#: (``stack.mock_tasks``) from there.
+_IMPORT_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def _pipetask_env(extra: Mapping[str, str] | None) -> dict[str, str]:
+    """Return pipetask's environment: this process's, ``extra``, and msproc's import root on ``PYTHONPATH``."""
+    env = {**os.environ, **(extra or {})}
+    paths = [path for path in env.get("PYTHONPATH", "").split(os.pathsep) if path]
+    if _IMPORT_ROOT not in paths:
+        env["PYTHONPATH"] = os.pathsep.join([_IMPORT_ROOT, *paths])
+    return env
+
+
 def run_group(
     repo: str | Path,
     step: str,
@@ -283,7 +297,7 @@ def run_group(
             command,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            env=_pipetask_env(env),
             start_new_session=True,  # so a timeout can kill pipetask's children too
         )
         try:

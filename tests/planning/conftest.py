@@ -43,7 +43,8 @@ def lsstcam_graph_file(tmp_path_factory) -> Path:
     document = json.loads(gzip.decompress(exported.read_bytes()))
     for label, task in document["tasks"].items():
         task["task_class"] = f"msproc_absent_stack.drp.{label[0].upper()}{label[1:]}Task"
-        task["config_str"] = task["config_str"].replace("lsst.pipe.base.tests.mocks", "msproc_absent_stack.mocks")
+        task["config_str"] = (task["config_str"].replace("lsst.pipe.base.tests.mocks", "msproc_absent_stack.mocks")
+                              .replace("stack.mock_tasks", "msproc_absent_stack.mock_tasks"))
     renamed = exported.with_name("lsstcam-drp-renamed.json.gz")
     renamed.write_bytes(gzip.compress(json.dumps(document).encode()))
     return renamed
