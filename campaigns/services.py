@@ -21,7 +21,7 @@ from core import queue
 from core.lifecycle import bulk_transition, record_event
 from planning.dataflow import PipelineDataflow, PipelineSources
 from planning.inventory import DataInventory, TableInventory, VisitInfo
-from planning.planner import Plan, PlannedMovement, plan_campaign, reassigned_groups
+from planning.planner import Plan, PlannedGroup, PlannedMovement, plan_campaign, reassigned_groups
 from planning.spec import CampaignSpec, FieldError, SpecError, load_spec, name_error
 from sites.choices import RepoStatus
 from sites.models import ButlerRepo, Site
@@ -184,14 +184,20 @@ def create_campaign_from_spec(
     Group.objects.bulk_create(
         Group(
             campaign=campaign, step=steps[planned.name], site=sites[group.site], ordinal=group.ordinal,
-            data_query=group.data_query,
-            data_ids={key: values for key, values in (("visit", group.visits), ("tract", group.tracts)) if values},
+            data_query=group.data_query, data_ids=group_data_ids(group),
         )
         for planned in plan.steps
         for group in planned.groups
     )
     _persist_movements(campaign, plan, dataflow, steps, sites)
     return campaign
+
+
+def group_data_ids(group: PlannedGroup) -> dict[str, list[int]]:
+    """Return what ``Group.data_ids`` holds for a planned group: its visits, tracts and sky pixels, by dimension
+    (``{"visit": [...], "tract": [...], "healpix3": [281]}``; empty lists left out)."""
+    ids = {"visit": group.visits, "tract": group.tracts, **group.pixels}
+    return {dimension: list(values) for dimension, values in ids.items() if values}
 
 
 def _lock_campaign_names() -> None:
@@ -546,9 +552,7 @@ def _apply_reassignment(campaign: Campaign, from_site: Site, to_site: Site, pend
     for step_name, group, old_ordinal in remade:
         step = steps[step_name]
         new = Group.objects.create(campaign=campaign, step=step, site=to_site, ordinal=group.ordinal,
-                                   data_query=group.data_query,
-                                   data_ids={key: values for key, values in (("visit", group.visits),
-                                                                               ("tract", group.tracts)) if values})
+                                   data_query=group.data_query, data_ids=group_data_ids(group))
         record_event(new, "remake", "", new.status, actor=actor,
                      comment=f"remakes group {old_ordinal} of {step_name} ({note})")
         if step.status == "accepted":

@@ -10,6 +10,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from typing import Any
 
 import yaml
 from django.conf import settings
@@ -106,6 +107,23 @@ def new_job(group: Group, rescue: bool) -> Job:
     )
 
 
+def data_id_table(group: Group, header: Mapping[str, Any]) -> dict[str, list]:
+    """Return the data-ID table columns of a regional group (empty for any other group).
+
+    Its rows are the product of the columns: each of the group's sky pixels with the instrument and each of its
+    visits, and the sky map and each of its tracts (``header``: the plan's, for ``instrument`` and ``skymap``).
+    """
+    pixels = {dimension: values for dimension, values in group.data_ids.items() if dimension.startswith("healpix")}
+    if not pixels:
+        return {}
+    columns: dict[str, list] = {**pixels, "instrument": [header["instrument"]]}
+    if group.data_ids.get("visit"):
+        columns["visit"] = list(group.data_ids["visit"])
+    if group.data_ids.get("tract"):
+        columns.update(skymap=[header["skymap"]], tract=list(group.data_ids["tract"]))
+    return columns
+
+
 def submission_for(job: Job, context: SubmitContext | None = None) -> Submission:
     """Return what the backend needs to run ``job`` (paths, collections, query, injected failures)."""
     from campaigns.services import pipeline_sources
@@ -130,7 +148,7 @@ def submission_for(job: Job, context: SubmitContext | None = None) -> Submission
         inputs=inputs,
         output=group_collection(out, step.name, group.ordinal), output_run=job.run_collection,
         step_chain=step_collection(out, step.name), output_chain=output_collection(out),
-        data_query=group.data_query,
+        data_query=group.data_query, data_id_table=data_id_table(group, context.plan_header(campaign.pk)),
         work_dir=job.submit_dir,
         memory_mb=step.memory_mb, bps_yaml=job.bps_yaml, rescue=job.rescue, failures=failures,
         timeout=settings.MSPROC_PIPETASK_TIMEOUT, **site_fields(group.site, step.memory_mb),

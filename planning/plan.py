@@ -33,7 +33,12 @@ class PlannedGroup:
     """One BPS submission: a step's slice of data at one site.
 
     ``visits``/``tracts`` list what the group covers; both empty for a
-    global step (no restriction beyond the instrument).
+    global step (no restriction beyond the instrument). ``pixels`` holds the
+    sky pixels of a regional (healpix) group, e.g. ``{"healpix3": [281]}``:
+    its quanta are those pixels, given to the quantum-graph builder as a
+    data-ID table of (pixel, visit, tract) rather than in ``data_query``
+    (daf_butler cannot join a healpix dimension to visits and tracts in a
+    query; see ``stack.pipetask.write_data_id_table``).
     """
 
     ordinal: int
@@ -41,6 +46,7 @@ class PlannedGroup:
     data_query: str
     visits: list[int]
     tracts: list[int]
+    pixels: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass

@@ -349,8 +349,8 @@ class _Planner(MovementRules):
             regional = []
             for ordinal, pixel in enumerate(ordered, start=1):
                 visits, tracts = self.pixel_domain(step.name, {pixel})
-                query = f"{instrument} AND {dimension} = {pixel}"
-                regional.append(PlannedGroup(ordinal, placement[pixel], query, sorted(visits), sorted(tracts)))
+                regional.append(PlannedGroup(ordinal, placement[pixel], instrument, sorted(visits), sorted(tracts),
+                                             pixels={dimension: [pixel]}))
             return regional
         skymap = f"skymap={literal(self.spec.skymap)}"
         split = step.split or SplitSpec(by="tract" if level == "tract" else "visit")

@@ -35,7 +35,7 @@ class SpatiallyBoundedTestPipelineTaskConnections(DynamicTestPipelineTaskConnect
         super().__init__(config=config)
         self._spatial_bounds = tuple(config.spatial_bounds_connections)
 
-    def getSpatialBoundsConnections(self) -> Iterable[str]:  # noqa: N802 (lsst-pipe-base's name)
+    def getSpatialBoundsConnections(self) -> Iterable[str]:
         return self._spatial_bounds
 
 

@@ -94,6 +94,31 @@ def pipetask_executable() -> str:
     return str(candidate) if candidate.exists() else "pipetask"
 
 
+DATA_ID_TABLE_FILE = "data-ids.ecsv"
+
+
+def write_data_id_table(columns: Mapping[str, Sequence[int | str]], path: str | Path) -> Path:
+    """Write a data-ID table for ``pipetask qgraph --data-id-table`` and return its path.
+
+    ``columns`` maps dimension names to values; the table's rows are their product (``{"healpix3": [281],
+    "visit": [1, 2]}`` gives (281, 1) and (281, 2)), written as ECSV with astropy. Used for regional groups:
+    daf_butler 30.2026.4300 cannot relate a healpix pixel to visits and tracts inside one query ("Too many
+    disconnected sets of spatial families"; ``healpix3 = N`` in the data query), but takes the relation
+    from such a table. Raises ValueError for no columns or an empty one.
+    """
+    import itertools
+
+    from astropy.table import Table
+
+    if not columns or not all(columns.values()):
+        raise ValueError(f"a data-ID table needs at least one non-empty column, got {dict(columns)!r}")
+    names = list(columns)
+    rows = list(itertools.product(*(columns[name] for name in names)))
+    path = Path(path)
+    Table(rows=rows, names=names).write(path, format="ascii.ecsv", overwrite=True)
+    return path
+
+
 def build_command(
     repo: str | Path,
     step: str,
@@ -248,6 +273,7 @@ def run_group(
     extra_args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     log_name: str | None = None,
+    data_id_table: Mapping[str, Sequence[int | str]] | None = None,
 ) -> RunResult:
     """Run ``pipetask run`` for one group and return its `RunResult`.
 
@@ -259,6 +285,8 @@ def run_group(
     ``timed_out=True`` and exit code -9.  Never raises for a failed run;
     raises `OSError` if pipetask cannot be started, `stack.paths.UnsafePath` for a log name that is not
     one safe path component.
+    ``data_id_table`` (columns, see :func:`write_data_id_table`) is written to ``work_dir`` and passed as
+    ``--data-id-table``: the quanta of a regional group.
     """
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -274,6 +302,8 @@ def run_group(
     extend = rescue and run_exists(repo, output_run)
     skip_in = (output,) if rescue and run_exists(repo, output) else ()
     args = [*failure_args(failures, work_dir / f"{stem}-config"), *extra_args]
+    if data_id_table:  # a regional group: its quanta come from the table (see write_data_id_table)
+        args += ["--data-id-table", str(write_data_id_table(data_id_table, work_dir / f"{stem}-{DATA_ID_TABLE_FILE}"))]
     command = build_command(
         repo,
         step,

@@ -82,6 +82,7 @@ def run(job_dir: Path) -> dict[str, Any]:
             rescue=job.get("rescue", False),
             timeout=float(job.get("timeout", 3600)),
             log_name="pipetask",
+            data_id_table=job.get("data_id_table") or None,
         )
         for chain in (job.get("step_chain"), job.get("output_chain")):
             if chain:

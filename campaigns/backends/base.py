@@ -41,6 +41,10 @@ class Submission:
     failures: list[dict[str, str]] = field(default_factory=list)
     timeout: int = 3600
     output_chain: str = ""  # the campaign's {out}/output CHAINED collection at the site
+    # A regional (healpix) group's quanta, as columns of a data-ID table whose rows are their product
+    # ({"healpix3": [281], "instrument": ["MockCam"], "visit": [...], "skymap": [...], "tract": [...]}):
+    # the backend passes it to the quantum-graph builder (pipetask --data-id-table). Empty for other groups.
+    data_id_table: dict[str, list] = field(default_factory=dict)
     # The site as the submission found it: its status (a backend refuses a site that is not online), where
     # its batch system is (PanDA's computeSite and computeCloud) and the queue for memory_mb (planner's queue_for).
     site_status: str = "online"

@@ -314,3 +314,19 @@ def test_a_stale_or_broken_prepared_workflow_is_not_reused(tmp_path):
     assert panda_backend._load_prepared(cache, "digest-of-this-config") is None
     cache.write_bytes(b"truncated")
     assert panda_backend._load_prepared(cache, "digest-of-another-config") is None
+
+
+def test_a_regional_group_s_quanta_reach_bps_as_a_data_id_table(panda, slac, hub_repo, tmp_path):
+    from astropy.table import Table
+
+    from stack.pipetask import DATA_ID_TABLE_FILE
+
+    sub = submission(tmp_path, hub_repo, name="c1-step1-g2-a1", output_run="u/msproc/c1/step1/group2/attempt1",
+                     data_id_table={"instrument": ["MockCam"], "visit": [1]})
+    ids = PandaExecutionBackend().submit(sub)
+
+    work_dir = tmp_path / "campaigns" / sub.workflow_name
+    config = yaml.safe_load((work_dir / "submit-panda.yaml").read_text())
+    assert config["extraQgraphOptions"] == f"--data-id-table {work_dir / DATA_ID_TABLE_FILE}"
+    assert Table.read(work_dir / DATA_ID_TABLE_FILE)["visit"].tolist() == [1]
+    assert panda.requests[ids["request_id"]].name == sub.workflow_name  # BPS built the graph with it

@@ -67,6 +67,7 @@ from campaigns.backends.panda.client import PandaConfig, PandaError, activate, g
 from campaigns.backends.panda.states import WorkflowSummary, summarize
 from sites.choices import SiteStatus
 from stack.paths import UnsafePath, check_under
+from stack.pipetask import DATA_ID_TABLE_FILE, write_data_id_table
 
 log = logging.getLogger(__name__)
 
@@ -195,12 +196,16 @@ class PandaExecutionBackend(ExecutionBackend):
 
             overrides = yaml.safe_load(Path(site_file).read_text()) or {}
         bps_yaml = submission.bps_yaml or _minimal_yaml(submission)
+        table = None
+        if submission.data_id_table:  # a regional group: its quanta (stack.pipetask.write_data_id_table)
+            Path(submission.work_dir).mkdir(parents=True, exist_ok=True)
+            table = write_data_id_table(submission.data_id_table, Path(submission.work_dir) / DATA_ID_TABLE_FILE)
         try:
             return build_submit_config(
                 bps_yaml, workflow_name=submission.workflow_name, output_run=submission.output_run,
                 submit_dir=submission.work_dir, compute_site=submission.compute_site,
                 compute_cloud=submission.compute_cloud, queue=submission.queue, butler_config=submission.repo,
-                site_overrides=overrides)
+                site_overrides=overrides, data_id_table=table)
         except ValueError as exc:
             raise BackendError(f"cannot build the BPS config of {submission.workflow_name}: {exc}",
                                permanent=True) from None

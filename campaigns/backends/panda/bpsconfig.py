@@ -64,12 +64,14 @@ def build_submit_config(
     queue: str = "",
     butler_config: str = "",
     site_overrides: Mapping[str, Any] | None = None,
+    data_id_table: str | Path | None = None,
 ) -> dict[str, Any]:
     """Return the BPS config (a dict) for one attempt.
 
     Precedence, lowest first: plugin defaults, the group's submit YAML, the
     site file, then the attempt's identity (name, run, submit path) and the
-    site/queue given here when set.
+    site/queue given here when set. ``data_id_table`` (a regional group's quanta, an ECSV file on the submit
+    host, where BPS builds the quantum graph) is added to ``extraQgraphOptions`` as ``--data-id-table``.
 
     Raises ValueError: the YAML is not a mapping, or no ``computeSite`` is known.
     """
@@ -89,6 +91,8 @@ def build_submit_config(
     if butler_config and not payload.get("butlerConfig"):
         payload["butlerConfig"] = butler_config
     payload["outputRun"] = output_run
+    if data_id_table:
+        config["extraQgraphOptions"] = f"{config.get('extraQgraphOptions', '')} --data-id-table {data_id_table}".strip()
     config["uniqProcName"] = workflow_name
     config["submitPath"] = str(submit_dir / "bps")
     config.setdefault("fileDistributionEndPoint", f"file://{submit_dir / 'distribution'}/{{uniqProcName}}/")
