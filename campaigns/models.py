@@ -195,6 +195,9 @@ class Step(StatefulModel):
     split = models.JSONField(default=dict, blank=True)
     inputs = models.JSONField(default=list, blank=True, help_text="Input dataset type names.")
     outputs = models.JSONField(default=list, blank=True, help_text="Output dataset type names.")
+    query_constraint = models.CharField(max_length=16, blank=True, default="",
+                                        help_text="pipetask --dataset-query-constraint of its groups: '' (every "
+                                                  "input) or 'off' (a step reading sky-pixel-keyed inputs).")
     status = models.CharField(max_length=16, choices=Status.choices, default=S.WAITING, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True, help_text="When it started running.")
     finished_at = models.DateTimeField(null=True, blank=True, help_text="When it was accepted or rejected.")

@@ -177,7 +177,7 @@ def create_campaign_from_spec(
             campaign=campaign, stage=stages[planned.stage], name=planned.name, order=planned.order,
             scope=planned.scope, level=planned.level, memory_mb=planned.memory_mb,
             split={} if split is None else {k: v for k, v in vars(split).items() if v not in (None, (), [])},
-            inputs=planned.inputs, outputs=planned.outputs,
+            inputs=planned.inputs, outputs=planned.outputs, query_constraint=planned.query_constraint,
         )
     for planned in plan.steps:
         steps[planned.name].depends_on.set([steps[name] for name in planned.depends_on])

@@ -149,6 +149,7 @@ def submission_for(job: Job, context: SubmitContext | None = None) -> Submission
         output=group_collection(out, step.name, group.ordinal), output_run=job.run_collection,
         step_chain=step_collection(out, step.name), output_chain=output_collection(out),
         data_query=group.data_query, data_id_table=data_id_table(group, context.plan_header(campaign.pk)),
+        dataset_query_constraint=step.query_constraint,
         work_dir=job.submit_dir,
         memory_mb=step.memory_mb, bps_yaml=job.bps_yaml, rescue=job.rescue, failures=failures,
         timeout=settings.MSPROC_PIPETASK_TIMEOUT, **site_fields(group.site, step.memory_mb),

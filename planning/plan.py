@@ -63,6 +63,11 @@ class PlannedStep:
     inputs: list[str]
     outputs: list[str]
     groups: list[PlannedGroup]
+    #: pipetask's ``--dataset-query-constraint`` for the step's groups: "" (its default, every input) or
+    #: "off" for a step that reads an input keyed by a sky pixel (healpix): daf_butler 30.2026.4300 cannot
+    #: join that pixel to the visits and tracts of the same query; without the constraint the pixels come
+    #: from the visits' regions and each quantum still finds its inputs.
+    query_constraint: str = ""
 
     def sites(self) -> list[str]:
         """Return the sites that run groups of this step, in group order, once each."""

@@ -442,6 +442,9 @@ class _Planner(MovementRules):
                     inputs=sorted(flow.inputs),
                     outputs=sorted(flow.outputs),
                     groups=groups,
+                    query_constraint="off" if any(healpix_level_of(dimension) is not None
+                                                  for info in flow.inputs.values()
+                                                  for dimension in info.dimensions) else "",
                 )
             )
         clashes = [FieldError(self.spec.step_paths.get(labels[1], "steps"),

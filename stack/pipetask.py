@@ -274,6 +274,7 @@ def run_group(
     env: Mapping[str, str] | None = None,
     log_name: str | None = None,
     data_id_table: Mapping[str, Sequence[int | str]] | None = None,
+    dataset_query_constraint: str = "",
 ) -> RunResult:
     """Run ``pipetask run`` for one group and return its `RunResult`.
 
@@ -286,7 +287,8 @@ def run_group(
     raises `OSError` if pipetask cannot be started, `stack.paths.UnsafePath` for a log name that is not
     one safe path component.
     ``data_id_table`` (columns, see :func:`write_data_id_table`) is written to ``work_dir`` and passed as
-    ``--data-id-table``: the quanta of a regional group.
+    ``--data-id-table``: the quanta of a regional group. ``dataset_query_constraint`` ("" = pipetask's default)
+    is passed as ``--dataset-query-constraint``.
     """
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -302,6 +304,8 @@ def run_group(
     extend = rescue and run_exists(repo, output_run)
     skip_in = (output,) if rescue and run_exists(repo, output) else ()
     args = [*failure_args(failures, work_dir / f"{stem}-config"), *extra_args]
+    if dataset_query_constraint:
+        args += ["--dataset-query-constraint", dataset_query_constraint]
     if data_id_table:  # a regional group: its quanta come from the table (see write_data_id_table)
         args += ["--data-id-table", str(write_data_id_table(data_id_table, work_dir / f"{stem}-{DATA_ID_TABLE_FILE}"))]
     command = build_command(

@@ -83,6 +83,7 @@ def run(job_dir: Path) -> dict[str, Any]:
             timeout=float(job.get("timeout", 3600)),
             log_name="pipetask",
             data_id_table=job.get("data_id_table") or None,
+            dataset_query_constraint=job.get("dataset_query_constraint", ""),
         )
         for chain in (job.get("step_chain"), job.get("output_chain")):
             if chain:

@@ -43,3 +43,15 @@ def test_other_groups_are_submitted_without_a_table(campaign):
     for step in ("step1a-single-visit-detectors", "step1c-single-visit-tracts", "step2a-recalibrate-global"):
         group = campaign.groups.filter(step__name=step).select_related("step", "site").first()
         assert _submission(group).data_id_table == {}, step
+
+
+def test_steps_reading_sky_pixel_keyed_inputs_are_built_without_the_dataset_constraint(campaign):
+    # step2d reads the healpix3 fit's per-(visit, healpix3) WCS catalogs: with them as a query constraint
+    # daf_butler would have to join healpix3 to visits and tracts in one query, which it cannot
+    constraints = dict(campaign.steps.values_list("name", "query_constraint"))
+    assert constraints["step2d-recalibrate-visits"] == "off"
+    assert {name for name, value in constraints.items() if value} == {"step2d-recalibrate-visits"}
+    group = campaign.groups.filter(step__name="step2d-recalibrate-visits").select_related("step", "site").first()
+    assert _submission(group).dataset_query_constraint == "off"
+    group = campaign.groups.filter(step__name="step1a-single-visit-detectors").select_related("step", "site").first()
+    assert _submission(group).dataset_query_constraint == ""

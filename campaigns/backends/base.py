@@ -45,6 +45,7 @@ class Submission:
     # ({"healpix3": [281], "instrument": ["MockCam"], "visit": [...], "skymap": [...], "tract": [...]}):
     # the backend passes it to the quantum-graph builder (pipetask --data-id-table). Empty for other groups.
     data_id_table: dict[str, list] = field(default_factory=dict)
+    dataset_query_constraint: str = ""  # pipetask --dataset-query-constraint ("" = its default; Step.query_constraint)
     # The site as the submission found it: its status (a backend refuses a site that is not online), where
     # its batch system is (PanDA's computeSite and computeCloud) and the queue for memory_mb (planner's queue_for).
     site_status: str = "online"

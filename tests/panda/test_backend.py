@@ -322,11 +322,12 @@ def test_a_regional_group_s_quanta_reach_bps_as_a_data_id_table(panda, slac, hub
     from stack.pipetask import DATA_ID_TABLE_FILE
 
     sub = submission(tmp_path, hub_repo, name="c1-step1-g2-a1", output_run="u/msproc/c1/step1/group2/attempt1",
-                     data_id_table={"instrument": ["MockCam"], "visit": [1]})
+                     data_id_table={"instrument": ["MockCam"], "visit": [1]}, dataset_query_constraint="off")
     ids = PandaExecutionBackend().submit(sub)
 
     work_dir = tmp_path / "campaigns" / sub.workflow_name
     config = yaml.safe_load((work_dir / "submit-panda.yaml").read_text())
-    assert config["extraQgraphOptions"] == f"--data-id-table {work_dir / DATA_ID_TABLE_FILE}"
+    assert config["extraQgraphOptions"] == (f"--data-id-table {work_dir / DATA_ID_TABLE_FILE} "
+                                            "--dataset-query-constraint off")
     assert Table.read(work_dir / DATA_ID_TABLE_FILE)["visit"].tolist() == [1]
     assert panda.requests[ids["request_id"]].name == sub.workflow_name  # BPS built the graph with it

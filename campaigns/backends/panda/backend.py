@@ -205,7 +205,8 @@ class PandaExecutionBackend(ExecutionBackend):
                 bps_yaml, workflow_name=submission.workflow_name, output_run=submission.output_run,
                 submit_dir=submission.work_dir, compute_site=submission.compute_site,
                 compute_cloud=submission.compute_cloud, queue=submission.queue, butler_config=submission.repo,
-                site_overrides=overrides, data_id_table=table)
+                site_overrides=overrides, data_id_table=table,
+                dataset_query_constraint=submission.dataset_query_constraint)
         except ValueError as exc:
             raise BackendError(f"cannot build the BPS config of {submission.workflow_name}: {exc}",
                                permanent=True) from None

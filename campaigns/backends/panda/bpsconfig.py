@@ -65,13 +65,15 @@ def build_submit_config(
     butler_config: str = "",
     site_overrides: Mapping[str, Any] | None = None,
     data_id_table: str | Path | None = None,
+    dataset_query_constraint: str = "",
 ) -> dict[str, Any]:
     """Return the BPS config (a dict) for one attempt.
 
     Precedence, lowest first: plugin defaults, the group's submit YAML, the
     site file, then the attempt's identity (name, run, submit path) and the
     site/queue given here when set. ``data_id_table`` (a regional group's quanta, an ECSV file on the submit
-    host, where BPS builds the quantum graph) is added to ``extraQgraphOptions`` as ``--data-id-table``.
+    host, where BPS builds the quantum graph) is added to ``extraQgraphOptions`` as ``--data-id-table``, and
+    ``dataset_query_constraint`` (the step's; "" = the default) as ``--dataset-query-constraint``.
 
     Raises ValueError: the YAML is not a mapping, or no ``computeSite`` is known.
     """
@@ -91,8 +93,13 @@ def build_submit_config(
     if butler_config and not payload.get("butlerConfig"):
         payload["butlerConfig"] = butler_config
     payload["outputRun"] = output_run
+    extra = [config.get("extraQgraphOptions", "")]
     if data_id_table:
-        config["extraQgraphOptions"] = f"{config.get('extraQgraphOptions', '')} --data-id-table {data_id_table}".strip()
+        extra.append(f"--data-id-table {data_id_table}")
+    if dataset_query_constraint:
+        extra.append(f"--dataset-query-constraint {dataset_query_constraint}")
+    if any(extra[1:]):
+        config["extraQgraphOptions"] = " ".join(option for option in extra if option)
     config["uniqProcName"] = workflow_name
     config["submitPath"] = str(submit_dir / "bps")
     config.setdefault("fileDistributionEndPoint", f"file://{submit_dir / 'distribution'}/{{uniqProcName}}/")
