@@ -309,3 +309,18 @@ def test_staff_by_role_add_a_template_in_the_admin(users):
     client.force_login(users[roles.STAFF])
     assert client.get(reverse("admin:campaigns_campaigntemplate_add")).status_code == 200
     assert client.get(reverse("admin:campaigns_campaign_add")).status_code == 403, "campaigns come from a spec"
+
+
+def test_an_admin_action_called_past_the_list_still_asks_the_table(users, world):
+    """The admin lists a verb's action only to users the table lets use it; the action itself asks again."""
+    from django.core.exceptions import PermissionDenied as Refused
+
+    from campaigns.models import Group
+
+    group_admin = admin.site._registry[Group]
+    retry = next(func for func in group_admin.actions if getattr(func, "verb", None) == "retry")
+    request = RequestFactory().post("/admin/")
+    request.user = users[roles.VIEWER]
+    with pytest.raises(Refused, match="needs the operator role"):
+        retry(group_admin, request, Group.objects.filter(pk=world["campaigns.group"].pk))
+    assert Group.objects.get(pk=world["campaigns.group"].pk).status == "failed"
