@@ -1,12 +1,12 @@
 from django.contrib import admin
 
-from core.admin_actions import VerbsOnlyAdmin, transition_action
+from core.admin_actions import TableAdmin, VerbsOnlyAdmin, transition_action
 
 from .models import Campaign, CampaignTemplate, ErrorRule, Group, Heartbeat, Job, Stage, StallThreshold, Step
 
 
 @admin.register(CampaignTemplate)
-class CampaignTemplateAdmin(admin.ModelAdmin):
+class CampaignTemplateAdmin(TableAdmin):
     list_display = ("name", "version", "created")
     search_fields = ("name", "description")
 
@@ -32,7 +32,7 @@ class CampaignAdmin(VerbsOnlyAdmin):
         return actions
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return obj is not None and obj.is_finished and super().has_delete_permission(request, obj)
+        return (obj is None or obj.is_finished) and super().has_delete_permission(request, obj)
 
 
 @admin.register(Stage)
@@ -89,14 +89,14 @@ class JobAdmin(VerbsOnlyAdmin):
 
 
 @admin.register(ErrorRule)
-class ErrorRuleAdmin(admin.ModelAdmin):
+class ErrorRuleAdmin(TableAdmin):
     list_display = ("name", "pattern", "action", "priority", "max_retries", "enabled")
     list_filter = ("action", "enabled")
     search_fields = ("name", "pattern", "description")
 
 
 @admin.register(StallThreshold)
-class StallThresholdAdmin(admin.ModelAdmin):
+class StallThresholdAdmin(TableAdmin):
     """Staff set how long a state may last before the home page calls it stalled.
 
     One row per (kind, state), seeded by the migration: only ``after`` is edited here.
@@ -106,16 +106,11 @@ class StallThresholdAdmin(admin.ModelAdmin):
     list_editable = ("after",)
     list_filter = ("kind",)
     readonly_fields = ("kind", "status")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+    creatable = deletable = False
 
 
 @admin.register(Heartbeat)
-class HeartbeatAdmin(admin.ModelAdmin):
+class HeartbeatAdmin(TableAdmin):
     list_display = ("kind", "name", "pid", "started_at", "last_seen", "stopped")
     list_filter = ("kind", "stopped")
     readonly_fields = ("kind", "name", "pid", "started_at", "last_seen", "stopped", "details")

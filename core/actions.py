@@ -1,7 +1,8 @@
 """Operator actions: the one place UI, API and admin go through to change state on request.
 
 Each app registers its operator verbs in its ``AppConfig.ready()`` (``register``): per model, the verbs
-an operator may call, the role that may call them, the service a verb runs where calling the verb
+an operator may call, the role that may call them (a row per verb in ``core.permissions``, which UI, API
+and admin ask), the service a verb runs where calling the verb
 method is not enough (e.g. retrying a movement also retries its Rucio rule), the errors that mean an
 external system did not answer, and the model's UI page. core knows no app: it reads this registry.
 Bulk actions apply one verb to every object of a queryset and leave one audit Event summarising the
@@ -17,6 +18,7 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
+from core import permissions
 from core.lifecycle import IllegalTransition
 from core.models import Event
 
@@ -31,7 +33,6 @@ class OperatorActions:
 
     model: type[models.Model]
     verbs: tuple[str, ...]
-    role: RolePredicate
     services: Mapping[str, Service] = field(default_factory=dict)
     unavailable: tuple[type[Exception], ...] = ()
     page: tuple[str, str] | None = None  # (URL name, the object's field in the URL)
@@ -51,7 +52,8 @@ class ActionUnavailable(RuntimeError):
 def register(model: type[models.Model], verbs: Iterable[str], *, role: RolePredicate,
              services: Mapping[str, Service] | None = None, unavailable: Iterable[type[Exception]] = (),
              page: tuple[str, str] | None = None) -> None:
-    """Register the operator verbs of ``model`` (in the order the UI offers them) and the role they need.
+    """Register the operator verbs of ``model`` (in the order the UI offers them) and the role they need
+    (one row per verb in the permission table, ``core.permissions``).
 
     ``services`` maps a verb to the service that performs it (default: the verb method); ``unavailable``
     lists the exceptions a service raises when an external system did not answer (they become
@@ -62,7 +64,9 @@ def register(model: type[models.Model], verbs: Iterable[str], *, role: RolePredi
     unknown = [verb for verb in verbs if verb not in getattr(model, "TRANSITIONS", {})]
     if unknown:
         raise ValueError(f"{model.__name__} has no transition {', '.join(unknown)}")
-    _REGISTRY[_label(model)] = OperatorActions(model, verbs, role, dict(services or {}), tuple(unavailable), page)
+    for verb in verbs:
+        permissions.grant_one(model, verb, role)
+    _REGISTRY[_label(model)] = OperatorActions(model, verbs, dict(services or {}), tuple(unavailable), page)
 
 
 def registered() -> dict[str, OperatorActions]:
@@ -88,12 +92,6 @@ def allowed_verbs(obj_or_model: Any) -> tuple[str, ...]:
 def verbs_for(obj: models.Model) -> tuple[str, ...]:
     """Return the operator verbs the object's current state allows (the buttons worth offering)."""
     return type(obj).verbs_from(obj.status, allowed_verbs(obj)) if allowed_verbs(obj) else ()
-
-
-def role_for(obj_or_model: Any) -> RolePredicate | None:
-    """Return the role predicate a user needs for the model's operator actions (None if it has none)."""
-    registration = actions_of(obj_or_model)
-    return registration.role if registration else None
 
 
 def _call(obj: models.Model, verb: str, *, actor: Any = None, comment: str = "") -> None:

@@ -19,6 +19,3 @@ class EventAdmin(VerbsOnlyAdmin):
     date_hierarchy = "created"
     editable_fields = ()
     creatable = deletable = False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

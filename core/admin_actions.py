@@ -1,7 +1,10 @@
-"""Admin actions that perform an operator verb (``core.actions.perform``) on each selected row.
+"""The admin of msproc's models: rights from the permission table, and actions that perform operator verbs.
 
-The admin goes through the same operator actions as the UI and the API (so, e.g., retrying a movement
-also retries its Rucio rule); a refused or unavailable action is reported per row instead of aborting.
+``TableAdmin`` asks ``core.permissions`` for its view, add, change and delete rights and lists only the
+actions whose verb the user may perform, so the admin answers as the UI and the API do. The actions go
+through the same operator actions as the UI and the API (``core.actions.perform``: e.g. retrying a
+movement also retries its Rucio rule); a refused or unavailable action is reported per row instead of
+aborting.
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 
+from core import permissions, roles
 from core.actions import ActionUnavailable, perform
 from core.lifecycle import IllegalTransition
 
@@ -19,6 +24,9 @@ def transition_action(verb: str, label: str) -> Callable:
 
     @admin.action(description=label)
     def action(modeladmin, request, queryset):
+        if not permissions.allows(request.user, queryset.model, verb):
+            raise PermissionDenied(f"{verb} needs the {roles.role_name(permissions.role_for(queryset.model, verb))}"
+                                   " role")
         moved, refused = 0, []
         for obj in queryset:
             try:
@@ -32,10 +40,55 @@ def transition_action(verb: str, label: str) -> Callable:
             modeladmin.message_user(request, reason, messages.WARNING)
 
     action.__name__ = f"action_{verb}"
+    action.verb = verb
     return action
 
 
-class VerbsOnlyAdmin(admin.ModelAdmin):
+class TableAdmin(admin.ModelAdmin):
+    """A ModelAdmin whose rights are the permission table's rows for its model (``core.permissions``).
+
+    ``creatable`` and ``deletable`` say whether this admin offers adding and deleting at all (rows made by
+    the planner are not added here even by the role the table lets create them elsewhere); where it offers
+    an operation, the table decides who may. Actions performing a verb are listed only to users the
+    table lets perform it.
+    """
+
+    creatable = True
+    deletable = True
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return permissions.allows(request.user, self.model, permissions.VIEW)
+
+    def has_add_permission(self, request, *args) -> bool:
+        return self.creatable and permissions.allows(request.user, self.model, permissions.ADD)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return permissions.allows(request.user, self.model, permissions.CHANGE)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self.deletable and permissions.allows(request.user, self.model, permissions.DELETE)
+
+    def offers(self, operation: str) -> bool:
+        """Whether this admin offers ``operation`` (a CRUD operation or a verb of its actions) at all."""
+        if operation == permissions.ADD:
+            return self.creatable
+        if operation == permissions.DELETE:
+            return self.deletable
+        if operation in permissions.CRUD:
+            return True
+        return any(getattr(action, "verb", None) == operation for action in self.actions or ())
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        return {name: entry for name, entry in actions.items()
+                if getattr(entry[0], "verb", None) is None
+                or permissions.allows(request.user, self.model, entry[0].verb)}
+
+
+class VerbsOnlyAdmin(TableAdmin):
     """Admin of a model with a lifecycle: its status changes only through its verbs (the admin actions above).
 
     The status fields are always read-only. ``editable_fields`` None leaves every other field editable
@@ -46,8 +99,6 @@ class VerbsOnlyAdmin(admin.ModelAdmin):
 
     STATE_FIELDS = ("status", "status_changed_at")
     editable_fields: tuple[str, ...] | None = None
-    creatable = True
-    deletable = True
 
     def get_readonly_fields(self, request, obj=None) -> tuple[str, ...]:
         meta = self.model._meta
@@ -58,9 +109,3 @@ class VerbsOnlyAdmin(admin.ModelAdmin):
         else:
             fixed = [name for name in names if name not in self.editable_fields]
         return tuple(dict.fromkeys([*self.readonly_fields, *fixed]))
-
-    def has_add_permission(self, request, *args) -> bool:
-        return self.creatable and super().has_add_permission(request, *args)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return self.deletable and super().has_delete_permission(request, obj)

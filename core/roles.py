@@ -47,11 +47,16 @@ def is_staff_role(user: Any) -> bool:
     return _in_group(user)
 
 
+def nobody(user: Any) -> bool:
+    """No role: what only the planner, the verbs or the workers write (a stage, the event log)."""
+    return False
+
+
 def role_name(predicate: Any) -> str:
     """Return the role a predicate of this module checks, for people (refusal pages name it)."""
-    return {can_view: VIEWER, can_operate: OPERATOR, can_admin_sites: SITE_ADMIN, is_staff_role: STAFF}.get(
-        predicate, OPERATOR
-    )
+    names = {can_view: "viewer, operator or site admin", can_operate: OPERATOR, can_admin_sites: SITE_ADMIN,
+             is_staff_role: STAFF, nobody: "nobody"}
+    return names.get(predicate, getattr(predicate, "__name__", "unknown"))
 
 
 def ensure_roles() -> None:

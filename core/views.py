@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.generic import FormView, ListView
 
-from core import actions, roles
+from core import actions, permissions
 from core.actions import verbs_for
 from core.forms import ActionForm
 from core.htmx import RoleRequiredMixin, ViewerRequiredMixin
@@ -54,7 +54,7 @@ class ActionView(RoleRequiredMixin, FormView):
     """GET: confirm ``verb`` on one object; POST: do it, with the comment in its Event.
 
     The object's kind must have registered operator actions (``core.actions.register``); the user needs the
-    role registered with them (403 otherwise).
+    permission table's row of the verb (403 otherwise).
     """
 
     form_class = ActionForm
@@ -64,13 +64,16 @@ class ActionView(RoleRequiredMixin, FormView):
         self.registration = actions.registered().get(kwargs["label"])
         if self.registration is None:
             raise Http404("no actions on that kind of object")
+        if kwargs["verb"] not in self.registration.verbs:
+            raise Http404("no such action")
         return super().dispatch(request, *args, **kwargs)
 
-    def has_role(self, user: Any) -> bool:
-        return self.registration.role(user)
+    def get_permission(self) -> tuple[str, str]:
+        return self.kwargs["label"], self.kwargs["verb"]
 
-    def required_role(self) -> str:
-        return roles.role_name(self.registration.role)
+    @classmethod
+    def operations(cls) -> list[tuple[str, str]]:
+        return [(label, verb) for label, registration in actions.registered().items() for verb in registration.verbs]
 
     def get_object(self):
         if not hasattr(self, "object"):
@@ -109,6 +112,15 @@ class FilteredListView(ViewerRequiredMixin, ListView):
 
     filterset_class: Any = None
     paginate_by = 50
+
+    def get_permission(self) -> tuple[str, str]:
+        return self.operations()[0]
+
+    @classmethod
+    def operations(cls) -> list[tuple[str, str]]:
+        """The ``view`` row of the listed model."""
+        model = cls.model or cls.queryset.model
+        return [cls.permission or (model._meta.label_lower, permissions.VIEW)]
 
     def get_queryset(self):
         self.filterset = self.filterset_class(self.request.GET or None, queryset=super().get_queryset(),

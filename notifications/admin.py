@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from core.admin_actions import TableAdmin
+
 from .models import Channel, Notification
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(TableAdmin):
     list_display = ("name", "kind", "campaign", "enabled", "min_interval_seconds")
     list_filter = ("kind", "enabled")
     list_select_related = ("campaign",)
@@ -13,7 +15,7 @@ class ChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(TableAdmin):
     list_display = ("id", "channel", "campaign", "status", "created", "sent_at", "attempts")
     list_filter = ("status", "channel")
     list_select_related = ("channel", "campaign")

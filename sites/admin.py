@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from core.admin_actions import VerbsOnlyAdmin, transition_action
+from core.admin_actions import TableAdmin, VerbsOnlyAdmin, transition_action
 
 from .models import BackendHealth, ButlerRepo, PandaQueue, Site
 
@@ -36,7 +36,7 @@ class ButlerRepoAdmin(VerbsOnlyAdmin):
 
 
 @admin.register(PandaQueue)
-class PandaQueueAdmin(admin.ModelAdmin):
+class PandaQueueAdmin(TableAdmin):
     list_display = ("name", "site", "kind", "memory_gb")
     list_filter = ("kind", "site")
     search_fields = ("name", "site__code")
@@ -44,7 +44,7 @@ class PandaQueueAdmin(admin.ModelAdmin):
 
 
 @admin.register(BackendHealth)
-class BackendHealthAdmin(admin.ModelAdmin):
+class BackendHealthAdmin(TableAdmin):
     """Read-only: the workers write it when a backend's service fails."""
 
     list_display = ("kind", "backend", "operation", "failures", "first_failure_at", "last_failure_at")
@@ -52,8 +52,4 @@ class BackendHealthAdmin(admin.ModelAdmin):
     readonly_fields = ("kind", "backend", "operation", "last_error", "failures", "first_failure_at",
                        "last_failure_at")
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+    creatable = False

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.generic import FormView, TemplateView
 
 from core.forms import ActionForm
-from core.htmx import SiteAdminRequiredMixin, ViewerRequiredMixin
+from core.htmx import RoleRequiredMixin, ViewerRequiredMixin
 from core.models import Event, object_events
 from core.views import FilteredListView, contributions, verbs_for
 
@@ -32,6 +32,7 @@ class SiteListView(FilteredListView):
 
     template_name = "sites/site_list.html"
     filterset_class = SiteFilterSet
+    model = Site
 
     def get_queryset(self):
         self.queryset = Site.objects.annotate(**contributions("sites.site_list")).order_by("-is_hub", "code")
@@ -41,6 +42,8 @@ class SiteListView(FilteredListView):
 class SiteDetailView(ViewerRequiredMixin, TemplateView):
     """Butler repository state, PanDA queues, history, and what the apps above contribute (``sites.site``:
     e.g. the repository's contents, the groups running there, the movements coming to it)."""
+
+    permission = ("sites.site", "view")
 
     template_name = "sites/site_detail.html"
 
@@ -58,7 +61,7 @@ class SiteDetailView(ViewerRequiredMixin, TemplateView):
         )
 
 
-class RinseSitesView(SiteAdminRequiredMixin, FormView):
+class RinseSitesView(RoleRequiredMixin, FormView):
     """GET: confirm rinse-and-repeat of the embedded sites; POST: log it and enqueue ``rinse_sites`` on commit.
 
     The task tears down every embedded site's Butler repository and rebuilds it; each site page shows its
@@ -67,6 +70,7 @@ class RinseSitesView(SiteAdminRequiredMixin, FormView):
 
     form_class = ActionForm
     template_name = "sites/rinse_confirm.html"
+    permission = ("sites.site", "rinse")
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         repos = ButlerRepo.objects.filter(name=settings.MSPROC_REPO_NAME).select_related("site").order_by(

@@ -1,18 +1,18 @@
 from django.contrib import admin
 
-from core.admin_actions import VerbsOnlyAdmin, transition_action
+from core.admin_actions import TableAdmin, VerbsOnlyAdmin, transition_action
 
 from .models import DatasetType, Movement, Replica
 
 
 @admin.register(DatasetType)
-class DatasetTypeAdmin(admin.ModelAdmin):
+class DatasetTypeAdmin(TableAdmin):
     list_display = ("name", "storage_class", "dimensions")
     search_fields = ("name", "storage_class")
 
 
 @admin.register(Replica)
-class ReplicaAdmin(admin.ModelAdmin):
+class ReplicaAdmin(TableAdmin):
     list_display = ("dataset_type", "collection", "butler_repo", "count", "bytes", "updated")
     list_filter = ("butler_repo__site",)
     search_fields = ("dataset_type__name", "collection")

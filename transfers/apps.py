@@ -8,14 +8,19 @@ class TransfersConfig(AppConfig):
     verbose_name = "Transfers"
 
     def ready(self) -> None:
-        from core import actions, roles
+        from core import actions, permissions, roles
         from core.views import contribute
         from sites.signals import repository_ready
 
         from . import services, tasks, views  # noqa: F401 - tasks: registers this app's Celery task names (core.queue)
         from .backends import TransferBackendError
-        from .models import Movement
+        from .models import DatasetType, Movement, Replica
 
+        # Who may do what (core.permissions): movements are the planner's, changed only by their verbs.
+        staff, nobody = roles.is_staff_role, roles.nobody
+        permissions.grant(DatasetType, view=roles.can_view, add=staff, change=staff, delete=staff)
+        permissions.grant(Replica, view=roles.can_view, add=staff, change=staff, delete=staff)
+        permissions.grant(Movement, view=roles.can_view, add=nobody, change=nobody, delete=nobody)
         # Retrying or cancelling a movement retries or deletes its transfer (e.g. its Rucio rule) too.
         actions.register(Movement, ("retry", "cancel"), role=roles.can_operate,
                          services={"retry": services.retry_movement, "cancel": services.cancel_movement},

@@ -30,6 +30,7 @@ class MovementListView(FilteredListView):
 
 
 class MovementDetailView(ViewerRequiredMixin, TemplateView):
+    permission = ("transfers.movement", "view")
     template_name = "transfers/movement_detail.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -47,6 +48,7 @@ class MovementDetailView(ViewerRequiredMixin, TemplateView):
 class SitePairView(ViewerRequiredMixin, TemplateView):
     """Everything that moved (or will move) from one site to another."""
 
+    permission = ("transfers.movement", "view")
     template_name = "transfers/site_pair.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -88,6 +90,7 @@ def replica_contents(site: Site) -> list[dict[str, Any]]:
 class VolumeView(ViewerRequiredMixin, TemplateView):
     """The site × site matrix of data moved (bytes, datasets, movements, time), overall or of one campaign."""
 
+    permission = ("transfers.movement", "view")
     template_name = "transfers/volume.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:

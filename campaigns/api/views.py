@@ -30,7 +30,6 @@ from campaigns.filtersets import (
     StepFilterSet,
 )
 from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
-from core import roles
 from core.api.base import ApiViewSet, SpecErrorSerializer, field_errors, with_actions
 from core.api.permissions import RolePermission
 from core.models import Event
@@ -116,7 +115,6 @@ class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
     serializer_class = CampaignSerializer
     filterset_class = CampaignFilterSet
     ordering_fields = ["name", "created", "status", "status_changed_at", "started_at", "finished_at"]
-    action_roles = {"plan": roles.can_operate, "reassign": roles.can_operate}
 
     def get_queryset(self) -> QuerySet:
         if self.action in ("summary", "eta"):  # they aggregate by themselves: no per-row count annotations

@@ -7,6 +7,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from campaigns.choices import Status
+from core import permissions
 from sites.choices import RepoStatus, SiteStatus
 from transfers.choices import MovementStatus
 
@@ -137,13 +138,12 @@ def verb_class(verb: str) -> str:
 
 @register.inclusion_tag("includes/actions.html", takes_context=True)
 def action_buttons(context, obj, verbs):
-    """Links to the confirmation page of each of ``verbs`` on ``obj``, for users allowed to act.
-
-    Site actions need the site admin role; every other action the operator role.
-    """
-    allowed = context.get("can_admin_sites") if obj._meta.model_name == "site" else context.get("can_operate")
-    return {"obj": obj, "verbs": verbs if allowed else (), "label": obj._meta.label_lower,
-            "request": context.get("request")}
+    """Links to the confirmation page of each of ``verbs`` on ``obj`` the user may perform (the permission
+    table's row of each verb)."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    allowed = [verb for verb in verbs if permissions.allows(user, obj, verb)]
+    return {"obj": obj, "verbs": allowed, "label": obj._meta.label_lower, "request": request}
 
 
 @register.filter(name="duration")

@@ -17,7 +17,7 @@ from django.views.generic import FormView, TemplateView
 from campaigns import services
 from campaigns.forms import CampaignBuilderForm
 from campaigns.models import CampaignTemplate
-from core.htmx import OperatorRequiredMixin
+from core.htmx import RoleRequiredMixin
 from planning.spec import SPEC_MAX_BYTES, SpecError
 
 
@@ -64,13 +64,14 @@ def plan_by_site(plan: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-class BuilderSpecView(OperatorRequiredMixin, TemplateView):
+class BuilderSpecView(RoleRequiredMixin, TemplateView):
     """The builder's spec box holding the spec of the template chosen (``?template=<id>``; empty for none).
 
     The builder's template select fetches it with htmx when the choice changes.
     """
 
     template_name = "campaigns/_builder_spec.html"
+    permission = ("campaigns.campaign", "plan")
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         template_id = self.request.GET.get("template", "")
@@ -79,11 +80,20 @@ class BuilderSpecView(OperatorRequiredMixin, TemplateView):
 
 
 @method_decorator(csrf_exempt, name="dispatch")  # checked in post(), once the upload handlers are set
-class CampaignBuilderView(OperatorRequiredMixin, FormView):
-    """Preview (``action=preview``) plans the spec and saves nothing; ``action=save`` creates the campaign."""
+class CampaignBuilderView(RoleRequiredMixin, FormView):
+    """Preview (``action=preview``) plans the spec and saves nothing; ``action=save`` creates the campaign.
+
+    Planning is the operators' (``plan``), saving staff's (``add``): the permission table's rows of a campaign.
+    """
 
     form_class = CampaignBuilderForm
     template_name = "campaigns/builder.html"
+    permission = ("campaigns.campaign", "plan")
+    save_permission = ("campaigns.campaign", "add")
+
+    @classmethod
+    def operations(cls) -> list[tuple[str, str]]:
+        return [*super().operations(), cls.save_permission]
 
     def post(self, request, *args: Any, **kwargs: Any):
         # Upload handlers can only change before the body is read, i.e. before the CSRF check reads it.
@@ -97,6 +107,8 @@ class CampaignBuilderView(OperatorRequiredMixin, FormView):
 
     @method_decorator(csrf_protect)
     def _checked_post(self, request, *args: Any, **kwargs: Any):
+        if request.POST.get("action") == "save":
+            self.require(*self.save_permission)
         return super().post(request, *args, **kwargs)
 
     def get_form_kwargs(self) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from core.htmx import ViewerRequiredMixin
 
 
 class CampaignFigureView(ViewerRequiredMixin, TemplateView):
+    permission = ("campaigns.campaign", "view")
+
     def get_campaign(self) -> Campaign:
         return get_object_or_404(Campaign.objects.select_related("hub"), pk=self.kwargs["pk"])
 

@@ -14,6 +14,7 @@ from campaigns.choices import Status
 from campaigns.eta import estimate_campaigns
 from campaigns.filtersets import UNMATCHED, CampaignFilterSet, EventFilterSet, GroupFilterSet
 from campaigns.models import Campaign, Group, Job, Step
+from core import permissions
 from core.actions import allowed_verbs
 from core.htmx import ViewerRequiredMixin, is_htmx
 from core.models import Event, object_events
@@ -25,6 +26,7 @@ from transfers.models import Movement
 class HomeView(ViewerRequiredMixin, TemplateView):
     """Active campaigns with progress, sites with their load, and everything stalled or failed."""
 
+    permission = ("campaigns.campaign", "view")
     template_name = "campaigns/home.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -68,6 +70,7 @@ class CampaignDetailView(ViewerRequiredMixin, TemplateView):
     is not finished; an htmx request gets only that part.
     """
 
+    permission = ("campaigns.campaign", "view")
     template_name = "campaigns/campaign_detail.html"
     live_template_name = "campaigns/_campaign_live.html"
     live = False  # True for the partial's own URL
@@ -96,6 +99,7 @@ class CampaignDetailView(ViewerRequiredMixin, TemplateView):
 
 
 class StepDetailView(ViewerRequiredMixin, TemplateView):
+    permission = ("campaigns.step", "view")
     template_name = "campaigns/step_detail.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -122,6 +126,7 @@ class StepDetailView(ViewerRequiredMixin, TemplateView):
 
 
 class GroupDetailView(ViewerRequiredMixin, TemplateView):
+    permission = ("campaigns.group", "view")
     template_name = "campaigns/group_detail.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -153,13 +158,15 @@ class GroupListView(FilteredListView):
         # Bulk buttons only where the bulk page would accept the filters (an applied filter, nothing else):
         # the operator verbs that apply to failed groups (what a bulk action is for).
         acceptable = self.filterset.is_bound and not self.filterset.bulk_errors(ignore=("page",))
-        context["bulk_verbs"] = Group.verbs_from(Status.FAILED, allowed_verbs(Group)) if acceptable else ()
+        verbs = Group.verbs_from(Status.FAILED, allowed_verbs(Group)) if acceptable else ()
+        context["bulk_verbs"] = [verb for verb in verbs if permissions.allows(self.request.user, Group, verb)]
         return context
 
 
 class ErrorSummaryView(ViewerRequiredMixin, TemplateView):
     """Failed and reviewable groups counted by ErrorRule (or unmatched) x site."""
 
+    permission = ("campaigns.group", "view")
     template_name = "campaigns/error_summary.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from campaigns import services
 from campaigns.forms import ReassignForm
 from campaigns.models import Campaign
 from campaigns.summaries import ACTIVE_CAMPAIGN
-from core.htmx import OperatorRequiredMixin
+from core.htmx import RoleRequiredMixin
 from core.models import Event
 from sites.models import Site
 
@@ -45,7 +45,7 @@ def attach_reassign_error(form: ReassignForm, exc: services.ReassignError, campa
         form.add_error(None, prefix + str(exc))
 
 
-class ReassignView(OperatorRequiredMixin, FormView):
+class ReassignView(RoleRequiredMixin, FormView):
     """GET: choose the campaigns and the destination; POST: reassign, all campaigns or none.
 
     Each campaign's reassignment is logged on its groups (by the service) and on the site, with the comment.
@@ -53,6 +53,7 @@ class ReassignView(OperatorRequiredMixin, FormView):
 
     form_class = ReassignForm
     template_name = "sites/reassign.html"
+    permission = ("campaigns.campaign", "reassign")
 
     @cached_property
     def site(self) -> Site:

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -16,8 +15,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from campaigns.forms import DAYS_OF_WEEK, RecurringCampaignForm
 from campaigns.models import CampaignTemplate
-from core.htmx import OperatorRequiredMixin, ViewerRequiredMixin
-from core.roles import can_operate
+from core.htmx import RoleRequiredMixin, ViewerRequiredMixin
 
 TASK = "campaigns.tasks.run_recurring"
 
@@ -41,15 +39,12 @@ def recurring_tasks() -> list[dict[str, Any]]:
 
 
 class RecurringView(ViewerRequiredMixin, FormView):
-    """List the weekly schedules to any role; operators add one."""
+    """List the weekly schedules to any role; staff add one (each run creates a campaign)."""
 
     form_class = RecurringCampaignForm
     template_name = "campaigns/recurring.html"
-
-    def post(self, request, *args, **kwargs):
-        if not can_operate(request.user):
-            raise PermissionDenied
-        return super().post(request, *args, **kwargs)
+    permission = ("campaigns.campaign", "view")
+    post_permission = ("campaigns.campaign", "schedule")
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(schedules=recurring_tasks(), **kwargs)
@@ -76,8 +71,10 @@ class RecurringView(ViewerRequiredMixin, FormView):
         return HttpResponseRedirect(reverse("campaigns:recurring"))
 
 
-class RecurringDeleteView(OperatorRequiredMixin, View):
-    """POST: delete one recurring campaign schedule."""
+class RecurringDeleteView(RoleRequiredMixin, View):
+    """POST: delete one recurring campaign schedule (staff, as adding one)."""
+
+    permission = ("campaigns.campaign", "schedule")
 
     def post(self, request, pk: int):
         task = get_object_or_404(PeriodicTask, pk=pk, task=TASK)

@@ -21,9 +21,8 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core import roles
 from core.actions import ActionUnavailable, UnknownAction, actions_of, allowed_verbs, perform, perform_bulk
-from core.api.permissions import RolePermission, RolePredicate
+from core.api.permissions import RolePermission
 from core.lifecycle import IllegalTransition
 
 
@@ -128,14 +127,12 @@ def field_errors(errors: Any, prefix: str = "") -> list[dict[str, str]]:
 
 
 class ApiViewSet(viewsets.GenericViewSet):
-    """Base of msproc viewsets: role permissions, documented errors; staff writes unless ``write_role`` says."""
+    """Base of msproc viewsets: the permission table decides (``core.api.permissions``), documented errors."""
 
     permission_classes = [RolePermission]
     schema = ApiSchema()
     # Any id reaches the view, so a malformed one is a JSON 404 from DRF rather than the site's HTML 404.
     lookup_value_regex = "[^/]+"
-    write_role: RolePredicate = staticmethod(roles.is_staff_role)
-    action_roles: dict[str, RolePredicate] = {}
 
 
 def _transition(viewset: ApiViewSet, request: Request, verb: str, pk: Any) -> Response:
@@ -180,25 +177,20 @@ def transition_action(model: type[models.Model], verb: str) -> Callable:
 
 
 def with_actions(model: type[models.Model], *, bulk: bool = False) -> Callable[[type], type]:
-    """Class decorator: add a POST action per operator verb of the model (and ``bulk``), each needing the role
-    registered with the model's operator actions (``core.actions.register``)."""
+    """Class decorator: add a POST action per operator verb of the model (and ``bulk``), each needing the
+    permission table's row of its verb (the role registered with the model's operator actions)."""
     registration = actions_of(model)
     if registration is None:
         raise ValueError(f"{model._meta.label_lower} has no registered operator actions")
-    role = registration.role
 
     def decorate(viewset: type[ApiViewSet]) -> type[ApiViewSet]:
-        action_roles = dict(viewset.action_roles)
         for verb in sorted(registration.verbs):
             setattr(viewset, verb, transition_action(model, verb))
-            action_roles.setdefault(verb, role)
         if bulk:
             # The bulk guard asks the filterset what it applied (SearchFilterSet.bulk_errors).
             if not hasattr(viewset.filterset_class, "bulk_errors"):
                 raise TypeError(f"{viewset.__name__}: a bulk action needs a SearchFilterSet")
             viewset.bulk = bulk_action(model)  # type: ignore[attr-defined]
-            action_roles.setdefault("bulk", role)
-        viewset.action_roles = action_roles
         return viewset
 
     return decorate

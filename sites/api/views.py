@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from rest_framework import mixins
 
-from core import roles
 from core.api.base import ApiViewSet, with_actions
 from sites.filtersets import ButlerRepoFilterSet, PandaQueueFilterSet, SiteFilterSet
 from sites.models import BackendHealth, ButlerRepo, PandaQueue, Site
@@ -21,7 +20,6 @@ class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
     serializer_class = SiteSerializer
     filterset_class = SiteFilterSet
     ordering_fields = ["code", "name", "status", "share", "status_changed_at"]
-    write_role = staticmethod(roles.can_admin_sites)
 
 
 class ButlerRepoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
@@ -32,7 +30,6 @@ class ButlerRepoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     serializer_class = ButlerRepoSerializer
     filterset_class = ButlerRepoFilterSet
     ordering_fields = ["name", "site__code", "status", "status_changed_at"]
-    write_role = staticmethod(roles.can_admin_sites)
 
 
 class PandaQueueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
@@ -43,7 +40,6 @@ class PandaQueueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     serializer_class = PandaQueueSerializer
     filterset_class = PandaQueueFilterSet
     ordering_fields = ["name", "site__code", "memory_gb", "kind"]
-    write_role = staticmethod(roles.can_admin_sites)
 
 
 class BackendHealthViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):

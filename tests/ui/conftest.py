@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from campaigns.choices import Status
 from campaigns.models import ErrorRule
-from core.roles import OPERATOR, SITE_ADMIN, VIEWER
+from core.roles import OPERATOR, SITE_ADMIN, STAFF, VIEWER
 from tests.factories import (
     ButlerRepoFactory,
     CampaignFactory,
@@ -48,6 +48,19 @@ def operator(db):
 @pytest.fixture
 def site_admin(db):
     return _user_in(SITE_ADMIN)
+
+
+@pytest.fixture
+def staff(db):
+    """A user in the staff group (not ``is_staff``: the role, not Django's flag)."""
+    return _user_in(STAFF)
+
+
+@pytest.fixture
+def staff_client(staff):
+    client = Client()
+    client.force_login(staff)
+    return client
 
 
 @pytest.fixture

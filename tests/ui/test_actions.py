@@ -155,7 +155,7 @@ def test_bulk_actions_refuse_viewers_and_need_a_filter(viewer_client, operator_c
     assert operator_client.post(url, {"comment": "x"}).status_code == 400
 
 
-def test_recurring_campaigns_are_celery_beat_tasks(operator_client, viewer_client):
+def test_recurring_campaigns_are_celery_beat_tasks(staff_client, operator_client, viewer_client):
     from sites.services import load_sites
 
     load_sites()
@@ -164,7 +164,9 @@ def test_recurring_campaigns_are_celery_beat_tasks(operator_client, viewer_clien
     url = reverse("campaigns:recurring")
     data = {"template": template.pk, "site": "LANCS", "day_of_week": "1", "hour": 6, "minute": 30}
     assert viewer_client.post(url, data).status_code == 403
-    assert operator_client.post(url, data).status_code == 302
+    assert operator_client.post(url, data).status_code == 403, "each run creates a campaign: staff's"
+    assert not PeriodicTask.objects.filter(task="campaigns.tasks.run_recurring").exists()
+    assert staff_client.post(url, data).status_code == 302
     task = PeriodicTask.objects.get(task="campaigns.tasks.run_recurring")
     assert json.loads(task.kwargs) == {"template_id": template.pk, "site": site.code}
     assert (task.crontab.day_of_week, task.crontab.hour, task.crontab.minute) == ("1", "6", "30")
@@ -172,18 +174,20 @@ def test_recurring_campaigns_are_celery_beat_tasks(operator_client, viewer_clien
     assert "LANCS" in html and "Monday 06:30 UTC" in html and "Delete" not in html
     delete = reverse("campaigns:recurring-delete", args=[task.pk])
     assert viewer_client.post(delete).status_code == 403
-    operator_client.post(delete)
+    assert operator_client.post(delete).status_code == 403
+    assert "Delete" not in operator_client.get(url).content.decode()
+    staff_client.post(delete)
     assert not PeriodicTask.objects.filter(pk=task.pk).exists()
 
 
-def test_a_schedule_whose_runs_would_not_plan_is_refused(operator_client):
+def test_a_schedule_whose_runs_would_not_plan_is_refused(staff_client):
     from sites.services import load_sites
 
     load_sites()
     spec = TEMPLATE_2X2.read_text().replace("steps: [step1, step2a, step2b]}", "steps: [step1, step2a, step2b, nope]}")
     template = CampaignTemplateFactory(name="broken", spec=spec)
     data = {"template": template.pk, "site": "LANCS", "day_of_week": "1", "hour": 6, "minute": 30}
-    response = operator_client.post(reverse("campaigns:recurring"), data)
+    response = staff_client.post(reverse("campaigns:recurring"), data)
     assert response.status_code == 200
     assert "would not plan" in " ".join(response.context["form"].errors["template"])
     assert not PeriodicTask.objects.exists()
@@ -227,7 +231,7 @@ def test_the_builder_shows_spec_errors_with_their_path(operator_client, monkeypa
     assert "2 problem(s)" in html
 
 
-def test_the_builder_saves_the_campaign(operator_client, operator, monkeypatch):
+def test_the_builder_saves_the_campaign(staff_client, staff, monkeypatch):
     created = {}
 
     def create(name, spec_text, *, template=None, owner=None):
@@ -235,10 +239,27 @@ def test_the_builder_saves_the_campaign(operator_client, operator, monkeypatch):
         return build_world(2)
 
     monkeypatch.setattr(services, "create_campaign_from_spec", create)
-    response = operator_client.post(reverse("campaigns:builder"),
-                                     {"name": "weekly", "spec": "name: x\n", "action": "save"})
+    assert "Save the campaign" in staff_client.get(reverse("campaigns:builder")).content.decode()
+    response = staff_client.post(reverse("campaigns:builder"),
+                                 {"name": "weekly", "spec": "name: x\n", "action": "save"})
     assert response.status_code == 302 and "/campaigns/" in response["Location"]
-    assert created == {"name": "weekly", "spec": "name: x\n", "owner": operator}
+    assert created == {"name": "weekly", "spec": "name: x\n", "owner": staff}
+
+
+def test_the_builder_refuses_to_save_for_an_operator_who_may_only_preview(operator_client, monkeypatch):
+    """Creating a campaign is staff's, as in the API (POST campaigns/) and the admin (no add for anyone)."""
+    def create(*args, **kwargs):
+        raise AssertionError("an operator's save reached the service")
+
+    monkeypatch.setattr(services, "create_campaign_from_spec", create)
+    monkeypatch.setattr(services, "plan_spec", lambda spec_text: PLAN)
+    page = operator_client.get(reverse("campaigns:builder")).content.decode()
+    assert "Preview the plan" in page and "Save the campaign" not in page
+    response = operator_client.post(reverse("campaigns:builder"), {"name": "w", "spec": "name: x\n", "action": "save"})
+    assert response.status_code == 403
+    assert "needs the staff role" in response.content.decode()
+    preview = operator_client.post(reverse("campaigns:builder"), {"spec": "name: x\n", "action": "preview"})
+    assert preview.status_code == 200 and preview.context["by_site"]
 
 
 def test_the_builder_refuses_viewers(viewer_client):

@@ -19,7 +19,7 @@ from django.urls import reverse
 from campaigns.models import Campaign, Group
 from campaigns.orchestration import reconcile
 from campaigns.services import load_templates
-from core.roles import OPERATOR, SITE_ADMIN
+from core.roles import OPERATOR, SITE_ADMIN, STAFF
 from sites.models import Site
 from sites.services import load_sites
 
@@ -85,9 +85,10 @@ def noop(settings):
 
 @pytest.fixture
 def pilot(django_user_model):
-    """A campaign pilot: operator and site admin."""
+    """A campaign pilot: operator and site admin, and staff, since saving the campaign the pilot builds is
+    staff's (core.permissions)."""
     user = django_user_model.objects.create_user("pilot", "pilot@example.org", PASSWORD)
-    for role in (OPERATOR, SITE_ADMIN):
+    for role in (OPERATOR, SITE_ADMIN, STAFF):
         user.groups.add(Role.objects.get_or_create(name=role)[0])
     return user
 

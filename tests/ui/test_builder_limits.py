@@ -35,8 +35,8 @@ def test_an_uploaded_spec_over_the_limit_is_dropped_as_it_arrives(operator_clien
     assert f"larger than {SPEC_MAX_BYTES:,} bytes" in response.content.decode()
 
 
-def test_a_pasted_spec_over_the_limit_is_refused_with_a_message(operator_client, no_planning):
-    response = operator_client.post(reverse("campaigns:builder"),
+def test_a_pasted_spec_over_the_limit_is_refused_with_a_message(staff_client, no_planning):
+    response = staff_client.post(reverse("campaigns:builder"),
                                     {"spec": "#" * (SPEC_MAX_BYTES + 10), "action": "save"})
     assert response.status_code == 200
     assert "at most 1,000,000 are accepted" in response.content.decode()
@@ -53,9 +53,9 @@ def test_an_uploaded_spec_nested_5000_deep_is_an_error_not_a_500(operator_client
 
 
 @pytest.mark.parametrize("name", ["c03 x", "x" * 129, "../x"])
-def test_the_builder_refuses_a_bad_campaign_name_beside_the_field(operator_client, no_planning, name):
-    response = operator_client.post(reverse("campaigns:builder"), {"name": name, "spec": "name: x\n",
-                                                                   "action": "save"})
+def test_the_builder_refuses_a_bad_campaign_name_beside_the_field(staff_client, no_planning, name):
+    response = staff_client.post(reverse("campaigns:builder"), {"name": name, "spec": "name: x\n",
+                                                                "action": "save"})
     assert response.status_code == 200
     assert response.context["form"].errors["name"]
     assert not Campaign.objects.exists()
