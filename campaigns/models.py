@@ -472,6 +472,8 @@ class Job(LeasedModel, StatefulModel):
     log_tail = models.TextField(blank=True)
     error = models.TextField(blank=True)
     error_rule = models.ForeignKey(ErrorRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    polled_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                     help_text="When the tick last polled it (backends with a change feed only).")
 
     class Meta:
         ordering = ["group", "attempt"]
@@ -481,6 +483,9 @@ class Job(LeasedModel, StatefulModel):
             # the batched poll walks running jobs in id order
             models.Index(fields=["id"], condition=models.Q(status__in=["running", "blocked"]),
                          name="campaigns_job_polled_idx"),
+            # a backend with a change feed: the last poll (max) and the fair sweep (least recently polled first)
+            models.Index(models.F("backend"), models.F("polled_at").asc(nulls_first=True), models.F("id"),
+                         condition=models.Q(status__in=["running", "blocked"]), name="campaigns_job_sweep_idx"),
         ]
 
     def __str__(self) -> str:

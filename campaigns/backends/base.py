@@ -96,10 +96,26 @@ class JobStatus:
         return self.state in {"succeeded", "partial", "failed", "missing"}
 
 
+@dataclass(frozen=True)
+class Changes:
+    """What a backend's change feed names as possibly changed: attempts by workflow name, and/or by the value
+    of one of their external ids (``external_key``, e.g. PanDA's ``request_id``)."""
+
+    workflow_names: frozenset[str] = frozenset()
+    external_key: str = ""
+    external_values: frozenset[Any] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.workflow_names or self.external_values)
+
+
 class ExecutionBackend(ABC):
     """Submit, poll, cancel group attempts. Implementations must be idempotent by workflow name."""
 
     name: ClassVar[str]
+    #: True when ``changed`` can name the attempts that may have changed since a time: the tick then polls
+    #: those (and a bounded sweep of the least recently polled), not every running attempt.
+    has_change_feed: ClassVar[bool] = False
 
     @abstractmethod
     def submit(self, submission: Submission) -> dict[str, Any]:
@@ -115,6 +131,13 @@ class ExecutionBackend(ABC):
     @abstractmethod
     def cancel(self, job: JobRef) -> None:
         """Stop the attempt if it still runs. Raises BackendError."""
+
+    def changed(self, since: float) -> Changes | None:
+        """Return the attempts that may have changed at or after ``since`` (epoch seconds), or None when the
+        backend cannot tell (then the tick polls all its running attempts). Only with ``has_change_feed``.
+
+        Raises BackendError when the backend cannot be reached."""
+        return None
 
 
 _BACKENDS: BackendRegistry[ExecutionBackend] = BackendRegistry(
