@@ -7,6 +7,7 @@ import re
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -486,6 +487,9 @@ class Job(LeasedModel, StatefulModel):
             # a backend with a change feed: the last poll (max) and the fair sweep (least recently polled first)
             models.Index(models.F("backend"), models.F("polled_at").asc(nulls_first=True), models.F("id"),
                          condition=models.Q(status__in=["running", "blocked"]), name="campaigns_job_sweep_idx"),
+            # the jobs a change feed names by an external id (PanDA's request id, see Changes)
+            models.Index(KeyTransform("request_id", "external_ids"),
+                         condition=models.Q(status__in=["running", "blocked"]), name="campaigns_job_request_idx"),
         ]
 
     def __str__(self) -> str:

@@ -359,7 +359,7 @@ def _changed_jobs(name: str, changes: Changes) -> set[int]:
     named = Q(workflow_name__in=changes.workflow_names) if changes.workflow_names else Q(pk__in=[])
     if changes.external_key and changes.external_values:
         named |= Q(**{f"external_ids__{changes.external_key}__in": list(changes.external_values)})
-    return set(Job.objects.filter(named, status__in=_POLLED, backend=name).values_list("pk", flat=True))
+    return set(Job.objects.filter(named, status__in=_POLLED, backend=name).order_by().values_list("pk", flat=True))
 
 
 def _poll_batch(rows: list[tuple], report: TickReport, stamp: tuple[list[str], datetime] | None = None) -> None:
