@@ -279,22 +279,21 @@ def poll_jobs(report: TickReport | None = None) -> TickReport:
     own = report is None
     report = report or TickReport()
     fed: list[str] = []  # backends whose jobs this tick polls by their change feed
-    selected: set[int] = set()
     now = timezone.now()
     feeds = _feed_backends()
     for name in feeds:
         changes = _changes(name, report)
         if changes is not None:
             fed.append(name)
-            selected |= _changed_jobs(name, changes)
-    if fed:
-        selected.update(row["pk"] for row in _sweep(fed))
-        ids = sorted(selected)
-        for start in range(0, len(ids), POLL_BATCH):
-            rows = list(Job.objects.filter(pk__in=ids[start:start + POLL_BATCH], status__in=_POLLED)
-                        .order_by("pk").values_list(*_POLL_COLUMNS))
-            if rows:
-                _poll_batch(rows, report, (feeds, now))
+            for named in _named(changes):
+                rows = list(Job.objects.filter(named, status__in=_POLLED, backend=name).order_by("pk")
+                            .values_list(*_POLL_COLUMNS))
+                if rows:
+                    _poll_batch(rows, report, (feeds, now))
+    if fed:  # the sweep: not those just polled (stamped now)
+        rows = list(_sweep(fed, Q(polled_at__isnull=True) | Q(polled_at__lt=now)).values_list(*_POLL_COLUMNS))
+        if rows:
+            _poll_batch(rows, report, (feeds, now))
     last = 0
     while True:
         rows = list(Job.objects.filter(status__in=_POLLED, pk__gt=last).exclude(backend__in=fed).order_by("pk")
@@ -307,16 +306,16 @@ def poll_jobs(report: TickReport | None = None) -> TickReport:
     for name in sorted(set(feeds) - set(fed)):
         # Polled in full: no need to write each job. Stamping one sweep's worth moves the sweep on and gives the
         # next tick's change feed its start (the latest polled_at).
-        Job.objects.filter(pk__in=Subquery(_sweep([name]))).update(polled_at=now)
+        Job.objects.filter(pk__in=Subquery(_sweep([name]).values("pk"))).update(polled_at=now)
     if own and report.faults:
         record_faults(report)
     return report
 
 
-def _sweep(backends: list[str]):
+def _sweep(backends: list[str], *conditions: Q):
     """The POLL_SWEEP running (or held) jobs of ``backends`` polled least recently, never polled first."""
-    return (Job.objects.filter(status__in=_POLLED, backend__in=backends)
-            .order_by(F("polled_at").asc(nulls_first=True), "pk").values("pk")[:POLL_SWEEP])
+    return (Job.objects.filter(*conditions, status__in=_POLLED, backend__in=backends)
+            .order_by(F("polled_at").asc(nulls_first=True), "pk")[:POLL_SWEEP])
 
 
 _POLLED = [S.RUNNING, S.BLOCKED]
@@ -352,14 +351,15 @@ def _changes(name: str, report: TickReport) -> Changes | None:
         return None
 
 
-def _changed_jobs(name: str, changes: Changes) -> set[int]:
-    """Ids of the running (or held) jobs of backend ``name`` that ``changes`` names."""
-    if not changes:
-        return set()
-    named = Q(workflow_name__in=changes.workflow_names) if changes.workflow_names else Q(pk__in=[])
-    if changes.external_key and changes.external_values:
-        named |= Q(**{f"external_ids__{changes.external_key}__in": list(changes.external_values)})
-    return set(Job.objects.filter(named, status__in=_POLLED, backend=name).order_by().values_list("pk", flat=True))
+def _named(changes: Changes) -> Iterator[Q]:
+    """Conditions on jobs naming what ``changes`` names, POLL_BATCH names at a time."""
+    names = sorted(changes.workflow_names)
+    for start in range(0, len(names), POLL_BATCH):
+        yield Q(workflow_name__in=names[start:start + POLL_BATCH])
+    if changes.external_key:
+        values = sorted(changes.external_values, key=str)
+        for start in range(0, len(values), POLL_BATCH):
+            yield Q(**{f"external_ids__{changes.external_key}__in": values[start:start + POLL_BATCH]})
 
 
 def _poll_batch(rows: list[tuple], report: TickReport, stamp: tuple[list[str], datetime] | None = None) -> None:
