@@ -19,7 +19,9 @@ with the others; the record is cleared when the campaign's part succeeds again.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -28,7 +30,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, Max, OuterRef, Q, Subquery, Value
+from django.db.models import BooleanField, Exists, F, Max, OuterRef, Q, Subquery, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -285,11 +288,16 @@ def poll_jobs(report: TickReport | None = None) -> TickReport:
         changes = _changes(name, report)
         if changes is not None:
             fed.append(name)
-            for named in _named(changes):
-                rows = list(Job.objects.filter(named, status__in=_POLLED, backend=name).order_by("pk")
-                            .values_list(*_POLL_COLUMNS))
+            named = _named(changes)
+            last = 0
+            while named is not None:  # keyset pagination over the named jobs that still run
+                rows = list(Job.objects.filter(named, status__in=_POLLED, backend=name, pk__gt=last).order_by("pk")
+                            .values_list(*_POLL_COLUMNS)[:POLL_BATCH])
                 if rows:
+                    last = rows[-1][0]
                     _poll_batch(rows, report, (feeds, now))
+                if len(rows) < POLL_BATCH:
+                    break
     if fed:  # the sweep: not those just polled (stamped now)
         rows = list(_sweep(fed, Q(polled_at__isnull=True) | Q(polled_at__lt=now)).values_list(*_POLL_COLUMNS))
         if rows:
@@ -344,22 +352,26 @@ def _changes(name: str, report: TickReport) -> Changes | None:
     if since is None:
         return None  # never polled (or nothing running): the full poll stores polled_at
     try:
-        return get_execution_backend(name).changed((since - FEED_MARGIN).timestamp())
+        changes = get_execution_backend(name).changed((since - FEED_MARGIN).timestamp())
+        if changes is not None and changes.external_key and not re.fullmatch(r"\w+", changes.external_key):
+            raise BackendError(f"not an external id name: {changes.external_key!r}", permanent=True)
+        return changes
     except BackendError as exc:
         log.warning("the change feed of %s failed: %s; polling all its jobs", name, exc)
         report_backend_failure("execution", name, "poll", str(exc))
         return None
 
 
-def _named(changes: Changes) -> Iterator[Q]:
-    """Conditions on jobs naming what ``changes`` names, POLL_BATCH names at a time."""
-    names = sorted(changes.workflow_names)
-    for start in range(0, len(names), POLL_BATCH):
-        yield Q(workflow_name__in=names[start:start + POLL_BATCH])
-    if changes.external_key:
-        values = sorted(changes.external_values, key=str)
-        for start in range(0, len(values), POLL_BATCH):
-            yield Q(**{f"external_ids__{changes.external_key}__in": values[start:start + POLL_BATCH]})
+def _named(changes: Changes) -> Q | None:
+    """The condition on jobs that ``changes`` names (None: nothing), each list one array parameter, however long."""
+    named = Q(RawSQL('"campaigns_job"."workflow_name" = ANY(%s)', (sorted(changes.workflow_names),),
+                     output_field=BooleanField())) if changes.workflow_names else None
+    if changes.external_key and changes.external_values:
+        values = [json.dumps(value) for value in changes.external_values]
+        by_id = Q(RawSQL(f"(\"campaigns_job\".\"external_ids\" -> '{changes.external_key}') = ANY(%s::jsonb[])",
+                         (values,), output_field=BooleanField()))
+        named = by_id if named is None else named | by_id
+    return named
 
 
 def _poll_batch(rows: list[tuple], report: TickReport, stamp: tuple[list[str], datetime] | None = None) -> None:
