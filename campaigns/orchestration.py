@@ -289,15 +289,14 @@ def poll_jobs(report: TickReport | None = None) -> TickReport:
         if changes is not None:
             fed.append(name)
             named = _named(changes)
-            last = 0
-            while named is not None:  # keyset pagination over the named jobs that still run
-                rows = list(Job.objects.filter(named, status__in=_POLLED, backend=name, pk__gt=last).order_by("pk")
-                            .values_list(*_POLL_COLUMNS)[:POLL_BATCH])
+            # The ids of the named jobs that still run (as many as changed), then their rows POLL_BATCH at a time.
+            ids = sorted(Job.objects.filter(named, status__in=_POLLED, backend=name).order_by()
+                         .values_list("pk", flat=True)) if named is not None else []
+            for start in range(0, len(ids), POLL_BATCH):
+                rows = list(Job.objects.filter(_any("id", ids[start:start + POLL_BATCH]), status__in=_POLLED)
+                            .order_by("pk").values_list(*_POLL_COLUMNS))
                 if rows:
-                    last = rows[-1][0]
                     _poll_batch(rows, report, (feeds, now))
-                if len(rows) < POLL_BATCH:
-                    break
     if fed:  # the sweep: not those just polled (stamped now)
         rows = list(_sweep(fed, Q(polled_at__isnull=True) | Q(polled_at__lt=now)).values_list(*_POLL_COLUMNS))
         if rows:
@@ -362,14 +361,18 @@ def _changes(name: str, report: TickReport) -> Changes | None:
         return None
 
 
+def _any(column: str, values: list, cast: str = "") -> Q:
+    """``column = ANY(values)`` on the job table: one array parameter however many values (not one per value)."""
+    return Q(RawSQL(f'{column if column.startswith("(") else f"{Job._meta.db_table}.{column}"} = ANY(%s{cast})',
+                    (values,), output_field=BooleanField()))
+
+
 def _named(changes: Changes) -> Q | None:
-    """The condition on jobs that ``changes`` names (None: nothing), each list one array parameter, however long."""
-    named = Q(RawSQL('"campaigns_job"."workflow_name" = ANY(%s)', (sorted(changes.workflow_names),),
-                     output_field=BooleanField())) if changes.workflow_names else None
+    """The condition on jobs that ``changes`` names (None: nothing)."""
+    named = _any("workflow_name", sorted(changes.workflow_names)) if changes.workflow_names else None
     if changes.external_key and changes.external_values:
-        values = [json.dumps(value) for value in changes.external_values]
-        by_id = Q(RawSQL(f"(\"campaigns_job\".\"external_ids\" -> '{changes.external_key}') = ANY(%s::jsonb[])",
-                         (values,), output_field=BooleanField()))
+        by_id = _any(f"({Job._meta.db_table}.external_ids -> '{changes.external_key}')",
+                     [json.dumps(value) for value in changes.external_values], "::jsonb[]")
         named = by_id if named is None else named | by_id
     return named
 
