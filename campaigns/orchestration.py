@@ -8,7 +8,9 @@ batch), so a tick's memory does not grow with the number of groups and its
 query count grows only by a few queries per ``BATCH`` groups moved.
 Slow I/O (submitting, polling, transferring) happens in tasks enqueued after
 the state change commits; submissions go ``SUBMIT_BATCH`` jobs per task.
-docs/benchmarks.md has the figures.
+With a backend that has a change feed, a tick polls what changed and a bounded sweep, not every
+running job (``poll_jobs``), and steps are finished by index probes, not by counting their groups:
+a tick's cost follows what changed. docs/benchmarks.md has the figures.
 
 Fault isolation: each campaign's part of the tick runs in its own savepoint
 (``TickReport.isolated``), and a set-based move over several campaigns that
