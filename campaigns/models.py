@@ -490,6 +490,9 @@ class Job(LeasedModel, StatefulModel):
             # the jobs a change feed names by an external id (PanDA's request id, see Changes)
             models.Index(KeyTransform("request_id", "external_ids"),
                          condition=models.Q(status__in=["running", "blocked"]), name="campaigns_job_request_idx"),
+            # PanDA's settling requests, polled every tick (Changes.flagged_key)
+            models.Index(fields=["id"], name="campaigns_job_settling_idx",
+                         condition=models.Q(status__in=["running", "blocked"], external_ids__settling=True)),
         ]
 
     def __str__(self) -> str:

@@ -354,8 +354,9 @@ def _changes(name: str, report: TickReport) -> Changes | None:
         return None  # never polled (or nothing running): the full poll stores polled_at
     try:
         changes = get_execution_backend(name).changed((since - FEED_MARGIN).timestamp())
-        if changes is not None and changes.external_key and not re.fullmatch(r"\w+", changes.external_key):
-            raise BackendError(f"not an external id name: {changes.external_key!r}", permanent=True)
+        for key in (changes.external_key, changes.flagged_key) if changes is not None else ():
+            if key and not re.fullmatch(r"\w+", key):
+                raise BackendError(f"not an external id name: {key!r}", permanent=True)
         return changes
     except BackendError as exc:
         log.warning("the change feed of %s failed: %s; polling all its jobs", name, exc)
@@ -376,6 +377,9 @@ def _named(changes: Changes) -> Q | None:
         by_id = _any(f"({Job._meta.db_table}.external_ids -> '{changes.external_key}')",
                      [json.dumps(value) for value in changes.external_values], "::jsonb[]")
         named = by_id if named is None else named | by_id
+    if changes.flagged_key:
+        flagged = Q(**{f"external_ids__{changes.flagged_key}": True})
+        named = flagged if named is None else named | flagged
     return named
 
 

@@ -99,14 +99,18 @@ class JobStatus:
 @dataclass(frozen=True)
 class Changes:
     """What a backend's change feed names as possibly changed: attempts by workflow name, and/or by the value
-    of one of their external ids (``external_key``, e.g. PanDA's ``request_id``)."""
+    of one of their external ids (``external_key``, e.g. PanDA's ``request_id``), and/or by a flag among their
+    external ids (``flagged_key``)."""
 
     workflow_names: frozenset[str] = frozenset()
     external_key: str = ""
     external_values: frozenset[Any] = frozenset()
+    #: Also every running attempt whose external id of this name is true: those the backend must be asked about
+    #: every tick whatever the feed shows (PanDA's ``settling``: a request whose end touches no task).
+    flagged_key: str = ""
 
     def __bool__(self) -> bool:
-        return bool(self.workflow_names or self.external_values)
+        return bool(self.workflow_names or self.external_values or self.flagged_key)
 
 
 class ExecutionBackend(ABC):

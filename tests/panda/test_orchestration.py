@@ -96,9 +96,10 @@ def test_task_ids_that_appear_after_the_submit_are_stored_by_the_next_poll(panda
 # Never polled: no feed; read the running jobs (1); one UPDATE stores the requests' polled_at and task ids (1);
 # one stamps the sweep's poll time (1). Before the tick had a change feed of its own: 2.
 FULL_POLL_TICK_QUERIES = 5
-# The feed names nothing: read the sweep's jobs (1), stamp their poll time (1), read the jobs of other backends
-# (1). Before: 1 (reading every running job, which grows with their number past one batch).
-QUIET_TICK_QUERIES = 5
+# The feed names nothing: look up the settling requests' jobs (1; none), read the sweep's jobs (1), stamp their
+# poll time (1), read the jobs of other backends (1). Before: 1 (reading every running job, which grows with
+# their number past one batch).
+QUIET_TICK_QUERIES = 6
 
 
 @pytest.mark.parametrize("count", [2, 8])
@@ -160,3 +161,28 @@ def test_a_request_the_feed_shows_changed_is_polled_though_the_sweep_does_not_re
     assert panda.feed_calls() == 1 and panda.relay_calls() == ["get_requests"]
     assert [job.status for job in Job.objects.filter(pk__in=[job.pk for job in jobs]).order_by("pk")] == [
         Status.RUNNING, Status.RUNNING, Status.RUNNING, Status.ACCEPTED]
+
+
+def test_a_settling_request_is_polled_every_tick_though_the_sweep_does_not_reach_it(panda, tmp_path, monkeypatch):
+    monkeypatch.setattr(orchestration, "POLL_SWEEP", 1)
+    request_ids = [panda.add_request(f"settling-wf-{n}") for n in range(4)]
+    jobs = [make_job(Status.RUNNING, tmp_path / str(n), workflow_name=f"settling-wf-{n}",
+                     external_ids={"request_id": request_id, "task_ids": []})
+            for n, request_id in enumerate(request_ids)]
+    poll_jobs()  # never polled: every request in full
+    settling = request_ids[-1]  # the job the sweep reaches last
+    for label, total in (("pipetaskInit", 1), ("isr", 2), ("calibrateImage", 2), ("finalJob", 1)):
+        panda.set_task(settling, label, "Finished", total=total, processed=total)
+    get_execution_backend("panda")._feed_memo = None  # a later tick
+    poll_jobs()  # the feed shows its tasks: polled, found settling
+    assert Job.objects.get(pk=jobs[-1].pk).external_ids["settling"] is True
+
+    panda.age(600)  # nothing in the feed from now on
+    panda.requests[settling].status = "Finished"  # iDDS ends the request without touching any task
+    get_execution_backend("panda")._feed_memo = None
+    panda.reset_calls()
+    report = poll_jobs()
+
+    assert report.jobs_finished == 1
+    assert Job.objects.get(pk=jobs[-1].pk).status == Status.ACCEPTED
+    assert panda.relay_calls() == ["get_requests"]  # only the settling request in full

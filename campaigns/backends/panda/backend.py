@@ -298,8 +298,9 @@ class PandaExecutionBackend(ExecutionBackend):
     # ------------------------------------------------------------------------------------ change feed
     def changed(self, since: float) -> Changes | None:
         """The requests the change feed shows modified at or after ``since`` (less FEED_MARGIN_SECONDS), by
-        ``request_id``; None (poll every job) without a feed (MSPROC_PANDA_FULL_POLL_SECONDS 0) or when the
-        feed failed or may be truncated. The answer is shared with this tick's polls (FEED_REUSE_SECONDS)."""
+        ``request_id``, and the settling ones; None (poll every job) without a feed
+        (MSPROC_PANDA_FULL_POLL_SECONDS 0) or when the feed failed or may be truncated. The answer is shared
+        with this tick's polls (FEED_REUSE_SECONDS)."""
         if settings.MSPROC_PANDA_FULL_POLL_SECONDS <= 0:
             return None
         config = self.config
@@ -311,7 +312,9 @@ class PandaExecutionBackend(ExecutionBackend):
         if feed.problem:
             log.warning("PanDA change feed: %s; polling every running job", feed.problem)
             return None
-        return Changes(external_key="request_id", external_values=frozenset(feed.requests))
+        # Settling requests (every task ended, the request not yet) are asked about every tick: their end touches
+        # no task, so the feed would not show it.
+        return Changes(external_key="request_id", external_values=frozenset(feed.requests), flagged_key="settling")
 
     def _due(self, config: PandaConfig, refs: Sequence[JobRef]) -> list[JobRef]:
         """Return the jobs to poll in full: those the change feed cannot vouch for, and those it shows changed.
