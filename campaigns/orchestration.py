@@ -430,6 +430,9 @@ def _poll_batch(rows: list[tuple], report: TickReport, stamp: tuple[list[str], d
         for campaign_id, job_ids in campaigns.items():
             with report.isolated(campaign_id, "recording finished jobs"):
                 report.jobs_finished += apply_outcomes({pk: finished[pk] for pk in job_ids}, groups)
+            if stamp and campaign_id in report.faults:
+                # Not recorded, and the feed will not name them again: the next tick's sweep takes them first.
+                Job.objects.filter(pk__in=job_ids, status__in=_POLLED).update(polled_at=None)
 
 
 def _apply_holds(states: dict[int, str], blocked: set[int], report: TickReport) -> None:

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.utils import timezone
 
 from campaigns import orchestration
 from campaigns.backends import BackendError, Changes, JobStatus, register
@@ -177,3 +180,34 @@ def test_each_campaign_is_finished_when_its_last_changed_group_is_accepted(feed)
     report = reconcile()
     assert report.jobs_finished == 5 and report.steps_finished == 1 and report.campaigns_finished == 1
     assert Campaign.objects.get(name="small").status == "accepted"
+
+
+def test_finished_jobs_a_fault_kept_from_being_recorded_are_polled_again_next_tick(feed, monkeypatch):
+    monkeypatch.setattr(orchestration, "POLL_SWEEP", 2)
+    monkeypatch.setattr(orchestration, "FEED_MARGIN", timedelta(0))  # the feed names only what changed since
+    jobs = running_campaign(20, name="faulty")
+    healthy = running_campaign(3, name="healthy")
+    reconcile()
+    Job.objects.update(polled_at=timezone.now() - timedelta(minutes=1))  # every job polled a minute ago
+    finish([jobs[-1], healthy[0]])
+    broken = jobs[-1].group_id
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            CREATE FUNCTION msproc_test_refuse() RETURNS trigger AS $$
+            BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER msproc_test_refuse BEFORE UPDATE ON campaigns_job FOR EACH ROW
+                WHEN (NEW.status = 'accepted' AND NEW.group_id = {broken}) EXECUTE FUNCTION msproc_test_refuse();
+        """)
+
+    report = reconcile()
+
+    assert "recording finished jobs" in report.faults[jobs[-1].group.campaign_id]
+    assert Job.objects.get(pk=healthy[0].pk).status == "accepted"
+    assert Job.objects.get(pk=jobs[-1].pk).status == "running"
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER msproc_test_refuse ON campaigns_job; DROP FUNCTION msproc_test_refuse();")
+
+    report = reconcile()  # the feed no longer names it (its change is older than the last poll): the sweep does
+
+    assert Job.objects.get(pk=jobs[-1].pk).status == "accepted"
+    assert report.jobs_finished == 1
