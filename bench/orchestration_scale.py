@@ -3,7 +3,8 @@
 
 One command (from the repository root, PostgreSQL and Redis running)::
 
-    .venv/bin/python bench/orchestration_scale.py --groups 1000 10000 --summary-groups 1000 100000
+    .venv/bin/python bench/orchestration_scale.py --groups 1000 10000 --summary-groups 1000 100000 \
+        --steady-groups 10000 50000
 
 What it does, for each N of ``--groups``:
 
@@ -37,6 +38,12 @@ Then, for each M of ``--summary-groups``, bulk-inserts a campaign of M groups
 median latency of 20 calls of ``campaigns.progress.campaign_summary`` and,
 if the API serves it, of ``GET /api/v1/campaigns/{id}/summary/``.
 
+Last, for each N of ``--steady-groups``, bulk-inserts a running campaign of N running groups (four steps,
+four sites, one running job each) on ``bench/feed_backend.py``, an execution backend with a change feed
+whose attempts run until the bench finishes them, and measures in this process: the first tick (no poll
+yet: every job polled), a tick where nothing changed, and ``--steady-ticks`` ticks each after
+``--change`` (1 %) of the groups finished: wall time, queries and CPU (client + PostgreSQL backend).
+
 Prints a table and, with ``--json PATH``, writes the figures as JSON.
 """
 
@@ -69,6 +76,7 @@ TARGETS = {
     "tick_10000": 2.0,
     "summary_1000_ms": 30.0,
     "summary_100000_ms": 150.0,
+    "steady_50000": 0.5,
 }
 BENCH_APP = "msproc-bench"
 
@@ -79,6 +87,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--groups", type=int, nargs="*", default=[1000, 10000], help="N groups per run")
     parser.add_argument("--summary-groups", type=int, nargs="*", default=[1000, 100000],
                         help="groups of the bulk-inserted campaigns the summary is measured on")
+    parser.add_argument("--steady-groups", type=int, nargs="*", default=[10000, 50000],
+                        help="running groups of the bulk-inserted campaigns the steady tick is measured on")
+    parser.add_argument("--change", type=float, default=0.01, help="fraction of them finishing per steady tick")
+    parser.add_argument("--steady-ticks", type=int, default=5, help="steady ticks measured per size")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432",
                         help="PostgreSQL server URL (no database name)")
     parser.add_argument("--database", default="msproc_bench", help="database the bench creates and drops")
@@ -429,6 +441,116 @@ def measure_summary(args: argparse.Namespace, m: int) -> SummaryFigures:
     return figures
 
 
+# ---------------------------------------------------------------------------------------------- steady ticks
+
+
+@dataclass
+class SteadyFigures:
+    groups: int
+    changed_per_tick: int = 0
+    insert_s: float = 0.0
+    first_tick_s: float = 0.0
+    quiet_tick_s: float = 0.0
+    quiet_tick_queries: int = 0
+    quiet_tick_cpu_s: str = ""
+    tick_median_s: float = 0.0
+    tick_max_s: float = 0.0
+    tick_queries: list[int] = field(default_factory=list)
+    tick_cpu_s: list[str] = field(default_factory=list)
+    samples_s: list[float] = field(default_factory=list)
+
+
+def insert_running_campaign(n: int, backend: str) -> tuple[int, list[str]]:
+    """Bulk-insert a running campaign of ``n`` running groups (4 steps x 4 sites), one running job each on
+    ``backend``; return its id and the jobs' workflow names."""
+    from django.db import connection
+
+    from campaigns.models import Campaign, Group, Job, Stage, Step
+    from sites.models import Site
+
+    sites = list(Site.objects.order_by("code"))
+    hub = next(site for site in sites if site.is_hub)
+    campaign = Campaign.objects.create(name=f"steady-{n}", spec="", plan={}, hub=hub, status="running",
+                                       output_prefix=f"u/msproc/steady-{n}")
+    stage = Stage.objects.create(campaign=campaign, name="stage1", order=1)
+    steps = [Step.objects.create(campaign=campaign, stage=stage, name=f"step{i}", order=i, status="running")
+             for i in range(1, 5)]
+    names = []
+    batch = 5000
+    for start in range(0, n, batch):
+        ordinals = range(start + 1, min(start + batch, n) + 1)
+        groups = Group.objects.bulk_create(
+            [Group(campaign=campaign, step=steps[i % 4], site=sites[(i // 4) % 4], ordinal=i,
+                   data_query=f"instrument='MockCam' AND visit IN ({i})", data_ids={"visit": [i]},
+                   status="running", attempts=1) for i in ordinals])
+        jobs = Job.objects.bulk_create(
+            [Job(group=group, attempt=1, backend=backend, workflow_name=f"steady-{n}-g{group.ordinal}-a1",
+                 run_collection=f"u/msproc/steady-{n}/g{group.ordinal}", status="running",
+                 external_ids={"bench": group.ordinal}) for group in groups])
+        names += [job.workflow_name for job in jobs]
+    with connection.cursor() as cursor:
+        for table in ("campaigns_job", "campaigns_group", "campaigns_step"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    return campaign.pk, names
+
+
+def timed_tick() -> tuple[float, int, str, object]:
+    """Run one tick in this process: (wall seconds, queries, "client+server" CPU seconds, its report)."""
+    from django.db import connection
+
+    from campaigns.orchestration import reconcile
+
+    counter = QueryCounter()
+    with connection.execute_wrapper(counter):
+        server = backend_cpu_seconds()
+        client = time.process_time()
+        start = time.perf_counter()
+        report = reconcile()
+        wall = time.perf_counter() - start
+        cpu = f"{time.process_time() - client:.2f}+{backend_cpu_seconds() - server:.2f}"
+    return wall, counter.count - 2, cpu, report  # not the two backend_cpu_seconds look-ups
+
+
+def measure_steady(args: argparse.Namespace, n: int) -> SteadyFigures:
+    """Ticks over ``n`` running groups of which ``--change`` finish between ticks (FeedBackend, in this process)."""
+    import random
+
+    from django.conf import settings
+    from feed_backend import FeedBackend  # bench/feed_backend.py
+
+    from campaigns.backends import register
+    from campaigns.models import Campaign, Group, Job, Step
+
+    register(FeedBackend.name, "feed_backend.FeedBackend")
+    settings.MSPROC_EXECUTION_BACKEND = FeedBackend.name
+    FeedBackend.finished = {}
+    figures = SteadyFigures(groups=n)
+    start = time.perf_counter()
+    campaign_id, names = insert_running_campaign(n, FeedBackend.name)
+    figures.insert_s = time.perf_counter() - start
+    random.Random(n).shuffle(names)
+    figures.first_tick_s, *_ = timed_tick()  # the first: every job is new to the poll
+    figures.quiet_tick_s, figures.quiet_tick_queries, figures.quiet_tick_cpu_s, report = timed_tick()
+    assert report.jobs_finished == 0, report
+    k = max(1, round(n * args.change))
+    figures.changed_per_tick = k
+    for tick in range(args.steady_ticks):
+        FeedBackend.finish(names[tick * k:(tick + 1) * k])
+        wall, queries, cpu, report = timed_tick()
+        assert report.jobs_finished == k, (report.jobs_finished, k)
+        figures.samples_s.append(round(wall, 3))
+        figures.tick_queries.append(queries)
+        figures.tick_cpu_s.append(cpu)
+    figures.tick_median_s = statistics.median(figures.samples_s)
+    figures.tick_max_s = max(figures.samples_s)
+    # Out of the way of the next size (bench only: no events), so each size is measured alone.
+    Job.objects.filter(group__campaign_id=campaign_id).update(status="accepted")
+    Group.objects.filter(campaign_id=campaign_id).update(status="accepted")
+    Step.objects.filter(campaign_id=campaign_id).update(status="accepted")
+    Campaign.objects.filter(pk=campaign_id).update(status="accepted")
+    return figures
+
+
 # ---------------------------------------------------------------------------------------------- report
 
 
@@ -438,7 +560,8 @@ def verdict(value: float | None, target: float) -> str:
     return "met" if value <= target else "NOT met"
 
 
-def print_table(runs: list[RunFigures], summaries: list[SummaryFigures], args: argparse.Namespace) -> None:
+def print_table(runs: list[RunFigures], summaries: list[SummaryFigures], steadies: list[SteadyFigures],
+                args: argparse.Namespace) -> None:
     print()
     print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
           f"; worker concurrency {args.concurrency}; tick every {args.tick_seconds} s")
@@ -459,14 +582,25 @@ def print_table(runs: list[RunFigures], summaries: list[SummaryFigures], args: a
             for s in summaries]
     _print_rows(header, rows)
     print()
+    header = ["running groups", "changed per tick", "insert s", "first tick s", "quiet tick s (queries, CPU)",
+              "changing tick median / max s", "changing tick queries", "changing tick CPU client+server s"]
+    rows = [[f"{s.groups:,}", f"{s.changed_per_tick:,}", f"{s.insert_s:.1f}", f"{s.first_tick_s:.2f}",
+             f"{s.quiet_tick_s:.3f} ({s.quiet_tick_queries}, {s.quiet_tick_cpu_s})",
+             f"{s.tick_median_s:.3f} / {s.tick_max_s:.3f}", "/".join(map(str, sorted(set(s.tick_queries)))),
+             " ".join(s.tick_cpu_s)] for s in steadies]
+    _print_rows(header, rows)
+    print()
     by_n = {r.groups: r for r in runs}
     by_m = {s.groups: s for s in summaries}
+    by_steady = {s.groups: s for s in steadies}
     checks = [
         ("all 1,000 groups submitted", getattr(by_n.get(1000), "submitted_s", None), TARGETS["submitted_1000"], "s"),
         ("one tick over 10,000 running groups (worker)", getattr(by_n.get(10000), "tick_worker_s", None),
          TARGETS["tick_10000"], "s"),
         ("summary at 1,000 groups", _summary_ms(by_m.get(1000)), TARGETS["summary_1000_ms"], "ms"),
         ("summary at 100,000 groups", _summary_ms(by_m.get(100000)), TARGETS["summary_100000_ms"], "ms"),
+        ("a tick over 50,000 running groups, 1 % changing (median)", getattr(by_steady.get(50000), "tick_median_s",
+                                                                               None), TARGETS["steady_50000"], "s"),
     ]
     _print_rows(["target", "measured", "limit", "verdict"],
                 [[name, "-" if value is None else f"{value:.2f} {unit}", f"{limit} {unit}", verdict(value, limit)]
@@ -512,12 +646,17 @@ def main() -> int:
             for m in args.summary_groups:
                 summaries.append(measure_summary(args, m))
                 print(f"M={m}: {asdict(summaries[-1])}", flush=True)
-            print_table(runs, summaries, args)
+            steadies = []
+            for n in args.steady_groups:
+                steadies.append(measure_steady(args, n))
+                print(f"steady N={n}: {asdict(steadies[-1])}", flush=True)
+            print_table(runs, summaries, steadies, args)
             if args.json:
                 args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                                  "machine": {"cpus": os.cpu_count(), "node": platform.node()},
                                                  "runs": [asdict(r) for r in runs],
-                                                 "summaries": [asdict(s) for s in summaries]}, indent=2))
+                                                 "summaries": [asdict(s) for s in summaries],
+                                                 "steady": [asdict(s) for s in steadies]}, indent=2))
         finally:
             from django.conf import settings
 

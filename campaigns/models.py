@@ -7,6 +7,7 @@ import re
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -475,6 +476,8 @@ class Job(LeasedModel, StatefulModel):
     log_tail = models.TextField(blank=True)
     error = models.TextField(blank=True)
     error_rule = models.ForeignKey(ErrorRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    polled_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                     help_text="When the tick last polled it (backends with a change feed only).")
 
     class Meta:
         ordering = ["group", "attempt"]
@@ -484,6 +487,15 @@ class Job(LeasedModel, StatefulModel):
             # the batched poll walks running jobs in id order
             models.Index(fields=["id"], condition=models.Q(status__in=["running", "blocked"]),
                          name="campaigns_job_polled_idx"),
+            # a backend with a change feed: the last poll (max) and the fair sweep (least recently polled first)
+            models.Index(models.F("backend"), models.F("polled_at").asc(nulls_first=True), models.F("id"),
+                         condition=models.Q(status__in=["running", "blocked"]), name="campaigns_job_sweep_idx"),
+            # the jobs a change feed names by an external id (PanDA's request id, see Changes)
+            models.Index(KeyTransform("request_id", "external_ids"),
+                         condition=models.Q(status__in=["running", "blocked"]), name="campaigns_job_request_idx"),
+            # PanDA's settling requests, polled every tick (Changes.flagged_key)
+            models.Index(fields=["id"], name="campaigns_job_settling_idx",
+                         condition=models.Q(status__in=["running", "blocked"], external_ids__settling=True)),
         ]
 
     def __str__(self) -> str:

@@ -8,7 +8,9 @@ batch), so a tick's memory does not grow with the number of groups and its
 query count grows only by a few queries per ``BATCH`` groups moved.
 Slow I/O (submitting, polling, transferring) happens in tasks enqueued after
 the state change commits; submissions go ``SUBMIT_BATCH`` jobs per task.
-docs/benchmarks.md has the figures.
+With a backend that has a change feed, a tick polls what changed and a bounded sweep, not every
+running job (``poll_jobs``), and steps are finished by index probes, not by counting their groups:
+a tick's cost follows what changed. docs/benchmarks.md has the figures.
 
 Fault isolation: each campaign's part of the tick runs in its own savepoint
 (``TickReport.isolated``), and a set-based move over several campaigns that
@@ -19,16 +21,19 @@ with the others; the record is cleared when the campaign's part succeeds again.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Value
+from django.db.models import BooleanField, Exists, F, Max, OuterRef, Q, Subquery, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -36,12 +41,13 @@ from core import queue
 from core.leases import claimable
 from core.lifecycle import IllegalTransition, bulk_transition, record_event
 from sites.choices import SiteStatus
+from sites.models import Site
 from sites.services import report_backend_failure
 from transfers import orchestration as movements
 from transfers.choices import MovementStatus
 from transfers.models import Movement
 
-from .backends import BackendError, JobRef, JobStatus, get_execution_backend
+from .backends import BackendError, Changes, JobRef, JobStatus, get_execution_backend
 from .choices import ErrorAction, Status
 from .models import Campaign, ErrorRule, Group, Job, Step
 from .submission import new_job
@@ -53,6 +59,10 @@ M = MovementStatus
 # is constant up to BATCH groups moved per kind of move and grows by a few queries per further BATCH.
 BATCH = 1000
 POLL_BATCH = BATCH
+# Jobs of a backend with a change feed polled per tick whatever the feed says, the least recently polled first.
+POLL_SWEEP = 500
+# A change feed is asked from this long before the last poll: a change made while that poll ran is not missed.
+FEED_MARGIN = timedelta(seconds=5)
 # Jobs per submission task: several tasks share the worker processes, one task's backend calls run in turn.
 SUBMIT_BATCH = 100
 REQUEUE_AFTER = timedelta(seconds=30)
@@ -261,32 +271,126 @@ def _prepare_batch(candidates, size: int, report: TickReport) -> int:
 
 
 def poll_jobs(report: TickReport | None = None) -> TickReport:
-    """Poll every running (or held) job, POLL_BATCH at a time, and apply the outcomes batch by batch.
+    """Poll the running (or held) jobs, POLL_BATCH at a time, and apply the outcomes batch by batch.
 
-    Keyset pagination over the job ids: never more than one batch of rows in memory, and every
-    job is polled on every call whatever their number (no batch is left for a later tick).
-    Called on its own (not from ``reconcile``), it records the campaigns' failures itself.
+    A backend with a change feed (``has_change_feed``) is asked which of its attempts changed since its last
+    poll, and only those are polled, with the ``POLL_SWEEP`` of its jobs polled least recently (``polled_at``;
+    never polled first): a tick's cost follows what changed, and every job is still polled at least once
+    every ceil(jobs / POLL_SWEEP) ticks whatever the feed says. Every other backend's jobs (and those of a
+    feed that cannot tell this tick) are all polled, with keyset pagination over their ids: never more than
+    one batch of rows in memory. Called on its own (not from ``reconcile``), it records the campaigns'
+    failures itself.
     """
     own = report is None
     report = report or TickReport()
+    fed: list[str] = []  # backends whose jobs this tick polls by their change feed
+    now = timezone.now()
+    feeds = _feed_backends()
+    for name in feeds:
+        changes = _changes(name, report)
+        if changes is not None:
+            fed.append(name)
+            named = _named(changes)
+            # The ids of the named jobs that still run (as many as changed), then their rows POLL_BATCH at a time.
+            ids = sorted(Job.objects.filter(named, status__in=_POLLED, backend=name).order_by()
+                         .values_list("pk", flat=True)) if named is not None else []
+            for start in range(0, len(ids), POLL_BATCH):
+                rows = list(Job.objects.filter(_any("id", ids[start:start + POLL_BATCH]), status__in=_POLLED)
+                            .order_by("pk").values_list(*_POLL_COLUMNS))
+                if rows:
+                    _poll_batch(rows, report, (feeds, now))
+    if fed:  # the sweep: not those just polled (stamped now)
+        rows = list(_sweep(fed, Q(polled_at__isnull=True) | Q(polled_at__lt=now)).values_list(*_POLL_COLUMNS))
+        if rows:
+            _poll_batch(rows, report, (feeds, now))
     last = 0
     while True:
-        rows = list(Job.objects.filter(status__in=[S.RUNNING, S.BLOCKED], pk__gt=last).order_by("pk").values_list(
-            "pk", "group_id", "backend", "workflow_name", "external_ids", "submit_dir", "status")[:POLL_BATCH])
+        rows = list(Job.objects.filter(status__in=_POLLED, pk__gt=last).exclude(backend__in=fed).order_by("pk")
+                    .values_list(*_POLL_COLUMNS)[:POLL_BATCH])
         if rows:
             last = rows[-1][0]
             _poll_batch(rows, report)
         if len(rows) < POLL_BATCH:
-            if own and report.faults:
-                record_faults(report)
-            return report
+            break
+    for name in sorted(set(feeds) - set(fed)):
+        # Polled in full: no need to write each job. Stamping one sweep's worth moves the sweep on and gives the
+        # next tick's change feed its start (the latest polled_at).
+        Job.objects.filter(pk__in=Subquery(_sweep([name]).values("pk"))).update(polled_at=now)
+    if own and report.faults:
+        record_faults(report)
+    return report
 
 
-def _poll_batch(rows: list[tuple], report: TickReport) -> None:
+def _sweep(backends: list[str], *conditions: Q):
+    """The POLL_SWEEP running (or held) jobs of ``backends`` polled least recently, never polled first."""
+    return (Job.objects.filter(*conditions, status__in=_POLLED, backend__in=backends)
+            .order_by(F("polled_at").asc(nulls_first=True), "pk")[:POLL_SWEEP])
+
+
+_POLLED = [S.RUNNING, S.BLOCKED]
+_POLL_COLUMNS = ("pk", "group_id", "backend", "workflow_name", "external_ids", "submit_dir", "status")
+
+
+def _feed_backends() -> list[str]:
+    """Names of the execution backends in use (the setting's, or the sites') that have a change feed."""
+    if settings.MSPROC_EXECUTION_BACKEND:
+        names = {settings.MSPROC_EXECUTION_BACKEND}
+    else:
+        names = set(Site.objects.values_list("execution_backend", flat=True).distinct())
+    feeds = []
+    for name in sorted(names):
+        try:
+            if get_execution_backend(name).has_change_feed:
+                feeds.append(name)
+        except BackendError:
+            continue  # an unknown name: its jobs (if any) are polled in full, and fail there as before
+    return feeds
+
+
+def _changes(name: str, report: TickReport) -> Changes | None:
+    """Ask a backend's change feed what changed since its last poll; None: poll all its jobs this tick."""
+    since = Job.objects.filter(status__in=_POLLED, backend=name).aggregate(last=Max("polled_at"))["last"]
+    if since is None:
+        return None  # never polled (or nothing running): the full poll stores polled_at
+    try:
+        changes = get_execution_backend(name).changed((since - FEED_MARGIN).timestamp())
+        for key in (changes.external_key, changes.flagged_key) if changes is not None else ():
+            if key and not re.fullmatch(r"\w+", key):
+                raise BackendError(f"not an external id name: {key!r}", permanent=True)
+        return changes
+    except BackendError as exc:
+        log.warning("the change feed of %s failed: %s; polling all its jobs", name, exc)
+        report_backend_failure("execution", name, "poll", str(exc))
+        return None
+
+
+def _any(column: str, values: list, cast: str = "") -> Q:
+    """``column = ANY(values)`` on the job table: one array parameter however many values (not one per value)."""
+    return Q(RawSQL(f'{column if column.startswith("(") else f"{Job._meta.db_table}.{column}"} = ANY(%s{cast})',
+                    (values,), output_field=BooleanField()))
+
+
+def _named(changes: Changes) -> Q | None:
+    """The condition on jobs that ``changes`` names (None: nothing)."""
+    named = _any("workflow_name", sorted(changes.workflow_names)) if changes.workflow_names else None
+    if changes.external_key and changes.external_values:
+        by_id = _any(f"({Job._meta.db_table}.external_ids -> '{changes.external_key}')",
+                     [json.dumps(value) for value in changes.external_values], "::jsonb[]")
+        named = by_id if named is None else named | by_id
+    if changes.flagged_key:
+        flagged = Q(**{f"external_ids__{changes.flagged_key}": True})
+        named = flagged if named is None else named | flagged
+    return named
+
+
+def _poll_batch(rows: list[tuple], report: TickReport, stamp: tuple[list[str], datetime] | None = None) -> None:
+    """Poll one batch of jobs and apply what finished. ``stamp``: (backends with a change feed, the time of this
+    poll), stored as ``polled_at`` on those backends' jobs that were polled and go on."""
     refs: dict[str, list[tuple[int, JobRef]]] = defaultdict(list)
     for pk, _group, backend, name, ids, work_dir, _status in rows:
         refs[backend].append((pk, JobRef(name, ids or {}, work_dir)))
     states: dict[int, str] = {}
+    asked: dict[int, JobRef] = {}  # the jobs whose backend answered
     finished: dict[int, JobStatus] = {}
     new_ids: dict[int, dict] = {}
     for backend_name, entries in refs.items():
@@ -297,6 +401,7 @@ def _poll_batch(rows: list[tuple], report: TickReport) -> None:
             report_backend_failure("execution", backend_name, "poll", str(exc))
             continue  # jobs stay running; the next tick polls again
         report.jobs_polled += len(entries)
+        asked.update(entries)
         for pk, ref in entries:
             status = statuses.get(ref.workflow_name)
             if status is not None:
@@ -307,6 +412,10 @@ def _poll_batch(rows: list[tuple], report: TickReport) -> None:
                     new_ids[pk] = {**ref.external_ids, **status.external_ids}
     if new_ids:  # ids the backend learnt after the submit, e.g. PanDA task ids: one UPDATE for the batch
         Job.objects.bulk_update([Job(pk=pk, external_ids=ids) for pk, ids in new_ids.items()], ["external_ids"])
+    stamped = sorted(pk for pk, _group, backend, *_ in rows if stamp and backend in stamp[0] and pk in asked
+                     and pk not in finished)  # a finished job leaves the poll: no need to write it
+    if stamped:
+        Job.objects.filter(pk__in=stamped).update(polled_at=stamp[1])
     _apply_holds(states, {row[0] for row in rows if row[6] == S.BLOCKED}, report)
     groups = {row[0]: row[1] for row in rows}
     if not finished:
@@ -321,6 +430,9 @@ def _poll_batch(rows: list[tuple], report: TickReport) -> None:
         for campaign_id, job_ids in campaigns.items():
             with report.isolated(campaign_id, "recording finished jobs"):
                 report.jobs_finished += apply_outcomes({pk: finished[pk] for pk in job_ids}, groups)
+            if stamp and campaign_id in report.faults:
+                # Not recorded, and the feed will not name them again: the next tick's sweep takes them first.
+                Job.objects.filter(pk__in=job_ids, status__in=_POLLED).update(polled_at=None)
 
 
 def _apply_holds(states: dict[int, str], blocked: set[int], report: TickReport) -> None:
@@ -440,34 +552,40 @@ def _record_failure(job: Job, status: JobStatus, rules: list[ErrorRule]) -> None
 NO_GROUPS = "the step has no group: it matches no data, so nothing can finish it; force-accept or reject it"
 
 
+#: Group statuses that neither end a step nor wait for an operator: while a group is in one, its step goes on.
+_OPEN = sorted(set(S.values) - {S.ACCEPTED, S.REJECTED} - Group.sources_of("force_accept"))
+
+
 def _finish_steps(campaign_id: int, report: TickReport) -> None:
-    # "Nothing to do" is not "done": a step without groups would otherwise sit in running for ever, unseen.
-    for step in Step.objects.filter(campaign_id=campaign_id, status=S.RUNNING, groups__isnull=True):
+    """End the campaign's running steps whose groups are all done, send to review those whose remaining groups
+    all wait for an operator, and reopen reviewable steps whose groups run again.
+
+    Two index probes per step (has it groups; has it a group still open), not a count of its groups: a step
+    with an open group (nearly every one, nearly every tick) costs the same whatever its number of groups.
+    Only a step with no open group left has its groups counted by status.
+    """
+    groups = Group.objects.filter(step=OuterRef("pk"))
+    steps = Step.objects.filter(campaign_id=campaign_id, status__in=Step.sources_of("fail")).annotate(
+        has_groups=Exists(groups), has_open=Exists(groups.filter(status__in=_OPEN)))
+    for step in steps:  # running or reviewable: the steps that may still end
         try:
-            step.review(comment=NO_GROUPS)
-        except IllegalTransition:
-            continue
-    counts: dict[int, dict[str, int]] = defaultdict(dict)
-    finishing = Step.sources_of("fail")  # running or reviewable: steps that may still end
-    for step_id, status, n in (Group.objects.filter(campaign_id=campaign_id, step__status__in=finishing)
-                               .values_list("step_id", "status").annotate(n=Count("pk"))):
-        counts[step_id][status] = n
-    for step in Step.objects.filter(pk__in=counts):
-        by_status = counts[step.pk]
-        total = sum(by_status.values())
-        accepted = by_status.get(S.ACCEPTED, 0) + by_status.get(S.REJECTED, 0)
-        attention = sum(by_status.get(s, 0) for s in Group.sources_of("force_accept"))  # wait for an operator
-        try:
-            if accepted == total and step.status == S.RUNNING:
-                step.accept()
-                report.steps_finished += 1
-            elif attention and attention + accepted == total and step.status == S.RUNNING:
-                step.review(comment=f"{attention} group(s) need an operator")
-            elif step.status == S.REVIEWABLE and attention + accepted < total:
-                step.reopen(comment="groups are running again")
-            elif step.status == S.REVIEWABLE and accepted == total:
-                step.reopen(comment="every group is accepted")
-                step.accept()
+            if not step.has_groups:
+                # "Nothing to do" is not "done": a step without groups would otherwise sit in running for ever.
+                if step.status == S.RUNNING:
+                    step.review(comment=NO_GROUPS)
+            elif step.has_open:
+                if step.status == S.REVIEWABLE:
+                    step.reopen(comment="groups are running again")
+            else:
+                attention = step.groups.filter(status__in=Group.sources_of("force_accept")).count()
+                if step.status == S.RUNNING and not attention:
+                    step.accept()
+                    report.steps_finished += 1
+                elif step.status == S.RUNNING:
+                    step.review(comment=f"{attention} group(s) need an operator")
+                elif not attention:
+                    step.reopen(comment="every group is accepted")
+                    step.accept()
         except IllegalTransition:
             continue
 

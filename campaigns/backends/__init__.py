@@ -5,7 +5,16 @@ themselves by name and a site's ``execution_backend`` (or the
 ``MSPROC_EXECUTION_BACKEND`` setting) chooses one.
 """
 
-from .base import BackendError, ExecutionBackend, JobRef, JobStatus, Submission, get_execution_backend, register
+from .base import (
+    BackendError,
+    Changes,
+    ExecutionBackend,
+    JobRef,
+    JobStatus,
+    Submission,
+    get_execution_backend,
+    register,
+)
 
-__all__ = ["BackendError", "ExecutionBackend", "JobRef", "JobStatus", "Submission", "get_execution_backend",
+__all__ = ["BackendError", "Changes", "ExecutionBackend", "JobRef", "JobStatus", "Submission", "get_execution_backend",
            "register"]

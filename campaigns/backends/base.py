@@ -101,10 +101,30 @@ class JobStatus:
         return self.state in {"succeeded", "partial", "failed", "missing"}
 
 
+@dataclass(frozen=True)
+class Changes:
+    """What a backend's change feed names as possibly changed: attempts by workflow name, and/or by the value
+    of one of their external ids (``external_key``, e.g. PanDA's ``request_id``), and/or by a flag among their
+    external ids (``flagged_key``)."""
+
+    workflow_names: frozenset[str] = frozenset()
+    external_key: str = ""
+    external_values: frozenset[Any] = frozenset()
+    #: Also every running attempt whose external id of this name is true: those the backend must be asked about
+    #: every tick whatever the feed shows (PanDA's ``settling``: a request whose end touches no task).
+    flagged_key: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.workflow_names or self.external_values or self.flagged_key)
+
+
 class ExecutionBackend(ABC):
     """Submit, poll, cancel group attempts. Implementations must be idempotent by workflow name."""
 
     name: ClassVar[str]
+    #: True when ``changed`` can name the attempts that may have changed since a time: the tick then polls
+    #: those (and a bounded sweep of the least recently polled), not every running attempt.
+    has_change_feed: ClassVar[bool] = False
 
     @abstractmethod
     def submit(self, submission: Submission) -> dict[str, Any]:
@@ -120,6 +140,13 @@ class ExecutionBackend(ABC):
     @abstractmethod
     def cancel(self, job: JobRef) -> None:
         """Stop the attempt if it still runs. Raises BackendError."""
+
+    def changed(self, since: float) -> Changes | None:
+        """Return the attempts that may have changed at or after ``since`` (epoch seconds), or None when the
+        backend cannot tell (then the tick polls all its running attempts). Only with ``has_change_feed``.
+
+        Raises BackendError when the backend cannot be reached."""
+        return None
 
 
 _BACKENDS: BackendRegistry[ExecutionBackend] = BackendRegistry(

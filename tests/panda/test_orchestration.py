@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from campaigns.backends import BackendError, register
-from campaigns.backends.panda import backend as panda_backend
+from campaigns import orchestration
+from campaigns.backends import BackendError, get_execution_backend, register
 from campaigns.choices import Status
 from campaigns.models import Job
 from campaigns.orchestration import poll_jobs
@@ -91,13 +91,20 @@ def test_task_ids_that_appear_after_the_submit_are_stored_by_the_next_poll(panda
 
 
 # Pinned query counts of a PanDA polling tick (one batch): they must not grow with the number of jobs.
-FULL_POLL_TICK_QUERIES = 2  # read the running jobs; one UPDATE stores polled_at (and task ids) of them all
-QUIET_TICK_QUERIES = 1  # read the running jobs; the change feed shows nothing: nothing to write
+# Both: the backends of the sites (1) and the latest poll of PanDA's jobs (1), which the tick's change feed
+# starts from (orchestration.poll_jobs).
+# Never polled: no feed; read the running jobs (1); one UPDATE stores the requests' polled_at and task ids (1);
+# one stamps the sweep's poll time (1). Before the tick had a change feed of its own: 2.
+FULL_POLL_TICK_QUERIES = 5
+# The feed names nothing: look up the settling requests' jobs (1; none), read the sweep's jobs (1), stamp their
+# poll time (1), read the jobs of other backends (1). Before: 1 (reading every running job, which grows with
+# their number past one batch).
+QUIET_TICK_QUERIES = 6
 
 
 @pytest.mark.parametrize("count", [2, 8])
-def test_a_tick_stores_the_poll_time_and_a_quiet_tick_only_reads(panda, tmp_path, count, monkeypatch,
-                                                                 django_assert_num_queries):
+def test_a_tick_stores_the_poll_time_and_a_quiet_tick_reads_only_the_sweep(panda, tmp_path, count,
+                                                                           django_assert_num_queries):
     request_ids = [panda.add_request(f"feed-wf-{count}-{n}") for n in range(count)]
     jobs = [make_job(Status.RUNNING, tmp_path / str(n), workflow_name=f"feed-wf-{count}-{n}",
                      external_ids={"request_id": request_id, "task_ids": []})
@@ -125,9 +132,57 @@ def test_a_tick_stores_the_poll_time_and_a_quiet_tick_only_reads(panda, tmp_path
     stored = {job.pk: job.external_ids for job in Job.objects.filter(pk__in=[job.pk for job in jobs])}
     panda.finish_all(request_ids[0])
     panda.reset_calls()
-    monkeypatch.setattr(panda_backend, "FEED_REUSE_SECONDS", 0)  # a later tick: the last feed answer is not reused
+    # A later tick: the last tick's feed answer is not reused (within a tick it is: the tick's change feed
+    # and its polls share one call).
+    get_execution_backend("panda")._feed_memo = None
     poll_jobs()
     assert panda.feed_calls() == 1 and panda.relay_calls() == ["get_requests"]
     finished, *others = Job.objects.filter(pk__in=[job.pk for job in jobs]).order_by("pk")
     assert finished.status == Status.ACCEPTED
     assert [(job.status, job.external_ids) for job in others] == [(Status.RUNNING, stored[job.pk]) for job in others]
+
+
+def test_a_request_the_feed_shows_changed_is_polled_though_the_sweep_does_not_reach_it(panda, tmp_path,
+                                                                                       monkeypatch):
+    monkeypatch.setattr(orchestration, "POLL_SWEEP", 1)
+    request_ids = [panda.add_request(f"swept-wf-{n}") for n in range(4)]
+    jobs = [make_job(Status.RUNNING, tmp_path / str(n), workflow_name=f"swept-wf-{n}",
+                     external_ids={"request_id": request_id, "task_ids": []})
+            for n, request_id in enumerate(request_ids)]
+    poll_jobs()  # never polled: every request in full
+    panda.age(600)
+    get_execution_backend("panda")._feed_memo = None  # a later tick
+    panda.finish_all(request_ids[-1])  # the job the sweep reaches last
+    panda.reset_calls()
+
+    report = poll_jobs()
+
+    assert report.jobs_finished == 1 and report.jobs_polled == 2  # the changed one and the sweep's one
+    assert panda.feed_calls() == 1 and panda.relay_calls() == ["get_requests"]
+    assert [job.status for job in Job.objects.filter(pk__in=[job.pk for job in jobs]).order_by("pk")] == [
+        Status.RUNNING, Status.RUNNING, Status.RUNNING, Status.ACCEPTED]
+
+
+def test_a_settling_request_is_polled_every_tick_though_the_sweep_does_not_reach_it(panda, tmp_path, monkeypatch):
+    monkeypatch.setattr(orchestration, "POLL_SWEEP", 1)
+    request_ids = [panda.add_request(f"settling-wf-{n}") for n in range(4)]
+    jobs = [make_job(Status.RUNNING, tmp_path / str(n), workflow_name=f"settling-wf-{n}",
+                     external_ids={"request_id": request_id, "task_ids": []})
+            for n, request_id in enumerate(request_ids)]
+    poll_jobs()  # never polled: every request in full
+    settling = request_ids[-1]  # the job the sweep reaches last
+    for label, total in (("pipetaskInit", 1), ("isr", 2), ("calibrateImage", 2), ("finalJob", 1)):
+        panda.set_task(settling, label, "Finished", total=total, processed=total)
+    get_execution_backend("panda")._feed_memo = None  # a later tick
+    poll_jobs()  # the feed shows its tasks: polled, found settling
+    assert Job.objects.get(pk=jobs[-1].pk).external_ids["settling"] is True
+
+    panda.age(600)  # nothing in the feed from now on
+    panda.requests[settling].status = "Finished"  # iDDS ends the request without touching any task
+    get_execution_backend("panda")._feed_memo = None
+    panda.reset_calls()
+    report = poll_jobs()
+
+    assert report.jobs_finished == 1
+    assert Job.objects.get(pk=jobs[-1].pk).status == Status.ACCEPTED
+    assert panda.relay_calls() == ["get_requests"]  # only the settling request in full

@@ -56,6 +56,7 @@ from django.conf import settings
 
 from campaigns.backends.base import (
     BackendError,
+    Changes,
     ExecutionBackend,
     JobRef,
     JobStatus,
@@ -126,6 +127,7 @@ class PandaExecutionBackend(ExecutionBackend):
     """Runs each attempt as a BPS workflow on PanDA. Idempotent by workflow name."""
 
     name = "panda"
+    has_change_feed = True
 
     def __init__(self, config: PandaConfig | None = None) -> None:
         self._fixed_config = config
@@ -300,6 +302,26 @@ class PandaExecutionBackend(ExecutionBackend):
         return statuses
 
     # ------------------------------------------------------------------------------------ change feed
+    def changed(self, since: float) -> Changes | None:
+        """The requests the change feed shows modified at or after ``since`` (less FEED_MARGIN_SECONDS), by
+        ``request_id``, and the settling ones; None (poll every job) without a feed
+        (MSPROC_PANDA_FULL_POLL_SECONDS 0) or when the feed failed or may be truncated. The answer is shared
+        with this tick's polls (FEED_REUSE_SECONDS)."""
+        if settings.MSPROC_PANDA_FULL_POLL_SECONDS <= 0:
+            return None
+        config = self.config
+        try:
+            config.check_credentials()
+        except PandaError as exc:
+            raise _backend_error(exc) from None
+        feed = self._change_feed(config, int(since) - FEED_MARGIN_SECONDS)
+        if feed.problem:
+            log.warning("PanDA change feed: %s; polling every running job", feed.problem)
+            return None
+        # Settling requests (every task ended, the request not yet) are asked about every tick: their end touches
+        # no task, so the feed would not show it.
+        return Changes(external_key="request_id", external_values=frozenset(feed.requests), flagged_key="settling")
+
     def _due(self, config: PandaConfig, refs: Sequence[JobRef]) -> list[JobRef]:
         """Return the jobs to poll in full: those the change feed cannot vouch for, and those it shows changed.
 
