@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0007_timing'),
+        ('campaigns', '0008_job_polled_at'),
     ]
 
     operations = [
