@@ -488,8 +488,8 @@ class Job(LeasedModel, StatefulModel):
             models.Index(fields=["id"], condition=models.Q(status__in=["running", "blocked"]),
                          name="campaigns_job_polled_idx"),
             # a backend with a change feed: the last poll (max) and the fair sweep (least recently polled first)
-            models.Index(models.F("backend"), models.F("polled_at").asc(nulls_first=True), models.F("id"),
-                         condition=models.Q(status__in=["running", "blocked"]), name="campaigns_job_sweep_idx"),
+            # use campaigns_job_sweep_idx (backend, polled_at NULLS FIRST, id), made by migration 0008 on
+            # PostgreSQL only: SQLite has no NULLS FIRST in an index (its sweep sorts the running jobs instead).
             # the jobs a change feed names by an external id (PanDA's request id, see Changes)
             models.Index(KeyTransform("request_id", "external_ids"),
                          condition=models.Q(status__in=["running", "blocked"]), name="campaigns_job_request_idx"),

@@ -4,6 +4,22 @@ import django.db.models.fields.json
 from django.db import migrations, models
 
 
+SWEEP_INDEX = (
+    "CREATE INDEX IF NOT EXISTS campaigns_job_sweep_idx ON campaigns_job "
+    "(backend, polled_at ASC NULLS FIRST, id) WHERE status IN ('running', 'blocked')"
+)
+
+
+def _create_sweep_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(SWEEP_INDEX)
+
+
+def _drop_sweep_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("DROP INDEX IF EXISTS campaigns_job_sweep_idx")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -16,10 +32,8 @@ class Migration(migrations.Migration):
             name='polled_at',
             field=models.DateTimeField(blank=True, editable=False, help_text='When the tick last polled it (backends with a change feed only).', null=True),
         ),
-        migrations.AddIndex(
-            model_name='job',
-            index=models.Index(models.F('backend'), models.OrderBy(models.F('polled_at'), nulls_first=True), models.F('id'), condition=models.Q(('status__in', ['running', 'blocked'])), name='campaigns_job_sweep_idx'),
-        ),
+        # The sweep's index, on PostgreSQL only (SQLite has no NULLS FIRST in an index); not in Job.Meta.
+        migrations.RunPython(_create_sweep_index, _drop_sweep_index),
         migrations.AddIndex(
             model_name='job',
             index=models.Index(django.db.models.fields.json.KeyTransform('request_id', 'external_ids'), condition=models.Q(('status__in', ['running', 'blocked'])), name='campaigns_job_request_idx'),
