@@ -175,7 +175,7 @@ def _inputs_pending():
     gating = Movement.objects.filter(before_step=OuterRef("step"), destination=OuterRef("site")).exclude(
         status__in=M.terminal())
     upstream = Group.objects.filter(site=OuterRef("site"), step__dependents=OuterRef("step")).exclude(
-        status__in=[S.ACCEPTED, S.REJECTED])
+        status__in=Group.final_states())
     return Exists(gating) | Exists(upstream)
 
 
@@ -197,7 +197,7 @@ def _prepare_jobs(report: TickReport) -> None:
     # A group retried (or reassigned) before its inputs arrived waits here for them.
     candidates = Group.objects.filter(status__in=Group.sources_of("prepare"), campaign__status=S.RUNNING,
                                       site__status=SiteStatus.ONLINE).exclude(
-        step__status__in=[S.PAUSED, S.REJECTED]).exclude(_inputs_pending())
+        step__status__in=Step.targets_of("pause", "reject")).exclude(_inputs_pending())
     if settings.MSPROC_EXECUTION_BACKEND:
         local = candidates if settings.MSPROC_EXECUTION_BACKEND == "local" else candidates.none()
         remote = candidates.none() if settings.MSPROC_EXECUTION_BACKEND == "local" else candidates
@@ -206,7 +206,7 @@ def _prepare_jobs(report: TickReport) -> None:
         remote = candidates.exclude(site__execution_backend="local")
     if settings.MSPROC_EXECUTION_BACKEND in (None, "", "local"):
         capacity = settings.MSPROC_LOCAL_MAX_RUNNING - Job.objects.filter(
-            backend="local", status__in=[S.PREPARED, S.RUNNING]).count()
+            backend="local", status__in=Job.sources_of("start", "accept")).count()  # prepared or running
         if capacity > 0:
             _prepare(local, capacity, report)
     _prepare(remote, None, report)
@@ -327,7 +327,7 @@ def _sweep(backends: list[str], *conditions: Q):
             .order_by(F("polled_at").asc(nulls_first=True), "pk")[:POLL_SWEEP])
 
 
-_POLLED = [S.RUNNING, S.BLOCKED]
+_POLLED = sorted(Job.sources_of("block", "unblock"))  # what a backend reports on: running and blocked
 _POLL_COLUMNS = ("pk", "group_id", "backend", "workflow_name", "external_ids", "submit_dir", "status")
 
 
@@ -553,7 +553,7 @@ NO_GROUPS = "the step has no group: it matches no data, so nothing can finish it
 
 
 #: Group statuses that neither end a step nor wait for an operator: while a group is in one, its step goes on.
-_OPEN = sorted(set(S.values) - {S.ACCEPTED, S.REJECTED} - Group.sources_of("force_accept"))
+_OPEN = sorted(set(S.values) - Group.final_states() - Group.sources_of("force_accept"))
 
 
 def _finish_steps(campaign_id: int, report: TickReport) -> None:

@@ -73,6 +73,17 @@ class StatefulModel(models.Model):
         return cls.TRANSITIONS[verb][1]
 
     @classmethod
+    def targets_of(cls, *verbs: str) -> frozenset[str]:
+        """Return the states ``verbs`` enter. Raises KeyError for a verb not in ``TRANSITIONS``."""
+        return frozenset(cls.TRANSITIONS[verb][1] for verb in verbs)
+
+    @classmethod
+    def final_states(cls) -> frozenset[str]:
+        """Return the states some verb enters and no verb leaves (a group's accepted and rejected)."""
+        entered = {target for _, target in cls.TRANSITIONS.values()}
+        return frozenset(entered - {state for sources, _ in cls.TRANSITIONS.values() for state in sources})
+
+    @classmethod
     def verbs_from(cls, status: str, verbs: Iterable[str] | None = None) -> tuple[str, ...]:
         """Return the verbs (of ``verbs``, in their order; default every verb) that may leave ``status``."""
         return tuple(verb for verb in (cls.TRANSITIONS if verbs is None else verbs)

@@ -107,3 +107,12 @@ def test_it_refuses_api_actions_for_a_model_without_registered_verbs():
 def test_it_refuses_to_enqueue_a_task_name_nobody_registered():
     with pytest.raises(KeyError):
         queue.send("campaigns.tasks.no_such_task", 1)
+
+
+def test_final_states_and_targets_come_from_the_transition_tables():
+    assert Group.final_states() == {"accepted", "rejected"}
+    assert Job.final_states() == {"accepted", "rescued", "rejected"}
+    assert Step.final_states() == {"rejected"}  # an accepted step can be remade after a reassignment
+    assert Step.targets_of("pause", "reject") == {"paused", "rejected"}
+    with pytest.raises(KeyError):
+        Step.targets_of("no_such_verb")
