@@ -5,7 +5,7 @@ Everything is scoped to this campaign, so two campaigns sharing the sites never 
 * **Products** (outputs of its steps) are looked at only in its own collections (``{output_prefix}/*``), and
   each dataset is attributed by its RUN to the site whose group made it (the campaign's Job rows). At every
   site, the datasets made elsewhere must be exactly what this campaign's done movements carried there, piece by
-  piece per source site (a piece is the dataset's exposure/visit and tract values): nothing missing, nothing
+  piece per source site (a piece is the dataset's exposure/visit, tract and healpixN values): nothing missing, nothing
   extra, nothing from a site no movement came from. A dataset (same type and data ID) made by two different
   groups of the campaign is reported as made or moved twice.
 * **Inputs and defaults** (what setup movements brought from the hub) live in shared collections, so a site
@@ -29,14 +29,27 @@ from transfers.models import Movement
 
 from .models import Campaign, Job
 
-#: The data-ID keys a piece is made of (see the planner's restriction keys).
+#: The data-ID keys a piece is made of (see the planner's restriction keys), besides any ``healpixN`` sky pixel.
 PIECE_KEYS = ("exposure", "visit", "tract")
 
 Piece = tuple[tuple[str, int], ...]
 
 
+def _is_healpix(dimension: str) -> bool:
+    return dimension.startswith("healpix") and dimension[len("healpix"):].isdigit()
+
+
+def piece_keys(dimensions: set[str]) -> tuple[str, ...]:
+    """Return the data-ID keys that tell two pieces of a dataset type with ``dimensions`` apart.
+
+    ``exposure``, ``visit``, ``tract`` and any ``healpixN`` among them: a per-pixel dataset type of a regional step
+    (e.g. ``healpix3``) counts one piece per pixel, so a missing pixel is reported like a missing visit.
+    """
+    return (*(key for key in PIECE_KEYS if key in dimensions), *sorted(d for d in dimensions if _is_healpix(d)))
+
+
 def _piece(ref: Any, dimensions: set[str]) -> Piece:
-    return tuple((key, int(ref.dataId[key])) for key in PIECE_KEYS if key in dimensions)
+    return tuple((key, int(ref.dataId[key])) for key in piece_keys(dimensions))
 
 
 def _where(movement: Movement, dimensions: set[str], instrument: str, skymap: str) -> str:
