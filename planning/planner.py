@@ -24,7 +24,9 @@ Rules (see ``docs/campaign-spec.md``):
   runs one group per sky pixel that holds data, at the site holding most of
   its inputs (ties: the hub); see :mod:`planning.regions`.
 * Groups hold exactly the data they process: ``values``/``query`` splits are
-  evaluated against the inventory (:mod:`.selection`); a group with no visit
+  evaluated against the inventory (:mod:`.selection`), and a (visit, tract)
+  pair is kept only when every input of the step made upstream has its piece
+  made by some group (:meth:`_Planner.fed_by_upstream`); a group with no visit
   or no tract is not made.
 * What a group reads or writes of a dataset type is a set of pieces (its
   restriction keys' values: a visit, exposure, tract, or visit x tract pair).
@@ -124,6 +126,13 @@ def _chunks(values: Sequence[int], size: int | None) -> list[list[int]]:
     if size is None:
         return [list(values)]
     return [list(values[i : i + size]) for i in range(0, len(values), size)]
+
+
+def _both(first: Predicate | None, second: Predicate | None) -> Predicate | None:
+    """Return the predicate that holds where both hold (None: no restriction)."""
+    if first is None or second is None:
+        return first or second
+    return lambda row: first(row) and second(row)
 
 
 def _in(dimension: str, values: Iterable[int]) -> str:
@@ -334,6 +343,43 @@ class _Planner(MovementRules):
 
     # -- groups ----------------------------------------------------------------
 
+    def fed_by_upstream(self, step: str) -> Predicate | None:
+        """Return a predicate over a (visit, tract) row: every input of ``step`` made upstream has its piece.
+
+        An input made by an earlier step of the campaign exists only for the pieces that step's groups make
+        (a split there may leave visits, bands or tracts out); a row one of them lacks gives the step nothing
+        to read, so no group of ``step`` covers it. None when no input is made upstream piece by piece.
+        """
+        checks: list[tuple[tuple[str, ...], dict[Piece, str]]] = []
+        for name, info in self.dataflow.steps[step].inputs.items():
+            producer = self.producer_of(name, step)
+            keys = info.restriction_keys()
+            made = self.produced(producer, name) if producer is not None and keys else None
+            if made is not None:
+                checks.append((keys, made))
+        if not checks:
+            return None
+
+        def fed(row: dict[str, Any]) -> bool:
+            return all(self.piece_of(keys, row["visit"], row["tract"]) in made for keys, made in checks)
+
+        return fed
+
+    def piece_of(self, keys: tuple[str, ...], visit: int, tract: int) -> Piece:
+        """Return the piece with restriction ``keys`` of the (visit, tract) pair."""
+        values = []
+        for key in keys:
+            if key == "exposure":
+                values.append(self.visits[visit].exposure)
+            elif key == "visit":
+                values.append(visit)
+            elif key == "tract":
+                values.append(tract)
+            else:
+                values.append(self.visit_pixels(healpix_level_of(key))[visit])  # type: ignore[arg-type]
+        return tuple(values)
+
+
     def groups(self, step: StepSpec) -> list[PlannedGroup]:
         """Return the groups of ``step``: each with exactly the visits and tracts it processes, none empty."""
         instrument = f"instrument={literal(self.spec.instrument)}"
@@ -345,14 +391,22 @@ class _Planner(MovementRules):
             placement = self.pixel_site[step.name]
             ordered = sorted(placement, key=lambda pixel: (self.sites.index(placement[pixel]), pixel))
             regional = []
-            for ordinal, pixel in enumerate(ordered, start=1):
-                visits, tracts = self.pixel_domain(step.name, {pixel})
+            fed = self.fed_by_upstream(step.name)
+            for pixel in ordered:
+                visits, _ = self.pixel_domain(step.name, {pixel})
+                if fed is not None:
+                    visits = {v for v in visits if any(fed(self.row(v, t)) for t in self.visit_tracts[v])}
+                if not visits:
+                    continue  # the upstream steps make nothing this pixel's group could read
+                tracts = {t for v in visits for t in self.visit_tracts[v]}
                 query = f"{instrument} AND {dimension} = {pixel}"
-                regional.append(PlannedGroup(ordinal, placement[pixel], query, sorted(visits), sorted(tracts)))
+                regional.append(PlannedGroup(len(regional) + 1, placement[pixel], query, sorted(visits),
+                                             sorted(tracts)))
             return regional
         skymap = f"skymap={literal(self.spec.skymap)}"
         split = step.split or SplitSpec(by="tract" if level == "tract" else "visit")
-        keep = self.filters.get(step.name)
+        fed = self.fed_by_upstream(step.name)
+        keep = _both(self.filters.get(step.name), fed)
         groups: list[PlannedGroup] = []
 
         def add(site: str, query: str, visits: Iterable[int], tracts: Iterable[int]) -> None:
@@ -392,7 +446,8 @@ class _Planner(MovementRules):
                         visits, kept = visit_slice(owned)
                         add(site, f"{instrument} AND {_in('visit', visits)}", visits, kept)
             elif split.by in VISIT_SPLIT_KINDS:  # visit-level steps only: checked in __init__
-                for chunk in _chunks(self.site_visits(site), split.max_size):
+                fed_visits, _ = visit_slice(self.site_visits(site), fed)
+                for chunk in _chunks(fed_visits, split.max_size):
                     if split.by == "exposure":
                         query = f"{instrument} AND {_in('exposure', [self.visits[v].exposure for v in chunk])}"
                     else:
@@ -403,7 +458,7 @@ class _Planner(MovementRules):
                 if split.by == "values":
                     restrictions = [
                         (f"{split.dimension}={literal(value)}",
-                         compile_split("values", values=(value,), dimension=split.dimension))
+                         _both(compile_split("values", values=(value,), dimension=split.dimension), fed))
                         for value in split.values
                     ]
                 else:

@@ -115,10 +115,22 @@ def check_plan(plan: Plan, dataflow: PipelineDataflow, visit_tracts: dict[int, t
                         problems.append(f"{step.name}@{group.site}: {dataset_type} (whole) is not there")
                     continue
                 used[(group.site, dataset_type)] |= needed
-                if there is None:
-                    continue
                 if dataset_type in made_by and made_by[dataset_type] is not None:
                     needed = {piece for piece in needed if piece in made_by[dataset_type]}
+                    # A group covers only data its upstream inputs exist for: each of its visits is read.
+                    if info.restriction_keys()[0] in ("exposure", "visit"):
+                        read = {piece[0] for piece in needed}
+                        as_key = (exposure_of if info.restriction_keys()[0] == "exposure"
+                                  else {v: v for v in group.visits})
+                        idle = [v for v in group.visits if as_key[v] not in read]
+                        if idle:
+                            problems.append(f"{step.name}@{group.site} group {group.ordinal}: no {dataset_type} is "
+                                            f"made for visits {idle[:5]}")
+                    elif not needed:
+                        problems.append(f"{step.name}@{group.site} group {group.ordinal}: no {dataset_type} is made "
+                                        "for it")
+                if there is None:
+                    continue
                 missing = needed - there
                 if missing:
                     problems.append(f"{step.name}@{group.site} group {group.ordinal}: {dataset_type} "

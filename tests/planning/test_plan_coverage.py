@@ -186,6 +186,37 @@ def test_an_output_the_hub_already_received_is_not_returned_again(mock_dataflow,
     assert not [m for m in plan.movements if m.kind == "return"]
 
 
+def test_a_group_whose_upstream_inputs_a_split_excluded_is_not_made(mock_dataflow):
+    """step1 makes pvi only for i-band visits: IN2P3 owns no i-band visit, so it gets no step2a/step2d group."""
+    document = template("2x2")
+    step_of(document, "step1")["split"] = {"by": "query", "query": "band = 'i'"}
+    plan = plan_of(document, mock_dataflow, TWO_BY_TWO)
+    assert [(g.site, g.visits) for g in plan.step("step1").groups] == [("SLAC", [3, 4])]
+    assert [(g.site, g.visits) for g in plan.step("step2a").groups] == [("SLAC", [3, 4])]
+    assert [(g.site, g.visits) for g in plan.step("step2d").groups] == [("SLAC", [3, 4])]
+    # IN2P3's tract still has data: the straddling visit 3, made at SLAC; nothing else of it is read there.
+    assert [(g.site, g.visits, g.tracts) for g in plan.step("step2b").groups] == [
+        ("SLAC", [3, 4], [9469]), ("IN2P3", [3], [9948])]
+    assert [(g.site, g.visits) for g in plan.step("step6").groups] == [("SLAC", [3, 4])]
+    exchanged = {m.key: (m.dataset_types, m.data_ids, m.expected_count) for m in plan.movements
+                 if m.destination == "IN2P3" and m.kind == "exchange"}
+    assert exchanged["exchange:SLAC>IN2P3:step2b"] == (["source_table_visit"], {"visit": [3]}, 1)
+    # No return from IN2P3 expects the metrics or diff_src of visits 5 and 6 that no group makes.
+    assert not [m for m in plan.movements if m.kind == "return"]
+    assert problems_of(plan, document, mock_dataflow, TWO_BY_TWO) == []
+
+
+def test_a_tract_whose_visits_all_lack_upstream_inputs_gets_no_group(mock_dataflow):
+    """step2d makes calibrated_pvi only for visits 1 and 2 (tract 9469 only): IN2P3 has nothing to coadd."""
+    document = template("2x2")
+    step_of(document, "step2d")["split"] = {"by": "values", "dimension": "visit", "values": [1, 2]}
+    plan = plan_of(document, mock_dataflow, TWO_BY_TWO)
+    assert [(g.site, g.visits, g.tracts) for g in plan.step("step3").groups] == [("SLAC", [1, 2], [9469])]
+    assert [(g.site, g.tracts) for g in plan.step("step4").groups] == [("SLAC", [9469])]
+    assert not [m for m in plan.movements if m.destination == "IN2P3" and m.before_step in ("step3", "step4")]
+    assert problems_of(plan, document, mock_dataflow, TWO_BY_TWO) == []
+
+
 def test_a_mapped_tract_without_data_is_refused_at_its_path(mock_dataflow):
     document = template("2x2")
     document["tract_map"][777] = "IN2P3"
