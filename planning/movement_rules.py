@@ -55,7 +55,7 @@ class MovementRules:
                         continue  # it arrived whole before
                     needed: set[Piece] | None = set()
                     for group in site_groups:
-                        read = self.pieces(info, group)
+                        read = self.pieces(info, group, step.name)
                         if read is None:
                             needed = None
                             break
@@ -187,6 +187,37 @@ class MovementRules:
             return {}
         return {key: {piece[index] for piece in pieces} for index, key in enumerate(keys)}
 
+    def _exact_chunks(self, name: str, info: DatasetTypeInfo, pieces: set[Piece] | None, producer: str | None,
+                      source: str) -> list[set[Piece] | None]:
+        """Return ``pieces`` cut so that each part's restriction selects exactly it at ``source``.
+
+        A movement restricts a visit-and-tract type by a list of visits and a list of tracts, so it carries
+        every piece ``source`` made whose visit and tract are both listed: more than ``pieces`` when they are
+        not a rectangle there (visit 1 read with tracts 101 and 102, visit 2 with 101 only). Such pieces are
+        cut into rectangles (the tracts read with the same visits, or the visits read with the same tracts,
+        whichever makes fewer), each exact.
+        """
+        if pieces is None or len(info.restriction_keys()) < 2 or producer is None:
+            return [pieces]
+        made = self.produced(producer, name)
+        if made is None:
+            return [pieces]
+        visits, tracts = {piece[0] for piece in pieces}, {piece[1] for piece in pieces}
+        held = {piece for piece, site in made.items() if site == source}
+        if all(piece in pieces for piece in held if piece[0] in visits and piece[1] in tracts):
+            return [pieces]
+        cuts = []
+        for index in (1, 0):  # by tract: the visits each tract is read with; by visit: the tracts each visit is
+            others: dict[Any, set] = defaultdict(set)
+            for piece in pieces:
+                others[piece[index]].add(piece[1 - index])
+            rectangles: dict[frozenset, set[Piece]] = defaultdict(set)
+            for value, with_ in others.items():
+                rectangles[frozenset(with_)].update(
+                    (other, value) if index == 1 else (value, other) for other in with_)
+            cuts.append(sorted(rectangles.values(), key=min))
+        return min(cuts, key=len)
+
     def _partition(self, entry: dict[str, Any]) -> list[PlannedMovement]:
         """Return the movements of one entry: its dataset types, cut where their data IDs differ.
 
@@ -197,7 +228,10 @@ class MovementRules:
         failing that, by its first dataset type.
         """
         parts: list[dict[str, Any]] = []
-        for name, (info, pieces, producer, collections) in sorted(entry["types"].items()):
+        chunks = [(name, info, chunk, producer, collections)
+                  for name, (info, pieces, producer, collections) in sorted(entry["types"].items())
+                  for chunk in self._exact_chunks(name, info, pieces, producer, entry["source"])]
+        for name, info, pieces, producer, collections in chunks:
             restriction = self._restriction(info, pieces)
             for part in parts:
                 if all(part["data_ids"].get(key, values) == values for key, values in restriction.items()):
@@ -221,6 +255,9 @@ class MovementRules:
                 key += f":{entry['origin']}"
             if key in used:
                 key += f":{min(part['types'])}"
+            base, number = key, 2
+            while key in used:  # another rectangle of the same dataset type (see _exact_chunks)
+                key, number = f"{base}:{number}", number + 1
             used.add(key)
             data_ids = {key_: sorted(values) for key_, values in sorted(part["data_ids"].items()) if values}
             count = part["count"] if data_ids else None

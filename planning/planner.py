@@ -37,7 +37,9 @@ Rules (see ``docs/campaign-spec.md``):
 * Movements with the same kind, source, destination, before-step and origin
   are merged (one movement per source site: a source that is down does not
   hold up the others' tracking), and cut again where their dataset types need
-  different values of one data-ID key.
+  different values of one data-ID key, or where a visit-and-tract type's pieces
+  are not a visits x tracts rectangle of what the source made (so a movement
+  selects exactly the pieces read at its destination).
 
 * Inputs must match data: a ``tract_map`` tract the inventory does not
   have, a split value of ``visit``/``exposure``/``tract``/``band`` it does
@@ -205,6 +207,7 @@ class _Planner(MovementRules):
         self.planned_groups: dict[str, list[PlannedGroup]] = {}
         self.already: list[PlannedMovement] = []
         self._produced: dict[tuple[str, str], dict[Piece, str] | None] = {}
+        self._row_filters: dict[str, Predicate | None] = {}
         self._pixels: dict[int, dict[int, int]] = {}
         #: regional step -> pixel -> the site running that pixel's group
         self.pixel_site: dict[str, dict[int, str]] = {}
@@ -284,21 +287,26 @@ class _Planner(MovementRules):
         return {"instrument": self.spec.instrument, "skymap": self.spec.skymap, "visit": visit,
                 "exposure": info.exposure, "band": info.band, "tract": tract}
 
-    def pieces(self, info: DatasetTypeInfo, group: PlannedGroup) -> set[Piece] | None:
-        """Return the pieces of ``info`` that ``group`` reads or writes (None: the dataset type moves whole).
+    def pieces(self, info: DatasetTypeInfo, group: PlannedGroup, step: str | None = None) -> set[Piece] | None:
+        """Return the pieces of ``info`` that ``group`` (of ``step``) reads or writes (None: it moves whole).
 
         A piece is the tuple of the dataset type's restriction keys
         (:meth:`DatasetTypeInfo.restriction_keys`): ``(exposure,)``,
         ``(visit,)``, ``(tract,)`` or ``(visit, tract)`` for a visit-and-tract
         type, whose pairs are the group's visits each with the group's tracts
-        it overlaps.
+        it overlaps, as far as ``step``'s rows are kept (:meth:`row_filter`: a
+        query split such as ``band = 'g' OR tract = 101`` keeps some pairs of a
+        visit and not others).
         """
         keys = info.restriction_keys()
         if not keys:
             return None
+        keep = None
         if not group.visits and not group.tracts:  # a global group: everything
             group = PlannedGroup(group.ordinal, group.site, group.data_query, sorted(self.visits),
                                  sorted(self.tract_visits))
+        elif step is not None and len(keys) > 1:
+            keep = self.row_filter(step)
         tracts = set(group.tracts)
         if keys == ("tract",):
             return {(t,) for t in group.tracts}
@@ -310,7 +318,14 @@ class _Planner(MovementRules):
                 return {(self.visits[v].exposure,) for v in group.visits}
             return {(v,) for v in group.visits}
         visit_of = (lambda v: self.visits[v].exposure) if keys[0] == "exposure" else (lambda v: v)
-        return {(visit_of(v), t) for v in group.visits for t in self.visit_tracts[v] if t in tracts}
+        return {(visit_of(v), t) for v in group.visits for t in self.visit_tracts[v]
+                if t in tracts and (keep is None or keep(self.row(v, t)))}
+
+    def row_filter(self, step: str) -> Predicate | None:
+        """Return the predicate a (visit, tract) row of ``step`` must meet: its split's and its upstream inputs'."""
+        if step not in self._row_filters:
+            self._row_filters[step] = _both(self.filters.get(step), self.fed_by_upstream(step))
+        return self._row_filters[step]
 
     def produced(self, producer: str, dataset_type: str) -> dict[Piece, str] | None:
         """Return piece -> the site whose group of ``producer`` writes it (None: a whole dataset type)."""
@@ -319,7 +334,7 @@ class _Planner(MovementRules):
             info = self.dataflow.steps[producer].outputs[dataset_type]
             where: dict[Piece, str] | None = {}
             for group in self.planned_groups[producer]:
-                made = self.pieces(info, group)
+                made = self.pieces(info, group, producer)
                 if made is None:
                     where = None
                     break
@@ -406,7 +421,7 @@ class _Planner(MovementRules):
         skymap = f"skymap={literal(self.spec.skymap)}"
         split = step.split or SplitSpec(by="tract" if level == "tract" else "visit")
         fed = self.fed_by_upstream(step.name)
-        keep = _both(self.filters.get(step.name), fed)
+        keep = self.row_filter(step.name)
         groups: list[PlannedGroup] = []
 
         def add(site: str, query: str, visits: Iterable[int], tracts: Iterable[int]) -> None:
