@@ -138,30 +138,38 @@ class MovementRules:
                         origin="products")
 
     def _add_archive(self, movements: list[PlannedMovement]) -> None:
-        archive = list(dict.fromkeys(self.spec.outputs.archive))
+        """Archive every piece of each ``outputs.archive`` type at the hub, whichever site made it.
+
+        Pieces made elsewhere reach the hub by a return (or by an earlier movement to one of its steps); pieces
+        made at the hub (a hub group, a global step) are there already. The archive waits for the producing
+        steps and for every movement that brings an archived type to the hub; ``expected_count`` counts the
+        (dataset type, piece) pairs it must hold (None when a type has no restriction key).
+        """
+        archive = sorted({name for name in self.spec.outputs.archive if self.producer_of(name, None) is not None})
         if not archive:
             return
-        producers = sorted(
-            {p for name in archive if (p := self.producer_of(name, None)) is not None}, key=self.order.__getitem__
-        )
+        producers = sorted({self.producer_of(name, None) for name in archive},  # type: ignore[misc]
+                           key=self.order.__getitem__)
         sources = sorted({site for p in producers for site in self.producer_sites(p)}, key=self.sites.index)
-        returns = [m.key for m in [*self.already, *movements]
-                   if m.kind == "return" and set(m.dataset_types) & set(archive)]
-        if not returns:
-            return  # the archive zips what returns to the hub: with nothing returned there is nothing to archive
+        arriving = [m.key for m in [*self.already, *movements]
+                    if m.kind != "archive" and m.destination == self.hub and set(m.dataset_types) & set(archive)]
+        count: int | None = 0
+        for name in archive:
+            made = self.produced(self.producer_of(name, None), name)  # type: ignore[arg-type]
+            count = None if made is None or count is None else count + len(made)
         movements.append(
             PlannedMovement(
-                key=f"archive:{self.hub}:after-{producers[-1] if producers else 'end'}",
+                key=f"archive:{self.hub}:after-{producers[-1]}",
                 kind="archive",
                 sources=sources,
                 destination=self.hub,
-                dataset_types=sorted(archive),
+                dataset_types=archive,
                 collections=[f"{self.spec.output_prefix}/{p}" for p in producers],
                 data_ids={},
                 before_step=None,
                 after_steps=producers,
-                expected_count=None,
-                after_movements=returns,
+                expected_count=count,
+                after_movements=arriving,
             )
         )
 

@@ -1,4 +1,5 @@
-"""Verification counts every expected piece by all its data-ID keys (issue 14), here against stand-in repositories.
+"""Verification counts every expected piece by all its data-ID keys, and finds every archived output on tape
+whichever site made it (issue 14), here against stand-in repositories.
 
 The repositories answer as a Butler does (refs with a run, a data ID and a dataset type); the campaign, its jobs
 and its movements are real rows.
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from campaigns.verification import _check_products
+from campaigns.verification import _check_products, unarchived
 from tests.factories import CampaignFactory, DatasetTypeFactory, GroupFactory, JobFactory, MovementFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db
@@ -88,3 +89,33 @@ def test_every_healpix_piece_there_verifies_clean(healpix_campaign):
     campaign, done = healpix_campaign
     repos = Repos({("IN2P3", "gbdes_fit"): [fit(1), fit(2)], ("HUB", "gbdes_fit"): [fit(1), fit(2)]})
     assert _check_products(campaign, repos, done) == []
+
+
+def metrics(visit: int) -> Ref:
+    return Ref(f"u/msproc/archived/step6/visit{visit}", DataId(instrument="MockCam", visit=visit),
+               DatasetTypeStub(["instrument", "visit"]))
+
+
+@pytest.fixture
+def archive():
+    hub = SiteFactory(code="HUB", is_hub=True)
+    campaign = CampaignFactory(name="archived", hub=hub)
+    movement = MovementFactory(campaign=campaign, kind="archive", destination=hub, status="done")
+    movement.dataset_types.set([DatasetTypeFactory(name="metrics", dimensions=["instrument", "visit"])])
+    return campaign, [movement]
+
+
+def test_it_reports_an_archived_output_made_at_the_hub_that_is_not_on_tape(archive):
+    """Visit 2's metrics were made at the hub (no return zipped them): a tape holding only visit 1's is short."""
+    campaign, movements = archive
+    repos = Repos({("HUB", "metrics"): [metrics(1), metrics(2)]})
+    on_tape = {"id-1": ("metrics", {"instrument": "MockCam", "visit": 1})}
+    assert unarchived(campaign, repos, movements, on_tape) == [
+        "archive: 1 metrics dataset(s) at HUB are not archived: [{'instrument': 'MockCam', 'visit': 2}]"]
+
+
+def test_an_archive_holding_every_piece_at_the_hub_verifies_clean(archive):
+    campaign, movements = archive
+    repos = Repos({("HUB", "metrics"): [metrics(1), metrics(2)]})
+    on_tape = {f"id-{v}": ("metrics", {"instrument": "MockCam", "visit": v}) for v in (1, 2)}
+    assert unarchived(campaign, repos, movements, on_tape) == []

@@ -382,10 +382,37 @@ def test_property_every_group_has_data_every_read_is_there_and_nothing_moves_in_
     assert Plan.from_dict(plan.to_dict()) == plan
 
 
-def test_nothing_returned_means_no_archive_movement(mock_dataflow):
-    """A campaign run wholly at the hub returns nothing; the archive zips returns, so none is planned."""
+def test_a_campaign_run_wholly_at_the_hub_still_archives_its_outputs(mock_dataflow):
+    """Nothing returns, yet every metrics and diff_src piece the hub made is archived, after step6."""
     document = template("2x2")
     document["sites"] = ["SLAC"]
     document["tract_map"] = {9469: "SLAC", 9948: "SLAC"}
     plan = plan_of(document, mock_dataflow, TWO_BY_TWO)
-    assert not [m for m in plan.movements if m.kind in ("return", "archive")]
+    assert not [m for m in plan.movements if m.kind == "return"]
+    (archive,) = [m for m in plan.movements if m.kind == "archive"]
+    assert (archive.sources, archive.destination, archive.dataset_types) == (["SLAC"], "SLAC", ["diff_src", "metrics"])
+    assert archive.after_steps == ["step6"] and archive.after_movements == []
+    assert archive.expected_count == 2 * 6  # two dataset types, one piece per visit
+
+
+def test_an_archived_output_the_hub_received_for_its_own_step_is_archived_after_it_arrives(mock_dataflow):
+    """visit_summary reaches SLAC by the fan-in before step2c (not by a return): the archive waits for it."""
+    document = template("2x2")
+    document["outputs"] = {"return": [], "archive": ["visit_summary"]}
+    plan = plan_of(document, mock_dataflow, TWO_BY_TWO)
+    (archive,) = [m for m in plan.movements if m.kind == "archive"]
+    fan_in = [m for m in plan.movements if m.kind == "fan_in" and "visit_summary" in m.dataset_types]
+    assert fan_in and archive.after_movements == [m.key for m in fan_in]
+    assert archive.dataset_types == ["visit_summary"] and archive.expected_count == 6
+    assert archive.sources == ["SLAC", "IN2P3"] and archive.after_steps == ["step2a"]
+
+
+def test_an_archived_output_of_a_global_step_is_archived(mock_dataflow):
+    """fgcm_photo_calib is made once at the hub by step2c: archived with the returned metrics."""
+    document = template("2x2")
+    document["outputs"] = {"return": ["metrics"], "archive": ["fgcm_photo_calib", "metrics"]}
+    plan = plan_of(document, mock_dataflow, TWO_BY_TWO)
+    (archive,) = [m for m in plan.movements if m.kind == "archive"]
+    assert archive.dataset_types == ["fgcm_photo_calib", "metrics"] and archive.after_steps == ["step2c", "step6"]
+    assert archive.expected_count == 6 + 6
+    assert archive.after_movements == [m.key for m in plan.movements if m.kind == "return"]

@@ -10,6 +10,8 @@ from stack.transfer import (
     transfer_datasets,
     verify_archive,
     zip_and_ingest,
+    zip_at,
+    zipped_datasets,
 )
 
 pytestmark = pytest.mark.slow
@@ -64,6 +66,18 @@ def test_zip_ingest_and_archive(hub_root, step1_visit1, tmp_path):
     assert verify_archive(tmp_path / "tape") == []
     (tmp_path / "tape" / archived.entries[0].name).write_bytes(b"corrupt")
     assert verify_archive(tmp_path / "tape") == [archived.entries[0].name]
+
+
+def test_zip_at_zips_what_a_repository_holds_except_what_is_zipped_already(hub_root, step1_visit1, tmp_path):
+    """The archive's part at the hub: datasets no return zipped (here, none at first; then all are skipped)."""
+    zips = zip_at(hub_root, ["pvi", "single_visit_star"], ["msproc/step1/visit1", "no/such/collection"],
+                  tmp_path / "zips")
+    assert len(zips) == 1
+    zipped = zipped_datasets(zips)
+    assert sorted(dataset_type for dataset_type, _ in zipped.values()) == ["pvi"] * 2 + ["single_visit_star"] * 2
+    assert {data_id["visit"] for _, data_id in zipped.values()} == {1}
+    assert zip_at(hub_root, ["pvi", "single_visit_star"], ["msproc/step1/visit1"], tmp_path / "again",
+                  skip=zipped) == []
 
 
 def test_zip_of_nothing_is_a_permanent_error(hub_root, tmp_path):
