@@ -394,7 +394,6 @@ class _Planner(MovementRules):
                 values.append(self.visit_pixels(healpix_level_of(key))[visit])  # type: ignore[arg-type]
         return tuple(values)
 
-
     def groups(self, step: StepSpec) -> list[PlannedGroup]:
         """Return the groups of ``step``: each with exactly the visits and tracts it processes, none empty."""
         instrument = f"instrument={literal(self.spec.instrument)}"

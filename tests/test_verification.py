@@ -109,7 +109,7 @@ def test_it_reports_an_archived_output_made_at_the_hub_that_is_not_on_tape(archi
     """Visit 2's metrics were made at the hub (no return zipped them): a tape holding only visit 1's is short."""
     campaign, movements = archive
     repos = Repos({("HUB", "metrics"): [metrics(1), metrics(2)]})
-    on_tape = {"id-1": ("metrics", {"instrument": "MockCam", "visit": 1})}
+    on_tape = {"id-1": ("metrics", {"instrument": "MockCam", "visit": 1, "band": "g"})}  # with implied values
     assert unarchived(campaign, repos, movements, on_tape) == [
         "archive: 1 metrics dataset(s) at HUB are not archived: [{'instrument': 'MockCam', 'visit': 2}]"]
 
@@ -117,5 +117,6 @@ def test_it_reports_an_archived_output_made_at_the_hub_that_is_not_on_tape(archi
 def test_an_archive_holding_every_piece_at_the_hub_verifies_clean(archive):
     campaign, movements = archive
     repos = Repos({("HUB", "metrics"): [metrics(1), metrics(2)]})
-    on_tape = {f"id-{v}": ("metrics", {"instrument": "MockCam", "visit": v}) for v in (1, 2)}
+    on_tape = {f"id-{v}": ("metrics", {"instrument": "MockCam", "visit": v, "band": "g", "day_obs": 20250601})
+               for v in (1, 2)}
     assert unarchived(campaign, repos, movements, on_tape) == []

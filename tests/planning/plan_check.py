@@ -203,3 +203,28 @@ def check_returns(plan: Plan, dataflow: PipelineDataflow, visit_tracts, exposure
         if len(brought) != len(set(brought)):
             problems.append(f"{dataset_type}: some pieces are brought twice")
     return problems
+
+
+def check_archive(plan: Plan, dataflow: PipelineDataflow, archived) -> list[str]:
+    """Return what keeps an ``archived`` output (made by some step, at any site) from being archived: no archive
+    movement naming it, or the archive not waiting for its producing step or for a movement bringing it to the
+    hub."""
+    made = {name for name in archived if any(name in dataflow.steps[s.name].outputs for s in plan.steps)}
+    archives = [m for m in plan.movements if m.kind == "archive"]
+    if not made:
+        return [f"archive planned with nothing to archive: {[m.key for m in archives]}"] if archives else []
+    if len(archives) != 1:
+        return [f"{len(archives)} archive movements for {sorted(made)}"]
+    (archive,) = archives
+    problems = []
+    if sorted(made) != archive.dataset_types:
+        problems.append(f"the archive holds {archive.dataset_types}, not {sorted(made)}")
+    for name in made:
+        producer = next(s.name for s in reversed(plan.steps) if name in dataflow.steps[s.name].outputs)
+        if producer not in archive.after_steps:
+            problems.append(f"the archive does not wait for {producer}, which makes {name}")
+    for movement in plan.movements:
+        if (movement.kind != "archive" and movement.destination == plan.hub and set(movement.dataset_types) & made
+                and movement.key not in archive.after_movements):
+            problems.append(f"the archive does not wait for {movement.key}, which brings {movement.dataset_types}")
+    return problems

@@ -14,7 +14,7 @@ from planning.selection import compile_split
 from planning.spec import SpecError, load_spec
 
 from .conftest import SHARES, SITES, TEMPLATES
-from .plan_check import check_plan, check_returns
+from .plan_check import check_archive, check_plan, check_returns
 
 
 class Inventory:
@@ -52,7 +52,8 @@ def problems_of(plan: Plan, document: dict, dataflow, inventory) -> list[str]:
     wanted = list(dict.fromkeys([*outputs.get("return", []), *outputs.get("archive", [])]))
     keep = split_filters(document, inventory)
     return (check_plan(plan, dataflow, visit_tracts, exposure_of, inputs, keep)
-            + check_returns(plan, dataflow, visit_tracts, exposure_of, wanted, keep))
+            + check_returns(plan, dataflow, visit_tracts, exposure_of, wanted, keep)
+            + check_archive(plan, dataflow, outputs.get("archive", [])))
 
 
 def split_filters(document: dict, inventory) -> dict:
