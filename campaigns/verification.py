@@ -5,18 +5,21 @@ Everything is scoped to this campaign, so two campaigns sharing the sites never 
 * **Products** (outputs of its steps) are looked at only in its own collections (``{output_prefix}/*``), and
   each dataset is attributed by its RUN to the site whose group made it (the campaign's Job rows). At every
   site, the datasets made elsewhere must be exactly what this campaign's done movements carried there, piece by
-  piece per source site (a piece is the dataset's exposure/visit and tract values): nothing missing, nothing
+  piece per source site (a piece is the dataset's exposure/visit, tract and healpixN values): nothing missing, nothing
   extra, nothing from a site no movement came from. A dataset (same type and data ID) made by two different
   groups of the campaign is reported as made or moved twice.
 * **Inputs and defaults** (what setup movements brought from the hub) live in shared collections, so a site
   must hold every piece this campaign moved there; a piece there that no movement of this campaign nor of any
   other campaign brought to that site is reported as never planned.
 * The hub's tape: the archived zips with a verified manifest (the local tape directory's, or the one the Rucio
-  archive movement wrote, re-checked against the files on tape).
+  archive movement wrote, re-checked against the files on tape), and every dataset of an archived type that the
+  hub holds in this campaign's collections (returned, made at the hub, or brought there for one of its steps)
+  is in one of those zips, where they are readable here.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -29,14 +32,27 @@ from transfers.models import Movement
 
 from .models import Campaign, Job
 
-#: The data-ID keys a piece is made of (see the planner's restriction keys).
+#: The data-ID keys a piece is made of (see the planner's restriction keys), besides any ``healpixN`` sky pixel.
 PIECE_KEYS = ("exposure", "visit", "tract")
 
 Piece = tuple[tuple[str, int], ...]
 
 
+def _is_healpix(dimension: str) -> bool:
+    return dimension.startswith("healpix") and dimension[len("healpix"):].isdigit()
+
+
+def piece_keys(dimensions: set[str]) -> tuple[str, ...]:
+    """Return the data-ID keys that tell two pieces of a dataset type with ``dimensions`` apart.
+
+    ``exposure``, ``visit``, ``tract`` and any ``healpixN`` among them: a per-pixel dataset type of a regional step
+    (e.g. ``healpix3``) counts one piece per pixel, so a missing pixel is reported like a missing visit.
+    """
+    return (*(key for key in PIECE_KEYS if key in dimensions), *sorted(d for d in dimensions if _is_healpix(d)))
+
+
 def _piece(ref: Any, dimensions: set[str]) -> Piece:
-    return tuple((key, int(ref.dataId[key])) for key in PIECE_KEYS if key in dimensions)
+    return tuple((key, int(ref.dataId[key])) for key in piece_keys(dimensions))
 
 
 def _where(movement: Movement, dimensions: set[str], instrument: str, skymap: str) -> str:
@@ -88,7 +104,7 @@ def verify_campaign(campaign: Campaign) -> list[str]:
     done = [m for m in movements if m.status == MovementStatus.DONE]
     problems += _check_products(campaign, repos, done)
     problems += _check_inputs(campaign, repos, done)
-    problems += _check_archive(campaign)
+    problems += _check_archive(campaign, repos)
     return problems
 
 
@@ -209,9 +225,10 @@ def _planned_by_anyone(site: str, dataset_type: str, key: str) -> set[int]:
     return planned
 
 
-def _check_archive(campaign: Campaign) -> list[str]:
+def _check_archive(campaign: Campaign, repos: _Repos) -> list[str]:
     """The archive: the local tape directory's manifest, or for an archive Rucio carried (it has a rule) the
-    manifest its verification wrote, re-checked against the files on tape where they are readable here."""
+    manifest its verification wrote, re-checked against the files on tape where they are readable here; and
+    every dataset of an archived type the hub holds in this campaign's collections is in a zip on tape."""
     from stack.paths import UnsafePath
     from stack.transfer import verify_archive
     from transfers.services import tape_dir
@@ -230,15 +247,69 @@ def _check_archive(campaign: Campaign) -> list[str]:
             problems.append(f"no archive manifest in {tape}")
         else:
             problems += [f"archive: {problem}" for problem in verify_archive(tape)]
+            zips = [tape / entry["name"] for entry in json.loads((tape / "MANIFEST.json").read_text())["files"]]
+            problems += unarchived(campaign, repos, movements, _zipped(zips))
     for movement in movements:
         if (movement.external_ids or {}).get("rule_id"):
             problems += _check_rucio_archive(movement)
+            zips = _rucio_archive_zips(movement)
+            if zips:  # only where the tape is readable from here: else Rucio's replica state was the check
+                problems += unarchived(campaign, repos, [movement], _zipped(zips))
     return problems
 
 
-def _check_rucio_archive(movement: Movement) -> list[str]:
-    import json
+def _zipped(zips: list[Path]) -> dict[Any, tuple[str, dict[str, Any]]]:
+    from stack.transfer import zipped_datasets
 
+    return zipped_datasets([path for path in zips if path.suffix == ".zip" and path.is_file()])
+
+
+def unarchived(campaign: Campaign, repos: Any, movements: list[Movement],
+               archived: dict[Any, tuple[str, dict[str, Any]]]) -> list[str]:
+    """Return a problem per archived type of which a dataset at the hub is in none of the archive's zips.
+
+    Every dataset (type and data ID) of an archived type that the hub holds in this campaign's collections —
+    returned to it, made there, or brought there for one of its steps — must be archived; ``archived`` maps the
+    zips' dataset ids to (dataset type, data ID; a zip's data IDs also hold implied values).
+    """
+    hub, own = campaign.hub.code, f"{campaign.output_prefix}/*"
+    if hub not in repos.roots:
+        return []
+    problems = []
+    for dataset_type in sorted({t.name for m in movements for t in m.dataset_types.all()}):
+        at_hub = {_data_id(ref.dataId.required) for ref in repos.query(hub, dataset_type, own)}
+        if not at_hub:
+            continue
+        keys = [key for key, _ in next(iter(at_hub))]  # a zip's data IDs also hold implied values: compare these
+        on_tape = {tuple((key, data_id.get(key)) for key in keys) for name, data_id in archived.values()
+                   if name == dataset_type}
+        missing = sorted(at_hub - {_data_id(dict(piece)) for piece in on_tape})
+        if missing:
+            problems.append(f"archive: {len(missing)} {dataset_type} dataset(s) at {hub} are not archived: "
+                            f"{[dict(d) for d in missing[:5]]}")
+    return problems
+
+
+def _data_id(values: Any) -> tuple[tuple[str, Any], ...]:
+    """Return a data ID as a sorted tuple (ints as ints, other values as strings)."""
+    return tuple(sorted((str(key), value if isinstance(value, int) else str(value)) for key, value in values.items()))
+
+
+def _rucio_archive_zips(movement: Movement) -> list[Path]:
+    """Return the zips on tape that the Rucio archive's manifest lists and that are readable here."""
+    from transfers.backends.rucio.backend import ARCHIVE_MANIFEST
+    from transfers.services import movement_dir
+
+    manifest_path = movement_dir(movement) / ARCHIVE_MANIFEST
+    if not manifest_path.exists():
+        return []
+    paths = [Path(str(entry.get("pfn", ""))[len("file://"):])
+             for entry in json.loads(manifest_path.read_text()).get("files", [])
+             if str(entry.get("pfn", "")).startswith("file://")]
+    return [path for path in paths if path.suffix == ".zip" and path.is_file()]
+
+
+def _check_rucio_archive(movement: Movement) -> list[str]:
     from transfers.backends.rucio.backend import ARCHIVE_MANIFEST
     from transfers.backends.rucio.registration import adler32
     from transfers.services import movement_dir

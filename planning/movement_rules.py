@@ -56,7 +56,7 @@ class MovementRules:
                         continue  # it arrived whole before
                     needed: set[Piece] | None = set()
                     for group in site_groups:
-                        read = self.pieces(info, group)
+                        read = self.pieces(info, group, step.name)
                         if read is None:
                             needed = None
                             break
@@ -139,30 +139,38 @@ class MovementRules:
                         origin="products")
 
     def _add_archive(self, movements: list[PlannedMovement]) -> None:
-        archive = list(dict.fromkeys(self.spec.outputs.archive))
+        """Archive every piece of each ``outputs.archive`` type at the hub, whichever site made it.
+
+        Pieces made elsewhere reach the hub by a return (or by an earlier movement to one of its steps); pieces
+        made at the hub (a hub group, a global step) are there already. The archive waits for the producing
+        steps and for every movement that brings an archived type to the hub; ``expected_count`` counts the
+        (dataset type, piece) pairs it must hold (None when a type has no restriction key).
+        """
+        archive = sorted({name for name in self.spec.outputs.archive if self.producer_of(name, None) is not None})
         if not archive:
             return
-        producers = sorted(
-            {p for name in archive if (p := self.producer_of(name, None)) is not None}, key=self.order.__getitem__
-        )
+        producers = sorted({self.producer_of(name, None) for name in archive},  # type: ignore[misc]
+                           key=self.order.__getitem__)
         sources = sorted({site for p in producers for site in self.producer_sites(p)}, key=self.sites.index)
-        returns = [m.key for m in [*self.already, *movements]
-                   if m.kind == "return" and set(m.dataset_types) & set(archive)]
-        if not returns:
-            return  # the archive zips what returns to the hub: with nothing returned there is nothing to archive
+        arriving = [m.key for m in [*self.already, *movements]
+                    if m.kind != "archive" and m.destination == self.hub and set(m.dataset_types) & set(archive)]
+        count: int | None = 0
+        for name in archive:
+            made = self.produced(self.producer_of(name, None), name)  # type: ignore[arg-type]
+            count = None if made is None or count is None else count + len(made)
         movements.append(
             PlannedMovement(
-                key=f"archive:{self.hub}:after-{producers[-1] if producers else 'end'}",
+                key=f"archive:{self.hub}:after-{producers[-1]}",
                 kind="archive",
                 sources=sources,
                 destination=self.hub,
-                dataset_types=sorted(archive),
+                dataset_types=archive,
                 collections=[step_collection(self.spec.output_prefix, p) for p in producers],
                 data_ids={},
                 before_step=None,
                 after_steps=producers,
-                expected_count=None,
-                after_movements=returns,
+                expected_count=count,
+                after_movements=arriving,
             )
         )
 
@@ -188,6 +196,37 @@ class MovementRules:
             return {}
         return {key: {piece[index] for piece in pieces} for index, key in enumerate(keys)}
 
+    def _exact_chunks(self, name: str, info: DatasetTypeInfo, pieces: set[Piece] | None, producer: str | None,
+                      source: str) -> list[set[Piece] | None]:
+        """Return ``pieces`` cut so that each part's restriction selects exactly it at ``source``.
+
+        A movement restricts a visit-and-tract type by a list of visits and a list of tracts, so it carries
+        every piece ``source`` made whose visit and tract are both listed: more than ``pieces`` when they are
+        not a rectangle there (visit 1 read with tracts 101 and 102, visit 2 with 101 only). Such pieces are
+        cut into rectangles (the tracts read with the same visits, or the visits read with the same tracts,
+        whichever makes fewer), each exact.
+        """
+        if pieces is None or len(info.restriction_keys()) < 2 or producer is None:
+            return [pieces]
+        made = self.produced(producer, name)
+        if made is None:
+            return [pieces]
+        visits, tracts = {piece[0] for piece in pieces}, {piece[1] for piece in pieces}
+        held = {piece for piece, site in made.items() if site == source}
+        if all(piece in pieces for piece in held if piece[0] in visits and piece[1] in tracts):
+            return [pieces]
+        cuts = []
+        for index in (1, 0):  # by tract: the visits each tract is read with; by visit: the tracts each visit is
+            others: dict[Any, set] = defaultdict(set)
+            for piece in pieces:
+                others[piece[index]].add(piece[1 - index])
+            rectangles: dict[frozenset, set[Piece]] = defaultdict(set)
+            for value, with_ in others.items():
+                rectangles[frozenset(with_)].update(
+                    (other, value) if index == 1 else (value, other) for other in with_)
+            cuts.append(sorted(rectangles.values(), key=min))
+        return min(cuts, key=len)
+
     def _partition(self, entry: dict[str, Any]) -> list[PlannedMovement]:
         """Return the movements of one entry: its dataset types, cut where their data IDs differ.
 
@@ -198,7 +237,10 @@ class MovementRules:
         failing that, by its first dataset type.
         """
         parts: list[dict[str, Any]] = []
-        for name, (info, pieces, producer, collections) in sorted(entry["types"].items()):
+        chunks = [(name, info, chunk, producer, collections)
+                  for name, (info, pieces, producer, collections) in sorted(entry["types"].items())
+                  for chunk in self._exact_chunks(name, info, pieces, producer, entry["source"])]
+        for name, info, pieces, producer, collections in chunks:
             restriction = self._restriction(info, pieces)
             for part in parts:
                 if all(part["data_ids"].get(key, values) == values for key, values in restriction.items()):
@@ -222,6 +264,9 @@ class MovementRules:
                 key += f":{entry['origin']}"
             if key in used:
                 key += f":{min(part['types'])}"
+            base, number = key, 2
+            while key in used:  # another rectangle of the same dataset type (see _exact_chunks)
+                key, number = f"{base}:{number}", number + 1
             used.add(key)
             data_ids = {key_: sorted(values) for key_, values in sorted(part["data_ids"].items()) if values}
             count = part["count"] if data_ids else None

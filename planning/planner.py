@@ -24,7 +24,9 @@ Rules (see ``docs/campaign-spec.md``):
   runs one group per sky pixel that holds data, at the site holding most of
   its inputs (ties: the hub); see :mod:`planning.regions`.
 * Groups hold exactly the data they process: ``values``/``query`` splits are
-  evaluated against the inventory (:mod:`.selection`); a group with no visit
+  evaluated against the inventory (:mod:`.selection`), and a (visit, tract)
+  pair is kept only when every input of the step made upstream has its piece
+  made by some group (:meth:`_Planner.fed_by_upstream`); a group with no visit
   or no tract is not made.
 * What a group reads or writes of a dataset type is a set of pieces (its
   restriction keys' values: a visit, exposure, tract, or visit x tract pair).
@@ -35,7 +37,9 @@ Rules (see ``docs/campaign-spec.md``):
 * Movements with the same kind, source, destination, before-step and origin
   are merged (one movement per source site: a source that is down does not
   hold up the others' tracking), and cut again where their dataset types need
-  different values of one data-ID key.
+  different values of one data-ID key, or where a visit-and-tract type's pieces
+  are not a visits x tracts rectangle of what the source made (so a movement
+  selects exactly the pieces read at its destination).
 
 * Inputs must match data: a ``tract_map`` tract the inventory does not
   have, a split value of ``visit``/``exposure``/``tract``/``band`` it does
@@ -128,6 +132,13 @@ def _chunks(values: Sequence[int], size: int | None) -> list[list[int]]:
     return [list(values[i : i + size]) for i in range(0, len(values), size)]
 
 
+def _both(first: Predicate | None, second: Predicate | None) -> Predicate | None:
+    """Return the predicate that holds where both hold (None: no restriction)."""
+    if first is None or second is None:
+        return first or second
+    return lambda row: first(row) and second(row)
+
+
 def _in(dimension: str, values: Iterable[int]) -> str:
     return f"{dimension} IN ({', '.join(str(v) for v in values)})"
 
@@ -198,6 +209,7 @@ class _Planner(MovementRules):
         self.planned_groups: dict[str, list[PlannedGroup]] = {}
         self.already: list[PlannedMovement] = []
         self._produced: dict[tuple[str, str], dict[Piece, str] | None] = {}
+        self._row_filters: dict[str, Predicate | None] = {}
         self._pixels: dict[int, dict[int, int]] = {}
         #: regional step -> pixel -> the site running that pixel's group
         self.pixel_site: dict[str, dict[int, str]] = {}
@@ -277,21 +289,26 @@ class _Planner(MovementRules):
         return {"instrument": self.spec.instrument, "skymap": self.spec.skymap, "visit": visit,
                 "exposure": info.exposure, "band": info.band, "tract": tract}
 
-    def pieces(self, info: DatasetTypeInfo, group: PlannedGroup) -> set[Piece] | None:
-        """Return the pieces of ``info`` that ``group`` reads or writes (None: the dataset type moves whole).
+    def pieces(self, info: DatasetTypeInfo, group: PlannedGroup, step: str | None = None) -> set[Piece] | None:
+        """Return the pieces of ``info`` that ``group`` (of ``step``) reads or writes (None: it moves whole).
 
         A piece is the tuple of the dataset type's restriction keys
         (:meth:`DatasetTypeInfo.restriction_keys`): ``(exposure,)``,
         ``(visit,)``, ``(tract,)`` or ``(visit, tract)`` for a visit-and-tract
         type, whose pairs are the group's visits each with the group's tracts
-        it overlaps.
+        it overlaps, as far as ``step``'s rows are kept (:meth:`row_filter`: a
+        query split such as ``band = 'g' OR tract = 101`` keeps some pairs of a
+        visit and not others).
         """
         keys = info.restriction_keys()
         if not keys:
             return None
+        keep = None
         if not group.visits and not group.tracts:  # a global group: everything
             group = PlannedGroup(group.ordinal, group.site, group.data_query, sorted(self.visits),
                                  sorted(self.tract_visits))
+        elif step is not None and len(keys) > 1:
+            keep = self.row_filter(step)
         tracts = set(group.tracts)
         if keys == ("tract",):
             return {(t,) for t in group.tracts}
@@ -303,7 +320,14 @@ class _Planner(MovementRules):
                 return {(self.visits[v].exposure,) for v in group.visits}
             return {(v,) for v in group.visits}
         visit_of = (lambda v: self.visits[v].exposure) if keys[0] == "exposure" else (lambda v: v)
-        return {(visit_of(v), t) for v in group.visits for t in self.visit_tracts[v] if t in tracts}
+        return {(visit_of(v), t) for v in group.visits for t in self.visit_tracts[v]
+                if t in tracts and (keep is None or keep(self.row(v, t)))}
+
+    def row_filter(self, step: str) -> Predicate | None:
+        """Return the predicate a (visit, tract) row of ``step`` must meet: its split's and its upstream inputs'."""
+        if step not in self._row_filters:
+            self._row_filters[step] = _both(self.filters.get(step), self.fed_by_upstream(step))
+        return self._row_filters[step]
 
     def produced(self, producer: str, dataset_type: str) -> dict[Piece, str] | None:
         """Return piece -> the site whose group of ``producer`` writes it (None: a whole dataset type)."""
@@ -312,7 +336,7 @@ class _Planner(MovementRules):
             info = self.dataflow.steps[producer].outputs[dataset_type]
             where: dict[Piece, str] | None = {}
             for group in self.planned_groups[producer]:
-                made = self.pieces(info, group)
+                made = self.pieces(info, group, producer)
                 if made is None:
                     where = None
                     break
@@ -336,6 +360,42 @@ class _Planner(MovementRules):
 
     # -- groups ----------------------------------------------------------------
 
+    def fed_by_upstream(self, step: str) -> Predicate | None:
+        """Return a predicate over a (visit, tract) row: every input of ``step`` made upstream has its piece.
+
+        An input made by an earlier step of the campaign exists only for the pieces that step's groups make
+        (a split there may leave visits, bands or tracts out); a row one of them lacks gives the step nothing
+        to read, so no group of ``step`` covers it. None when no input is made upstream piece by piece.
+        """
+        checks: list[tuple[tuple[str, ...], dict[Piece, str]]] = []
+        for name, info in self.dataflow.steps[step].inputs.items():
+            producer = self.producer_of(name, step)
+            keys = info.restriction_keys()
+            made = self.produced(producer, name) if producer is not None and keys else None
+            if made is not None:
+                checks.append((keys, made))
+        if not checks:
+            return None
+
+        def fed(row: dict[str, Any]) -> bool:
+            return all(self.piece_of(keys, row["visit"], row["tract"]) in made for keys, made in checks)
+
+        return fed
+
+    def piece_of(self, keys: tuple[str, ...], visit: int, tract: int) -> Piece:
+        """Return the piece with restriction ``keys`` of the (visit, tract) pair."""
+        values = []
+        for key in keys:
+            if key == "exposure":
+                values.append(self.visits[visit].exposure)
+            elif key == "visit":
+                values.append(visit)
+            elif key == "tract":
+                values.append(tract)
+            else:
+                values.append(self.visit_pixels(healpix_level_of(key))[visit])  # type: ignore[arg-type]
+        return tuple(values)
+
     def groups(self, step: StepSpec) -> list[PlannedGroup]:
         """Return the groups of ``step``: each with exactly the visits and tracts it processes, none empty."""
         instrument = f"instrument={literal(self.spec.instrument)}"
@@ -347,14 +407,21 @@ class _Planner(MovementRules):
             placement = self.pixel_site[step.name]
             ordered = sorted(placement, key=lambda pixel: (self.sites.index(placement[pixel]), pixel))
             regional = []
-            for ordinal, pixel in enumerate(ordered, start=1):
-                visits, tracts = self.pixel_domain(step.name, {pixel})
-                regional.append(PlannedGroup(ordinal, placement[pixel], instrument, sorted(visits), sorted(tracts),
-                                             pixels={dimension: [pixel]}))
+            fed = self.fed_by_upstream(step.name)
+            for pixel in ordered:
+                visits, _ = self.pixel_domain(step.name, {pixel})
+                if fed is not None:
+                    visits = {v for v in visits if any(fed(self.row(v, t)) for t in self.visit_tracts[v])}
+                if not visits:
+                    continue  # the upstream steps make nothing this pixel's group could read
+                tracts = {t for v in visits for t in self.visit_tracts[v]}
+                regional.append(PlannedGroup(len(regional) + 1, placement[pixel], instrument, sorted(visits),
+                                             sorted(tracts), pixels={dimension: [pixel]}))
             return regional
         skymap = f"skymap={literal(self.spec.skymap)}"
         split = step.split or SplitSpec(by="tract" if level == "tract" else "visit")
-        keep = self.filters.get(step.name)
+        fed = self.fed_by_upstream(step.name)
+        keep = self.row_filter(step.name)
         groups: list[PlannedGroup] = []
 
         def add(site: str, query: str, visits: Iterable[int], tracts: Iterable[int]) -> None:
@@ -394,7 +461,8 @@ class _Planner(MovementRules):
                         visits, kept = visit_slice(owned)
                         add(site, f"{instrument} AND {_in('visit', visits)}", visits, kept)
             elif split.by in VISIT_SPLIT_KINDS:  # visit-level steps only: checked in __init__
-                for chunk in _chunks(self.site_visits(site), split.max_size):
+                fed_visits, _ = visit_slice(self.site_visits(site), fed)
+                for chunk in _chunks(fed_visits, split.max_size):
                     if split.by == "exposure":
                         query = f"{instrument} AND {_in('exposure', [self.visits[v].exposure for v in chunk])}"
                     else:
@@ -405,7 +473,7 @@ class _Planner(MovementRules):
                 if split.by == "values":
                     restrictions = [
                         (f"{split.dimension}={literal(value)}",
-                         compile_split("values", values=(value,), dimension=split.dimension))
+                         _both(compile_split("values", values=(value,), dimension=split.dimension), fed))
                         for value in split.values
                     ]
                 else:

@@ -44,6 +44,8 @@ __all__ = [
     "transfer_datasets",
     "verify_archive",
     "zip_and_ingest",
+    "zip_at",
+    "zipped_datasets",
 ]
 
 SKYMAP_ELEMENTS = ("skymap", "tract", "patch")
@@ -422,6 +424,52 @@ def zip_and_ingest(
     if not result.complete:
         raise TransferError(f"Only {ingested} of {len(refs)} zipped datasets verified at the destination.")
     return result
+
+
+def zipped_datasets(zip_paths: Iterable[str | Path]) -> dict[Any, tuple[str, dict[str, Any]]]:
+    """Return ``{dataset id: (dataset type, data ID)}`` of every dataset the Butler zips ``zip_paths`` hold."""
+    from lsst.daf.butler.datastores.file_datastore.retrieve_artifacts import ZipIndex
+    from lsst.resources import ResourcePath
+
+    found: dict[Any, tuple[str, dict[str, Any]]] = {}
+    for path in zip_paths:
+        index = ZipIndex.from_zip_file(ResourcePath(str(path)))
+        for dataset_id, ref in index.refs.compact_refs.items():
+            found[dataset_id] = (ref.dataset_type_name, dict(ref.data_id))
+    return found
+
+
+def zip_at(
+    root: str | Path | Butler,
+    dataset_types: Iterable[str],
+    collections: Sequence[str],
+    zip_dir: str | Path,
+    *,
+    skip: Iterable[Any] = (),
+) -> list[Path]:
+    """Zip, one zip per RUN, the datasets of ``dataset_types`` a repository holds in ``collections``.
+
+    ``skip`` are dataset ids not to zip (e.g. those a return already zipped). A collection the repository does
+    not have holds nothing. Returns the zip paths (none when nothing is left to zip).
+    """
+    from lsst.daf.butler import MissingCollectionError
+
+    butler = _open(root, writeable=False)
+    skipped = set(skip)
+    by_run: dict[str, dict[Any, DatasetRef]] = {}
+    for collection in collections:
+        try:
+            found = find_refs(butler, dataset_types, [collection])
+        except MissingCollectionError:
+            continue
+        for refs in found.values():
+            for ref in refs:
+                if ref.id not in skipped:
+                    by_run.setdefault(ref.run, {})[ref.id] = ref
+    zip_dir = Path(zip_dir)
+    zip_dir.mkdir(parents=True, exist_ok=True)
+    return [Path(butler.retrieve_artifacts_zip(list(refs.values()), destination=str(zip_dir)).ospath)
+            for _run, refs in sorted(by_run.items())]
 
 
 def _sha256(path: Path) -> str:

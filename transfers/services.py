@@ -66,7 +66,7 @@ def build_request(movement: Movement, *, repos: dict[int, str] | None = None,
             raise TransferBackendError(f"no tape directory for this campaign: {exc}", permanent=True) from None
         archived = list(movement.after_movements.all())
         archive_from = [str(movement_dir(m) / "zips") for m in archived]
-        archive_ids = [{**(m.external_ids or {}), "key": m.key} for m in archived]
+        archive_ids = [{**(m.external_ids or {}), "key": m.key, "kind": m.kind} for m in archived]
     return MovementRequest(
         key=movement.key, kind=movement.kind,
         sources={site.code: repos.get(site.pk, "") for site in sources},

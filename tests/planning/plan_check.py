@@ -19,7 +19,9 @@ from planning.planner import Plan, PlannedGroup
 Piece = tuple[int, ...]
 
 
-def _pieces(info: DatasetTypeInfo, group: PlannedGroup, visit_tracts, exposure_of, all_visits) -> set[Piece] | None:
+def _pieces(info: DatasetTypeInfo, group: PlannedGroup, visit_tracts, exposure_of, all_visits,
+            keep=None) -> set[Piece] | None:
+    """``keep(visit, tract)``: the group's step processes that pair (its split; None: every pair)."""
     keys = info.restriction_keys()
     if not keys:
         return None
@@ -27,13 +29,15 @@ def _pieces(info: DatasetTypeInfo, group: PlannedGroup, visit_tracts, exposure_o
     if not visits and not tracts:  # global
         visits = all_visits
         tracts = sorted({t for v in visits for t in visit_tracts[v]})
+        keep = None
     tract_set = set(tracts)
     as_key = (lambda v: exposure_of[v]) if keys[0] == "exposure" else (lambda v: v)
     if keys == ("tract",):
         return {(t,) for t in tracts}
     if len(keys) == 1:
         return {(as_key(v),) for v in visits}
-    return {(as_key(v), t) for v in visits for t in visit_tracts[v] if t in tract_set}
+    return {(as_key(v), t) for v in visits for t in visit_tracts[v]
+            if t in tract_set and (keep is None or keep(v, t))}
 
 
 def _selected(info: DatasetTypeInfo, pieces: set[Piece], data_ids: dict[str, list[int]]) -> set[Piece]:
@@ -47,12 +51,16 @@ def _selected(info: DatasetTypeInfo, pieces: set[Piece], data_ids: dict[str, lis
 
 
 def check_plan(plan: Plan, dataflow: PipelineDataflow, visit_tracts: dict[int, tuple[int, ...]],
-               exposure_of: dict[int, int], inputs: set[str]) -> list[str]:
+               exposure_of: dict[int, int], inputs: set[str], keep=None) -> list[str]:
     """Return the problems of ``plan`` (empty: every read is local or moved in time, nothing moves in vain).
 
     ``visit_tracts`` maps each planned visit to its planned tracts; ``inputs`` are the dataset types the hub
-    holds before the campaign (inputs and defaults).
+    holds before the campaign (inputs and defaults); ``keep`` maps a step to ``keep(visit, tract)``, the
+    (visit, tract) pairs its split keeps (a visit-and-tract piece of another pair is neither read nor made).
+    Moved pieces are checked one by one: a movement selects, of what its source made, every piece whose
+    values of each key are among its ``data_ids``, and each selected piece must be read at the destination.
     """
+    keep = keep or {}
     problems: list[str] = []
     all_visits = sorted(visit_tracts)
     info_of = {}
@@ -108,24 +116,36 @@ def check_plan(plan: Plan, dataflow: PipelineDataflow, visit_tracts: dict[int, t
             if not group.visits and not group.tracts and step.level != "global":
                 problems.append(f"{step.name} group {group.ordinal} at {group.site} has no data")
             for dataset_type, info in flow.inputs.items():
-                needed = _pieces(info, group, visit_tracts, exposure_of, all_visits)
+                needed = _pieces(info, group, visit_tracts, exposure_of, all_visits, keep.get(step.name))
                 there = held[group.site][dataset_type]
                 if needed is None:
                     if dataset_type in inputs and there is not None:
                         problems.append(f"{step.name}@{group.site}: {dataset_type} (whole) is not there")
                     continue
                 used[(group.site, dataset_type)] |= needed
-                if there is None:
-                    continue
                 if dataset_type in made_by and made_by[dataset_type] is not None:
                     needed = {piece for piece in needed if piece in made_by[dataset_type]}
+                    # A group covers only data its upstream inputs exist for: each of its visits is read.
+                    if info.restriction_keys()[0] in ("exposure", "visit"):
+                        read = {piece[0] for piece in needed}
+                        as_key = (exposure_of if info.restriction_keys()[0] == "exposure"
+                                  else {v: v for v in group.visits})
+                        idle = [v for v in group.visits if as_key[v] not in read]
+                        if idle:
+                            problems.append(f"{step.name}@{group.site} group {group.ordinal}: no {dataset_type} is "
+                                            f"made for visits {idle[:5]}")
+                    elif not needed:
+                        problems.append(f"{step.name}@{group.site} group {group.ordinal}: no {dataset_type} is made "
+                                        "for it")
+                if there is None:
+                    continue
                 missing = needed - there
                 if missing:
                     problems.append(f"{step.name}@{group.site} group {group.ordinal}: {dataset_type} "
                                     f"{sorted(missing)[:5]} neither made there nor moved there before")
         for group in step.groups:
             for dataset_type, info in flow.outputs.items():
-                pieces = _pieces(info, group, visit_tracts, exposure_of, all_visits)
+                pieces = _pieces(info, group, visit_tracts, exposure_of, all_visits, keep.get(step.name))
                 made_sites[dataset_type].add(group.site)
                 if pieces is None:
                     made_by[dataset_type] = None
@@ -154,9 +174,10 @@ def check_plan(plan: Plan, dataflow: PipelineDataflow, visit_tracts: dict[int, t
     return problems
 
 
-def check_returns(plan: Plan, dataflow: PipelineDataflow, visit_tracts, exposure_of, wanted) -> list[str]:
+def check_returns(plan: Plan, dataflow: PipelineDataflow, visit_tracts, exposure_of, wanted, keep=None) -> list[str]:
     """Return what of the ``wanted`` outputs (made anywhere by their last producer) the returns do not bring
     to the hub, and any piece brought twice."""
+    keep = keep or {}
     problems = []
     all_visits = sorted(visit_tracts)
     for dataset_type in wanted:
@@ -166,7 +187,7 @@ def check_returns(plan: Plan, dataflow: PipelineDataflow, visit_tracts, exposure
         info = dataflow.steps[producer.name].outputs[dataset_type]
         made: dict[Piece, str] = {}
         for group in producer.groups:
-            for piece in _pieces(info, group, visit_tracts, exposure_of, all_visits) or ():
+            for piece in _pieces(info, group, visit_tracts, exposure_of, all_visits, keep.get(producer.name)) or ():
                 made.setdefault(piece, group.site)
         brought: list[Piece] = []
         for movement in plan.movements:
@@ -181,4 +202,29 @@ def check_returns(plan: Plan, dataflow: PipelineDataflow, visit_tracts, exposure
                             f"extra {sorted(set(brought) - expected)[:5]}")
         if len(brought) != len(set(brought)):
             problems.append(f"{dataset_type}: some pieces are brought twice")
+    return problems
+
+
+def check_archive(plan: Plan, dataflow: PipelineDataflow, archived) -> list[str]:
+    """Return what keeps an ``archived`` output (made by some step, at any site) from being archived: no archive
+    movement naming it, or the archive not waiting for its producing step or for a movement bringing it to the
+    hub."""
+    made = {name for name in archived if any(name in dataflow.steps[s.name].outputs for s in plan.steps)}
+    archives = [m for m in plan.movements if m.kind == "archive"]
+    if not made:
+        return [f"archive planned with nothing to archive: {[m.key for m in archives]}"] if archives else []
+    if len(archives) != 1:
+        return [f"{len(archives)} archive movements for {sorted(made)}"]
+    (archive,) = archives
+    problems = []
+    if sorted(made) != archive.dataset_types:
+        problems.append(f"the archive holds {archive.dataset_types}, not {sorted(made)}")
+    for name in made:
+        producer = next(s.name for s in reversed(plan.steps) if name in dataflow.steps[s.name].outputs)
+        if producer not in archive.after_steps:
+            problems.append(f"the archive does not wait for {producer}, which makes {name}")
+    for movement in plan.movements:
+        if (movement.kind != "archive" and movement.destination == plan.hub and set(movement.dataset_types) & made
+                and movement.key not in archive.after_movements):
+            problems.append(f"the archive does not wait for {movement.key}, which brings {movement.dataset_types}")
     return problems

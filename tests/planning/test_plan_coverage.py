@@ -7,13 +7,14 @@ import re
 import pytest
 import yaml
 
-from planning.dataflow import MOCK_DRP_PIPELINE, load_dataflow
+from planning.dataflow import MOCK_DRP_PIPELINE, DatasetTypeInfo, StepDataflow, dataflow_from_mapping, load_dataflow
 from planning.inventory import VisitInfo
 from planning.planner import Plan, plan_campaign
+from planning.selection import compile_split
 from planning.spec import SpecError, load_spec
 
 from .conftest import SHARES, SITES, TEMPLATES
-from .plan_check import check_plan, check_returns
+from .plan_check import check_archive, check_plan, check_returns
 
 
 class Inventory:
@@ -49,8 +50,27 @@ def problems_of(plan: Plan, document: dict, dataflow, inventory) -> list[str]:
     inputs |= {name for entry in document.get("defaults", []) for name in entry["dataset_types"]}
     outputs = document.get("outputs", {})
     wanted = list(dict.fromkeys([*outputs.get("return", []), *outputs.get("archive", [])]))
-    return (check_plan(plan, dataflow, visit_tracts, exposure_of, inputs)
-            + check_returns(plan, dataflow, visit_tracts, exposure_of, wanted))
+    keep = split_filters(document, inventory)
+    return (check_plan(plan, dataflow, visit_tracts, exposure_of, inputs, keep)
+            + check_returns(plan, dataflow, visit_tracts, exposure_of, wanted, keep)
+            + check_archive(plan, dataflow, outputs.get("archive", [])))
+
+
+def split_filters(document: dict, inventory) -> dict:
+    """Return step -> keep(visit, tract): the pairs its values/query split keeps, read off the spec."""
+    infos = {info.visit: info for info in inventory.visits()}
+    filters = {}
+    for step in document["steps"]:
+        split = step.get("split") or {}
+        predicate = compile_split(split.get("by", ""), values=tuple(split.get("values", ())),
+                                  dimension=split.get("dimension", "band"), query=split.get("query"))
+        if predicate is not None:
+            def keep(v: int, t: int, predicate=predicate) -> bool:
+                return predicate({"instrument": document["instrument"], "skymap": document["skymap"], "visit": v,
+                                  "exposure": infos[v].exposure, "band": infos[v].band, "tract": t})
+
+            filters[step["name"]] = keep
+    return filters
 
 
 def template(name: str) -> dict:
@@ -186,6 +206,95 @@ def test_an_output_the_hub_already_received_is_not_returned_again(mock_dataflow,
     assert not [m for m in plan.movements if m.kind == "return"]
 
 
+def test_a_group_whose_upstream_inputs_a_split_excluded_is_not_made(mock_dataflow):
+    """step1 makes pvi only for i-band visits: IN2P3 owns no i-band visit, so it gets no step2a/step2d group."""
+    document = template("2x2")
+    step_of(document, "step1")["split"] = {"by": "query", "query": "band = 'i'"}
+    plan = plan_of(document, mock_dataflow, TWO_BY_TWO)
+    assert [(g.site, g.visits) for g in plan.step("step1").groups] == [("SLAC", [3, 4])]
+    assert [(g.site, g.visits) for g in plan.step("step2a").groups] == [("SLAC", [3, 4])]
+    assert [(g.site, g.visits) for g in plan.step("step2d").groups] == [("SLAC", [3, 4])]
+    # IN2P3's tract still has data: the straddling visit 3, made at SLAC; nothing else of it is read there.
+    assert [(g.site, g.visits, g.tracts) for g in plan.step("step2b").groups] == [
+        ("SLAC", [3, 4], [9469]), ("IN2P3", [3], [9948])]
+    assert [(g.site, g.visits) for g in plan.step("step6").groups] == [("SLAC", [3, 4])]
+    exchanged = {m.key: (m.dataset_types, m.data_ids, m.expected_count) for m in plan.movements
+                 if m.destination == "IN2P3" and m.kind == "exchange"}
+    assert exchanged["exchange:SLAC>IN2P3:step2b"] == (["source_table_visit"], {"visit": [3]}, 1)
+    # No return from IN2P3 expects the metrics or diff_src of visits 5 and 6 that no group makes.
+    assert not [m for m in plan.movements if m.kind == "return"]
+    assert problems_of(plan, document, mock_dataflow, TWO_BY_TWO) == []
+
+
+def test_a_tract_whose_visits_all_lack_upstream_inputs_gets_no_group(mock_dataflow):
+    """step2d makes calibrated_pvi only for visits 1 and 2 (tract 9469 only): IN2P3 has nothing to coadd."""
+    document = template("2x2")
+    step_of(document, "step2d")["split"] = {"by": "values", "dimension": "visit", "values": [1, 2]}
+    plan = plan_of(document, mock_dataflow, TWO_BY_TWO)
+    assert [(g.site, g.visits, g.tracts) for g in plan.step("step3").groups] == [("SLAC", [1, 2], [9469])]
+    assert [(g.site, g.tracts) for g in plan.step("step4").groups] == [("SLAC", [9469])]
+    assert not [m for m in plan.movements if m.destination == "IN2P3" and m.before_step in ("step3", "step4")]
+    assert problems_of(plan, document, mock_dataflow, TWO_BY_TWO) == []
+
+
+FORCED_SOURCE_READER = StepDataflow(
+    label="step5", tasks=("consolidateForcedSource",),
+    inputs={"forced_source": DatasetTypeInfo(
+        "forced_source", ("instrument", "visit", "detector", "skymap", "tract"), "StructuredDataDict")},
+    outputs={"forced_source_visit": DatasetTypeInfo("forced_source_visit", ("instrument", "visit"),
+                                                    "StructuredDataDict")},
+    dimensions=("instrument", "visit"))
+
+
+@pytest.fixture(scope="module")
+def reader_dataflow(mock_dataflow):
+    """The mock DRP and step5: per visit, the forced photometry made at each tract owner (visit x tract)."""
+    return dataflow_from_mapping(mock_dataflow.uri, {**mock_dataflow.steps, "step5": FORCED_SOURCE_READER})
+
+
+def with_step5(document: dict, split: dict | None) -> dict:
+    document["stages"][-1]["steps"].append("step5")
+    document["steps"].append({"name": "step5", "memory_mb": 2000, **({"split": split} if split else {})})
+    return document
+
+
+# SLAC owns visits 1 (g) and 2 (r), both straddling IN2P3's tracts 101 and 102; IN2P3 owns visit 3.
+STRADDLING = Inventory([VisitInfo(1, 10, "g", (100, 101, 102)), VisitInfo(2, 20, "r", (100, 101, 102)),
+                        VisitInfo(3, 30, "g", (101,))])
+
+
+def carried(plan: Plan, movement, made_at: str) -> set[tuple[int, int]]:
+    """Return the forced_source (visit, tract) pieces the movement selects of what ``made_at``'s step4 made."""
+    overlaps = {info.visit: info.tracts for info in STRADDLING.visits()}
+    made = {(v, t) for g in plan.step("step4").groups if g.site == made_at
+            for v in g.visits for t in g.tracts if t in overlaps[v]}
+    return {(v, t) for v, t in made if v in movement.data_ids["visit"] and t in movement.data_ids["tract"]}
+
+
+def test_a_visit_x_tract_exchange_carries_exactly_the_pairs_the_receiving_groups_read(reader_dataflow):
+    """step5 keeps (visit 2, tract 102) out: no movement selects it, though visit 2 and tract 102 both move."""
+    document = with_step5(template("2x2"), {"by": "query", "query": "band = 'g' OR tract = 101"})
+    document["tract_map"] = {100: "SLAC", 101: "IN2P3", 102: "IN2P3"}
+    plan = plan_of(document, reader_dataflow, STRADDLING)
+    into_slac = [m for m in plan.movements if m.before_step == "step5" and m.destination == "SLAC"]
+    assert into_slac and all(m.sources == ["IN2P3"] and m.dataset_types == ["forced_source"] for m in into_slac)
+    moved = [carried(plan, m, "IN2P3") for m in into_slac]
+    assert set().union(*moved) == {(1, 101), (1, 102), (2, 101)}
+    assert sum(len(pieces) for pieces in moved) == 3  # no pair twice
+    assert [m.expected_count for m in into_slac] == [len(pieces) for pieces in moved]
+    assert len({m.key for m in plan.movements}) == len(plan.movements)
+    assert problems_of(plan, document, reader_dataflow, STRADDLING) == []
+
+
+def test_a_visit_x_tract_exchange_that_is_a_rectangle_stays_one_movement(reader_dataflow):
+    document = with_step5(template("2x2"), None)
+    document["tract_map"] = {100: "SLAC", 101: "IN2P3", 102: "IN2P3"}
+    plan = plan_of(document, reader_dataflow, STRADDLING)
+    (into_slac,) = [m for m in plan.movements if m.before_step == "step5" and m.destination == "SLAC"]
+    assert into_slac.data_ids == {"tract": [101, 102], "visit": [1, 2]} and into_slac.expected_count == 4
+    assert problems_of(plan, document, reader_dataflow, STRADDLING) == []
+
+
 def test_a_mapped_tract_without_data_is_refused_at_its_path(mock_dataflow):
     document = template("2x2")
     document["tract_map"][777] = "IN2P3"
@@ -208,7 +317,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 BANDS = ("g", "r", "i")
 LEVELS = {"step1": "visit", "step2a": "visit", "step2b": "tract", "step2d": "visit", "step3": "tract",
-          "step4": "tract", "step6": "visit"}
+          "step4": "tract", "step6": "visit", "step5": "visit"}
 PRODUCTS = ("pvi", "visit_summary", "isolated_star_cat", "calibrated_pvi", "deep_coadd", "object_table",
             "forced_source", "diff_src", "metrics")
 
@@ -222,10 +331,10 @@ def surveys_and_specs(draw):
     tracts = draw(st.lists(st.integers(100, 109), min_size=1, max_size=5, unique=True))
     visits = []
     for visit in range(1, draw(st.integers(1, 12)) + 1):
-        overlapped = draw(st.lists(st.sampled_from(tracts + [999]), min_size=1, max_size=2, unique=True))
+        overlapped = draw(st.lists(st.sampled_from(tracts + [999]), min_size=1, max_size=3, unique=True))
         visits.append(VisitInfo(visit, visit * 10, draw(st.sampled_from(BANDS)), tuple(sorted(overlapped))))
     sites = draw(st.lists(st.sampled_from(SITES), min_size=1, max_size=4, unique=True))
-    document = template("2x2")
+    document = with_step5(template("2x2"), None)  # step5 reads forced_source: visit x tract exchanges
     document["hub"] = sites[0]
     document["sites"] = sites
     # Only tracts the inventory has: a tract_map tract without data is refused (tested on its own above).
@@ -257,27 +366,54 @@ def surveys_and_specs(draw):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(surveys_and_specs())
-def test_property_every_group_has_data_every_read_is_there_and_nothing_moves_in_vain(mock_dataflow, case):
+def test_property_every_group_has_data_every_read_is_there_and_nothing_moves_in_vain(reader_dataflow, case):
     inventory, document = case
     try:
-        plan = plan_of(document, mock_dataflow, inventory)
+        plan = plan_of(document, reader_dataflow, inventory)
     except SpecError as exc:  # refused, never planned wrong: only for input that matches no data
         assert all(REFUSALS.search(str(error)) for error in exc.errors), exc.errors
         return
     for step in plan.steps:
         for group in step.groups:
             assert step.level == "global" or (group.visits and group.tracts), (step.name, group)
-    problems = problems_of(plan, document, mock_dataflow, inventory)
+    problems = problems_of(plan, document, reader_dataflow, inventory)
     assert problems == [], (problems, inventory, document["tract_map"], document["hub"],
                             {s["name"]: s.get("split") for s in document["steps"]}, document["outputs"])
     assert len({m.key for m in plan.movements}) == len(plan.movements)
     assert Plan.from_dict(plan.to_dict()) == plan
 
 
-def test_nothing_returned_means_no_archive_movement(mock_dataflow):
-    """A campaign run wholly at the hub returns nothing; the archive zips returns, so none is planned."""
+def test_a_campaign_run_wholly_at_the_hub_still_archives_its_outputs(mock_dataflow):
+    """Nothing returns, yet every metrics and diff_src piece the hub made is archived, after step6."""
     document = template("2x2")
     document["sites"] = ["SLAC"]
     document["tract_map"] = {9469: "SLAC", 9948: "SLAC"}
     plan = plan_of(document, mock_dataflow, TWO_BY_TWO)
-    assert not [m for m in plan.movements if m.kind in ("return", "archive")]
+    assert not [m for m in plan.movements if m.kind == "return"]
+    (archive,) = [m for m in plan.movements if m.kind == "archive"]
+    assert (archive.sources, archive.destination, archive.dataset_types) == (["SLAC"], "SLAC", ["diff_src", "metrics"])
+    assert archive.after_steps == ["step6"] and archive.after_movements == []
+    assert archive.expected_count == 2 * 6  # two dataset types, one piece per visit
+
+
+def test_an_archived_output_the_hub_received_for_its_own_step_is_archived_after_it_arrives(mock_dataflow):
+    """visit_summary reaches SLAC by the fan-in before step2c (not by a return): the archive waits for it."""
+    document = template("2x2")
+    document["outputs"] = {"return": [], "archive": ["visit_summary"]}
+    plan = plan_of(document, mock_dataflow, TWO_BY_TWO)
+    (archive,) = [m for m in plan.movements if m.kind == "archive"]
+    fan_in = [m for m in plan.movements if m.kind == "fan_in" and "visit_summary" in m.dataset_types]
+    assert fan_in and archive.after_movements == [m.key for m in fan_in]
+    assert archive.dataset_types == ["visit_summary"] and archive.expected_count == 6
+    assert archive.sources == ["SLAC", "IN2P3"] and archive.after_steps == ["step2a"]
+
+
+def test_an_archived_output_of_a_global_step_is_archived(mock_dataflow):
+    """fgcm_photo_calib is made once at the hub by step2c: archived with the returned metrics."""
+    document = template("2x2")
+    document["outputs"] = {"return": ["metrics"], "archive": ["fgcm_photo_calib", "metrics"]}
+    plan = plan_of(document, mock_dataflow, TWO_BY_TWO)
+    (archive,) = [m for m in plan.movements if m.kind == "archive"]
+    assert archive.dataset_types == ["fgcm_photo_calib", "metrics"] and archive.after_steps == ["step2c", "step6"]
+    assert archive.expected_count == 6 + 6
+    assert archive.after_movements == [m.key for m in plan.movements if m.kind == "return"]

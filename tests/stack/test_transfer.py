@@ -10,6 +10,8 @@ from stack.transfer import (
     transfer_datasets,
     verify_archive,
     zip_and_ingest,
+    zip_at,
+    zipped_datasets,
 )
 
 pytestmark = pytest.mark.slow
@@ -66,6 +68,18 @@ def test_zip_ingest_and_archive(hub_root, step1_visit1, tmp_path):
     assert verify_archive(tmp_path / "tape") == [archived.entries[0].name]
 
 
+def test_zip_at_zips_what_a_repository_holds_except_what_is_zipped_already(hub_root, step1_visit1, tmp_path):
+    """The archive's part at the hub: datasets no return zipped (here, none at first; then all are skipped)."""
+    zips = zip_at(hub_root, ["pvi", "single_visit_star"], ["msproc/step1/visit1", "no/such/collection"],
+                  tmp_path / "zips")
+    assert len(zips) == 1
+    zipped = zipped_datasets(zips)
+    assert sorted(dataset_type for dataset_type, _ in zipped.values()) == ["pvi"] * 2 + ["single_visit_star"] * 2
+    assert {data_id["visit"] for _, data_id in zipped.values()} == {1}
+    assert zip_at(hub_root, ["pvi", "single_visit_star"], ["msproc/step1/visit1"], tmp_path / "again",
+                  skip=zipped) == []
+
+
 def test_zip_of_nothing_is_a_permanent_error(hub_root, tmp_path):
     site = create_repo(tmp_path / "site")
     with pytest.raises(TransferError) as error:
@@ -84,3 +98,21 @@ def test_it_measures_the_bytes_a_transfer_stored_at_the_destination(hub_root, tm
     refs = [ref for refs in find_refs(site, ["raw"], RAW_RUN, "").values() for ref in refs]
     assert dataset_bytes(site, refs) == result.bytes
     assert dataset_bytes(site, []) == 0
+
+
+def test_the_rucio_archive_zips_at_the_hub_only_the_runs_no_return_carried(hub_root, step1_visit1, tmp_path):
+    """The hub's share of a Rucio archive: its own RUNs of the archived types, zipped; none once returned."""
+    from transfers.backends.base import MovementRequest
+    from transfers.backends.rucio.backend import RucioTransferBackend
+
+    request = MovementRequest(
+        key="archive:SLAC:after-step1", kind="archive", sources={"SLAC": str(hub_root)}, destination="SLAC",
+        destination_repo=str(hub_root), dataset_types=["pvi"], dimensions={"pvi": ["instrument", "visit", "detector"]},
+        collections=["msproc/step1/visit1", "no/such/collection"], data_ids={}, instrument="MockCam",
+        skymap="mock_skymap", work_dir=str(tmp_path / "archive"))
+    backend = RucioTransferBackend()
+    files = backend._hub_files(request, "msproc.archive-hub-share", set())
+    zips = [f for f in files if f.name.endswith(".zip")]
+    assert len(zips) == 1 and zips[0].bytes > 0
+    assert {data_id["visit"] for _, data_id in zipped_datasets([zips[0].path]).values()} == {1}
+    assert backend._hub_files(request, "msproc.archive-hub-share", {"msproc/step1/visit1/job1"}) == []

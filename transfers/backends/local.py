@@ -2,8 +2,10 @@
 
 Data products and defaults move with ``Butler.transfer_from`` (dimension
 records included); returned final outputs are zipped at the source and
-ingested at the hub with ``ingest_zip``; archive movements copy those zips
-to the hub's tape directory with a checksummed manifest.
+ingested at the hub with ``ingest_zip``; archive movements copy those zips,
+and zips made at the hub of the archived outputs no return carried (made at the
+hub, or brought there for one of its steps), to the hub's tape directory with a
+checksummed manifest.
 """
 
 from __future__ import annotations
@@ -89,11 +91,19 @@ class LocalTransferBackend(TransferBackend):
         return {"transferred": transferred, "bytes": moved_bytes, "zips": zips}
 
     def _archive(self, request: MovementRequest) -> dict[str, Any]:
-        from stack.transfer import archive
+        """Archive the returns' zips and, zipped at the hub, every archived dataset no return carried (made
+        at the hub, or brought there for one of its steps)."""
+        import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes must be known to read them)
+
+        from stack.transfer import archive, zip_at, zipped_datasets
 
         zips = sorted({str(p) for directory in request.archive_from for p in Path(directory).rglob("*.zip")})
+        zips += [str(p) for p in zip_at(request.destination_repo, request.dataset_types, request.collections,
+                                        safe_join(request.work_dir, "zips", request.destination, field="site"),
+                                        skip=zipped_datasets(zips))]
         if not zips:
-            raise TransferBackendError("no zip files to archive: the returns made none", permanent=True)
+            raise TransferBackendError("no zip files to archive: the hub holds none of the archived outputs",
+                                       permanent=True)
         result = archive([Path(z) for z in zips], _tape_dir(request))
         return {"transferred": len(result.entries), "bytes": sum(e.size for e in result.entries),
                 "manifest": str(result.manifest_path)}

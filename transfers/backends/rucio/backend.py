@@ -20,7 +20,9 @@ name), ``MSPROC_RUCIO_RSE`` (template, default ``{site}_BUTLER_DISK``),
 ``MSPROC_RUCIO_TAPE_RSE`` (template, default ``{site}_TAPE``).
 
 Archive movements (the returned zips, to tape at the hub) attach the files of
-the return movements' Rucio datasets to one archive dataset and make one rule
+the return movements' Rucio datasets, and zips made at the hub of the archived
+datasets in RUNs no return carried (made at the hub, or brought there for one of
+its steps; registered at the hub's disk RSE), to one archive dataset and make one rule
 to the destination site's tape RSE; "ingest" is then the verification that
 every file has a replica on tape (sizes and Adler-32 checked where the tape
 is readable from here), recorded in a manifest.
@@ -254,32 +256,74 @@ class RucioTransferBackend(TransferBackend):
         """
         from rucio.common.exception import DataIdentifierNotFound, RucioException
 
+        from transfers.backends.rucio.registration import get_chains, register_files
+
         config = self.settings()
-        not_rucio = [str(ids.get("key", "?")) for ids in request.archive_ids if not ids.get("dataset")]
-        if not request.archive_ids or not_rucio:
+        # The returns' zips are archived as Rucio holds them; what reached the hub otherwise (made there, or
+        # brought for one of its steps) is zipped at the hub below.
+        returns = [ids for ids in request.archive_ids if ids.get("kind", "return") == "return"]
+        not_rucio = [str(ids.get("key", "?")) for ids in returns if not ids.get("dataset")]
+        if not_rucio or not (returns or request.dataset_types):
             raise TransferBackendError(
                 f"archive {request.key}: nothing Rucio holds to archive (movements without a Rucio dataset: "
                 f"{', '.join(not_rucio) or 'none given'})", permanent=True)
         dataset, tape_rse = self.dataset(request), config.tape_rse(request.destination)
         client = _client(config)
         names: dict[str, int] = {}
+        returned_runs: set[str] = set()
         try:
-            for ids in request.archive_ids:
+            for ids in returns:
                 scope = ids.get("scope", config.scope)
                 try:
                     names.update((f["name"], int(f.get("bytes") or 0)) for f in client.list_files(scope,
                                                                                                  ids["dataset"]))
+                    returned_runs.update(run for runs in get_chains(client, scope, ids["dataset"]).values()
+                                         for run in runs)
                 except DataIdentifierNotFound:
                     raise TransferBackendError(f"archive {request.key}: Rucio has no dataset {scope}:"
                                                f"{ids['dataset']} (movement {ids.get('key')})",
                                                permanent=True) from None
+            hub_files = self._hub_files(request, dataset, returned_runs)
+            if hub_files:
+                register_files(client, config.scope, config.rse(request.destination), hub_files)
+                names.update((f.name, f.bytes) for f in hub_files)
             if not names:
                 raise TransferBackendError(f"archive {request.key}: the archived datasets hold no file",
                                            permanent=True)
             ids = self._dataset_rule(client, config, dataset, tape_rse, names)
         except RucioException as exc:
             raise _rucio_error(exc) from exc
-        return {**ids, "archives": sorted(str(archived["dataset"]) for archived in request.archive_ids)}
+        return {**ids, "archives": sorted(str(archived["dataset"]) for archived in returns)}
+
+    def _hub_files(self, request: MovementRequest, dataset: str, returned_runs: set[str]) -> list:
+        """Return the files (zipped per RUN) of the archived datasets at the hub that no return carried.
+
+        They are the datasets of the archive's collections (chains of RUNs at the hub) in RUNs no return
+        recorded on its Rucio dataset: made at the hub, or brought there for one of its steps.
+        """
+        if not request.dataset_types or not request.destination_repo:
+            return []
+        import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes must be known to read refs)
+        from lsst.daf.butler import Butler, CollectionType, MissingCollectionError
+
+        from transfers.backends.rucio.ingest import collect_source_files
+
+        hub = Butler.from_config(request.destination_repo)
+        runs: list[str] = []
+        for collection in request.collections:
+            try:
+                kind = hub.registry.getCollectionType(collection)
+            except MissingCollectionError:
+                continue
+            members = hub.registry.getCollectionChain(collection) if kind == CollectionType.CHAINED else [collection]
+            runs += [run for run in members if run not in returned_runs and run not in runs]
+        if not runs:
+            return []
+        try:
+            return collect_source_files(hub, request.destination_repo, request.dataset_types, runs, {},
+                                        stage_name=f"{dataset}/{request.destination}", zip_runs=True)
+        except ValueError as exc:
+            raise TransferBackendError(str(exc), permanent=True) from exc
 
     # -- poll --------------------------------------------------------------------------------------------------
     def poll(self, requests: Sequence[tuple[MovementRequest, dict[str, Any]]]) -> dict[str, TransferProgress]:
