@@ -161,7 +161,7 @@ def largest_bps_yaml(plan) -> tuple[int, int]:
     step, group = max(
         ((step, group) for step in plan.steps for group in step.groups), key=lambda pair: len(pair[1].data_query)
     )
-    site = SiteInfo(group.site, group.site, "EU", group.site, f"/repo/{group.site}")
+    site = SiteInfo(group.site, group.site, "EU", f"/repo/{group.site}")
     text = render_submit_yaml(plan, step, group, site, pipeline_yaml="pipeline.yaml")
     return len(text.encode()), len(group.data_query)
 

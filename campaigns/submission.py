@@ -20,10 +20,11 @@ from django.utils import timezone
 from core import queue
 from core.leases import claimable, new_holder, renewing, takeover_comment
 from core.lifecycle import IllegalTransition, bulk_transition, record_event
-from planning.bps import SiteInfo, queue_for, render_submit_yaml
+from planning.bps import SiteInfo, render_submit_yaml
 from planning.collection_names import group_collection, output_collection, run_collection, step_collection
 from planning.dataflow import DataflowError, resolve_pipeline_uri
 from sites.models import ButlerRepo, Site
+from sites.queues import merge_queue, queue_for
 from sites.services import report_backend_failure
 
 from .backends import BackendError, JobRef, Submission, get_execution_backend
@@ -158,10 +159,9 @@ def submission_for(job: Job, context: SubmitContext | None = None) -> Submission
 
 def site_fields(site: Site, memory_mb: int) -> dict[str, str]:
     """Return what a submission carries about its site: status, PanDA computeSite/computeCloud, and the queue
-    for ``memory_mb`` (the planner's ``queue_for``; "" without a memory request)."""
-    info = SiteInfo(site.code, site.compute_site, site.compute_cloud, site.queue_prefix, "")
+    for ``memory_mb`` (``sites.queues.queue_for``; "" without a memory request)."""
     return {"site_status": site.status, "compute_site": site.compute_site, "compute_cloud": site.compute_cloud,
-            "queue": queue_for(info, memory_mb) if memory_mb > 0 else ""}
+            "queue": queue_for(site.queue_prefix, memory_mb)}
 
 
 def submit_job(job_id: int) -> str | None:
@@ -310,7 +310,7 @@ def render_bps_yaml(job: Job, context: SubmitContext | None = None) -> str:
     group = job.group
     site = group.site
     step = group.step
-    info = SiteInfo(site.code, site.compute_site, site.compute_cloud, site.queue_prefix, context.repo_root(site.pk))
+    info = SiteInfo(site.code, site.compute_site, site.compute_cloud, context.repo_root(site.pk))
     planned_group = PlannedGroup(ordinal=group.ordinal, site=site.code, data_query=group.data_query,
                                  visits=group.data_ids.get("visit", []), tracts=group.data_ids.get("tract", []))
     try:
@@ -323,6 +323,7 @@ def render_bps_yaml(job: Job, context: SubmitContext | None = None) -> str:
                                    outputs=step.outputs, groups=[])
         return render_submit_yaml(plan, planned_step, planned_group, info,
                                   pipeline_yaml=resolve_pipeline_uri(plan.pipeline, pipeline_sources()),
-                                  output_run=job.run_collection)
+                                  output_run=job.run_collection, queue=queue_for(site.queue_prefix, step.memory_mb),
+                                  merge_queue=merge_queue(site.queue_prefix))
     except (KeyError, TypeError, ValueError, DataflowError) as exc:  # informational for local runs: never blocks
         return f"# could not render the BPS YAML: {exc}\n"

@@ -9,11 +9,7 @@ import yaml
 from .collection_names import group_collection
 from .planner import Plan, PlannedGroup, PlannedStep
 
-__all__ = ["MEMORY_TIERS_GB", "SiteInfo", "memory_tier", "queue_for", "render_submit_yaml"]
-
-#: PanDA memory tiers (GB) of the ``{prefix}_Rubin_{N}G`` queues.
-MEMORY_TIERS_GB = (4, 8, 12, 16, 20, 24, 28, 32)
-
+__all__ = ["SiteInfo", "render_submit_yaml"]
 
 @dataclasses.dataclass(frozen=True)
 class SiteInfo:
@@ -22,32 +18,7 @@ class SiteInfo:
     code: str
     compute_site: str
     compute_cloud: str
-    queue_prefix: str
     butler_config: str
-
-
-def memory_tier(memory_mb: int) -> int | None:
-    """Return the smallest memory tier in GB that holds ``memory_mb`` (5000 -> 8), None above 32 GB.
-
-    Raises:
-        ValueError: ``memory_mb`` is not positive.
-    """
-    if memory_mb <= 0:
-        raise ValueError(f"memory_mb must be > 0, got {memory_mb}")
-    for tier in MEMORY_TIERS_GB:
-        if memory_mb <= tier * 1024:
-            return tier
-    return None
-
-
-def queue_for(site: SiteInfo, memory_mb: int) -> str:
-    """Return the PanDA queue of ``site`` for jobs needing ``memory_mb``.
-
-    ``{prefix}_Rubin_{N}G`` for the smallest tier that fits, else
-    ``{prefix}_Rubin_Extra_Himem``.
-    """
-    tier = memory_tier(memory_mb)
-    return f"{site.queue_prefix}_Rubin_Extra_Himem" if tier is None else f"{site.queue_prefix}_Rubin_{tier}G"
 
 
 def render_submit_yaml(
@@ -61,13 +32,17 @@ def render_submit_yaml(
     in_collections: list[str] | None = None,
     final_job: str | None = None,
     output_run: str | None = None,
+    queue: str = "",
+    merge_queue: str = "",
 ) -> str:
     """Return the BPS submit YAML (a string) for one group of a plan.
 
     The output collection is ``{output_prefix}/{segment}/group{ordinal}`` (``collection_names.py``) and
     its RUN ``output_run`` (default ``.../run``; msproc passes the attempt's own run collection, the one its
     pages show); ``inCollection`` defaults to ``{output_prefix}/input``.
-    ``final_job`` is run after the standard aggregation (BPS ``finalJob.command2``).
+    ``final_job`` is run after the standard aggregation (BPS ``finalJob.command2``). ``queue`` and
+    ``merge_queue`` are the site's PanDA queues for the step's memory and for the final job
+    (``sites.queues``; left out when empty).
     ``pipeline_yaml`` should already select the step (``file.yaml#step1``);
     if it has no ``#`` the step label is appended.
 
@@ -93,13 +68,13 @@ def render_submit_yaml(
         "computeSite": site.compute_site,
         "computeCloud": site.compute_cloud,
         "requestMemory": step.memory_mb,
-        "queue": queue_for(site, step.memory_mb),
+        **({"queue": queue} if queue else {}),
         "finalJob": {
             "retryUnlessExit": 2,
             "updateOutputChain": "--update-output-chain",
             "whenSetup": "NEVER",
             "whenRun": "ALWAYS",
-            "queue": f"{site.queue_prefix}_Rubin_Merge",
+            **({"queue": merge_queue} if merge_queue else {}),
             **({"command2": final_job} if final_job else {}),
         },
     }

@@ -16,12 +16,11 @@ from stack.paths import UnsafePath
 
 from . import signals
 from .butler_roots import file_path
-from .choices import DataFacility, QueueKind
+from .choices import DataFacility
 from .models import BackendHealth, ButlerRepo, PandaQueue, Site
+from .queues import queue_definitions
 
 log = logging.getLogger(__name__)
-
-MEMORY_TIERS_GB = (4, 8, 12, 16, 20, 24, 28, 32)
 
 
 @dataclass(frozen=True)
@@ -47,15 +46,8 @@ class SiteDefinition:
         return f"{self.code}_BUTLER_DISK"
 
     def queue_definitions(self) -> list[tuple[str, int | None, str]]:
-        """Return (name, memory_gb, kind) of every PanDA queue of the site."""
-        prefix = self.queue_prefix
-        queues = [(f"{prefix}_Rubin_{gb}G", gb, QueueKind.STANDARD) for gb in MEMORY_TIERS_GB]
-        queues += [
-            (f"{prefix}_Rubin_Merge", None, QueueKind.MERGE),
-            (f"{prefix}_Rubin_Extra_Himem", None, QueueKind.HIMEM),
-            (f"{prefix}_Rubin_Multi", None, QueueKind.MULTICORE),
-        ]
-        return queues
+        """Return (name, memory_gb, kind) of every PanDA queue of the site (``sites.queues``)."""
+        return queue_definitions(self.queue_prefix)
 
 
 DOMAIN_SITES: tuple[SiteDefinition, ...] = (

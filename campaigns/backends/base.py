@@ -47,7 +47,7 @@ class Submission:
     data_id_table: dict[str, list] = field(default_factory=dict)
     dataset_query_constraint: str = ""  # pipetask --dataset-query-constraint ("" = its default; Step.query_constraint)
     # The site as the submission found it: its status (a backend refuses a site that is not online), where
-    # its batch system is (PanDA's computeSite and computeCloud) and the queue for memory_mb (planner's queue_for).
+    # its batch system is (PanDA's computeSite and computeCloud) and the queue for memory_mb (sites.queues.queue_for).
     site_status: str = "online"
     compute_site: str = ""
     compute_cloud: str = ""

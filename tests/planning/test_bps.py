@@ -1,35 +1,22 @@
-"""BPS submit YAML per group and memory tiers."""
+"""BPS submit YAML per group."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from planning.bps import SiteInfo, memory_tier, queue_for, render_submit_yaml
+from planning.bps import SiteInfo, render_submit_yaml
 
 from .test_planner import plan_2x4  # noqa: F401  (module fixture)
 
-IN2P3 = SiteInfo("IN2P3", "CC-IN2P3", "EU", "CC-IN2P3", "/sps/lsst/butler/dp2")
-
-
-@pytest.mark.parametrize(
-    ("memory_mb", "tier"), [(1, 4), (4096, 4), (4097, 8), (5000, 8), (16384, 16), (32768, 32), (32769, None)]
-)
-def test_memory_tier(memory_mb, tier):
-    assert memory_tier(memory_mb) == tier
-
-
-def test_queue_names():
-    assert queue_for(IN2P3, 5000) == "CC-IN2P3_Rubin_8G"
-    assert queue_for(IN2P3, 40000) == "CC-IN2P3_Rubin_Extra_Himem"
-    with pytest.raises(ValueError):
-        memory_tier(0)
+IN2P3 = SiteInfo("IN2P3", "CC-IN2P3", "EU", "/sps/lsst/butler/dp2")
 
 
 def test_it_renders_a_group_for_its_site(plan_2x4):  # noqa: F811
     step = plan_2x4.step("step2d")
     group = next(g for g in step.groups if g.site == "IN2P3")
-    text = render_submit_yaml(plan_2x4, step, group, IN2P3, pipeline_yaml="/pipelines/drp_mock.yaml")
+    text = render_submit_yaml(plan_2x4, step, group, IN2P3, pipeline_yaml="/pipelines/drp_mock.yaml",
+                              queue="CC-IN2P3_Rubin_8G", merge_queue="CC-IN2P3_Rubin_Merge")
     document = yaml.safe_load(text)
     assert document["pipelineYaml"] == "/pipelines/drp_mock.yaml#step2d"
     assert document["campaign"] == "mock-2x4"
@@ -41,6 +28,8 @@ def test_it_renders_a_group_for_its_site(plan_2x4):  # noqa: F811
     assert payload["output"] == f"u/msproc/mock-2x4/step2d/group{group.ordinal}"
     assert payload["outputRun"] == payload["output"] + "/run"
     assert document["finalJob"]["queue"] == "CC-IN2P3_Rubin_Merge"
+    bare = yaml.safe_load(render_submit_yaml(plan_2x4, step, group, IN2P3, pipeline_yaml="x.yaml"))
+    assert "queue" not in bare and "queue" not in bare["finalJob"]  # no queue given: BPS's own default
     slac_group = next(g for g in step.groups if g.site == "SLAC")
     with pytest.raises(ValueError, match="runs at SLAC"):
         render_submit_yaml(plan_2x4, step, slac_group, IN2P3, pipeline_yaml="x.yaml")

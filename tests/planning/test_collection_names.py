@@ -69,7 +69,7 @@ def test_it_plans_the_lsstcam_drp_within_butler_s_limit_without_any_setting(lsst
         step_segment(step.name) for step in plan.steps}  # movements read the steps' CHAINED collections
     step = next(step for step in plan.steps if step.name == "step1a-single-visit-detectors")
     group = step.groups[0]
-    site = SiteInfo(code=group.site, compute_site=group.site, compute_cloud="US", queue_prefix=group.site,
+    site = SiteInfo(code=group.site, compute_site=group.site, compute_cloud="US",
                     butler_config=f"/repo/{group.site}")
     payload = yaml.safe_load(render_submit_yaml(plan, step, group, site, pipeline_yaml="drp.yaml"))["payload"]
     assert payload["output"] == f"u/msproc/dr1-weekly-2026-11-29/step1a/group{group.ordinal}"

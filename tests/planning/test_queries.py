@@ -132,7 +132,7 @@ def _qgraph_argv(tmp_path, query: str, dataflow, inventory) -> tuple[list[str], 
     plan = plan_campaign(spec, inventory, flow)
     step = plan.step("step2a")
     group = step.groups[0]
-    site = SiteInfo(group.site, "SLAC", "US", "SLAC", "/repo/main")
+    site = SiteInfo(group.site, "SLAC", "US", "/repo/main")
     bps_yaml = render_submit_yaml(plan, step, group, site, pipeline_yaml="/pipelines/drp.yaml")
     config = build_submit_config(bps_yaml, workflow_name="w-c1-step2a-g1-a1",
                                  output_run="u/msproc/mock-2x2/step2a/group1/attempt1", submit_dir=tmp_path)
