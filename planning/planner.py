@@ -160,6 +160,7 @@ class _Planner(MovementRules):
         split_errors = [error for step in self.steps if (error := split_level_error(spec, step, self.level[step.name]))]
         if split_errors:
             raise SpecError(split_errors)
+        self._restricted: dict[str, bool] = {}
         self.filters = {
             step.name: compile_split(step.split.by, values=step.split.values, dimension=step.split.dimension,
                                      query=step.split.query, path=spec.step_paths.get(step.name, "steps"))
@@ -370,8 +371,10 @@ class _Planner(MovementRules):
         checks: list[tuple[tuple[str, ...], dict[Piece, str]]] = []
         for name, info in self.dataflow.steps[step].inputs.items():
             producer = self.producer_of(name, step)
+            if producer is None or not self.restricted(producer):
+                continue  # an unrestricted producer makes the piece of every row: nothing to check
             keys = info.restriction_keys()
-            made = self.produced(producer, name) if producer is not None and keys else None
+            made = self.produced(producer, name) if keys else None
             if made is not None:
                 checks.append((keys, made))
         if not checks:
@@ -381,6 +384,16 @@ class _Planner(MovementRules):
             return all(self.piece_of(keys, row["visit"], row["tract"]) in made for keys, made in checks)
 
         return fed
+
+    def restricted(self, step: str) -> bool:
+        """True when ``step``'s groups may leave rows of the data out: its split filters rows (values, query),
+        or a step whose outputs it reads is restricted. An unrestricted step makes the pieces of every row."""
+        if step not in self._restricted:
+            self._restricted[step] = False  # a cycle cannot make a step restricted
+            upstream = (self.producer_of(name, step) for name in self.dataflow.steps[step].inputs)
+            self._restricted[step] = self.filters.get(step) is not None or any(
+                producer is not None and self.restricted(producer) for producer in upstream)
+        return self._restricted[step]
 
     def piece_of(self, keys: tuple[str, ...], visit: int, tract: int) -> Piece:
         """Return the piece with restriction ``keys`` of the (visit, tract) pair."""
