@@ -12,6 +12,7 @@ from planning.spec import SPEC_MAX_BYTES, SpecError, name_error, size_error
 from sites.models import Site
 
 from .models import Campaign, CampaignTemplate
+from .services import build_plan, recurring_name, recurring_spec
 
 DAYS_OF_WEEK = [("1", "Monday"), ("2", "Tuesday"), ("3", "Wednesday"), ("4", "Thursday"), ("5", "Friday"),
                 ("6", "Saturday"), ("0", "Sunday")]
@@ -121,8 +122,6 @@ class RecurringCampaignForm(forms.Form):
 
     def clean(self) -> dict:
         """Refuse a schedule whose runs could not be planned (each run would fail at its time, unseen)."""
-        from .services import build_plan, recurring_name, recurring_spec
-
         data = super().clean()
         template, site = data.get("template"), data.get("site")
         if template is not None and site is not None:

@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from core.leases import LeasedModel
 from core.lifecycle import StatefulModel
+from planning.spec import SpecError, parse_spec
+from transfers.choices import MovementStatus
 
 from .choices import ErrorAction, Scope, Status
 
@@ -37,10 +39,6 @@ class CampaignTemplate(models.Model):
 
     def clean(self) -> None:
         """Check the spec as a campaign spec (structure and limits, not planned) in every form that edits it."""
-        from django.core.exceptions import ValidationError
-
-        from planning.spec import SpecError, parse_spec
-
         try:
             parse_spec(self.spec or "")
         except SpecError as exc:
@@ -589,8 +587,6 @@ class StallThreshold(models.Model):
         return f"{self.kind} {self.status} after {self.after}"
 
     def clean(self) -> None:
-        from transfers.choices import MovementStatus
-
         choices = Status if self.kind == self.Kind.GROUP else MovementStatus
         if self.status not in choices.values:
             raise ValidationError({"status": f"not a {self.kind} state; one of: {', '.join(choices.values)}"})

@@ -21,7 +21,7 @@ from core import queue
 from core.lifecycle import bulk_transition, record_event
 from planning.dataflow import PipelineDataflow, PipelineSources
 from planning.inventory import DataInventory, TableInventory, VisitInfo
-from planning.planner import Plan, PlannedGroup, PlannedMovement, plan_campaign, reassigned_groups
+from planning.planner import Plan, PlannedGroup, PlannedMovement, PlanningError, plan_campaign, reassigned_groups
 from planning.spec import CampaignSpec, FieldError, SpecError, load_spec, name_error
 from sites.choices import RepoStatus
 from sites.models import ButlerRepo, Site
@@ -100,8 +100,6 @@ def build_plan(spec_text: str, *, inventory: DataInventory | None = None,
     known, shares = _site_context()
     spec, dataflow = load_spec(spec_text, known_sites=known, site_shares=shares, name=name,
                                sources=pipeline_sources())
-    from planning.planner import PlanningError
-
     try:
         plan = plan_campaign(spec, inventory or inventory_for(spec), dataflow,
                              collection_max_length=settings.MSPROC_COLLECTION_MAX_LENGTH, **replan)

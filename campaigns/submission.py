@@ -23,6 +23,7 @@ from core.lifecycle import IllegalTransition, bulk_transition, record_event
 from planning.bps import SiteInfo, render_submit_yaml
 from planning.collection_names import group_collection, output_collection, run_collection, step_collection
 from planning.dataflow import DataflowError, resolve_pipeline_uri
+from planning.planner import Plan, PlannedGroup, PlannedStep
 from sites.models import ButlerRepo, Site
 from sites.queues import merge_queue, queue_for
 from sites.services import report_backend_failure
@@ -127,9 +128,6 @@ def data_id_table(group: Group, header: Mapping[str, Any]) -> dict[str, list]:
 
 def submission_for(job: Job, context: SubmitContext | None = None) -> Submission:
     """Return what the backend needs to run ``job`` (paths, collections, query, injected failures)."""
-    from campaigns.services import pipeline_sources
-    from planning.dataflow import resolve_pipeline_uri
-
     context = context or SubmitContext()
     group = job.group
     step = group.step
@@ -304,8 +302,6 @@ def render_bps_yaml(job: Job, context: SubmitContext | None = None) -> str:
 
     Rendered from the plan's header and the step's row (not the whole plan: its group lists are not used).
     """
-    from planning.planner import Plan, PlannedGroup, PlannedStep
-
     context = context or SubmitContext()
     group = job.group
     site = group.site

@@ -16,6 +16,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from core.models import Event
+from core.timing import bucket_for
 from sites.choices import SiteStatus
 from sites.models import Site
 from transfers.choices import MovementStatus
@@ -292,8 +293,6 @@ def job_throughput(campaign: Campaign) -> tuple[Series, list[Series], timedelta]
     The bucket fits the campaign's span (seconds for a campaign of minutes, hours for one of days; see
     ``timing.bucket_for``). One query: accepted jobs' ``finished_at`` grouped by bucket and site.
     """
-    from core.timing import bucket_for
-
     start, end = campaign_span(campaign)
     trunc, width = bucket_for(end - start)
     rows = (

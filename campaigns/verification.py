@@ -29,6 +29,7 @@ from django.conf import settings
 from sites.models import ButlerRepo
 from transfers.choices import MovementKind, MovementStatus
 from transfers.models import Movement
+from transfers.services import movement_dir, tape_dir
 
 from .models import Campaign, Job
 
@@ -231,7 +232,6 @@ def _check_archive(campaign: Campaign, repos: _Repos) -> list[str]:
     every dataset of an archived type the hub holds in this campaign's collections is in a zip on tape."""
     from stack.paths import UnsafePath
     from stack.transfer import verify_archive
-    from transfers.services import tape_dir
 
     movements = list(Movement.objects.filter(campaign=campaign, kind=MovementKind.ARCHIVE).exclude(
         status=MovementStatus.CANCELLED))  # e.g. a re-plan left nothing to return, so nothing to archive
@@ -298,7 +298,6 @@ def _data_id(values: Any) -> tuple[tuple[str, Any], ...]:
 def _rucio_archive_zips(movement: Movement) -> list[Path]:
     """Return the zips on tape that the Rucio archive's manifest lists and that are readable here."""
     from transfers.backends.rucio.backend import ARCHIVE_MANIFEST
-    from transfers.services import movement_dir
 
     manifest_path = movement_dir(movement) / ARCHIVE_MANIFEST
     if not manifest_path.exists():
@@ -312,7 +311,6 @@ def _rucio_archive_zips(movement: Movement) -> list[Path]:
 def _check_rucio_archive(movement: Movement) -> list[str]:
     from transfers.backends.rucio.backend import ARCHIVE_MANIFEST
     from transfers.backends.rucio.registration import adler32
-    from transfers.services import movement_dir
 
     manifest_path = movement_dir(movement) / ARCHIVE_MANIFEST
     if not manifest_path.exists():

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campaigns.choices import Status
+from campaigns.eta import estimate_campaigns
 from campaigns.filtersets import (
     CampaignFilterSet,
     CampaignTemplateFilterSet,
@@ -29,10 +30,14 @@ from campaigns.filtersets import (
     StageFilterSet,
     StepFilterSet,
 )
+from campaigns.liveness import liveness
 from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
+from campaigns.progress import campaign_summary
+from campaigns.services import ReassignError, create_campaign_from_spec, plan_spec, reassign_site_groups
 from core.api.base import ApiViewSet, SpecErrorSerializer, field_errors, with_actions
 from core.api.permissions import RolePermission
 from core.models import Event
+from planning.spec import SpecError
 
 from .serializers import (
     CampaignCreateSerializer,
@@ -133,8 +138,6 @@ class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
     )
     @action(detail=True, methods=["get"])
     def summary(self, request: Request, pk: str | None = None) -> Response:
-        from campaigns.progress import campaign_summary
-
         return Response(campaign_summary(self.get_object().pk))
 
     @extend_schema(
@@ -147,8 +150,6 @@ class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
     )
     @action(detail=True, methods=["get"])
     def eta(self, request: Request, pk: str | None = None) -> Response:
-        from campaigns.eta import estimate_campaigns
-
         campaign = self.get_object()
         return Response(estimate_campaigns([campaign.pk])[campaign.pk].to_dict())
 
@@ -159,9 +160,6 @@ class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
         responses={201: CampaignDetailSerializer, 400: SPEC_ERROR},
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        from campaigns.services import create_campaign_from_spec
-        from planning.spec import SpecError
-
         body = CampaignCreateSerializer(data=request.data)
         if not body.is_valid():
             return spec_error_response(field_errors(body.errors))
@@ -183,9 +181,6 @@ class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
     )
     @action(detail=False, methods=["post"])
     def plan(self, request: Request) -> Response:
-        from campaigns.services import plan_spec
-        from planning.spec import SpecError
-
         body = SpecSerializer(data=request.data)
         if not body.is_valid():
             return spec_error_response(field_errors(body.errors))
@@ -209,8 +204,6 @@ class CampaignViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
     )
     @action(detail=True, methods=["post"])
     def reassign(self, request: Request, pk: str | None = None) -> Response:
-        from campaigns.services import ReassignError, reassign_site_groups
-
         campaign = self.get_object()
         body = ReassignSerializer(data=request.data)
         if not body.is_valid():
@@ -304,6 +297,4 @@ class LivenessView(APIView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
-        from campaigns.liveness import liveness
-
         return Response(liveness().as_dict())

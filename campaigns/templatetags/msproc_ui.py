@@ -7,7 +7,9 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from campaigns.choices import Status
+from campaigns.summaries import human_duration
 from core import permissions
+from core.timing import format_seconds, span
 from sites.choices import RepoStatus, SiteStatus
 from transfers.choices import MovementStatus
 
@@ -76,8 +78,6 @@ def event_subject(event) -> str:
 @register.simple_tag
 def duration(start, end=None) -> str:
     """A duration to the second from ``start`` to ``end`` (to now, marked "so far", while ``end`` is None)."""
-    from core.timing import format_seconds, span
-
     delta = span(start, end)
     if delta is None:
         return mark_safe('<span class="muted">—</span>')
@@ -90,16 +90,12 @@ def duration(start, end=None) -> str:
 @register.filter
 def seconds_h(value) -> str:
     """A number of seconds as a duration to the second ("1h 02m 03s")."""
-    from core.timing import format_seconds
-
     return format_seconds(float(value or 0))
 
 
 @register.filter
 def in_state(changed) -> str:
     """Time since ``changed`` (an object's ``status_changed_at``), to the second."""
-    from core.timing import format_seconds, span
-
     delta = span(changed, None)
     return format_seconds(delta.total_seconds()) if delta is not None else "—"
 
@@ -149,6 +145,4 @@ def action_buttons(context, obj, verbs):
 @register.filter(name="duration")
 def duration_filter(value) -> str:
     """A timedelta for people: "45 s", "30 min", "2 h", "1 d 6 h"."""
-    from campaigns.summaries import human_duration
-
     return human_duration(value) if value is not None else ""

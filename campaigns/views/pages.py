@@ -20,6 +20,7 @@ from core.htmx import ViewerRequiredMixin, is_htmx
 from core.models import Event, object_events
 from core.timing import bucket_name
 from core.views import FilteredListView, verbs_for
+from sites.services import failing_backends, failing_window
 from transfers.models import Movement
 
 
@@ -30,8 +31,6 @@ class HomeView(ViewerRequiredMixin, TemplateView):
     template_name = "campaigns/home.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        from sites.services import failing_backends, failing_window
-
         campaigns = summaries.active_campaigns()
         estimates = estimate_campaigns([campaign.pk for campaign in campaigns])
         for campaign in campaigns:
