@@ -50,17 +50,23 @@ class MovementRules:
             for group in self.planned_groups[step.name]:
                 by_site[group.site].append(group)
             for site, site_groups in by_site.items():
+                # the pieces a site's groups read depend on the dataset type only through its restriction keys
+                read_by_keys: dict[tuple[str, ...], set[Piece] | None] = {}
                 for dataset_type, info in flow.inputs.items():
                     already = delivered[(site, dataset_type)]
                     if already is None:
                         continue  # it arrived whole before
-                    needed: set[Piece] | None = set()
-                    for group in site_groups:
-                        read = self.pieces(info, group, step.name)
-                        if read is None:
-                            needed = None
-                            break
-                        needed |= read
+                    keys = info.restriction_keys()
+                    if keys not in read_by_keys:
+                        union: set[Piece] | None = set()
+                        for group in site_groups:
+                            read = self.pieces(info, group, step.name)
+                            if read is None:
+                                union = None
+                                break
+                            union |= read
+                        read_by_keys[keys] = union
+                    needed = read_by_keys[keys]
                     producer = self.producer_of(dataset_type, step.name)
                     if producer is None:
                         if site == self.hub:

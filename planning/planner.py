@@ -189,8 +189,9 @@ class _Planner(MovementRules):
         self.visit_owner: dict[int, str] = {}
         self.visit_tracts: dict[int, tuple[int, ...]] = {}
         self.tract_visits: dict[int, list[int]] = defaultdict(list)
+        every_tract = known_tracts <= self.tract_owner.keys()  # the shares assign every tract of the inventory
         for info in inventory.visits():
-            planned = tuple(t for t in info.tracts if t in self.tract_owner)
+            planned = info.tracts if every_tract else tuple(t for t in info.tracts if t in self.tract_owner)
             if not planned:
                 continue  # overlaps no planned tract: not part of this campaign
             self.visits[info.visit] = info
@@ -310,7 +311,6 @@ class _Planner(MovementRules):
                                  sorted(self.tract_visits))
         elif step is not None and len(keys) > 1:
             keep = self.row_filter(step)
-        tracts = set(group.tracts)
         if keys == ("tract",):
             return {(t,) for t in group.tracts}
         if len(keys) == 1 and (level := healpix_level_of(keys[0])) is not None:
@@ -321,6 +321,7 @@ class _Planner(MovementRules):
                 return {(self.visits[v].exposure,) for v in group.visits}
             return {(v,) for v in group.visits}
         visit_of = (lambda v: self.visits[v].exposure) if keys[0] == "exposure" else (lambda v: v)
+        tracts = set(group.tracts)
         return {(visit_of(v), t) for v in group.visits for t in self.visit_tracts[v]
                 if t in tracts and (keep is None or keep(self.row(v, t)))}
 
