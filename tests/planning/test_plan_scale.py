@@ -80,3 +80,23 @@ def test_the_compact_assignment_gives_each_site_its_share_of_the_real_tracts(set
     total = sum(tracts.values())
     for code, share in SHARES.items():
         assert abs(tracts[code] - share * total) <= 1, (code, tracts)
+
+
+def test_planning_pauses_the_cyclic_collector_and_restores_it_even_on_an_error(setup):
+    import gc
+
+    from planning.planner import _no_cyclic_gc
+
+    with _no_cyclic_gc():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), _no_cyclic_gc():
+        raise RuntimeError("a planning error")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _no_cyclic_gc():
+            pass
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()
