@@ -82,7 +82,7 @@ def test_the_compact_assignment_gives_each_site_its_share_of_the_real_tracts(set
         assert abs(tracts[code] - share * total) <= 1, (code, tracts)
 
 
-def test_planning_pauses_the_cyclic_collector_and_restores_it_even_on_an_error(setup):
+def test_planning_pauses_the_cyclic_collector_and_restores_it_even_on_an_error():
     import gc
 
     from planning.planner import _no_cyclic_gc
