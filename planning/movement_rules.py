@@ -75,7 +75,8 @@ class MovementRules:
                         missing = None if needed is None else needed - already
                         if missing is not None and not missing:
                             continue
-                        delivered[(site, dataset_type)] = None if missing is None else already | missing
+                        delivered[(site, dataset_type)] = (None if missing is None
+                                                           else already | missing if already else missing)
                         collections = (
                             [c for entry in self.spec.defaults if dataset_type in entry.dataset_types
                              for c in entry.collections]
@@ -102,7 +103,7 @@ class MovementRules:
                         delivered[(site, dataset_type)] = None
                         continue
                     by_source: dict[str, set[Piece]] = defaultdict(set)
-                    for piece in needed - already:
+                    for piece in (needed - already if already else needed):
                         source = made.get(piece)
                         if source is not None and source != site:  # a piece no group makes is not read
                             by_source[source].add(piece)
@@ -110,7 +111,8 @@ class MovementRules:
                         add((kind, source, site, step.name, "products"), dataset_type, info, pieces, producer,
                             collections, kind=kind, source=source, destination=site, before_step=step.name,
                             origin="products")
-                    delivered[(site, dataset_type)] = already | needed
+                    # sets are shared, never changed in place: a first delivery keeps the pieces read
+                    delivered[(site, dataset_type)] = already | needed if already else needed
 
         self._add_returns(add, delivered)
         movements = [movement for entry in entries.values() for movement in self._partition(entry)]

@@ -202,6 +202,7 @@ class _Planner(MovementRules):
             for tract in planned:
                 self.tract_visits[tract].append(info.visit)
         self.exposure_visit = {info.exposure: visit for visit, info in self.visits.items()}
+        self.visit_piece: dict[int, Piece] = {visit: (visit,) for visit in self.visits}
         self._check_split_values()
         self._site_tracts: dict[str, list[int]] = defaultdict(list)
         for tract, owner in self.tract_owner.items():
@@ -212,7 +213,7 @@ class _Planner(MovementRules):
             self._site_visits[self.visit_owner[visit]].append(visit)
         self.planned_groups: dict[str, list[PlannedGroup]] = {}
         self.already: list[PlannedMovement] = []
-        self._produced: dict[tuple[str, str], dict[Piece, str] | None] = {}
+        self._produced: dict[tuple[str, tuple[str, ...]], dict[Piece, str] | None] = {}
         self._row_filters: dict[str, Predicate | None] = {}
         self._pixels: dict[int, dict[int, int]] = {}
         #: regional step -> pixel -> the site running that pixel's group
@@ -321,7 +322,8 @@ class _Planner(MovementRules):
         if len(keys) == 1:
             if keys[0] == "exposure":
                 return {(self.visits[v].exposure,) for v in group.visits}
-            return {(v,) for v in group.visits}
+            visit_piece = self.visit_piece
+            return {visit_piece[v] for v in group.visits}  # one tuple per visit, shared by every set
         visit_of = (lambda v: self.visits[v].exposure) if keys[0] == "exposure" else (lambda v: v)
         tracts = set(group.tracts)
         return {(visit_of(v), t) for v in group.visits for t in self.visit_tracts[v]
@@ -334,10 +336,14 @@ class _Planner(MovementRules):
         return self._row_filters[step]
 
     def produced(self, producer: str, dataset_type: str) -> dict[Piece, str] | None:
-        """Return piece -> the site whose group of ``producer`` writes it (None: a whole dataset type)."""
-        cache_key = (producer, dataset_type)
+        """Return piece -> the site whose group of ``producer`` writes it (None: a whole dataset type).
+
+        Shared (not to be modified) by the producer's outputs with the same restriction keys: their pieces are
+        the same.
+        """
+        info = self.dataflow.steps[producer].outputs[dataset_type]
+        cache_key = (producer, info.restriction_keys())
         if cache_key not in self._produced:
-            info = self.dataflow.steps[producer].outputs[dataset_type]
             where: dict[Piece, str] | None = {}
             for group in self.planned_groups[producer]:
                 made = self.pieces(info, group, producer)
