@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import resource
+import secrets
 import subprocess
 import sys
 import time
@@ -405,7 +406,9 @@ def _bench_database(name: str) -> dict[str, str]:
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    env = {"DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}", "DEBUG": "false", "SECRET_KEY": "bench"}
+    # production settings refuse a weak key (msproc/env.py): a fresh one per run
+    env = {"DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}", "DEBUG": "false",
+           "SECRET_KEY": secrets.token_urlsafe(50)}
     subprocess.run(
         [sys.executable, str(REPO / "manage.py"), "migrate", "-v", "0"], env={**os.environ, **env}, check=True
     )
