@@ -55,17 +55,18 @@ Rules (see ``docs/campaign-spec.md``):
 Every step is linear in the inventory: tract -> visits and piece -> producing
 site indexes, never a scan of all visits per group.
 
-The plan's dataclasses are in :mod:`.plan` and the movement rules in
-:mod:`.movement_rules` (a mixin of the planner); both are re-exported here.
+The plan's dataclasses are in :mod:`.plan`, the movement rules in
+:mod:`.movement_rules` and the regional (healpix) rules in :mod:`.regional_rules`
+(mixins of the planner), re-planning after a lost site in :mod:`.replan`; the
+dataclasses and ``reassigned_groups`` are re-exported here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .assignment import assign_tracts, id_block_tracts
@@ -85,7 +86,9 @@ from .plan import (
     PlanningError,
 )
 from .query import conjoin, literal
-from .regions import RegionError, choose_pixel_site, healpix_level_of, pixel_of
+from .regional_rules import RegionalRules
+from .regions import healpix_level_of
+from .replan import reassigned_groups
 from .selection import Predicate, compile_split
 from .spec import (
     COLLECTION_MAX_LENGTH,
@@ -145,7 +148,7 @@ def _in(dimension: str, values: Iterable[int]) -> str:
     return f"{dimension} IN ({', '.join(str(v) for v in values)})"
 
 
-class _Planner(MovementRules):
+class _Planner(MovementRules, RegionalRules):
     """One planning run; holds the ownership maps and indexes the rules below share."""
 
     def __init__(self, spec: CampaignSpec, inventory: DataInventory, dataflow: PipelineDataflow,
@@ -221,42 +224,6 @@ class _Planner(MovementRules):
         for step in self.steps:
             if self.level[step.name] == "healpix":
                 self.pixel_site[step.name] = self._place_pixels(step.name)
-
-    # -- regional steps ----------------------------------------------------------
-
-    def healpix_dimension(self, step: str) -> str:
-        """Return the ``healpixN`` dimension a regional step is sharded by."""
-        flow = self.dataflow.steps[step]
-        return next(d for d in flow.sharding or () if healpix_level_of(d) is not None)
-
-    def visit_pixels(self, level: int) -> dict[int, int]:
-        """Return visit -> its ``healpix{level}`` pixel (centre), for every planned visit."""
-        if level not in self._pixels:
-            try:
-                self._pixels[level] = {visit: pixel_of(info, level) for visit, info in self.visits.items()}
-            except RegionError as err:
-                raise PlanningError(str(err)) from err
-        return self._pixels[level]
-
-    def pixel_domain(self, step: str, pixels: set[int]) -> tuple[set[int], set[int]]:
-        """Return (visits, tracts) of the pixels ``pixels`` of a regional step."""
-        level = healpix_level_of(self.healpix_dimension(step))
-        visits = {v for v, pixel in self.visit_pixels(level).items() if pixel in pixels}  # type: ignore[arg-type]
-        return visits, {t for v in visits for t in self.visit_tracts[v]}
-
-    def _place_pixels(self, step: str) -> dict[int, str]:
-        level = healpix_level_of(self.healpix_dimension(step))
-        pixels = sorted(set(self.visit_pixels(level).values()))  # type: ignore[arg-type]
-        produced_inputs = [
-            info for name, info in self.dataflow.steps[step].inputs.items() if self.producer_of(name, step) is not None
-        ]
-        placement = {}
-        for pixel in pixels:
-            visits, tracts = self.pixel_domain(step, {pixel})
-            placement[pixel] = choose_pixel_site(
-                produced_inputs, visits, tracts, self.visit_owner, self.tract_owner, self.sites, self.hub
-            )
-        return placement
 
     def _check_split_values(self) -> None:
         """Raise SpecError for split values of a data-ID dimension the campaign's data does not have."""
@@ -623,37 +590,3 @@ def _no_cyclic_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def reassigned_groups(
-    plan: Plan, lost: str, to: str, done: Collection[tuple[str, int]], *, remake: bool
-) -> tuple[dict[str, list[PlannedGroup]], list[tuple[str, PlannedGroup, int]]]:
-    """Return the groups of ``plan`` once the groups of site ``lost`` go to site ``to``.
-
-    A group of ``lost`` not yet done (``done`` holds (step, ordinal) of the
-    accepted ones) moves to ``to`` unchanged. A done group keeps its outputs at
-    ``lost``: with ``remake`` it is replaced by a new group at ``to`` (the next
-    free ordinal of its step) that makes them again, else it stays and its
-    outputs are moved from ``lost`` once it is back. Global groups never move.
-
-    Returns (step -> groups, [(step, new group, ordinal of the group it remakes)]).
-    """
-    result: dict[str, list[PlannedGroup]] = {}
-    remade: list[tuple[str, PlannedGroup, int]] = []
-    for step in plan.steps:
-        groups: list[PlannedGroup] = []
-        next_ordinal = max((group.ordinal for group in step.groups), default=0) + 1
-        for group in step.groups:
-            if group.site != lost or step.level == "global":
-                groups.append(group)
-            elif (step.name, group.ordinal) not in done:
-                groups.append(dataclasses.replace(group, site=to))
-            elif remake:
-                new = dataclasses.replace(group, site=to, ordinal=next_ordinal)
-                next_ordinal += 1
-                groups.append(new)
-                remade.append((step.name, new, group.ordinal))
-            else:
-                groups.append(group)
-        result[step.name] = groups
-    return result, remade
