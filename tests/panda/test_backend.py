@@ -267,7 +267,7 @@ def test_it_waits_for_input_collections_that_are_not_at_the_site_yet(panda, slac
 
 
 def test_input_check_is_skipped_when_the_repository_is_not_reachable_from_here(tmp_path):
-    from campaigns.backends.panda.backend import check_repository
+    from campaigns.backends.panda.workflow import check_repository
 
     check_repository(str(tmp_path / "no-repo"), "u/run", ["u/not/there"], "SLAC")  # no error: PanDA will tell
 
@@ -306,14 +306,14 @@ def test_a_retry_after_an_outage_reuses_the_prepared_workflow(panda, slac, hub_r
 
 
 def test_a_stale_or_broken_prepared_workflow_is_not_reused(tmp_path):
-    from campaigns.backends.panda import backend as panda_backend
+    from campaigns.backends.panda import workflow as panda_workflow
 
-    cache = tmp_path / "campaigns" / "c1-step1-g7-a1" / panda_backend.PREPARED_FILE
+    cache = tmp_path / "campaigns" / "c1-step1-g7-a1" / panda_workflow.PREPARED_FILE
     cache.parent.mkdir(parents=True)
-    panda_backend._save_prepared(cache, "digest-of-another-config", {"stale": True}, object)
-    assert panda_backend._load_prepared(cache, "digest-of-this-config") is None
+    panda_workflow.save_prepared(cache, "digest-of-another-config", {"stale": True}, object)
+    assert panda_workflow.load_prepared(cache, "digest-of-this-config") is None
     cache.write_bytes(b"truncated")
-    assert panda_backend._load_prepared(cache, "digest-of-another-config") is None
+    assert panda_workflow.load_prepared(cache, "digest-of-another-config") is None
 
 
 def test_a_regional_group_s_quanta_reach_bps_as_a_data_id_table(panda, slac, hub_repo, tmp_path):
