@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from lsst.rucio.register.rubin_meta import RubinMeta
 
 from transfers.backends.base import MovementRequest, TransferBackendError
 from transfers.backends.rucio.backend import RucioTransferBackend
@@ -53,6 +54,9 @@ def test_it_registers_once_and_makes_one_rule_to_the_destination_rse(rucio_serve
     kinds = sorted(m["rubin_butler"] for m in metas.values())
     assert kinds == ["dim_file", "raw_file", "raw_file"]
     assert all('"datasetType"' in m["rubin_sidecar"] for m in metas.values() if m["rubin_butler"] == "raw_file")
+    # what lsst-rucio-register writes: a RubinMeta on every file, an empty sidecar on the dimension file
+    dim_files = [RubinMeta.model_validate(m) for m in metas.values() if m["rubin_butler"] == "dim_file"]
+    assert [meta.rubin_sidecar for meta in dim_files] == [""]
     backend.cancel(first)
 
 

@@ -186,7 +186,7 @@ class RucioTransferBackend(TransferBackend):
         dataset = self.dataset(request)
         destination_rse = config.rse(request.destination)
         try:
-            per_site, chains = self._collect(request, dataset)
+            per_site, chains = self._collect(request, dataset, config.scope)
         except ValueError as exc:
             raise TransferBackendError(str(exc), permanent=True) from exc
         except Exception as exc:  # the Butler raises many kinds; all mean this attempt failed
@@ -200,7 +200,8 @@ class RucioTransferBackend(TransferBackend):
         except RucioException as exc:
             raise _rucio_error(exc) from exc
 
-    def _collect(self, request: MovementRequest, dataset: str) -> tuple[dict[str, list], dict[str, set[str]]]:
+    def _collect(self, request: MovementRequest, dataset: str,
+                 scope: str) -> tuple[dict[str, list], dict[str, set[str]]]:
         import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes must be known to read refs)
         from lsst.daf.butler import Butler
 
@@ -214,7 +215,7 @@ class RucioTransferBackend(TransferBackend):
                 continue
             source = Butler.from_config(root)
             per_site[site] = collect_source_files(source, root, request.dataset_types, request.collections,
-                                                  where_for, stage_name=f"{dataset}/{site}",
+                                                  where_for, stage_name=f"{dataset}/{site}", scope=scope,
                                                   zip_runs=request.kind == "return", chains=chains)
         return per_site, chains
 
@@ -283,7 +284,7 @@ class RucioTransferBackend(TransferBackend):
                     raise TransferBackendError(f"archive {request.key}: Rucio has no dataset {scope}:"
                                                f"{ids['dataset']} (movement {ids.get('key')})",
                                                permanent=True) from None
-            hub_files = self._hub_files(request, dataset, returned_runs)
+            hub_files = self._hub_files(request, dataset, returned_runs, config.scope)
             if hub_files:
                 register_files(client, config.scope, config.rse(request.destination), hub_files)
                 names.update((f.name, f.bytes) for f in hub_files)
@@ -295,7 +296,7 @@ class RucioTransferBackend(TransferBackend):
             raise _rucio_error(exc) from exc
         return {**ids, "archives": sorted(str(archived["dataset"]) for archived in returns)}
 
-    def _hub_files(self, request: MovementRequest, dataset: str, returned_runs: set[str]) -> list:
+    def _hub_files(self, request: MovementRequest, dataset: str, returned_runs: set[str], scope: str) -> list:
         """Return the files (zipped per RUN) of the archived datasets at the hub that no return carried.
 
         They are the datasets of the archive's collections (chains of RUNs at the hub) in RUNs no return
@@ -321,7 +322,7 @@ class RucioTransferBackend(TransferBackend):
             return []
         try:
             return collect_source_files(hub, request.destination_repo, request.dataset_types, runs, {},
-                                        stage_name=f"{dataset}/{request.destination}", zip_runs=True)
+                                        stage_name=f"{dataset}/{request.destination}", scope=scope, zip_runs=True)
         except ValueError as exc:
             raise TransferBackendError(str(exc), permanent=True) from exc
 

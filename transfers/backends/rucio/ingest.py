@@ -20,11 +20,8 @@ from urllib.parse import urlparse
 from stack.paths import safe_join
 
 from .registration import (
-    KIND_DATA_PRODUCT,
-    KIND_DIM_FILE,
-    KIND_RAW_FILE,
-    KIND_ZIP_FILE,
-    RubinFile,
+    DataType,
+    RucioDID,
     rubin_file,
     sidecar,
 )
@@ -80,10 +77,11 @@ def collect_source_files(
     where_for: Mapping[str, str],
     *,
     stage_name: str,
+    scope: str,
     zip_runs: bool = False,
     chains: dict[str, set[str]] | None = None,
-) -> list[RubinFile]:
-    """Return the files that carry the matching datasets of ``source`` (a Butler rooted at ``root``).
+) -> list[RucioDID]:
+    """Return the files (`RucioDID` in ``scope``) that carry the matching datasets of ``source`` (a Butler at ``root``).
 
     The first file is the dimension file (YAML export of the records the
     datasets need). With ``zip_runs`` datasets are zipped per RUN collection
@@ -120,7 +118,7 @@ def collect_source_files(
     dim_path = stage / "dimensions.yaml"
     if not dim_path.exists():
         _export_dimensions(source, refs, dim_path)
-    files = [rubin_file(root, dim_path, KIND_DIM_FILE)]
+    files = [rubin_file(root, dim_path, DataType.DIM_FILE, scope=scope)]
     if zip_runs:
         by_run: dict[str, list[Any]] = {}
         for ref in refs:
@@ -131,12 +129,12 @@ def collect_source_files(
             if not existing:
                 run_dir.mkdir(parents=True, exist_ok=True)
                 existing = [Path(source.retrieve_artifacts_zip(run_refs, destination=str(run_dir)).ospath)]
-            files.extend(rubin_file(root, path, KIND_ZIP_FILE) for path in existing)
+            files.extend(rubin_file(root, path, DataType.ZIP_FILE, scope=scope) for path in existing)
         return files
     for ref in refs:
         uri = source.getURI(ref)
-        kind = KIND_RAW_FILE if ref.datasetType.name == "raw" else KIND_DATA_PRODUCT
-        files.append(rubin_file(root, uri.ospath, kind, sidecar(ref)))
+        kind = DataType.RAW_FILE if ref.datasetType.name == "raw" else DataType.DATA_PRODUCT
+        files.append(rubin_file(root, uri.ospath, kind, sidecar(ref), scope=scope))
     return files
 
 
@@ -193,16 +191,16 @@ def ingest_arrived(destination: Any, root: str | Path, files: Sequence[ArrivedFi
     from stack.transfer import prepend_runs
 
     result = IngestResult()
-    for arrived in (f for f in files if f.kind == KIND_DIM_FILE):
+    for arrived in (f for f in files if f.kind == DataType.DIM_FILE):
         destination.import_(filename=_local(arrived.uri), format="yaml")
         result.dimension_files += 1
-    for arrived in (f for f in files if f.kind == KIND_ZIP_FILE):
+    for arrived in (f for f in files if f.kind == DataType.ZIP_FILE):
         path = _local(arrived.uri)
         destination.ingest_zip(path, transfer=_transfer_mode(path, str(root), transfer) or "auto",
                                transfer_dimensions=True, skip_existing=True)
         result.zips += 1
     datasets: dict[str | None, list[Any]] = {}
-    for arrived in (f for f in files if f.kind in (KIND_DATA_PRODUCT, KIND_RAW_FILE)):
+    for arrived in (f for f in files if f.kind in (DataType.DATA_PRODUCT, DataType.RAW_FILE)):
         if not arrived.sidecar:
             raise ValueError(f"{arrived.name} has no rubin_sidecar metadata: cannot ingest it")
         ref = DatasetRef.from_json(json.dumps(arrived.sidecar), universe=destination.dimensions)

@@ -1,13 +1,19 @@
-"""Register Butler datasets in Rucio as lsst-rucio-register does, and manage a movement's rule.
+"""Register Butler datasets in Rucio with lsst-rucio-register's vocabulary, and manage a movement's rule.
 
 Each file is a DID ``scope:name`` whose name is the file's path relative to
 the Butler root (every site names its repository the same, and the RSEs use
 the ``identity`` lfn2pfn algorithm, so a file keeps its relative path at
-every site). DID metadata follows lsst-rucio-register: ``rubin_butler`` is
-the kind (``data_product``, ``raw_file``, ``zip_file``, ``dim_file``) and
-``rubin_sidecar`` the serialized `DatasetRef` (JSON) of a data product or raw.
-Dimension records go in a YAML export (a ``dim_file``) so that the
-destination can import them before the datasets.
+every site). The file record is lsst-rucio-register's `RucioDID` and its
+metadata the package's `RubinMeta`: ``rubin_butler`` is the kind
+(`DataType`: ``data_product``, ``raw_file``, ``zip_file``, ``dim_file``) and
+``rubin_sidecar`` the serialized `DatasetRef` (JSON) of a data product or raw
+(empty for zips and dimension files). Dimension records go in a YAML export
+(a ``dim_file``) so that the destination can import them before the datasets.
+
+What the package lacks and msproc keeps here (docs/rucio.md): a client passed
+in rather than built from the process-wide ``rucio.cfg``, names relative to
+the Butler root, scopes, datasets with the ``rubin_chains`` metadata, rules
+(find, create, reuse), and the Adler-32 of a local file without a Butler.
 
 Everything here is idempotent: existing replicas, metadata, attachments and
 rules are found and reused.
@@ -20,16 +26,17 @@ import json
 import re
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lsst.rucio.register.data_type import DataType
+from lsst.rucio.register.rubin_meta import RubinMeta
+from lsst.rucio.register.rucio_did import RucioDID
+
 __all__ = [
-    "KIND_DATA_PRODUCT",
-    "KIND_DIM_FILE",
-    "KIND_RAW_FILE",
-    "KIND_ZIP_FILE",
-    "RubinFile",
+    "DataType",
+    "RubinMeta",
+    "RucioDID",
     "adler32",
     "attach_files",
     "dataset_name",
@@ -38,35 +45,16 @@ __all__ = [
     "ensure_scope",
     "find_rule",
     "get_chains",
+    "parse_meta",
     "register_files",
+    "rubin_file",
     "set_chains",
+    "sidecar",
 ]
 
-KIND_DATA_PRODUCT = "data_product"
-KIND_RAW_FILE = "raw_file"
-KIND_ZIP_FILE = "zip_file"
-KIND_DIM_FILE = "dim_file"
 RULE_COMMENT = "msproc movement"
 CHAINS_KEY = "rubin_chains"  # dataset metadata: {CHAINED collection at the source: [its runs that move]}
 
-
-@dataclass(frozen=True)
-class RubinFile:
-    """One file to register: its DID name, local path at the source, size, checksum and Butler metadata."""
-
-    name: str
-    path: str
-    bytes: int
-    adler32: str
-    kind: str
-    sidecar: str = ""
-
-    @property
-    def meta(self) -> dict[str, str]:
-        meta = {"rubin_butler": self.kind}
-        if self.sidecar:
-            meta["rubin_sidecar"] = self.sidecar
-        return meta
 
 
 def adler32(path: str | Path) -> str:
@@ -78,9 +66,11 @@ def adler32(path: str | Path) -> str:
     return f"{value & 0xFFFFFFFF:08x}"
 
 
-def rubin_file(root: str | Path, path: str | Path, kind: str, sidecar: str = "") -> RubinFile:
-    """Return the `RubinFile` of ``path``, named by its path relative to the Butler ``root``.
+def rubin_file(root: str | Path, path: str | Path, kind: str, sidecar: str = "", *, scope: str) -> RucioDID:
+    """Return the `RucioDID` of ``path`` in ``scope``, named by its path relative to the Butler ``root``.
 
+    ``kind`` is a `DataType` value and ``sidecar`` the ``rubin_sidecar`` text (a `DatasetRef` as JSON,
+    empty for zips and dimension files); ``pfn`` is the file's ``file://`` URL at the source.
     Raises `ValueError` if the file is not under ``root`` (identity paths need it there).
     """
     root_path, file_path = Path(root).resolve(), Path(path).resolve()
@@ -88,8 +78,8 @@ def rubin_file(root: str | Path, path: str | Path, kind: str, sidecar: str = "")
         name = file_path.relative_to(root_path).as_posix()
     except ValueError:
         raise ValueError(f"{file_path} is outside the Butler root {root_path}") from None
-    return RubinFile(name=name, path=str(file_path), bytes=file_path.stat().st_size, adler32=adler32(file_path),
-                     kind=kind, sidecar=sidecar)
+    return RucioDID(pfn=file_path.as_uri(), bytes=file_path.stat().st_size, adler32=adler32(file_path), name=name,
+                    scope=scope, meta=RubinMeta(rubin_butler=kind, rubin_sidecar=sidecar))
 
 
 def dataset_name(key: str, salt: str = "") -> str:
@@ -119,11 +109,15 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start:start + size]
 
 
-def register_files(client: Any, scope: str, rse: str, files: Sequence[RubinFile], *, chunk: int = 500) -> int:
-    """Register ``files`` as replicas at ``rse`` (new DIDs) and set their Butler metadata.
+def register_files(client: Any, scope: str, rse: str, files: Sequence[RucioDID], *, chunk: int = 500) -> int:
+    """Register ``files`` as replicas at ``rse`` (new DIDs) and set their `RubinMeta` metadata.
 
     Replicas already known at ``rse`` are left alone. Returns how many replicas were added.
+    Raises `ValueError` if a file's scope is not ``scope``.
     """
+    strangers = sorted(f.name for f in files if f.scope != scope)
+    if strangers:
+        raise ValueError(f"files not in scope {scope!r}: {strangers[:5]}")
     if not files:
         return 0
     known: set[str] = set()
@@ -137,7 +131,7 @@ def register_files(client: Any, scope: str, rse: str, files: Sequence[RubinFile]
         client.add_replicas(rse, [{"scope": scope, "name": f.name, "bytes": f.bytes, "adler32": f.adler32}
                                   for f in part])
     for part in _chunks(list(files), chunk):
-        client.set_dids_metadata_bulk([{"scope": scope, "name": f.name, "meta": f.meta} for f in part])
+        client.set_dids_metadata_bulk([{"scope": scope, "name": f.name, "meta": f.meta.model_dump()} for f in part])
     return len(new)
 
 
@@ -215,8 +209,15 @@ def sidecar(ref: Any) -> str:
 
 
 def parse_meta(meta: dict[str, Any]) -> tuple[str, dict | None]:
-    """Return (kind, sidecar dict or None) from a DID's metadata."""
+    """Return (kind, sidecar dict or None) from a DID's metadata (a `RubinMeta` among other keys).
+
+    A DID without ``rubin_butler`` (not registered by msproc or lsst-rucio-register) gives ``("", None)``.
+    Raises `json.JSONDecodeError` for a sidecar that is not JSON.
+    """
+    if not meta.get("rubin_butler"):
+        return "", None
     raw = meta.get("rubin_sidecar")
-    if isinstance(raw, str) and raw:
-        raw = json.loads(raw)
-    return str(meta.get("rubin_butler", "")), raw or None
+    if isinstance(raw, dict):  # a JSON metadata plugin may hand the sidecar back already parsed
+        return str(meta["rubin_butler"]), raw
+    rubin = RubinMeta.model_validate({"rubin_butler": str(meta["rubin_butler"]), "rubin_sidecar": raw or ""})
+    return rubin.rubin_butler, (json.loads(rubin.rubin_sidecar) if rubin.rubin_sidecar else None)
