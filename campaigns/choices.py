@@ -22,21 +22,6 @@ class Status(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
     @classmethod
-    def terminal(cls) -> frozenset[str]:
-        """Statuses nothing leaves on its own."""
-        return frozenset({cls.ACCEPTED, cls.REJECTED, cls.RESCUED})
-
-    @classmethod
-    def active(cls) -> frozenset[str]:
-        """Statuses in which work is in flight."""
-        return frozenset({cls.PREPARED, cls.RUNNING, cls.BLOCKED})
-
-    @classmethod
-    def needs_attention(cls) -> frozenset[str]:
-        """Statuses that wait for an operator."""
-        return frozenset({cls.FAILED, cls.REVIEWABLE, cls.BLOCKED, cls.RESCUABLE})
-
-    @classmethod
     def colour(cls, value: str) -> str:
         """Badge colour of a status."""
         return {

@@ -28,10 +28,10 @@ from django.db.models import Count
 from django.utils import timezone
 
 from .choices import Status
-from .models import Group
+from .models import ACTIVE_STATES, Group
 
 SAMPLE_PER_CAMPAIGN = 2000
-FINISHED = (Status.ACCEPTED, Status.REJECTED)
+FINISHED = Group.final_states()
 
 
 @dataclasses.dataclass
@@ -163,7 +163,7 @@ def _estimate(counts, by_step_site, by_step, overall, spans, now: datetime) -> C
         done = sum(statuses.get(status, 0) for status in FINISHED)
         estimate.total += total
         estimate.done += done
-        estimate.running += sum(statuses.get(status, 0) for status in Status.active())
+        estimate.running += sum(statuses.get(status, 0) for status in ACTIVE_STATES)
         remaining = total - done
         if not remaining:
             continue

@@ -12,7 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.leases import LeasedModel
-from core.lifecycle import StatefulModel
+from core.lifecycle import StatefulModel, in_declared_order, sources_in
 from planning.spec import SpecError, parse_spec
 from transfers.choices import MovementStatus
 
@@ -102,7 +102,7 @@ class Campaign(StatefulModel):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in S.terminal()
+        return self.status in self.final_states()
 
     def start(self, *, actor=None, comment: str = "") -> None:
         """waiting -> running."""
@@ -430,6 +430,20 @@ class Group(StatefulModel):
                          finished_at=timezone.now())
 
 
+JOB_TRANSITIONS = {
+    "start": ({S.PREPARED}, S.RUNNING),
+    "accept": ({S.RUNNING}, S.ACCEPTED),
+    "fail": ({S.PREPARED, S.RUNNING}, S.FAILED),
+    "review": ({S.RUNNING}, S.REVIEWABLE),
+    "block": ({S.RUNNING}, S.BLOCKED),
+    "unblock": ({S.BLOCKED}, S.RUNNING),
+    "supersede": ({S.FAILED, S.REVIEWABLE}, S.RESCUED),
+    "reject": ({S.PREPARED, S.RUNNING, S.BLOCKED, S.FAILED, S.REVIEWABLE}, S.REJECTED),
+}
+# What a backend reports on (running and blocked): the batched poll's filter and its partial indexes' condition.
+JOB_POLLED_STATES = in_declared_order(sources_in(JOB_TRANSITIONS, "block", "unblock"), Status)
+
+
 class Job(LeasedModel, StatefulModel):
     """One submission attempt of a group to an execution backend.
 
@@ -442,16 +456,8 @@ class Job(LeasedModel, StatefulModel):
         prepared|running|blocked|failed|reviewable --reject--> rejected (cancelled or abandoned)
     """
 
-    TRANSITIONS = {
-        "start": ({S.PREPARED}, S.RUNNING),
-        "accept": ({S.RUNNING}, S.ACCEPTED),
-        "fail": ({S.PREPARED, S.RUNNING}, S.FAILED),
-        "review": ({S.RUNNING}, S.REVIEWABLE),
-        "block": ({S.RUNNING}, S.BLOCKED),
-        "unblock": ({S.BLOCKED}, S.RUNNING),
-        "supersede": ({S.FAILED, S.REVIEWABLE}, S.RESCUED),
-        "reject": ({S.PREPARED, S.RUNNING, S.BLOCKED, S.FAILED, S.REVIEWABLE}, S.REJECTED),
-    }
+    TRANSITIONS = JOB_TRANSITIONS
+    POLLED_STATES = JOB_POLLED_STATES
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="jobs", db_index=False)  # (group, attempt)
     attempt = models.PositiveSmallIntegerField()
@@ -483,17 +489,17 @@ class Job(LeasedModel, StatefulModel):
         indexes = [
             models.Index(fields=["status", "backend"]),
             # the batched poll walks running jobs in id order
-            models.Index(fields=["id"], condition=models.Q(status__in=["running", "blocked"]),
+            models.Index(fields=["id"], condition=models.Q(status__in=JOB_POLLED_STATES),
                          name="campaigns_job_polled_idx"),
             # a backend with a change feed: the last poll (max) and the fair sweep (least recently polled first)
             # use campaigns_job_sweep_idx (backend, polled_at NULLS FIRST, id), made by migration 0008 on
             # PostgreSQL only: SQLite has no NULLS FIRST in an index (its sweep sorts the running jobs instead).
             # the jobs a change feed names by an external id (PanDA's request id, see Changes)
             models.Index(KeyTransform("request_id", "external_ids"),
-                         condition=models.Q(status__in=["running", "blocked"]), name="campaigns_job_request_idx"),
+                         condition=models.Q(status__in=JOB_POLLED_STATES), name="campaigns_job_request_idx"),
             # PanDA's settling requests, polled every tick (Changes.flagged_key)
             models.Index(fields=["id"], name="campaigns_job_settling_idx",
-                         condition=models.Q(status__in=["running", "blocked"], external_ids__settling=True)),
+                         condition=models.Q(status__in=JOB_POLLED_STATES, external_ids__settling=True)),
         ]
 
     def __str__(self) -> str:
@@ -534,6 +540,15 @@ class Job(LeasedModel, StatefulModel):
     def reject(self, *, actor=None, comment: str = "") -> None:
         """prepared|running|blocked|failed|reviewable -> rejected."""
         self._transition("reject", actor=actor, comment=comment, finished_at=timezone.now())
+
+
+# State sets the summaries, progress, ETA and API share, derived from the tables above (never written out).
+# Work in flight: the states an attempt is moved on from by msproc or its backend (start, accept, fail, review,
+# block, unblock): prepared, running, blocked. A group with such an attempt is in the same state.
+ACTIVE_STATES = Job.sources_of("start", "accept", "fail", "review", "block", "unblock")
+# Waiting for an operator: what a retry, rescue or force_accept may leave (failed, reviewable, blocked), and
+# a group an operator's rescue made rescuable, until it is prepared again.
+ATTENTION_STATES = Group.sources_of("retry", "rescue", "force_accept") | Group.targets_of("rescue")
 
 
 class Heartbeat(models.Model):

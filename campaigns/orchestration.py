@@ -173,7 +173,7 @@ def _inputs_pending():
     the steps it depends on are accepted, so the second never holds outside a re-plan.
     """
     gating = Movement.objects.filter(before_step=OuterRef("step"), destination=OuterRef("site")).exclude(
-        status__in=M.terminal())
+        status__in=Movement.final_states())
     upstream = Group.objects.filter(site=OuterRef("site"), step__dependents=OuterRef("step")).exclude(
         status__in=Group.final_states())
     return Exists(gating) | Exists(upstream)
@@ -327,7 +327,7 @@ def _sweep(backends: list[str], *conditions: Q):
             .order_by(F("polled_at").asc(nulls_first=True), "pk")[:POLL_SWEEP])
 
 
-_POLLED = sorted(Job.sources_of("block", "unblock"))  # what a backend reports on: running and blocked
+_POLLED = Job.POLLED_STATES  # what a backend reports on: running and blocked
 _POLL_COLUMNS = ("pk", "group_id", "backend", "workflow_name", "external_ids", "submit_dir", "status")
 
 
@@ -594,7 +594,7 @@ def _finish_campaign(campaign_id: int, report: TickReport) -> None:
     steps = Step.objects.filter(campaign_id=campaign_id)
     if steps.exclude(status=S.ACCEPTED).exists():
         return
-    if Movement.objects.filter(campaign_id=campaign_id).exclude(status__in=M.terminal()).exists():
+    if Movement.objects.filter(campaign_id=campaign_id).exclude(status__in=Movement.final_states()).exists():
         return
     campaign = Campaign.objects.only("pk", "name", "status").get(pk=campaign_id)  # not the plan: megabytes
     try:

@@ -18,7 +18,7 @@ from sites.models import Site
 from transfers.models import Movement
 
 from .choices import Status
-from .models import Campaign, Group, Step
+from .models import ACTIVE_STATES, ATTENTION_STATES, Campaign, Group, Step
 
 #: The number of queries ``campaign_summary`` runs, whatever the campaign's size (pinned by tests).
 SUMMARY_QUERIES = 5
@@ -30,8 +30,8 @@ def _counts(by_status: dict[str, int]) -> dict[str, Any]:
         "total": total,
         "by_status": dict(sorted(by_status.items())),
         "accepted": by_status.get(Status.ACCEPTED, 0),
-        "active": sum(by_status.get(status, 0) for status in Status.active()),
-        "attention": sum(by_status.get(status, 0) for status in Status.needs_attention()),
+        "active": sum(by_status.get(status, 0) for status in ACTIVE_STATES),
+        "attention": sum(by_status.get(status, 0) for status in ATTENTION_STATES),
         "percent_accepted": round(100 * by_status.get(Status.ACCEPTED, 0) / total, 1) if total else 0.0,
     }
 

@@ -25,11 +25,10 @@ from planning.planner import Plan, PlannedGroup, PlannedMovement, PlanningError,
 from planning.spec import CampaignSpec, FieldError, SpecError, load_spec, name_error
 from sites.choices import RepoStatus
 from sites.models import ButlerRepo, Site
-from transfers.choices import MovementStatus as M
 from transfers.models import DatasetType, Movement
 
 from .choices import Status
-from .models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
+from .models import ACTIVE_STATES, Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
 
 
 class _Inventory:
@@ -458,14 +457,15 @@ def reassign_site_groups(campaign: Campaign, from_site: Site, to_site: Site, *, 
 
     done = set(Group.objects.filter(campaign=campaign, site=from_site, status="accepted")
                .values_list("step__name", "ordinal"))
-    running = Group.objects.filter(campaign=campaign, site=from_site, status__in=("prepared", "running"))
+    # prepared or running: an attempt at the backend that a reassignment cannot take back
+    running = Group.objects.filter(campaign=campaign, site=from_site, status__in=Group.sources_of("start", "accept"))
     if running.exists():
         raise ReassignError(f"from_site: {running.count()} group(s) of {campaign.name} are still running at "
                             f"{from_site.code}; wait for them to finish or fail, or reject them first")
     groups, remade = reassigned_groups(plan, from_site.code, to_site.code, done, remake=mode == "remake")
     existing = {m.key: m for m in Movement.objects.filter(campaign=campaign).select_related(
         "destination", "before_step").prefetch_related("sources", "dataset_types", "after_steps")}
-    carrying = {M.DONE, M.REGISTERING, M.TRANSFERRING, M.INGESTING}
+    carrying = Movement.sources_of("mark_stuck") | {Movement.target_of("finish")}  # in flight or done
     delivered = [_planned_movement(m, PlannedMovement) for m in existing.values() if m.status in carrying]
 
     tract_map = {tract: (to_site.code if site.code == from_site.code else site.code)
@@ -599,11 +599,11 @@ def load_error_rules() -> list[ErrorRule]:
 
 #: Job states of an attempt still alive at its backend (or about to be submitted): those a reject leaves
 #: that are active.
-LIVE_ATTEMPT_STATES = Job.sources_of("reject") & Status.active()
+LIVE_ATTEMPT_STATES = Job.sources_of("reject") & ACTIVE_STATES
 #: Group verbs that give up on the group's current attempt: those leaving a state with a live attempt.
 ABANDONING_GROUP_VERBS = frozenset(verb for verb in Group.TRANSITIONS
-                                   if Group.sources_of(verb) & Status.active()
-                                   and Group.target_of(verb) not in Status.active())
+                                   if Group.sources_of(verb) & ACTIVE_STATES
+                                   and Group.target_of(verb) not in ACTIVE_STATES)
 
 
 def cancel_live_attempts(groups, *, actor=None, comment: str = "") -> list[int]:

@@ -23,7 +23,7 @@ from transfers.choices import MovementStatus
 from transfers.models import Movement
 
 from .choices import Status
-from .models import Campaign, Group, Job, StallThreshold, Step
+from .models import ACTIVE_STATES, ATTENTION_STATES, Campaign, Group, Job, StallThreshold, Step
 from .services import PENDING_FOR_REASSIGN
 
 # A group or movement that sits in one of these states longer than this is "stalled". Staff change them in the
@@ -70,7 +70,9 @@ GROUP_FAILED = Group.sources_of("rescue")  # failed or reviewable: what a rescue
 MOVEMENT_FAILED = Movement.sources_of("retry")  # failed or stuck: what a retry restarts
 
 # A matrix cell takes the colour of the first of these states present, else of its most numerous state.
-SEVERITY = (Status.FAILED, Status.REVIEWABLE, Status.BLOCKED, Status.RESCUABLE, Status.RUNNING, Status.PREPARED)
+# The worst first: what waits for an operator (failed before the rest), then work in flight, furthest along first.
+SEVERITY = (*sorted(ATTENTION_STATES, key=lambda s: (s != Group.target_of("fail"), Status.values.index(s))),
+            *sorted(ACTIVE_STATES - ATTENTION_STATES, key=Status.values.index, reverse=True))
 
 # Groups waiting to run at their site: not ready yet, or ready.
 PENDING_GROUP = Group.sources_of("make_ready") | {Group.target_of("make_ready")}
@@ -113,7 +115,8 @@ RECENTLY_FINISHED = 10
 
 def recently_finished_campaigns(limit: int = RECENTLY_FINISHED) -> list[Campaign]:
     """Return the ``limit`` campaigns finished last (accepted, failed or rejected), latest first (one query)."""
-    return list(Campaign.objects.filter(status__in=Status.terminal() | {Status.FAILED}, finished_at__isnull=False)
+    finished = Campaign.final_states() | {Campaign.target_of("fail")}
+    return list(Campaign.objects.filter(status__in=finished, finished_at__isnull=False)
                 .select_related("hub").order_by("-finished_at")[:limit])
 
 
@@ -121,7 +124,7 @@ def sites_with_load() -> list[Site]:
     """Return every site with ``running`` (groups in flight there) and ``pending`` (waiting/ready) counts."""
     return list(
         Site.objects.annotate(
-            running=Count("groups", filter=Q(groups__status__in=Status.active())),
+            running=Count("groups", filter=Q(groups__status__in=ACTIVE_STATES)),
             pending=Count("groups", filter=Q(groups__status__in=PENDING_GROUP)),
         )
     )
@@ -149,20 +152,20 @@ def needs_attention(limit: int = ATTENTION_LIMIT, now: datetime | None = None,
     thresholds = thresholds or stall_thresholds()
     groups = (
         Group.objects.filter(Q(status__in=GROUP_FAILED) | _stall_q("group", now, thresholds))
-        .exclude(campaign__status__in=Status.terminal())
+        .exclude(campaign__status__in=Campaign.final_states())
         .select_related("step", "site", "campaign", "error_rule")
         .order_by("-status_changed_at")[:limit]
     )
     movements = (
         Movement.objects.filter(Q(status__in=MOVEMENT_FAILED) | _stall_q("movement", now, thresholds))
-        .exclude(campaign__status__in=Status.terminal())
+        .exclude(campaign__status__in=Campaign.final_states())
         .select_related("destination", "campaign")
         .order_by("-status_changed_at")[:limit]
     )
     # A step without groups waits for an operator (orchestration.NO_GROUPS); its groups cannot show it.
     steps = (
         Step.objects.filter(status=Status.REVIEWABLE, groups__isnull=True)
-        .exclude(campaign__status__in=Status.terminal())
+        .exclude(campaign__status__in=Campaign.final_states())
         .select_related("campaign")
         .order_by("-status_changed_at")[:limit]
     )
@@ -325,7 +328,7 @@ def step_site_counts(step: Step) -> list[dict[str, Any]]:
         .annotate(
             total=Count("id"),
             done=Count("id", filter=Q(status=Status.ACCEPTED)),
-            running=Count("id", filter=Q(status__in=Status.active())),
+            running=Count("id", filter=Q(status__in=ACTIVE_STATES)),
             failed=Count("id", filter=Q(status__in=GROUP_FAILED)),
         )
         .order_by("site__code")
@@ -366,13 +369,13 @@ def error_summary() -> tuple[list[dict[str, Any]], list[str]]:
 
 def site_list_annotations() -> dict[str, Any]:
     """``sites.site_list``: per site, the groups running there and those waiting to run (ready or not yet)."""
-    return {"running": Count("groups", filter=Q(groups__status__in=Status.active())),
+    return {"running": Count("groups", filter=Q(groups__status__in=ACTIVE_STATES)),
             "pending": Count("groups", filter=Q(groups__status__in=PENDING_GROUP))}
 
 
 def site_page(site: Site) -> dict[str, Any]:
     """``sites.site``: the groups running at the site (the latest 100) and how many there are."""
-    running = (Group.objects.filter(site=site, status__in=Status.active())
+    running = (Group.objects.filter(site=site, status__in=ACTIVE_STATES)
                .select_related("campaign", "step", "site", "error_rule").order_by("-status_changed_at"))
     return {"running": running[:100], "running_count": running.count()}
 

@@ -17,11 +17,9 @@ from datetime import datetime
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
-from transfers.choices import MovementStatus
 from transfers.models import Movement
 
 from .charts import time_ticks
-from .choices import Status
 from .models import Campaign, Group
 from .summaries import campaign_span
 
@@ -96,15 +94,15 @@ def campaign_timeline(campaign: Campaign, now: datetime | None = None) -> Timeli
         Group.objects.filter(campaign=campaign, started_at__isnull=False).order_by()
         .values("site__code", "step_id", "step__name", "step__order")
         .annotate(start=Min("started_at"), end=Max("finished_at"), total=Count("pk"),
-                  done=Count("pk", filter=Q(status__in=(Status.ACCEPTED, Status.REJECTED))),
-                  failed=Count("pk", filter=Q(status__in=(Status.FAILED, Status.REVIEWABLE, Status.BLOCKED))))
+                  done=Count("pk", filter=Q(status__in=Group.final_states())),
+                  failed=Count("pk", filter=Q(status__in=Group.sources_of("retry"))))
     )
     movements = (
         Movement.objects.filter(campaign=campaign, started_at__isnull=False).order_by()
         .values("destination__code", "before_step_id", "before_step__name", "before_step__order", "kind")
         .annotate(start=Min("started_at"), end=Max("finished_at"), total=Count("pk"),
-                  done=Count("pk", filter=Q(status__in=(MovementStatus.DONE, MovementStatus.CANCELLED))),
-                  failed=Count("pk", filter=Q(status__in=(MovementStatus.FAILED, MovementStatus.STUCK))),
+                  done=Count("pk", filter=Q(status__in=Movement.final_states())),
+                  failed=Count("pk", filter=Q(status__in=Movement.sources_of("retry"))),
                   moved=Sum("bytes"))
     )
     rows: dict[tuple[str, int, str], Row] = {}

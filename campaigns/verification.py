@@ -27,6 +27,8 @@ from typing import Any
 from django.conf import settings
 
 from sites.models import ButlerRepo
+from transfers.backends.rucio.backend import ARCHIVE_MANIFEST
+from transfers.backends.rucio.registration import adler32
 from transfers.choices import MovementKind, MovementStatus
 from transfers.models import Movement
 from transfers.services import movement_dir, tape_dir
@@ -297,8 +299,6 @@ def _data_id(values: Any) -> tuple[tuple[str, Any], ...]:
 
 def _rucio_archive_zips(movement: Movement) -> list[Path]:
     """Return the zips on tape that the Rucio archive's manifest lists and that are readable here."""
-    from transfers.backends.rucio.backend import ARCHIVE_MANIFEST
-
     manifest_path = movement_dir(movement) / ARCHIVE_MANIFEST
     if not manifest_path.exists():
         return []
@@ -309,9 +309,6 @@ def _rucio_archive_zips(movement: Movement) -> list[Path]:
 
 
 def _check_rucio_archive(movement: Movement) -> list[str]:
-    from transfers.backends.rucio.backend import ARCHIVE_MANIFEST
-    from transfers.backends.rucio.registration import adler32
-
     manifest_path = movement_dir(movement) / ARCHIVE_MANIFEST
     if not manifest_path.exists():
         return [f"archive {movement.key}: no {ARCHIVE_MANIFEST} in {manifest_path.parent}"]

@@ -45,6 +45,24 @@ class IllegalTransition(Exception):
 Transitions = dict[str, tuple[Iterable[str], str]]
 
 
+def sources_in(table: Transitions, *verbs: str) -> frozenset[str]:
+    """Return the states any of ``verbs`` may leave in a transition ``table`` (before its model exists).
+
+    For a model's own table use ``Model.sources_of``; this serves what a model's ``Meta`` needs while the
+    class is being built (partial-index conditions). Raises KeyError for a verb not in ``table``.
+    """
+    return frozenset(state for verb in verbs for state in table[verb][0])
+
+
+def in_declared_order(states: Iterable[str], choices: type[models.TextChoices]) -> list[str]:
+    """Return ``states`` as a list in the declaration order of ``choices`` (stable SQL, stable migrations).
+
+    Raises ValueError for a state ``choices`` does not declare.
+    """
+    order = list(choices.values)
+    return sorted(states, key=order.index)
+
+
 class StatefulModel(models.Model):
     """Abstract base for models with a ``status`` field driven by verb methods.
 
@@ -65,7 +83,7 @@ class StatefulModel(models.Model):
     @classmethod
     def sources_of(cls, *verbs: str) -> frozenset[str]:
         """Return the states any of ``verbs`` may leave. Raises KeyError for a verb not in ``TRANSITIONS``."""
-        return frozenset(state for verb in verbs for state in cls.TRANSITIONS[verb][0])
+        return sources_in(cls.TRANSITIONS, *verbs)
 
     @classmethod
     def target_of(cls, verb: str) -> str:

@@ -35,7 +35,6 @@ from campaigns.choices import Status
 from campaigns.models import Campaign, Group
 from core import queue
 from core.models import Event
-from transfers.choices import MovementStatus
 from transfers.models import Movement
 
 from .choices import ChannelKind, NotificationStatus, Topic
@@ -56,13 +55,18 @@ class NotifyError(Exception):
         self.permanent = permanent
 
 
+# The states an Event's move enters that make it news, from the transition tables.
+_TOPIC_STATES = {
+    ("group", Topic.GROUP_FAILED): Group.targets_of("fail", "review"),  # failed, reviewable
+    ("movement", Topic.MOVEMENT_STUCK): Movement.targets_of("mark_stuck", "fail"),  # stuck, failed
+    ("campaign", Topic.CAMPAIGN_FINISHED): Campaign.targets_of("accept", "fail", "reject"),
+}
+
+
 def _topic_of(model: str, to_status: str) -> str | None:
-    if model == "group" and to_status in (Status.FAILED, Status.REVIEWABLE):
-        return Topic.GROUP_FAILED
-    if model == "movement" and to_status in (MovementStatus.STUCK, MovementStatus.FAILED):
-        return Topic.MOVEMENT_STUCK
-    if model == "campaign" and to_status in (Status.ACCEPTED, Status.FAILED, Status.REJECTED):
-        return Topic.CAMPAIGN_FINISHED
+    for (topic_model, topic), states in _TOPIC_STATES.items():
+        if model == topic_model and to_status in states:
+            return topic
     return None
 
 

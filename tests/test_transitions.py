@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 
 from campaigns import services, summaries
-from campaigns.models import Campaign, Group, Job, Step
+from campaigns.models import ACTIVE_STATES, ATTENTION_STATES, Campaign, Group, Job, Step
 from core import actions, queue
 from core.api.base import with_actions
 from core.diagrams import lifecycles_markdown, stateful_models
@@ -82,6 +82,35 @@ def test_it_derives_the_state_sets_from_the_tables():
     assert Movement.sources_of("start_transferring", "finish") == {"registering", "ingesting"}  # leased states
     assert Job.sources_of("reject") >= services.LIVE_ATTEMPT_STATES
     assert ButlerRepo.target_of("mark_ready") == "ready"
+    assert ACTIVE_STATES == {"prepared", "running", "blocked"}  # what Status.active() wrote out before
+    assert ATTENTION_STATES == {"failed", "reviewable", "blocked", "rescuable"}  # Status.needs_attention()
+    assert Campaign.final_states() == {"accepted", "rejected"}
+    assert Movement.final_states() == {"done", "cancelled"}  # MovementStatus.terminal()
+
+
+def test_notifications_and_the_timeline_take_their_states_from_the_tables():
+    from notifications.services import _topic_of
+
+    assert [_topic_of("group", state) for state in ("failed", "reviewable", "blocked")] == [
+        "group_failed", "group_failed", None]
+    assert [_topic_of("movement", state) for state in ("stuck", "failed", "cancelled")] == [
+        "movement_stuck", "movement_stuck", None]
+    assert {state for state in Campaign.TRANSITIONS["reject"][0] | {"accepted", "rejected"}
+            if _topic_of("campaign", state)} == {"accepted", "failed", "rejected"}
+    assert Group.sources_of("retry") == {"failed", "reviewable", "blocked"}  # the timeline's failed bar
+    assert Movement.sources_of("mark_stuck") == {"registering", "transferring", "ingesting"}  # leases to take
+
+
+def test_the_matrix_colours_a_cell_by_the_worst_state_as_before():
+    assert summaries.SEVERITY == ("failed", "reviewable", "blocked", "rescuable", "running", "prepared")
+
+
+def test_the_polled_jobs_partial_indexes_hold_exactly_the_states_the_poll_filters_on():
+    assert Job.POLLED_STATES == ["running", "blocked"]  # declaration order: the index SQL and migrations stay put
+    conditions = {index.name: index.condition for index in Job._meta.indexes if index.condition is not None}
+    assert set(conditions) == {"campaigns_job_polled_idx", "campaigns_job_request_idx", "campaigns_job_settling_idx"}
+    for condition in conditions.values():
+        assert ("status__in", Job.POLLED_STATES) in condition.children
 
 
 @pytest.mark.django_db

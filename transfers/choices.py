@@ -24,14 +24,6 @@ class MovementStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
     @classmethod
-    def active(cls) -> frozenset[str]:
-        return frozenset({cls.READY, cls.REGISTERING, cls.TRANSFERRING, cls.INGESTING})
-
-    @classmethod
-    def terminal(cls) -> frozenset[str]:
-        return frozenset({cls.DONE, cls.CANCELLED})
-
-    @classmethod
     def colour(cls, value: str) -> str:
         return {
             "planned": "secondary", "ready": "info", "registering": "primary", "transferring": "primary",

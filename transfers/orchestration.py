@@ -51,7 +51,7 @@ def make_ready(campaign_id: int, pending_steps: QuerySet) -> list[int]:
     A movement is ready when none of the steps it carries the outputs of is in ``pending_steps`` (the
     caller's steps that have not finished) and every movement it follows is done or cancelled.
     """
-    pending_moves = Movement.objects.filter(followers=OuterRef("pk")).exclude(status__in=M.terminal())
+    pending_moves = Movement.objects.filter(followers=OuterRef("pk")).exclude(status__in=Movement.final_states())
     ready = Movement.objects.filter(campaign_id=campaign_id, status=M.PLANNED).exclude(
         after_steps__in=pending_steps).exclude(Exists(pending_moves))
     ids = [pk for pk, _ in bulk_transition(ready, "make_ready")]
@@ -77,7 +77,7 @@ def requeue(running_campaigns: QuerySet, on_fault: OnFault | None = None) -> lis
     # Registering and ingesting are held by a worker that renews its lease; one that stopped renewing died.
     movements = list(Movement.objects.filter(
         Q(status=M.READY, status_changed_at__lt=stale, campaign__in=running_campaigns)
-        | (Q(status__in=[M.REGISTERING, M.INGESTING]) & abandoned())
+        | (Q(status__in=Movement.sources_of("start_transferring", "finish")) & abandoned())
     ).order_by(F("polled_at").asc(nulls_first=True), "pk").values_list("pk", flat=True)[:REQUEUE_LIMIT])
     if movements:  # the least recently requeued go first next time
         Movement.objects.filter(pk__in=movements).update(polled_at=timezone.now())

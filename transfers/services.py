@@ -97,7 +97,7 @@ def advance_movement(movement_id: int) -> str | None:
     """
     movement = (Movement.objects.select_related("campaign", "destination").defer("campaign__plan", "campaign__spec")
                 .filter(pk=movement_id).first())
-    if movement is None or movement.status in M.terminal():
+    if movement is None or movement.status in Movement.final_states():
         return getattr(movement, "status", None)
     holder = new_holder()
     if movement.status == M.READY:
@@ -155,7 +155,7 @@ def _take_lease(movement: Movement, holder: str) -> bool:
     Taking over registering or ingesting work (the worker died, or its attempt broke off) leaves an Event
     saying so; a transferring movement is free between polls and is taken without one.
     """
-    if movement.status not in {M.REGISTERING, M.TRANSFERRING, M.INGESTING}:
+    if movement.status not in Movement.sources_of("mark_stuck"):  # registering, transferring, ingesting
         return False
     now = timezone.now()
     with transaction.atomic():
@@ -179,7 +179,7 @@ def retry_movement(movement: Movement, *, actor=None, comment: str = "") -> Move
     IllegalTransition (nothing done) when the movement is neither stuck nor failed, and
     TransferBackendError (movement unchanged) when the backend could not retry.
     """
-    if movement.status not in {M.STUCK, M.FAILED}:
+    if movement.status not in Movement.sources_of("retry"):
         movement.retry(actor=actor, comment=comment)  # raises IllegalTransition with the stored status
     ids = dict(movement.external_ids or {})
     backend = _backend_for(movement)

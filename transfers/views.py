@@ -14,7 +14,6 @@ from core.models import object_events
 from core.views import FilteredListView, verbs_for
 from sites.models import Site
 
-from .choices import MovementStatus
 from .filtersets import MovementFilterSet
 from .models import Movement, Replica
 
@@ -71,7 +70,7 @@ class SitePairView(ViewerRequiredMixin, TemplateView):
 
 def site_page(site: Site) -> dict[str, Any]:
     """``sites.site``: what the site's repositories hold, and the movements on their way to it (the first 100)."""
-    incoming = (Movement.objects.filter(destination=site).exclude(status__in=MovementStatus.terminal())
+    incoming = (Movement.objects.filter(destination=site).exclude(status__in=Movement.final_states())
                 .select_related("campaign", "destination", "before_step").prefetch_related("sources")
                 .order_by("campaign", "id"))
     return {"contents": replica_contents(site), "incoming": incoming[:100]}

@@ -31,7 +31,17 @@ from campaigns.filtersets import (
     StepFilterSet,
 )
 from campaigns.liveness import liveness
-from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
+from campaigns.models import (
+    ACTIVE_STATES,
+    ATTENTION_STATES,
+    Campaign,
+    CampaignTemplate,
+    ErrorRule,
+    Group,
+    Job,
+    Stage,
+    Step,
+)
 from campaigns.progress import campaign_summary
 from campaigns.services import ReassignError, create_campaign_from_spec, plan_spec, reassign_site_groups
 from core.api.base import ApiViewSet, SpecErrorSerializer, field_errors, with_actions
@@ -83,8 +93,8 @@ def group_counts(fk: str) -> dict[str, Coalesce]:
     return {
         "groups_total": count_of(Group, fk),
         "groups_accepted": count_of(Group, fk, Q(status=Status.ACCEPTED)),
-        "groups_active": count_of(Group, fk, Q(status__in=Status.active())),
-        "groups_attention": count_of(Group, fk, Q(status__in=Status.needs_attention())),
+        "groups_active": count_of(Group, fk, Q(status__in=ACTIVE_STATES)),
+        "groups_attention": count_of(Group, fk, Q(status__in=ATTENTION_STATES)),
     }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from sites.models import BackendHealth, ButlerRepo, PandaQueue, Site
+from sites.services import failing_since
 
 
 class RefusesReadOnlyInput(serializers.ModelSerializer):
@@ -104,6 +105,4 @@ class BackendHealthSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_failing(self, obj: BackendHealth) -> bool:
-        from sites.services import failing_since
-
         return obj.last_failure_at >= failing_since()

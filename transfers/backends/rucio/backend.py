@@ -40,6 +40,18 @@ from pathlib import Path
 from typing import Any
 
 from transfers.backends.base import MovementRequest, TransferBackend, TransferBackendError, TransferProgress
+from transfers.backends.rucio.ingest import ArrivedFile, collect_source_files, ingest_arrived
+from transfers.backends.rucio.registration import (
+    adler32,
+    attach_files,
+    dataset_name,
+    ensure_dataset,
+    ensure_rule,
+    get_chains,
+    parse_meta,
+    register_files,
+    set_chains,
+)
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +180,6 @@ class RucioTransferBackend(TransferBackend):
         return RucioSettings.load()
 
     def dataset(self, request: MovementRequest) -> str:
-        from transfers.backends.rucio.registration import dataset_name
-
         return dataset_name(request.key, salt=request.work_dir)
 
     # -- start -------------------------------------------------------------------------------------------------
@@ -205,7 +215,6 @@ class RucioTransferBackend(TransferBackend):
         import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes must be known to read refs)
         from lsst.daf.butler import Butler
 
-        from transfers.backends.rucio.ingest import collect_source_files
 
         where_for = {dataset_type: request.where_for(dataset_type) for dataset_type in request.dataset_types}
         per_site: dict[str, list] = {}
@@ -221,7 +230,6 @@ class RucioTransferBackend(TransferBackend):
 
     def _register_and_rule(self, client: Any, config: RucioSettings, dataset: str, destination_rse: str,
                            per_site: dict[str, list], chains: dict[str, set[str]]) -> dict[str, Any]:
-        from transfers.backends.rucio.registration import register_files
 
         names: dict[str, int] = {}
         for site, files in per_site.items():
@@ -236,8 +244,6 @@ class RucioTransferBackend(TransferBackend):
 
         Returns the external ids ``{"scope", "dataset", "rse", "rule_id", "files", "bytes"}``.
         """
-        from transfers.backends.rucio.registration import attach_files, ensure_dataset, ensure_rule, set_chains
-
         ensure_dataset(client, config.scope, dataset)
         set_chains(client, config.scope, dataset, chains or {})  # before the rule: ingest may start once it is OK
         attach_files(client, config.scope, dataset, names)
@@ -257,7 +263,6 @@ class RucioTransferBackend(TransferBackend):
         """
         from rucio.common.exception import DataIdentifierNotFound, RucioException
 
-        from transfers.backends.rucio.registration import get_chains, register_files
 
         config = self.settings()
         # The returns' zips are archived as Rucio holds them; what reached the hub otherwise (made there, or
@@ -307,7 +312,6 @@ class RucioTransferBackend(TransferBackend):
         import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes must be known to read refs)
         from lsst.daf.butler import Butler, CollectionType, MissingCollectionError
 
-        from transfers.backends.rucio.ingest import collect_source_files
 
         hub = Butler.from_config(request.destination_repo)
         runs: list[str] = []
@@ -396,7 +400,6 @@ class RucioTransferBackend(TransferBackend):
         """
         from rucio.common.exception import RucioException
 
-        from transfers.backends.rucio.registration import get_chains
 
         config = self.settings()
         client = _client(config)
@@ -416,9 +419,6 @@ class RucioTransferBackend(TransferBackend):
         return self.verify(request)
 
     def _arrived(self, client: Any, scope: str, dataset: str, rse: str) -> list:
-        from transfers.backends.rucio.ingest import ArrivedFile
-        from transfers.backends.rucio.registration import parse_meta
-
         uris: dict[str, str] = {}
         for replica in client.list_replicas([{"scope": scope, "name": dataset}], rse_expression=rse,
                                             schemes=["file", "davs", "https", "root", "s3"]):
@@ -445,7 +445,6 @@ class RucioTransferBackend(TransferBackend):
         import lsst.pipe.base.tests.mocks  # noqa: F401  (mock storage classes must be known to ingest)
         from lsst.daf.butler import Butler
 
-        from transfers.backends.rucio.ingest import ingest_arrived
 
         destination = Butler.from_config(request.destination_repo, writeable=True)
         result = ingest_arrived(destination, request.destination_repo, files, transfer=transfer, chains=chains)
@@ -482,7 +481,6 @@ class RucioTransferBackend(TransferBackend):
         """
         from rucio.common.exception import RucioException
 
-        from transfers.backends.rucio.registration import adler32
 
         config = config or self.settings()
         client = client or _client(config)
