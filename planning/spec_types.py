@@ -117,6 +117,8 @@ class CampaignSpec:
     output_prefix: str
     #: How shares become tracts per site (:data:`planning.assignment.ASSIGNMENTS`).
     tract_assignment: str = "compact"
+    #: Which site processes a visit whose tracts several sites own (:data:`planning.assignment.VISIT_ASSIGNMENTS`).
+    visit_assignment: str = "most_tracts"
     #: Where the output prefix comes from: ``output_prefix``, or ``name`` when it is the default.
     output_prefix_path: str = dataclasses.field(default="output_prefix", compare=False, repr=False)
     #: step name -> its path in the document (``steps[3]``), for error messages.
