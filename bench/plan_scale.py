@@ -24,7 +24,11 @@ in wall and CPU seconds with the process's peak RSS after each phase:
 It then prints, per site, what it must receive and send (data IDs and
 dataset types per movement kind), the exchange volume of both tract
 assignments beside the geometric floor, the largest rendered BPS submit
-YAML, and whether time and memory grow near-linearly with the input.
+YAML, and whether time and memory grow near-linearly with the input. At
+every scale it also prints the exchange and the visits each site owns
+(against its share) under the other visit assignments (:data:`VARIANTS`:
+the old ``lowest_tract`` rule, ``hub_first``), planned after the timed
+phases, one plan at a time.
 Targets (docs/benchmarks.md): full scale planned in <= 10 s and <= 1 GB peak
 RSS, persisted in <= 30 s, re-planned in <= 10 s.
 """
@@ -56,7 +60,8 @@ PIPELINE_SPECS = {
 }
 
 
-def spec_text(pipeline: str, name: str, assignment: str = "compact", tract_map: dict | None = None) -> str:
+def spec_text(pipeline: str, name: str, assignment: str = "compact", tract_map: dict | None = None,
+              visits: str | None = None) -> str:
     import yaml
 
     template = REPO / "planning" / "templates" / PIPELINE_SPECS[pipeline]
@@ -70,6 +75,8 @@ def spec_text(pipeline: str, name: str, assignment: str = "compact", tract_map: 
         instrument="LSSTCam",
         skymap="lsst_cells_v1",
     )
+    if visits is not None:
+        document["visit_assignment"] = visits
     if tract_map is not None:
         document["tract_map"] = tract_map
         document["sites"] = sorted(set(tract_map.values()) | {document["hub"]})
@@ -115,20 +122,35 @@ def inventory_path(scale: float) -> Path:
 
 
 def exchange(plan) -> dict[str, dict]:
-    """Return per site: pieces and distinct visits it receives by exchange, and what it owns."""
+    """Return per site: pieces (of them, tract-only pieces) and distinct visits it receives by exchange,
+    and the visits it owns."""
     out: dict[str, dict] = {}
     owned = {site.code: len(site.visits) for site in plan.sites}
     for site in plan.sites:
-        pieces = 0
+        pieces = tract_pieces = 0
         visits: set[int] = set()
         for movement in plan.movements:
             if movement.kind != "exchange" or movement.destination != site.code:
                 continue
             pieces += movement.expected_count or 0
+            if not ({"visit", "exposure"} & movement.data_ids.keys()):
+                tract_pieces += movement.expected_count or 0
             visits.update(movement.data_ids.get("visit", ()))
             visits.update(movement.data_ids.get("exposure", ()))
-        out[site.code] = {"pieces": pieces, "visits": len(visits), "own_visits": owned[site.code]}
+        out[site.code] = {"pieces": pieces, "tract_pieces": tract_pieces, "visits": len(visits),
+                          "own_visits": owned[site.code]}
     return out
+
+
+#: (tract assignment, visit assignment) of the plans whose exchange is compared; the first two are the
+#: timed plans (the default visit rule), the others are planned after the timed phases, one at a time.
+VARIANTS = {
+    "compact": ("compact", None),
+    "id_blocks": ("id_blocks", None),
+    "id_blocks/lowest_tract": ("id_blocks", "lowest_tract"),
+    "compact/lowest_tract": ("compact", "lowest_tract"),
+    "compact/hub_first": ("compact", "hub_first"),
+}
 
 
 def per_site(plan) -> dict[str, dict]:
@@ -204,12 +226,19 @@ def run_one(scale: float, pipeline: str, persist: bool) -> dict:
         "phases": clock.figures,
         "sites": sites,
         "exchange": {"compact": exchange(plan), "id_blocks": exchange(blocks)},
+        "default_visit_assignment": spec.visit_assignment,
         "owners": {
             "compact": {str(t): site.code for site in plan.sites for t in site.tracts},
             "id_blocks": {str(t): site.code for site in blocks.sites for t in site.tracts},
         },
         "bps_yaml": largest_bps_yaml(plan),
     }
+    del plan, blocks
+    for variant, (tracts, visits) in VARIANTS.items():
+        if variant not in result["exchange"]:
+            variant_spec, _ = load_spec(spec_text(pipeline, name, tracts, visits=visits), known_sites=SITES,
+                                        dataflow=dataflow)
+            result["exchange"][variant] = exchange(plan_campaign(variant_spec, inventory, dataflow))
     if persist:
         result["phases"].update(persist_plan(spec_text(pipeline, name), inventory))
     return result
@@ -305,6 +334,8 @@ def print_exchange(result: dict) -> bool:
         rule: geometric_floor(result["owners"][rule], result["scale"], result["visits"])
         for rule in ("compact", "id_blocks")
     }
+    default = result.get("default_visit_assignment", "?")
+    print(f"  (compact, id_blocks: with the default visit_assignment, {default})")
     ok = True
     print(f"  {'site':6} {'own visits':>10} {'id_blocks':>22} {'compact':>22} {'ratio':>6} {'floor (compact)':>16}")
     for code in SITES:
@@ -318,6 +349,29 @@ def print_exchange(result: dict) -> bool:
         )
     print(f"  target: compact <= half of id_blocks at every site: {'met' if ok else 'NOT met'}")
     return ok
+
+
+def print_variants(result: dict) -> None:
+    """Print, per (tract, visit) assignment, the pieces each site receives and the visits it owns."""
+    variants = [name for name in VARIANTS if name in result["exchange"]]
+    total_share = sum(SHARES.values())
+    print(f"\n== exchange by visit assignment at scale {result['scale']:g}: pieces received (of them tract"
+          " pieces) / visits owned (deviation from the site's share)")
+    print(f"  {'site':6}" + "".join(f" {name:>34}" for name in variants))
+    for code in [*SITES, "total"]:
+        row = f"  {code:6}"
+        for name in variants:
+            figures = result["exchange"][name]
+            if code == "total":
+                pieces = sum(f["pieces"] for f in figures.values())
+                tract = sum(f["tract_pieces"] for f in figures.values())
+                row += f" {pieces:>9} ({tract:>5}) {'':18}"
+                continue
+            entry = figures[code]
+            owned = sum(f["own_visits"] for f in figures.values())
+            deviation = 100 * (entry["own_visits"] / owned - SHARES[code] / total_share) if owned else 0.0
+            row += f" {entry['pieces']:>9} ({entry['tract_pieces']:>5}) {entry['own_visits']:>8} ({deviation:+5.1f}%)"
+        print(row)
 
 
 def growth(results: list[dict], phase: str) -> list[str]:
@@ -373,6 +427,8 @@ def main() -> int:
             ok &= print_exchange(result)
             size, query = result["bps_yaml"]
             print(f"\n== largest BPS submit YAML at scale {result['scale']:g}: {size} bytes (data query {query} chars)")
+    for result in results:
+        print_variants(result)
     print("\n== growth (CPU time against visit-tract overlaps)")
     for pipeline in args.pipelines:
         mine = [r for r in results if r["pipeline"] == pipeline]

@@ -18,18 +18,38 @@ Two rules, both deterministic and O(t log t) in the number of tracts ``t``:
 Tract counts per site follow the shares by largest-remainder apportionment
 (ties to the site listed first) in both rules, so both honour the shares
 exactly the same way.
+
+Which site processes a visit (its visit-level steps) follows from the tracts'
+owners by one of :data:`VISIT_ASSIGNMENTS` (:func:`visit_owner`). A visit whose
+planned tracts belong to several sites is a boundary visit: every other of
+those sites receives its visit-level products, whichever owns it, so the rule
+decides who receives, not how much moves in all. ``most_tracts`` (the default)
+gives it to the site owning most of the tracts it overlaps, the site holding
+most of its footprint: each side of a boundary owns the visits lying mostly on
+its side, and the visits a site owns follow its share of the sky.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["ASSIGNMENTS", "apportion_counts", "assign_tracts", "compact_tracts", "id_block_tracts"]
+__all__ = [
+    "ASSIGNMENTS",
+    "VISIT_ASSIGNMENTS",
+    "apportion_counts",
+    "assign_tracts",
+    "compact_tracts",
+    "id_block_tracts",
+    "visit_owner",
+]
 
 #: The assignment rules a spec may name (``tract_assignment``).
 ASSIGNMENTS = ("compact", "id_blocks")
+
+#: The visit ownership rules a spec may name (``visit_assignment``), the default first.
+VISIT_ASSIGNMENTS = ("most_tracts", "lowest_tract", "hub_first")
 
 
 def assign_tracts(
@@ -145,3 +165,50 @@ def _bisect(
     order = np.lexsort((tracts[members], projection))
     _bisect(members[order[:left_count]], points, tracts, sites[:cut], sizes, owner, index_of)
     _bisect(members[order[left_count:]], points, tracts, sites[cut:], sizes, owner, index_of)
+
+
+def visit_owner(tracts: Sequence[int], tract_owner: Mapping[int, str], rule: str = "most_tracts",
+                hub: str | None = None) -> tuple[str, int]:
+    """Return (the site that processes a visit, its anchor tract) by ``rule``.
+
+    Args:
+        tracts: the planned tracts the visit overlaps, sorted, at least one.
+        tract_owner: tract -> site, holding every tract of ``tracts``.
+        rule: one of :data:`VISIT_ASSIGNMENTS`:
+
+            * ``most_tracts``: the site owning the most of ``tracts``; a tie
+              goes to the tied site owning the lowest tract id of ``tracts``.
+            * ``lowest_tract``: the owner of ``tracts[0]``.
+            * ``hub_first``: ``hub`` when it owns one of ``tracts``, else as
+              ``most_tracts``.
+        hub: the campaign's hub (``hub_first`` only).
+
+    The anchor tract is the lowest of ``tracts`` the returned site owns (a
+    visit-level step split by tract groups a site's visits by it). O(len(tracts)).
+
+    Raises:
+        ValueError: an unknown ``rule``; IndexError: ``tracts`` is empty.
+    """
+    first = tract_owner[tracts[0]]
+    if rule == "lowest_tract":
+        return first, tracts[0]
+    if rule not in VISIT_ASSIGNMENTS:
+        raise ValueError(f"unknown visit assignment {rule!r}: one of {', '.join(VISIT_ASSIGNMENTS)}")
+    for tract in tracts:
+        if tract_owner[tract] != first:
+            break
+    else:
+        return first, tracts[0]  # most visits: every tract at one site
+    anchors: dict[str, int] = {}  # site -> its lowest tract, in the order of those tracts
+    counts: dict[str, int] = {}
+    for tract in tracts:
+        site = tract_owner[tract]
+        if site in counts:
+            counts[site] += 1
+        else:
+            counts[site] = 1
+            anchors[site] = tract
+    if rule == "hub_first" and hub in counts:
+        return hub, anchors[hub]  # type: ignore[index]
+    best = max(counts, key=counts.__getitem__)  # the first of the tied: the one with the lowest tract
+    return best, anchors[best]

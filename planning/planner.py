@@ -11,9 +11,12 @@ Rules (see ``docs/campaign-spec.md``):
   ``tract_assignment`` rule of :mod:`~planning.assignment`:
   compact sky regions when the inventory knows the tracts' centres, else
   contiguous blocks of the sorted ids in site order).
-* A visit is processed by the site owning the lowest-numbered of the
-  planned tracts it overlaps; another site whose tracts it overlaps gets its
-  visit-level products by a movement.
+* A visit is processed by one of the sites owning the planned tracts it
+  overlaps, by the spec's ``visit_assignment`` rule
+  (:func:`~planning.assignment.visit_owner`): by default the site owning the
+  most of them (ties: the one owning the lowest tract id), so each side of a
+  boundary between sites owns the visits lying mostly on its side. Every other
+  site whose tracts it overlaps gets its visit-level products by a movement.
 * Step level (:func:`~planning.spec.step_level`): a step whose
   tasks have a ``tract`` dimension runs per tract at the tract owners; one
   with ``visit``/``exposure`` runs per visit at the visit owners; a global
@@ -69,7 +72,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from .assignment import assign_tracts, id_block_tracts
+from .assignment import assign_tracts, id_block_tracts, visit_owner
 from .collection_names import segment_clashes
 from .dataflow import DatasetTypeInfo, PipelineDataflow
 from .inventory import DataInventory, VisitInfo, inventory_arrays
@@ -195,13 +198,14 @@ class _Planner(MovementRules, RegionalRules):
         self.visit_tracts: dict[int, tuple[int, ...]] = {}
         self.tract_visits: dict[int, list[int]] = defaultdict(list)
         every_tract = known_tracts <= self.tract_owner.keys()  # the shares assign every tract of the inventory
+        owner, tract_owner, rule, hub = visit_owner, self.tract_owner, spec.visit_assignment, spec.hub
         for info in inventory.visits():
             planned = info.tracts if every_tract else tuple(t for t in info.tracts if t in self.tract_owner)
             if not planned:
                 continue  # overlaps no planned tract: not part of this campaign
             self.visits[info.visit] = info
             self.visit_tracts[info.visit] = planned
-            self.visit_owner[info.visit] = self.tract_owner[planned[0]]
+            self.visit_owner[info.visit] = owner(planned, tract_owner, rule, hub)[0]
             for tract in planned:
                 self.tract_visits[tract].append(info.visit)
         self.exposure_visit = {info.exposure: visit for visit, info in self.visits.items()}
@@ -255,6 +259,11 @@ class _Planner(MovementRules, RegionalRules):
 
     def site_visits(self, site: str) -> list[int]:
         return self._site_visits.get(site, [])
+
+    def anchor_tract(self, visit: int) -> int:
+        """Return the lowest of ``visit``'s planned tracts that its owner owns (its tract in a split by tract)."""
+        owner = self.visit_owner[visit]
+        return next(t for t in self.visit_tracts[visit] if self.tract_owner[t] == owner)
 
     def row(self, visit: int, tract: int) -> dict[str, Any]:
         info = self.visits[visit]
@@ -446,7 +455,7 @@ class _Planner(MovementRules, RegionalRules):
                         visits, kept = tract_slice(chunk)
                         add(site, f"{skymap} AND {_in('tract', kept)}", visits, kept)
                     else:
-                        owned = sorted(v for t in chunk for v in self.tract_visits[t] if self.visit_tracts[v][0] == t)
+                        owned = sorted(v for t in chunk for v in self.tract_visits[t] if self.anchor_tract(v) == t)
                         visits, kept = visit_slice(owned)
                         add(site, f"{instrument} AND {_in('visit', visits)}", visits, kept)
             elif split.by in VISIT_SPLIT_KINDS:  # visit-level steps only: checked in __init__

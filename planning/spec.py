@@ -31,7 +31,7 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from .assignment import ASSIGNMENTS
+from .assignment import ASSIGNMENTS, VISIT_ASSIGNMENTS
 from .dataflow import (
     DataflowError,
     PipelineDataflow,
@@ -207,6 +207,7 @@ def _join(path: str, key: str) -> str:
 _TOP_KEYS = (
     "name", "pipeline", "hub", "instrument", "skymap", "sites", "tract_map",
     "stages", "steps", "inputs", "defaults", "outputs", "output_prefix", "tract_assignment",
+    "visit_assignment",
 )  # fmt: skip
 _STEP_KEYS = ("name", "scope", "split", "memory_mb", "depends_on")
 _SPLIT_KEYS = ("by", "max_size", "values", "dimension", "query")
@@ -344,6 +345,13 @@ def _parse_document(
             check.add("tract_assignment", f"must be one of {', '.join(ASSIGNMENTS)}, got {value!r}"[:300])
         else:
             tract_assignment = value
+    visit_assignment = VISIT_ASSIGNMENTS[0]
+    if "visit_assignment" in top:
+        value = top["visit_assignment"]
+        if value not in VISIT_ASSIGNMENTS:
+            check.add("visit_assignment", f"must be one of {', '.join(VISIT_ASSIGNMENTS)}, got {value!r}"[:300])
+        else:
+            visit_assignment = value
 
     if name is None or pipeline is None or hub is None:
         return None
@@ -362,6 +370,7 @@ def _parse_document(
         outputs=outputs,
         output_prefix=output_prefix,
         tract_assignment=tract_assignment,
+        visit_assignment=visit_assignment,
         output_prefix_path=prefix_path,
         step_paths=step_paths,
         stage_paths=stage_paths,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from .assignment import VISIT_ASSIGNMENTS
+
 SHARE_TOLERANCE = 1e-6
 SPLIT_KINDS = ("tract", "visit", "exposure", "values", "query")
 #: Split kinds that cut a step's visits into runs: only for visit-level steps.
@@ -117,6 +119,8 @@ class CampaignSpec:
     output_prefix: str
     #: How shares become tracts per site (:data:`planning.assignment.ASSIGNMENTS`).
     tract_assignment: str = "compact"
+    #: Which site processes a visit whose tracts several sites own (:data:`planning.assignment.VISIT_ASSIGNMENTS`).
+    visit_assignment: str = VISIT_ASSIGNMENTS[0]
     #: Where the output prefix comes from: ``output_prefix``, or ``name`` when it is the default.
     output_prefix_path: str = dataclasses.field(default="output_prefix", compare=False, repr=False)
     #: step name -> its path in the document (``steps[3]``), for error messages.

@@ -258,7 +258,8 @@ def with_step5(document: dict, split: dict | None) -> dict:
     return document
 
 
-# SLAC owns visits 1 (g) and 2 (r), both straddling IN2P3's tracts 101 and 102; IN2P3 owns visit 3.
+# With visit_assignment lowest_tract, SLAC owns visits 1 (g) and 2 (r), both straddling IN2P3's tracts 101 and
+# 102; IN2P3 owns visit 3. (By the default most_tracts IN2P3 would own them all and nothing would reach SLAC.)
 STRADDLING = Inventory([VisitInfo(1, 10, "g", (100, 101, 102)), VisitInfo(2, 20, "r", (100, 101, 102)),
                         VisitInfo(3, 30, "g", (101,))])
 
@@ -275,6 +276,7 @@ def test_a_visit_x_tract_exchange_carries_exactly_the_pairs_the_receiving_groups
     """step5 keeps (visit 2, tract 102) out: no movement selects it, though visit 2 and tract 102 both move."""
     document = with_step5(template("2x2"), {"by": "query", "query": "band = 'g' OR tract = 101"})
     document["tract_map"] = {100: "SLAC", 101: "IN2P3", 102: "IN2P3"}
+    document["visit_assignment"] = "lowest_tract"
     plan = plan_of(document, reader_dataflow, STRADDLING)
     into_slac = [m for m in plan.movements if m.before_step == "step5" and m.destination == "SLAC"]
     assert into_slac and all(m.sources == ["IN2P3"] and m.dataset_types == ["forced_source"] for m in into_slac)
@@ -289,6 +291,7 @@ def test_a_visit_x_tract_exchange_carries_exactly_the_pairs_the_receiving_groups
 def test_a_visit_x_tract_exchange_that_is_a_rectangle_stays_one_movement(reader_dataflow):
     document = with_step5(template("2x2"), None)
     document["tract_map"] = {100: "SLAC", 101: "IN2P3", 102: "IN2P3"}
+    document["visit_assignment"] = "lowest_tract"
     plan = plan_of(document, reader_dataflow, STRADDLING)
     (into_slac,) = [m for m in plan.movements if m.before_step == "step5" and m.destination == "SLAC"]
     assert into_slac.data_ids == {"tract": [101, 102], "visit": [1, 2]} and into_slac.expected_count == 4

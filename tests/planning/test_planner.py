@@ -35,7 +35,7 @@ def test_it_assigns_tracts_and_visits(plan_2x4):
     sites = {site.code: site for site in plan_2x4.sites}
     assert sites["SLAC"].tracts == [9469, 9470]
     assert sites["RAL"].tracts == [1, 2]
-    # 2001 overlaps 9470 (SLAC) and 9948 (IN2P3): the lowest tract's owner processes it.
+    # 2001 overlaps 9470 (SLAC) and 9948 (IN2P3), one tract each: the tie goes to the lowest tract's owner.
     assert 2001 in sites["SLAC"].visits and 2001 not in sites["IN2P3"].visits
     # 2002 overlaps 1 (RAL) and 9942 (LANCS).
     assert 2002 in sites["RAL"].visits
