@@ -108,7 +108,7 @@ def test_advance_movement_carries_a_movement_through_rucio_to_done(rucio_server,
 def test_an_operator_retries_a_movement_whose_rule_is_stuck(rucio_server, sites, rucio_campaign, monkeypatch):
     from lsst.daf.butler import Butler
 
-    from transfers.backends.rucio import registration
+    from transfers.backends.rucio import backend as rucio_backend
     from transfers.services import retry_movement
 
     movement = raw_movement(rucio_campaign, "c1/stage1/SLAC->IN2P3 raws 6", [6], expected=1)
@@ -117,17 +117,17 @@ def test_an_operator_retries_a_movement_whose_rule_is_stuck(rucio_server, sites,
                                 where="instrument = 'MockCam' AND exposure = 6 AND detector = 1")[0]
     path = Path(source.getURI(ref).ospath)
     hidden = path.with_suffix(".hidden")
-    ensure_rule = registration.ensure_rule
+    ensure_rule = rucio_backend.ensure_rule
 
     def hide_then_ensure_rule(*args, **kwargs):
         path.rename(hidden)  # registered (checksum read), then gone at the source before the conveyor copies it
         return ensure_rule(*args, **kwargs)
 
-    monkeypatch.setattr(registration, "ensure_rule", hide_then_ensure_rule)
+    monkeypatch.setattr(rucio_backend, "ensure_rule", hide_then_ensure_rule)
     try:
         advance_until_settled(movement)
     finally:
-        monkeypatch.setattr(registration, "ensure_rule", ensure_rule)
+        monkeypatch.setattr(rucio_backend, "ensure_rule", ensure_rule)
         hidden.rename(path)  # the operator restores the file
 
     assert movement.status == M.STUCK, (movement.status, movement.last_error)
