@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from urllib.parse import urlparse
+
 import pytest
 
 from stack.defaults import RAW_RUN
@@ -111,8 +113,9 @@ def test_the_rucio_archive_zips_at_the_hub_only_the_runs_no_return_carried(hub_r
         collections=["msproc/step1/visit1", "no/such/collection"], data_ids={}, instrument="MockCam",
         skymap="mock_skymap", work_dir=str(tmp_path / "archive"))
     backend = RucioTransferBackend()
-    files = backend._hub_files(request, "msproc.archive-hub-share", set())
+    files = backend._hub_files(request, "msproc.archive-hub-share", set(), "dp2")
     zips = [f for f in files if f.name.endswith(".zip")]
-    assert len(zips) == 1 and zips[0].bytes > 0
-    assert {data_id["visit"] for _, data_id in zipped_datasets([zips[0].path]).values()} == {1}
-    assert backend._hub_files(request, "msproc.archive-hub-share", {"msproc/step1/visit1/job1"}) == []
+    assert len(zips) == 1 and zips[0].bytes > 0 and zips[0].scope == "dp2"
+    assert zips[0].meta.rubin_butler == "zip_file"
+    assert {data_id["visit"] for _, data_id in zipped_datasets([urlparse(zips[0].pfn).path]).values()} == {1}
+    assert backend._hub_files(request, "msproc.archive-hub-share", {"msproc/step1/visit1/job1"}, "dp2") == []
