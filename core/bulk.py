@@ -118,3 +118,34 @@ def _bulk_create(model: type[models.Model], columns: Sequence[str], rows: Iterab
         objects.append(model(**values, **dict(zip(columns, row, strict=True))))
     model.objects.using(using).bulk_create(objects, batch_size=batch_size)
     return len(objects)
+
+
+def lz4_supported(connection) -> bool:
+    """Return whether ``connection``'s server can compress column values with lz4 (PostgreSQL >= 14 built
+    with it; False on other databases)."""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def compress_with_lz4(schema_editor, table: str, columns: Sequence[str], *, undo: bool = False) -> bool:
+    """Make PostgreSQL compress the values of ``table``'s ``columns`` with lz4 from now on (with ``undo``:
+    with the server's default again); for a migration's RunPython. Returns whether anything was changed:
+    nothing on a server without lz4 or another database, where the values stay as they are.
+
+    Why: a data-release campaign stores 104 MB of JSON in its plan and 87 MB in its groups' data ids. With
+    PostgreSQL's default compression (pglz) storing them cost the server 11 s of CPU, with lz4 5 s, for about
+    the same size on disk (50 MB for the plan). Values already stored keep their compression until
+    rewritten; reading either is transparent.
+    """
+    connection = schema_editor.connection
+    if not lz4_supported(connection):
+        return False
+    method = "default" if undo else "lz4"
+    quote = connection.ops.quote_name
+    changes = ", ".join(f"ALTER COLUMN {quote(column)} SET COMPRESSION {method}" for column in columns)
+    schema_editor.execute(f"ALTER TABLE {quote(table)} {changes}")
+    return True
