@@ -20,7 +20,14 @@ from core import queue
 from core.lifecycle import bulk_transition, record_event
 from planning.dataflow import PipelineDataflow, PipelineSources
 from planning.inventory import DataInventory, TableInventory, VisitInfo
-from planning.planner import Plan, PlannedMovement, PlanningError, plan_campaign, reassigned_groups
+from planning.planner import (
+    Plan,
+    PlannedMovement,
+    PlanningError,
+    no_cyclic_gc,
+    plan_campaign,
+    reassigned_groups,
+)
 from planning.spec import CampaignSpec, FieldError, SpecError, load_spec, name_error
 from sites.choices import RepoStatus
 from sites.models import ButlerRepo, Site
@@ -155,6 +162,12 @@ def create_campaign_from_spec(
     another campaign uses (or that nests in one, or one in it), and one
     whose collections already exist in the hub's Butler repository.
     """
+    with no_cyclic_gc():  # the plan is millions of objects: each full collection would walk them all
+        return _create_campaign(name, spec_text, template, owner, inventory)
+
+
+def _create_campaign(name: str | None, spec_text: str, template: CampaignTemplate | None, owner: Any,
+                     inventory: DataInventory | None) -> Campaign:
     spec, dataflow, plan = build_plan(spec_text, inventory=inventory, name=name or None)
     campaign_name = plan.name
     _lock_campaign_names()
