@@ -38,6 +38,7 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Iterabl
     Raises ValueError for a field named twice, a field that is not a concrete column of ``model``
     (``FieldDoesNotExist`` when there is no such field at all) or a ``batch_size`` below 1; a row of the
     wrong length raises ValueError too. The database raises IntegrityError for a missing required value.
+    On an error the batches before it stay inserted: call it inside a transaction.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
