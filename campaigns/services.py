@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,28 @@ from core import queue
 from core.lifecycle import bulk_transition, record_event
 from planning.dataflow import PipelineDataflow, PipelineSources
 from planning.inventory import DataInventory, TableInventory, VisitInfo
-from planning.planner import Plan, PlannedGroup, PlannedMovement, PlanningError, plan_campaign, reassigned_groups
+from planning.planner import (
+    Plan,
+    PlannedMovement,
+    PlanningError,
+    no_cyclic_gc,
+    plan_campaign,
+    reassigned_groups,
+)
 from planning.spec import CampaignSpec, FieldError, SpecError, load_spec, name_error
 from sites.choices import RepoStatus
 from sites.models import ButlerRepo, Site
-from transfers.models import DatasetType, Movement
+from transfers.models import Movement
 
 from .choices import Status
-from .models import ACTIVE_STATES, Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
+from .models import ACTIVE_STATES, Campaign, CampaignTemplate, ErrorRule, Group, Job, Step
+from .persist import (  # persisted_plan re-exported: the tests and callers read it from here
+    dataset_type_rows,
+    group_data_ids,
+    persist_movements,
+    persist_plan_rows,
+    persisted_plan,  # noqa: F401
+)
 
 
 class _Inventory:
@@ -148,6 +161,12 @@ def create_campaign_from_spec(
     another campaign uses (or that nests in one, or one in it), and one
     whose collections already exist in the hub's Butler repository.
     """
+    with no_cyclic_gc():  # the plan is millions of objects: each full collection would walk them all
+        return _create_campaign(name, spec_text, template, owner, inventory)
+
+
+def _create_campaign(name: str | None, spec_text: str, template: CampaignTemplate | None, owner: Any,
+                     inventory: DataInventory | None) -> Campaign:
     spec, dataflow, plan = build_plan(spec_text, inventory=inventory, name=name or None)
     campaign_name = plan.name
     _lock_campaign_names()
@@ -162,39 +181,8 @@ def create_campaign_from_spec(
         name=campaign_name, template=template, spec=spec_text, plan=plan.to_dict(), hub=sites[plan.hub],
         output_prefix=plan.output_prefix, owner=owner if getattr(owner, "is_authenticated", False) else None,
     )
-    stages = {
-        stage.name: Stage.objects.create(campaign=campaign, name=stage.name, order=stage.order)
-        for stage in plan.stages
-    }
-    spec_steps = {step.name: step for step in spec.steps}
-    steps: dict[str, Step] = {}
-    for planned in plan.steps:
-        split = spec_steps[planned.name].split
-        steps[planned.name] = Step.objects.create(
-            campaign=campaign, stage=stages[planned.stage], name=planned.name, order=planned.order,
-            scope=planned.scope, level=planned.level, memory_mb=planned.memory_mb,
-            split={} if split is None else {k: v for k, v in vars(split).items() if v not in (None, (), [])},
-            inputs=planned.inputs, outputs=planned.outputs, query_constraint=planned.query_constraint,
-        )
-    for planned in plan.steps:
-        steps[planned.name].depends_on.set([steps[name] for name in planned.depends_on])
-    Group.objects.bulk_create(
-        Group(
-            campaign=campaign, step=steps[planned.name], site=sites[group.site], ordinal=group.ordinal,
-            data_query=group.data_query, data_ids=group_data_ids(group),
-        )
-        for planned in plan.steps
-        for group in planned.groups
-    )
-    _persist_movements(campaign, plan, dataflow, steps, sites)
+    persist_plan_rows(campaign, spec, dataflow, plan, sites)
     return campaign
-
-
-def group_data_ids(group: PlannedGroup) -> dict[str, list[int]]:
-    """Return what ``Group.data_ids`` holds for a planned group: its visits, tracts and sky pixels, by dimension
-    (``{"visit": [...], "tract": [...], "healpix3": [281]}``; empty lists left out)."""
-    ids = {"visit": group.visits, "tract": group.tracts, **group.pixels}
-    return {dimension: list(values) for dimension, values in ids.items() if values}
 
 
 def _lock_campaign_names() -> None:
@@ -241,76 +229,6 @@ def hub_collections(hub: str, prefix: str) -> list[str]:
     finally:
         butler.close()
     return sorted(name for name in names if name == prefix or name.startswith(f"{prefix}/"))
-
-
-def _dataset_types(plan: Plan, dataflow: PipelineDataflow) -> dict[str, DatasetType]:
-    names = {name for movement in plan.movements for name in movement.dataset_types}
-    existing = {dt.name: dt for dt in DatasetType.objects.filter(name__in=names)}
-    missing = []
-    for name in sorted(names - set(existing)):
-        info = dataflow.dataset_type(name)
-        missing.append(DatasetType(name=name, dimensions=list(info.dimensions) if info else [],
-                                   storage_class=info.storage_class if info else ""))
-    DatasetType.objects.bulk_create(missing, ignore_conflicts=True)
-    return {dt.name: dt for dt in DatasetType.objects.filter(name__in=names)}
-
-
-def _persist_movements(campaign: Campaign, plan: Plan, dataflow: PipelineDataflow, steps: dict[str, Step],
-                       sites: dict[str, Site]) -> None:
-    if not plan.movements:
-        return
-    types = _dataset_types(plan, dataflow)
-    rows = Movement.objects.bulk_create(
-        Movement(
-            campaign=campaign, key=m.key, kind=m.kind, destination=sites[m.destination],
-            collections=m.collections, data_ids=m.data_ids,
-            before_step=steps.get(m.before_step) if m.before_step else None, expected_count=m.expected_count,
-        )
-        for m in plan.movements
-    )
-    by_key = {row.key: row for row in rows}
-    earlier = {key for m in plan.movements for key in m.after_movements} - set(by_key)
-    by_key.update({row.key: row for row in Movement.objects.filter(campaign=campaign, key__in=earlier)})
-    through: dict[str, list] = defaultdict(list)
-    for planned, row in zip(plan.movements, rows, strict=True):
-        through["sources"] += [Movement.sources.through(movement_id=row.pk, site_id=sites[code].pk)
-                               for code in planned.sources]
-        through["dataset_types"] += [Movement.dataset_types.through(movement_id=row.pk, datasettype_id=types[n].pk)
-                                     for n in planned.dataset_types]
-        through["after_steps"] += [Movement.after_steps.through(movement_id=row.pk, step_id=steps[n].pk)
-                                   for n in planned.after_steps]
-        through["after_movements"] += [
-            Movement.after_movements.through(from_movement_id=row.pk, to_movement_id=by_key[k].pk)
-            for k in planned.after_movements
-        ]
-    for field, links in through.items():
-        getattr(Movement, field).through.objects.bulk_create(links)
-
-
-def persisted_plan(campaign: Campaign) -> dict[str, Any]:
-    """Rebuild the plan's groups and movements from the database rows (to compare with the stored plan).
-
-    Returns ``{"groups": {step: [(ordinal, site, data_query)]}, "movements": {key: {...}}}``.
-    """
-    groups: dict[str, list] = defaultdict(list)
-    for step_name, ordinal, site, query in (
-        Group.objects.filter(campaign=campaign).order_by("step__order", "ordinal")
-        .values_list("step__name", "ordinal", "site__code", "data_query")
-    ):
-        groups[step_name].append((ordinal, site, query))
-    movements = {}
-    for movement in (Movement.objects.filter(campaign=campaign).select_related("destination", "before_step")
-                     .prefetch_related("sources", "dataset_types", "after_steps")):
-        movements[movement.key] = {
-            "kind": movement.kind,
-            "sources": sorted(site.code for site in movement.sources.all()),
-            "destination": movement.destination.code,
-            "dataset_types": sorted(dt.name for dt in movement.dataset_types.all()),
-            "data_ids": movement.data_ids,
-            "before_step": movement.before_step.name if movement.before_step else None,
-            "after_steps": sorted(step.name for step in movement.after_steps.all()),
-        }
-    return {"groups": dict(groups), "movements": movements}
 
 
 def load_templates() -> list[CampaignTemplate]:
@@ -562,10 +480,10 @@ def _apply_reassignment(campaign: Campaign, from_site: Site, to_site: Site, pend
         movement.data_ids, movement.expected_count = planned.data_ids, planned.expected_count
         movement.save(update_fields=["data_ids", "expected_count", "updated"])
         movement.sources.set([sites[code] for code in planned.sources])
-        types = _dataset_types(dataclasses.replace(new_plan, movements=[planned]), dataflow)
+        types = dataset_type_rows(dataclasses.replace(new_plan, movements=[planned]), dataflow)
         movement.dataset_types.set([types[name] for name in planned.dataset_types])
     if added:
-        _persist_movements(campaign, dataclasses.replace(new_plan, movements=added), dataflow, steps, sites)
+        persist_movements(campaign, dataclasses.replace(new_plan, movements=added), dataflow, steps, sites)
     for movement, planned in updated:
         if planned.after_movements:
             movement.after_movements.set(Movement.objects.filter(campaign=campaign, key__in=planned.after_movements))

@@ -112,3 +112,19 @@ def test_plan_campaign_explain_prints_per_site_runs_receives_and_sends(sites):
     in2p3 = text[text.index("== IN2P3"):]
     assert "runs " in in2p3 and "receives " in in2p3 and "sends " in in2p3
     assert "[setup] from SLAC: raw" in in2p3 and "piece(s) expected" in in2p3
+
+
+def test_the_cyclic_garbage_collector_is_paused_while_persisting_and_restored(sites, spec_2x4, monkeypatch):
+    import gc
+
+    from campaigns import services
+
+    seen = []
+    real = services.persist_plan_rows
+    monkeypatch.setattr(services, "persist_plan_rows", lambda *args: seen.append(gc.isenabled()) or real(*args))
+    assert gc.isenabled()
+    create_campaign_from_spec("paused-gc", spec_2x4)
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(SpecError):
+        create_campaign_from_spec("paused-gc", spec_2x4)  # the name is taken
+    assert gc.isenabled() and len(seen) == 1

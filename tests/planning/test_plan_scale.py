@@ -85,17 +85,17 @@ def test_the_compact_assignment_gives_each_site_its_share_of_the_real_tracts(set
 def test_planning_pauses_the_cyclic_collector_and_restores_it_even_on_an_error():
     import gc
 
-    from planning.planner import _no_cyclic_gc
+    from planning.planner import no_cyclic_gc
 
-    with _no_cyclic_gc():
+    with no_cyclic_gc():
         assert not gc.isenabled()
     assert gc.isenabled()
-    with pytest.raises(RuntimeError), _no_cyclic_gc():
+    with pytest.raises(RuntimeError), no_cyclic_gc():
         raise RuntimeError("a planning error")
     assert gc.isenabled()
     gc.disable()
     try:
-        with _no_cyclic_gc():
+        with no_cyclic_gc():
             pass
         assert not gc.isenabled()  # a caller that had it off keeps it off
     finally:
