@@ -19,7 +19,7 @@ from django.utils import timezone
 from core import queue
 from core.lifecycle import bulk_transition, record_event
 from planning.dataflow import PipelineDataflow, PipelineSources
-from planning.inventory import DataInventory, TableInventory, VisitInfo
+from planning.inventory import ButlerInventory, DataInventory, TableInventory, VisitInfo
 from planning.planner import (
     Plan,
     PlannedMovement,
@@ -31,6 +31,8 @@ from planning.planner import (
 from planning.spec import CampaignSpec, FieldError, SpecError, load_spec, name_error
 from sites.choices import RepoStatus
 from sites.models import ButlerRepo, Site
+from stack.paths import UnsafePath, safe_collection, safe_component
+from stack.survey import make_survey
 from transfers.models import Movement
 
 from .choices import Status
@@ -59,8 +61,6 @@ class _Inventory:
 
 def survey_inventory() -> DataInventory:
     """Return the inventory of the embedded default's synthetic survey (no repository needed)."""
-    from stack.survey import make_survey
-
     survey = make_survey()
     rows: dict[int, tuple[int, str, set[int]]] = {}
     for row in survey.inventory():
@@ -77,8 +77,6 @@ def inventory_for(spec: CampaignSpec) -> DataInventory:
     ``setup_sites``); else the table file ``MSPROC_INVENTORY_FILE`` if set;
     else the synthetic survey the embedded default would create.
     """
-    from planning.inventory import ButlerInventory
-
     repo = ButlerRepo.objects.filter(site__code=spec.hub, status=RepoStatus.READY).first()
     if repo is not None and Path(repo.root_uri).exists():
         return ButlerInventory(repo.root_uri, spec.instrument, spec.skymap)
@@ -131,8 +129,6 @@ def _check_path_values(name: str, output_prefix: str) -> None:
     The name names the campaign's tape directory, the prefix its RUN collections (directories in each
     site's Butler datastore). Raises SpecError naming ``name`` and/or ``output_prefix``.
     """
-    from stack.paths import UnsafePath, safe_collection, safe_component
-
     problems = []
     for field, value, check in (("name", name, safe_component), ("output_prefix", output_prefix, safe_collection)):
         try:

@@ -27,6 +27,7 @@ from typing import Any
 from django.conf import settings
 
 from sites.models import ButlerRepo
+from stack.paths import UnsafePath
 from transfers.backends.rucio.backend import ARCHIVE_MANIFEST
 from transfers.backends.rucio.registration import adler32
 from transfers.choices import MovementKind, MovementStatus
@@ -232,7 +233,6 @@ def _check_archive(campaign: Campaign, repos: _Repos) -> list[str]:
     """The archive: the local tape directory's manifest, or for an archive Rucio carried (it has a rule) the
     manifest its verification wrote, re-checked against the files on tape where they are readable here; and
     every dataset of an archived type the hub holds in this campaign's collections is in a zip on tape."""
-    from stack.paths import UnsafePath
     from stack.transfer import verify_archive
 
     movements = list(Movement.objects.filter(campaign=campaign, kind=MovementKind.ARCHIVE).exclude(

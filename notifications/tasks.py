@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from core.locks import singleton
+
 from .services import NotifyError
 
 
 @shared_task(name="notifications.tasks.dispatch", ignore_result=True)
 def dispatch() -> int:
     """Turn new events into grouped notifications and queue the ones due (beat, apart from the tick)."""
-    from core.locks import singleton
-
     from .services import dispatch as run
 
     with singleton("msproc-notify-dispatch") as acquired:

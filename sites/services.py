@@ -12,7 +12,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from stack.paths import UnsafePath
+from stack.paths import UnsafePath, check_under
+from stack.survey import make_survey
 
 from . import signals
 from .butler_roots import file_path
@@ -80,8 +81,6 @@ def local_root(repo: ButlerRepo) -> Path:
     """Return the local directory of an embedded repository, resolved and checked to lie under
     ``MSPROC_SITES_DIR``. Raises `UnsafePath` for a root elsewhere (or a URI): msproc creates and
     deletes embedded repositories only there."""
-    from stack.paths import check_under
-
     return check_under(file_path(repo.root_uri), settings.MSPROC_SITES_DIR, field="root_uri", strict=True)
 
 
@@ -148,8 +147,6 @@ def hub_site() -> Site:
 
 
 def _survey():
-    from stack.survey import make_survey
-
     return make_survey()
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from stack.paths import safe_component, safe_join
+
 __all__ = [
     "GLOBAL_STEPS",
     "MOCK_PIPELINE",
@@ -210,8 +212,6 @@ class FailureSpec:
         The task label comes from the campaign's fault injection (user input) and names the file: raises
         `stack.paths.UnsafePath` (a ValueError) unless it is one safe path component.
         """
-        from stack.paths import safe_component, safe_join
-
         name = f"fail_{safe_component(self.task_label, 'task_label')}.py"
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from core.registry import BackendRegistry
+from stack.paths import UnsafePath, check_under, safe_collection
 
 State = Literal["running", "succeeded", "partial", "failed", "held", "missing"]
 
@@ -61,8 +62,6 @@ def check_submission_paths(submission: Submission, work_root: str) -> None:
     creates (``output``, ``output_run``, ``step_chain``, ``output_chain``) must be relative names without
     ``..`` (the Butler's datastore makes a directory per RUN). Raises BackendError (permanent).
     """
-    from stack.paths import UnsafePath, check_under, safe_collection
-
     try:
         check_under(submission.work_dir, work_root, field="work_dir", strict=True)
         for field_name in ("output", "output_run", "step_chain", "output_chain"):
