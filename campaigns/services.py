@@ -19,7 +19,7 @@ from django.utils import timezone
 from core import queue
 from core.lifecycle import bulk_transition, record_event
 from planning.dataflow import PipelineDataflow, PipelineSources
-from planning.inventory import ButlerInventory, DataInventory, TableInventory, VisitInfo
+from planning.inventory import ButlerInventory, DataInventory, InventoryError, TableInventory, VisitInfo
 from planning.planner import (
     Plan,
     PlannedMovement,
@@ -77,13 +77,40 @@ def inventory_for(spec: CampaignSpec) -> DataInventory:
     ``setup_sites``); else the table file ``MSPROC_INVENTORY_FILE`` if set;
     else the synthetic survey the embedded default would create.
     """
-    repo = ButlerRepo.objects.filter(site__code=spec.hub, status=RepoStatus.READY).first()
-    if repo is not None and Path(repo.root_uri).exists():
-        return ButlerInventory(repo.root_uri, spec.instrument, spec.skymap)
+    root = _hub_root(spec)
+    if root is not None:
+        return ButlerInventory(root, spec.instrument, spec.skymap)
     table = getattr(settings, "MSPROC_INVENTORY_FILE", None)
     if table:
         return TableInventory(table)
     return survey_inventory()
+
+
+def _hub_root(spec: CampaignSpec) -> str | None:
+    """Return the root of the hub's Butler repository when it is ready and local, else None."""
+    repo = ButlerRepo.objects.filter(site__code=spec.hub, status=RepoStatus.READY).first()
+    return repo.root_uri if repo is not None and Path(repo.root_uri).exists() else None
+
+
+def hub_data_errors(spec: CampaignSpec) -> list[FieldError]:
+    """Return an error per name of ``spec`` the hub's ready Butler repository does not know ([] without one).
+
+    Checked: ``instrument``, ``skymap``, ``inputs.collections``, ``inputs.dataset_types`` and each
+    ``defaults[i]``'s collections and dataset types (what the setup movements read at the hub).
+    """
+    root = _hub_root(spec)
+    if root is None:
+        return []
+    from stack.repo import unknown_names  # loads the LSST stack: only when there is a repository to read
+
+    collections = [(f"inputs.collections[{i}]", name) for i, name in enumerate(spec.input_collections)]
+    dataset_types = [(f"inputs.dataset_types[{i}]", name) for i, name in enumerate(spec.input_dataset_types)]
+    for index, entry in enumerate(spec.defaults):
+        collections += [(f"defaults[{index}].collections[{i}]", name) for i, name in enumerate(entry.collections)]
+        dataset_types += [(f"defaults[{index}].dataset_types[{i}]", name)
+                          for i, name in enumerate(entry.dataset_types)]
+    return [FieldError(path, message) for path, message in unknown_names(
+        root, instrument=spec.instrument, skymap=spec.skymap, collections=collections, dataset_types=dataset_types)]
 
 
 def _site_context() -> tuple[list[str], dict[str, float]]:
@@ -104,16 +131,22 @@ def build_plan(spec_text: str, *, inventory: DataInventory | None = None,
 
     ``name`` (the campaign's, when given apart from the spec) replaces the spec's name; the default
     output prefix follows it. ``replan`` (``groups``, ``delivered``) is passed to the planner when re-planning
-    a running campaign. Raises SpecError with every problem (each names its field path); a
-    planning failure is reported at path ``""``.
+    a running campaign. Without an ``inventory``, names the hub's ready Butler repository does not know are
+    errors (`hub_data_errors`). Raises SpecError with every problem (each names its field path); a
+    planning failure, or a hub repository that cannot be read, is reported at path ``""``.
     """
     known, shares = _site_context()
     spec, dataflow = load_spec(spec_text, known_sites=known, site_shares=shares, name=name,
                                sources=pipeline_sources())
     try:
-        plan = plan_campaign(spec, inventory or inventory_for(spec), dataflow,
+        if inventory is None:
+            missing = hub_data_errors(spec)
+            if missing:
+                raise SpecError(missing)
+            inventory = inventory_for(spec)
+        plan = plan_campaign(spec, inventory, dataflow,
                              collection_max_length=settings.MSPROC_COLLECTION_MAX_LENGTH, **replan)
-    except PlanningError as exc:
+    except (PlanningError, InventoryError) as exc:
         raise SpecError([FieldError("", str(exc))]) from exc
     return spec, dataflow, plan
 

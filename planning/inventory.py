@@ -394,37 +394,38 @@ class ButlerInventory(_StaticInventory):
             raise InventoryError(f"cannot open butler repo {self.repo_root}: {err}") from err
         try:
             with butler:
-                bind = {"instrument": self.instrument, "skymap": self.skymap}
+                # bind names must differ from dimension names: "instrument = instrument" compares the column to itself
+                bind = {"instrument_name": self.instrument, "skymap_name": self.skymap}
                 band_of_filter = {
                     record.name: record.band
                     for record in butler.query_dimension_records(
-                        "physical_filter", where="instrument = instrument", bind=bind, explain=False
+                        "physical_filter", where="instrument = instrument_name", bind=bind, explain=False
                     )
                 }
                 band_of: dict[int, str] = {}
                 centre_of: dict[int, tuple[float, float]] = {}
                 for record in butler.query_dimension_records(
-                    "visit", where="instrument = instrument", bind=bind, explain=False
+                    "visit", where="instrument = instrument_name", bind=bind, explain=False
                 ):
                     band_of[record.id] = band_of_filter.get(record.physical_filter, "")
                     if record.region is not None:
                         centre_of[record.id] = _centre(record.region)
                 exposure_of: dict[int, int] = {}
                 for record in butler.query_dimension_records(
-                    "visit_definition", where="instrument = instrument", bind=bind, explain=False
+                    "visit_definition", where="instrument = instrument_name", bind=bind, explain=False
                 ):
                     current = exposure_of.get(record.visit)
                     exposure_of[record.visit] = record.exposure if current is None else min(current, record.exposure)
                 tracts_of: dict[int, set[int]] = {visit: set() for visit in band_of}
                 for data_id in butler.query_data_ids(
                     ["visit", "tract"],
-                    where="instrument = instrument AND skymap = skymap",
+                    where="instrument = instrument_name AND skymap = skymap_name",
                     bind=bind,
                     explain=False,
                 ):
                     tracts_of.setdefault(int(data_id["visit"]), set()).add(int(data_id["tract"]))
                 centers = _tract_centers(
-                    butler.query_dimension_records("tract", where="skymap = skymap", bind=bind, explain=False)
+                    butler.query_dimension_records("tract", where="skymap = skymap_name", bind=bind, explain=False)
                 )
         except Exception as err:
             raise InventoryError(f"cannot query butler repo {self.repo_root}: {err}") from err

@@ -85,13 +85,34 @@ def size_error(text: str | bytes) -> FieldError | None:
     return None
 
 
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader, refusing a mapping that gives one key twice (YAML says keys are unique; PyYAML
+    would silently keep the last). Merge keys (``<<``) still override, as YAML's merge type says."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:
+                continue  # an unhashable key: the constructor reports it
+            if first is not key_node.start_mark:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice (first on line {first.line + 1})", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def bounded_yaml(text: str) -> Any:
     """Load ``text`` as YAML after checking, on the event stream, its size, nesting depth and node count.
 
     The event parser is iterative; only a document within the bounds reaches the (recursive) composer.
 
     Raises:
-        SpecError: the document is too large, too deep, has too many nodes or is not valid YAML.
+        SpecError: the document is too large, too deep, has too many nodes, gives a mapping key twice
+            or is not valid YAML.
     """
     too_big = size_error(text)
     if too_big is not None:
@@ -109,7 +130,7 @@ def bounded_yaml(text: str) -> Any:
                 nodes += 1
                 if nodes > SPEC_MAX_NODES:
                     raise SpecError([FieldError("", f"the spec has more than {SPEC_MAX_NODES:,} values")])
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""

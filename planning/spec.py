@@ -465,6 +465,7 @@ def _parse_stages(raw_stages: Any, check: _Collector) -> list[tuple[str, tuple[s
         check.add("stages", f"must be a non-empty list, got {type_name(raw_stages)}")
         return []
     stages = []
+    seen: dict[str, str] = {}  # stage name -> its path
     for index, raw_stage in enumerate(raw_stages):
         path = f"stages[{index}]"
         fields = check.mapping(raw_stage, path, ("name", "steps"), required=("name", "steps"))
@@ -476,6 +477,9 @@ def _parse_stages(raw_stages: Any, check: _Collector) -> list[tuple[str, tuple[s
             if not names and isinstance(fields["steps"], list):
                 check.add(f"{path}.steps", "must not be empty")
         if stage_name is not None:
+            if stage_name in seen:  # still placed below: its steps are in a stage, only its name is wrong
+                check.add(f"{path}.name", f"stage {stage_name!r} defined twice (first at {seen[stage_name]})")
+            seen.setdefault(stage_name, path)
             stages.append((stage_name, names, path))
     return stages
 

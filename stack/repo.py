@@ -7,7 +7,7 @@ in the order the registry needs them (see STACK-NOTES.md).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import astropy.time
@@ -25,6 +25,7 @@ __all__ = [
     "insert_skymap",
     "insert_survey_records",
     "open_repo",
+    "unknown_names",
     "record_counts",
     "remove_repo",
     "repo_contents",
@@ -63,6 +64,44 @@ def open_repo(root: str | Path, *, writeable: bool = True) -> Butler:
     if not (root / "butler.yaml").exists():
         raise FileNotFoundError(f"No Butler repository at {root}.")
     return Butler.from_config(str(root), writeable=writeable)
+
+
+def unknown_names(
+    root: str | Path,
+    *,
+    instrument: str,
+    skymap: str,
+    collections: Sequence[tuple[str, str]] = (),
+    dataset_types: Sequence[tuple[str, str]] = (),
+) -> list[tuple[str, str]]:
+    """Return ``(field path, message)`` for each name the repository at ``root`` does not know.
+
+    ``instrument`` and ``skymap`` must have dimension records; ``collections`` and ``dataset_types`` are
+    ``(field path, name)`` pairs that must exist (a collection of any type, a registered dataset type).
+    A spec naming data the hub lacks would otherwise plan, be saved, and then stall at its first movement.
+    Raises `FileNotFoundError` if there is no repository at ``root``; the Butler's own errors when it
+    cannot be read.
+    """
+    from lsst.daf.butler import MissingCollectionError, MissingDatasetTypeError
+
+    problems: list[tuple[str, str]] = []
+    with open_repo(root, writeable=False) as butler:
+        for element, field, value in (("instrument", "instrument", instrument), ("skymap", "skymap", skymap)):
+            known = sorted(str(record.name) for record in butler.query_dimension_records(element, explain=False))
+            if value not in known:
+                problems.append((field, f"the hub's Butler repository has no {element} {value!r}"
+                                        f" (it has: {', '.join(known) or 'none'})"))
+        for path, name in collections:
+            try:
+                butler.collections.get_info(name)
+            except MissingCollectionError:
+                problems.append((path, f"the hub's Butler repository has no collection {name!r}"))
+        for path, name in dataset_types:
+            try:
+                butler.get_dataset_type(name)
+            except MissingDatasetTypeError:
+                problems.append((path, f"the hub's Butler repository has no dataset type {name!r}"))
+    return problems
 
 
 def remove_repo(root: str | Path, within: str | Path) -> bool:
