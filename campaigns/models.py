@@ -356,7 +356,10 @@ class Group(StatefulModel):
         ]
 
     def __str__(self) -> str:
-        return f"group {self.ordinal} of step #{self.step_id}"
+        # the step's name when it is loaded (select_related), else its id: a name never costs a query here
+        step_field = self._meta.get_field("step")
+        step = self.step.name if step_field.is_cached(self) else f"#{self.step_id}"
+        return f"group {self.ordinal} of step {step}"
 
     def event_campaign_id(self) -> int | None:
         return self.campaign_id

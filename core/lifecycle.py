@@ -36,8 +36,10 @@ class IllegalTransition(Exception):
         self.verb = verb
         self.current = current
         self.allowed = sorted(allowed)
+        label = str(obj)
+        named = label if label.startswith(str(obj._meta.verbose_name)) else f"{obj._meta.verbose_name} {label}"
         super().__init__(
-            f"cannot {verb} {obj._meta.verbose_name} {obj}: it is {current}"
+            f"cannot {verb} {named}: it is {current}"
             f" (allowed from: {', '.join(self.allowed)})"
         )
 

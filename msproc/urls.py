@@ -8,3 +8,6 @@ urlpatterns = [
     path("api/", include("msproc.api_urls")),
     path("", include("msproc.ui_urls")),
 ]
+
+handler404 = "core.errors.not_found"
+handler500 = "core.errors.server_error"

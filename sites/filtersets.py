@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import django_filters as filters
 from django import forms
 from django.db.models import Q, QuerySet
+from django.forms.utils import ErrorDict
 from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import IsoDateTimeRangeField, ModelMultipleChoiceField
 from django_filters.widgets import SuffixedMultiWidget
@@ -42,6 +43,31 @@ class SearchFilterSet(filters.FilterSet):
             else:
                 names.add(name)
         return names
+
+    @property
+    def errors(self) -> ErrorDict:
+        """The form's errors, each under the query parameter the user typed.
+
+        A range filter reads two parameters (``created_after``, ``created_before``) but the form reports it
+        under its own name (``created``): its errors go under each of its parameters whose value is wrong.
+        """
+        renamed = ErrorDict()
+        for name, messages in self.form.errors.items():
+            field = self.form.fields.get(name)
+            widget = getattr(field, "widget", None)
+            if not isinstance(widget, SuffixedMultiWidget) or not isinstance(field, forms.MultiValueField):
+                renamed[name] = messages
+                continue
+            wrong = []
+            for suffix, part in zip(widget.suffixes, field.fields, strict=True):
+                parameter = widget.suffixed(name, suffix)
+                try:
+                    part.clean(self.data.get(parameter))
+                except forms.ValidationError:
+                    wrong.append(parameter)
+            for parameter in wrong or [name]:
+                renamed[parameter] = messages
+        return renamed
 
     def applied_filters(self) -> list[str]:
         """Return the declared filters that restrict the rows: those whose cleaned value is not empty.

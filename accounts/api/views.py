@@ -34,6 +34,12 @@ class TokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(summary="Create a token", request=None, responses={201: NewTokenSerializer},
                    description="The answer holds the token itself, shown this once: only its hash is stored.")
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        fields = sorted(request.data) if hasattr(request.data, "keys") else []
+        if fields or (request.data and not hasattr(request.data, "keys")):
+            # a client asking for an expiry (or anything else) must not get a token that silently ignores it
+            why = "not accepted: a new token takes no fields; its lifetime is the server's MSPROC_API_TOKEN_TTL_DAYS"
+            return Response({name: [why] for name in fields} or {"non_field_errors": [why]},
+                            status=status.HTTP_400_BAD_REQUEST)
         row, token = create_token(request.user)
         data = NewTokenSerializer({"token_key": row.token_key, "created": row.created, "expiry": row.expiry,
                                    "token": token}).data
