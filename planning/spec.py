@@ -277,7 +277,7 @@ def _parse_document(
     if hub is not None:
         if known_sites is not None and hub not in known_sites:
             check.add("hub", f"unknown site {hub!r}")
-        elif sites and hub not in {site.code for site in sites}:
+        elif sites_listed(top) and hub not in sites_listed(top):
             check.add("hub", f"hub {hub!r} must be a participating site")
 
     raw_stages = _parse_stages(top.get("stages"), check) if "stages" in top else []
@@ -377,6 +377,15 @@ def _parse_document(
     )
 
 
+def sites_listed(top: dict) -> set[str]:
+    """Return the site codes the document lists under ``sites`` (strings or ``{code: ...}``), valid or not."""
+    raw = top.get("sites")
+    if not isinstance(raw, list):
+        return set()
+    codes = (entry.get("code") if isinstance(entry, dict) else entry for entry in raw)
+    return {code for code in codes if isinstance(code, str)}
+
+
 def _parse_sites(
     top: dict,
     check: _Collector,
@@ -426,6 +435,10 @@ def _parse_sites(
 
     sites: list[SiteSpec] = []
     if tract_map is not None:
+        for _, share, path in entries:
+            if share is not None:  # would be silently ignored
+                check.add(f"{path}.share",
+                          "not used when tract_map assigns the tracts: remove the share or the tract_map")
         listed = {code for code, _, _ in entries}
         for tract, code in tract_map.items():
             if code not in listed:
@@ -514,6 +527,8 @@ def _build_stages(
 ) -> tuple[StageSpec, ...]:
     stages: list[StageSpec] = []
     placed: dict[str, str] = {}
+    # a stage that could not be read (no name, steps not a list) may hold any step: then none is "in no stage"
+    unread = any(error.path == "stages" or error.path.startswith("stages[") for error in check.errors)
     for stage_name, names, stage_path in raw_stages:
         steps: list[StepSpec] = []
         for index, name in enumerate(names):
@@ -529,7 +544,7 @@ def _build_stages(
             steps.append(_parse_step(name, fields, path, stage_name, check))
         stages.append(StageSpec(stage_name, tuple(steps)))
     for name, (_, path) in raw_steps.items():
-        if name not in placed:
+        if name not in placed and not unread:  # a stage whose steps could not be read may hold it
             check.add(f"{path}.name", f"step {name!r} is in no stage")
     return tuple(stages)
 
