@@ -1,8 +1,10 @@
 from knox.models import AuthToken
 from rest_framework import serializers
 
+from core.api.fields import StrictModelSerializer
 
-class TokenSerializer(serializers.ModelSerializer):
+
+class TokenSerializer(StrictModelSerializer):
     """A token as listed: its key (first characters, not usable alone), when it was created and expires."""
 
     class Meta:

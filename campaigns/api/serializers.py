@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from campaigns.choices import Status
 from campaigns.models import Campaign, CampaignTemplate, ErrorRule, Group, Job, Stage, Step
+from core.api.fields import StrictCharField, StrictModelSerializer
 from core.models import Event
 from planning.spec import SPEC_MAX_BYTES, SpecError, name_error, parse_spec, size_error
 from sites.api.serializers import SiteCodeField
@@ -52,11 +53,11 @@ def validate_campaign_name(value: str) -> str:
     return value
 
 
-class CampaignTemplateSerializer(serializers.ModelSerializer):
+class CampaignTemplateSerializer(StrictModelSerializer):
     """A named, versioned spec; its spec is checked as a campaign spec (structure and limits) when saved."""
 
-    spec = serializers.CharField(trim_whitespace=False, max_length=SPEC_MAX_BYTES,
-                                 help_text="Campaign spec YAML (docs/campaign-spec.md).")
+    spec = StrictCharField(trim_whitespace=False, max_length=SPEC_MAX_BYTES,
+                           help_text="Campaign spec YAML (docs/campaign-spec.md).")
 
     class Meta:
         model = CampaignTemplate
@@ -82,7 +83,7 @@ class GroupCountsMixin(serializers.Serializer):
                                                 help_text="Failed, reviewable, blocked or rescuable.")
 
 
-class CampaignSerializer(GroupCountsMixin, serializers.ModelSerializer):
+class CampaignSerializer(GroupCountsMixin, StrictModelSerializer):
     """A campaign with its progress; status changes through actions."""
     status = StatusField()
 
@@ -111,12 +112,12 @@ class CampaignDetailSerializer(CampaignSerializer):
 class CampaignCreateSerializer(serializers.Serializer):
     """Create a campaign from spec YAML, or from a template's spec."""
 
-    name = serializers.CharField(required=False, max_length=128, validators=[validate_campaign_name],
-                                 help_text="Defaults to the spec's name. Letters, digits, '_', '.' and '-'; it "
-                                           "becomes part of the campaign's collection and workflow names.")
-    spec = serializers.CharField(required=False, trim_whitespace=False, max_length=SPEC_MAX_BYTES,
-                                 validators=[validate_spec_text],
-                                 help_text="Campaign spec YAML (docs/campaign-spec.md); at most 1,000,000 bytes.")
+    name = StrictCharField(required=False, validators=[validate_campaign_name],  # its length: name_error
+                           help_text="Defaults to the spec's name. Letters, digits, '_', '.' and '-'; it "
+                                     "becomes part of the campaign's collection and workflow names.")
+    spec = StrictCharField(required=False, trim_whitespace=False, max_length=SPEC_MAX_BYTES,
+                           validators=[validate_spec_text],
+                           help_text="Campaign spec YAML (docs/campaign-spec.md); at most 1,000,000 bytes.")
     template = serializers.PrimaryKeyRelatedField(queryset=CampaignTemplate.objects.all(), required=False)
 
     def validate(self, attrs: dict) -> dict:
@@ -126,8 +127,8 @@ class CampaignCreateSerializer(serializers.Serializer):
 
 
 class SpecSerializer(serializers.Serializer):
-    spec = serializers.CharField(trim_whitespace=False, max_length=SPEC_MAX_BYTES, validators=[validate_spec_text],
-                                 help_text="Campaign spec YAML (docs/campaign-spec.md); at most 1,000,000 bytes.")
+    spec = StrictCharField(trim_whitespace=False, max_length=SPEC_MAX_BYTES, validators=[validate_spec_text],
+                           help_text="Campaign spec YAML (docs/campaign-spec.md); at most 1,000,000 bytes.")
 
 
 class ReassignSerializer(serializers.Serializer):
@@ -141,10 +142,10 @@ class ReassignSerializer(serializers.Serializer):
                                    help_text="Outputs the lost site already made: `remake` them at `to_site`, or "
                                              "`wait` and move them from `from_site` once it is back online.")
     preview = serializers.BooleanField(default=False, help_text="Only say what it would do and cost.")
-    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
+    comment = StrictCharField(required=False, allow_blank=True, default="", max_length=1000)
 
 
-class StageSerializer(serializers.ModelSerializer):
+class StageSerializer(StrictModelSerializer):
     steps_total = serializers.IntegerField(read_only=True)
 
     class Meta:
@@ -153,7 +154,7 @@ class StageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class StepSerializer(GroupCountsMixin, serializers.ModelSerializer):
+class StepSerializer(GroupCountsMixin, StrictModelSerializer):
     status = StatusField()
     stage_name = serializers.CharField(source="stage.name", read_only=True)
 
@@ -167,7 +168,7 @@ class StepSerializer(GroupCountsMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class GroupSerializer(serializers.ModelSerializer):
+class GroupSerializer(StrictModelSerializer):
     status = StatusField()
     step_name = serializers.CharField(source="step.name", read_only=True)
     site = SiteCodeField(read_only=True)
@@ -184,7 +185,7 @@ class GroupSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(StrictModelSerializer):
     status = StatusField()
     campaign = serializers.IntegerField(source="group.campaign_id", read_only=True)
     step_name = serializers.CharField(source="group.step.name", read_only=True)
@@ -209,7 +210,7 @@ class JobDetailSerializer(JobSerializer):
         read_only_fields = fields
 
 
-class ErrorRuleSerializer(serializers.ModelSerializer):
+class ErrorRuleSerializer(StrictModelSerializer):
     groups_total = serializers.IntegerField(read_only=True, default=0,
                                             help_text="Groups whose failure this rule matched.")
 
@@ -226,7 +227,7 @@ class ErrorRuleSerializer(serializers.ModelSerializer):
         return value
 
 
-class EventSerializer(serializers.ModelSerializer):
+class EventSerializer(StrictModelSerializer):
     subject_type = serializers.CharField(source="content_type.model", read_only=True,
                                          help_text="campaign, step, group, job, movement, site, butlerrepo ...")
     actor = serializers.CharField(source="actor.username", read_only=True, allow_null=True, default=None)

@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.actions import ActionUnavailable, UnknownAction, actions_of, allowed_verbs, perform, perform_bulk
+from core.api.fields import StrictCharField
 from core.api.permissions import RolePermission
 from core.lifecycle import IllegalTransition
 
@@ -45,8 +46,8 @@ class SpecErrorSerializer(serializers.Serializer):
 
 
 class CommentSerializer(serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="",
-                                    help_text="Why: kept in the event log.")
+    comment = StrictCharField(required=False, allow_blank=True, max_length=2000, default="",
+                              help_text="Why: kept in the event log.")
 
 
 class TransitionResultSerializer(serializers.Serializer):

@@ -6,11 +6,12 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.api.fields import StrictModelSerializer
 from sites.models import BackendHealth, ButlerRepo, PandaQueue, Site
 from sites.services import failing_since
 
 
-class RefusesReadOnlyInput(serializers.ModelSerializer):
+class RefusesReadOnlyInput(StrictModelSerializer):
     """A serializer that refuses (400, by field) a write changing a read-only field, such as a status that
     changes only through its verbs, rather than silently ignoring it. Echoing a field's current value
     back (a PUT of what a GET returned) is accepted."""
@@ -85,7 +86,7 @@ class ButlerRepoSerializer(RefusesReadOnlyInput):
         read_only_fields = ["status", "status_changed_at", "last_error"]
 
 
-class PandaQueueSerializer(serializers.ModelSerializer):
+class PandaQueueSerializer(StrictModelSerializer):
     site = SiteCodeField()
 
     class Meta:
@@ -93,7 +94,7 @@ class PandaQueueSerializer(serializers.ModelSerializer):
         fields = ["id", "site", "name", "memory_gb", "kind"]
 
 
-class BackendHealthSerializer(serializers.ModelSerializer):
+class BackendHealthSerializer(StrictModelSerializer):
     """The failures of a backend's service as the workers met them (read-only); ``failing`` if recent."""
 
     failing = serializers.SerializerMethodField()

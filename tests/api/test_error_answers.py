@@ -53,3 +53,27 @@ def test_an_illegal_group_move_names_the_group_once_and_its_step_by_name(world, 
     detail = response.json()["detail"]
     assert "group group" not in detail
     assert f"cannot retry group {world.group.ordinal} of step " in detail
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"spec": 42}, "spec"), ({"spec": ["a"]}, "spec"), ({"spec": True}, "spec"),
+])
+def test_text_fields_refuse_numbers_and_lists_instead_of_turning_them_into_text(operator_client, world, body, field):
+    response = operator_client.post("/api/v1/campaigns/plan/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"path": field, "message": "Not a valid string."}]
+
+
+def test_a_model_text_field_refuses_a_number(client_for, world):
+    response = client_for(roles.STAFF).post("/api/v1/error-rules/", {"name": 42, "pattern": "x", "action": "retry"},
+                                            format="json")
+    assert response.status_code == 400
+    assert response.json()["name"] == ["Not a valid string."]
+
+
+def test_a_too_long_campaign_name_gets_one_message(client_for, world):
+    response = client_for(roles.STAFF).post("/api/v1/campaigns/", {"name": "n" * 500, "spec": "name: x"},
+                                            format="json")
+    assert response.status_code == 400
+    name_errors = [error["message"] for error in response.json()["errors"] if error["path"] == "name"]
+    assert name_errors == ["must be at most 128 characters, got 500"]

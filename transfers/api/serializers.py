@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from core.api.fields import StrictModelSerializer
 from sites.api.serializers import SiteCodeField
 from transfers.models import DatasetType, Movement, Replica
 
 
-class DatasetTypeSerializer(serializers.ModelSerializer):
+class DatasetTypeSerializer(StrictModelSerializer):
     class Meta:
         model = DatasetType
         fields = ["id", "name", "dimensions", "storage_class"]
 
 
-class ReplicaSerializer(serializers.ModelSerializer):
+class ReplicaSerializer(StrictModelSerializer):
     """How many datasets of a type a collection holds in a site's Butler repository."""
 
     site = serializers.CharField(source="butler_repo.site.code", read_only=True)
@@ -28,7 +29,7 @@ class ReplicaSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class MovementSerializer(serializers.ModelSerializer):
+class MovementSerializer(StrictModelSerializer):
     """Data moving between sites; its status changes through actions (retry, cancel) and the reconciler."""
 
     sources = SiteCodeField(many=True, read_only=True)
