@@ -29,4 +29,7 @@ manage run_campaign "${SPEC:-planning/templates/2x4.yaml}"
 if [ "${MSPROC_SERVE:-1}" != 0 ]; then
   echo "== serving the UI on http://127.0.0.1:8000/ (create a login with: .venv/bin/python manage.py createsuperuser)"
   manage runserver --noreload 127.0.0.1:8000
+else
+  echo "== done; to look at it: DEBUG=true MSPROC_DATA_DIR=$MSPROC_DATA_DIR .venv/bin/python manage.py createsuperuser, then"
+  echo "   DEBUG=true MSPROC_DATA_DIR=$MSPROC_DATA_DIR .venv/bin/python manage.py runserver 127.0.0.1:8000"
 fi

@@ -134,11 +134,26 @@ class ApiViewSet(viewsets.GenericViewSet):
     schema = ApiSchema()
     # Any id reaches the view, so a malformed one is a JSON 404 from DRF rather than the site's HTML 404.
     lookup_value_regex = "[^/]+"
+    #: A unique field that also names an object in its URL (a site's ``code``): used for a value not all digits.
+    alternate_key: str | None = None
+
+    def lookup(self, value: Any) -> dict[str, Any]:
+        """Return the filter finding the object named ``value`` in a URL: its id, or its ``alternate_key``."""
+        if self.alternate_key and not str(value).isdigit():
+            return {self.alternate_key: value}
+        return {self.lookup_field: value}
+
+    def get_object(self) -> models.Model:
+        """The object of a detail route, by `lookup`; Http404 if there is none, PermissionDenied if not allowed."""
+        queryset = self.filter_queryset(self.get_queryset())
+        obj = get_object_or_404(queryset, **self.lookup(self.kwargs[self.lookup_url_kwarg or self.lookup_field]))
+        self.check_object_permissions(self.request, obj)
+        return obj
 
 
 def _transition(viewset: ApiViewSet, request: Request, verb: str, pk: Any) -> Response:
     model = viewset.get_queryset().model
-    obj = get_object_or_404(model.objects.all(), pk=pk)
+    obj = get_object_or_404(model.objects.all(), **viewset.lookup(pk))
     viewset.check_object_permissions(request, obj)
     body = CommentSerializer(data=request.data)
     body.is_valid(raise_exception=True)

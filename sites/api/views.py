@@ -20,6 +20,7 @@ class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
     serializer_class = SiteSerializer
     filterset_class = SiteFilterSet
     ordering_fields = ["code", "name", "status", "share", "status_changed_at"]
+    alternate_key = "code"  # /sites/SLAC/ as well as /sites/3/: codes are what every page shows
 
 
 class ButlerRepoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,

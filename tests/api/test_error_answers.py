@@ -77,3 +77,15 @@ def test_a_too_long_campaign_name_gets_one_message(client_for, world):
     assert response.status_code == 400
     name_errors = [error["message"] for error in response.json()["errors"] if error["path"] == "name"]
     assert name_errors == ["must be at most 128 characters, got 500"]
+
+
+def test_a_site_is_found_by_its_code_as_well_as_its_id(world, viewer_client):
+    by_code = viewer_client.get("/api/v1/sites/LANCS/")
+    assert by_code.status_code == 200 and by_code.json()["id"] == world.site.pk
+    assert viewer_client.get(f"/api/v1/sites/{world.site.pk}/").json()["code"] == "LANCS"
+    assert viewer_client.get("/api/v1/sites/NOWHERE/").status_code == 404
+
+
+def test_a_site_action_takes_the_code_too(world, client_for):
+    response = client_for(roles.SITE_ADMIN).post("/api/v1/sites/LANCS/drain/")
+    assert response.status_code == 202 and response.json()["status"] == "draining"

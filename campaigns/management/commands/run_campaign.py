@@ -18,7 +18,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("spec", help="path of the spec YAML")
-        parser.add_argument("--name", help="campaign name (default: the spec's name and a timestamp)")
+        parser.add_argument("--name", help="campaign name (default: the spec file's name and a timestamp, "
+                                           "e.g. 2x4-20261130-023233)")
         parser.add_argument("--timeout", type=int, default=3600, help="seconds to wait (default 3600)")
 
     def handle(self, *args, spec, name=None, timeout=3600, **options):
