@@ -12,7 +12,8 @@ from planning.spec import SPEC_MAX_BYTES, SpecError, name_error, size_error
 from sites.models import Site
 
 from .models import Campaign, CampaignTemplate
-from .services import build_plan, recurring_name, recurring_spec
+from .recurring import recurring_name, recurring_spec
+from .services import build_plan
 
 DAYS_OF_WEEK = [("1", "Monday"), ("2", "Tuesday"), ("3", "Wednesday"), ("4", "Thursday"), ("5", "Friday"),
                 ("6", "Saturday"), ("0", "Sunday")]

@@ -6,7 +6,6 @@ Views, API views, tasks and commands call these; none of them holds domain logic
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 from typing import Any
 
@@ -267,8 +266,6 @@ def load_templates() -> list[CampaignTemplate]:
     (a newer msproc changed the template), it is added as the next version: older versions, and the
     campaigns built from them, are kept as they were. Idempotent.
     """
-    import yaml
-
     directory = Path(__file__).resolve().parent.parent / "planning" / "templates"
     templates = []
     for path in sorted(directory.glob("*.yaml")):
@@ -288,65 +285,6 @@ def load_templates() -> list[CampaignTemplate]:
             latest = CampaignTemplate.objects.filter(name=name).order_by("-version").first()
         templates.append(latest)
     return templates
-
-
-def start_recurring(template_id: int, site: str | None = None) -> Campaign | None:
-    """Create and start a campaign from a template, named by template and date (weekly validation runs).
-
-    ``site`` (optional) runs it at one site only, as the hub. Every run has
-    its own name, ``{template}-{site}-{yymmddHHMM}`` (``-2``, ``-3``... for
-    another run in the same minute), and so its own output prefix; a
-    template that fixes ``output_prefix`` gets the run's name appended to
-    it. Returns the campaign, or None if the template is gone. Raises
-    SpecError when the template no longer plans.
-    """
-
-    template = CampaignTemplate.objects.filter(pk=template_id).first()
-    if template is None:
-        return None
-    with transaction.atomic():
-        _lock_campaign_names()  # two runs at once must not both pick the same free name
-        campaign = _create_recurring(template, site)
-        campaign.start(comment="recurring schedule")
-    return campaign
-
-
-def recurring_spec(template: CampaignTemplate, site: str | None, name: str) -> str:
-    """Return the spec of the run ``name`` of ``template`` (at ``site`` only, as the hub, when given).
-
-    A template that fixes ``output_prefix`` gets the run's part of ``name`` appended (``/{site}-{yymmddHHMM}``,
-    as in :func:`recurring_name`): every run writes its own collections, and they stay within Butler's 64
-    characters where the template's own ones would.
-    """
-    import yaml
-
-    document = yaml.safe_load(template.spec) or {}
-    if not (site or (isinstance(document, dict) and document.get("output_prefix"))):
-        return template.spec
-    if site:
-        document.update(hub=site, sites=[site])
-        document.pop("tract_map", None)
-    if document.get("output_prefix"):
-        stem = f"{_recurring_stem(template)}-"
-        document["output_prefix"] = f"{document['output_prefix']}/{name.removeprefix(stem)}"
-    return yaml.safe_dump(document, sort_keys=False)
-
-
-def recurring_name(template: CampaignTemplate, site: str | None) -> str:
-    """Return a free name for a run of ``template`` now: ``{template}-{site}-{yymmddHHMM}``, then ``-2``, ``-3``..."""
-    base = f"{_recurring_stem(template)}-{site or 'all'}-{timezone.now():%y%m%d%H%M}"
-    taken = set(Campaign.objects.filter(name__startswith=base).values_list("name", flat=True))
-    return next(candidate for candidate in (base, *(f"{base}-{n}" for n in range(2, len(taken) + 3)))
-                if candidate not in taken)
-
-
-def _recurring_stem(template: CampaignTemplate) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", template.name).strip("-._")[:40] or f"template{template.pk}"
-
-
-def _create_recurring(template: CampaignTemplate, site: str | None) -> Campaign:
-    name = recurring_name(template, site)
-    return create_campaign_from_spec(name, recurring_spec(template, site, name), template=template)
 
 
 class ReassignError(ValueError):

@@ -9,7 +9,7 @@ from celery import shared_task
 
 from core.locks import singleton
 
-from . import orchestration, services, submission
+from . import orchestration, recurring, submission
 from .backends import BackendError
 from .liveness import record_heartbeat
 
@@ -57,4 +57,4 @@ def cancel_job(job_id: int) -> None:
 @shared_task(name="campaigns.tasks.run_recurring", ignore_result=True)
 def run_recurring(template_id: int, site: str | None = None) -> None:
     """Create and start a campaign from a template (weekly DC/RC validation), named by the date."""
-    services.start_recurring(template_id, site)
+    recurring.start_recurring(template_id, site)

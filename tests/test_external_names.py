@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from campaigns.models import Campaign, CampaignTemplate
-from campaigns.services import create_campaign_from_spec, start_recurring
+from campaigns.recurring import start_recurring
+from campaigns.services import create_campaign_from_spec
 from campaigns.submission import new_job, workflow_name
 from planning.spec import SpecError
 from sites.services import load_sites

@@ -15,22 +15,25 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from campaigns.forms import DAYS_OF_WEEK, RecurringCampaignForm
 from campaigns.models import CampaignTemplate
+from campaigns.recurring import last_recurring_runs
 from core.htmx import RoleRequiredMixin, ViewerRequiredMixin
 
 TASK = "campaigns.tasks.run_recurring"
 
 
 def recurring_tasks() -> list[dict[str, Any]]:
-    """Return the recurring campaign schedules with their template (two queries)."""
+    """Return the recurring campaign schedules with their template and how their last run went (four queries)."""
     tasks = list(PeriodicTask.objects.filter(task=TASK).select_related("crontab").order_by("name"))
     kwargs = {task.pk: json.loads(task.kwargs or "{}") for task in tasks}
     templates = CampaignTemplate.objects.in_bulk([k.get("template_id") for k in kwargs.values()])
+    runs = last_recurring_runs((k.get("template_id"), k.get("site") or None) for k in kwargs.values())
     days = dict(DAYS_OF_WEEK)
     return [
         {
             "task": task,
             "template": templates.get(kwargs[task.pk].get("template_id")),
             "site": kwargs[task.pk].get("site", ""),
+            "last": runs.get((kwargs[task.pk].get("template_id"), kwargs[task.pk].get("site") or None)),
             "day": days.get(task.crontab.day_of_week, task.crontab.day_of_week) if task.crontab else "",
             "time": f"{int(task.crontab.hour):02d}:{int(task.crontab.minute):02d} UTC" if task.crontab else "",
         }
