@@ -199,8 +199,11 @@ def _create_campaign(name: str | None, spec_text: str, template: CampaignTemplat
     campaign_name = plan.name
     _lock_campaign_names()
     _check_path_values(campaign_name, plan.output_prefix)
-    if Campaign.objects.filter(name=campaign_name).exists():
-        raise SpecError([FieldError("name", f"a campaign called {campaign_name!r} exists already")])
+    same = Campaign.objects.filter(name__iexact=campaign_name).values_list("name", flat=True).first()
+    if same is not None:
+        # names equal but for case would share collections and directories on a case-insensitive file system
+        also = "" if same == campaign_name else f" ({same!r}: names may not differ only in case)"
+        raise SpecError([FieldError("name", f"a campaign called {campaign_name!r} exists already{also}")])
     clash = output_prefix_clash(spec)
     if clash is not None:
         raise SpecError([clash])
@@ -225,15 +228,18 @@ def output_prefix_clash(spec: CampaignSpec) -> FieldError | None:
     """Return why ``spec``'s output prefix cannot be used by a new campaign, or None.
 
     It must not equal another campaign's prefix, lie under one or contain one (their collections would
-    mix), and no collection under it may exist yet in the hub's Butler repository.
+    mix), ignoring case, and no collection under it may exist yet in the hub's Butler repository.
     """
     prefix = spec.output_prefix
     parts = prefix.split("/")
     ancestors = ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
-    other = (Campaign.objects.filter(Q(output_prefix__in=ancestors) | Q(output_prefix__startswith=f"{prefix}/"))
-             .values_list("name", "output_prefix").first())
+    # case-insensitively: collections under u/A and u/a share directories on a case-insensitive file system
+    under = Q(output_prefix__istartswith=f"{prefix}/")
+    for ancestor in ancestors:
+        under |= Q(output_prefix__iexact=ancestor)
+    other = Campaign.objects.filter(under).values_list("name", "output_prefix").first()
     if other is not None:
-        relation = "is the output prefix of" if other[1] == prefix else "overlaps the output prefix of"
+        relation = "is the output prefix of" if other[1].lower() == prefix.lower() else "overlaps the output prefix of"
         return FieldError(spec.output_prefix_path, f"{prefix!r} {relation} campaign {other[0]!r} "
                                                    f"({other[1]!r}); choose another")
     existing = hub_collections(spec.hub, prefix)

@@ -56,10 +56,21 @@ def test_the_same_spec_twice_without_a_name_is_refused_at_name_not_run_into_the_
     assert Campaign.objects.count() == 1
 
 
+def test_names_differing_only_in_case_are_one_name(sites, spec_2x2):
+    create_campaign_from_spec("DR1-weekly", spec_2x2)
+    with pytest.raises(SpecError) as excinfo:
+        create_campaign_from_spec("dr1-WEEKLY", spec_2x2)
+    assert _errors(excinfo) == {"name": "a campaign called 'dr1-WEEKLY' exists already "
+                                        "('DR1-weekly': names may not differ only in case)"}
+    assert Campaign.objects.count() == 1
+
+
 @pytest.mark.parametrize(("taken", "wanted", "relation"), [
     ("u/shared/run", "u/shared/run", "is the output prefix of"),
     ("u/shared/run", "u/shared/run/sub", "overlaps"),
     ("u/shared/run/sub", "u/shared/run", "overlaps"),
+    ("u/Shared/Run", "u/shared/run", "is the output prefix of"),  # one directory on a case-insensitive disk
+    ("u/shared/RUN/sub", "u/shared/run", "overlaps"),
 ])
 def test_it_refuses_an_output_prefix_another_campaign_uses_or_nests_with(sites, spec_2x2, taken, wanted, relation):
     create_campaign_from_spec("one", spec_2x2.replace("pipeline: mock:drp", f"output_prefix: {taken}\npipeline: "
