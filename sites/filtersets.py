@@ -33,6 +33,20 @@ class SearchFilterSet(filters.FilterSet):
 
     q = filters.CharFilter(method="filter_q", label="Search")
 
+    def get_form_class(self) -> type[forms.Form]:
+        """The filters' form, with choice errors that quote the value (a blank one shows) and list the choices."""
+        base = super().get_form_class()
+
+        class Form(base):  # type: ignore[misc, valid-type]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                for field in self.fields.values():
+                    if isinstance(field, forms.ChoiceField) and not isinstance(field, forms.ModelChoiceField):
+                        values = ", ".join(str(value) for value, _ in field.choices if value not in EMPTY_VALUES)
+                        field.error_messages["invalid_choice"] = f"%(value)r is not one of: {values}."
+
+        return Form
+
     def parameter_names(self) -> set[str]:
         """Return every query parameter a declared filter reads (``created_after``, ``created_before``...)."""
         names: set[str] = set()

@@ -89,3 +89,11 @@ def test_a_site_is_found_by_its_code_as_well_as_its_id(world, viewer_client):
 def test_a_site_action_takes_the_code_too(world, client_for):
     response = client_for(roles.SITE_ADMIN).post("/api/v1/sites/LANCS/drain/")
     assert response.status_code == 202 and response.json()["status"] == "draining"
+
+
+@pytest.mark.parametrize(("value", "shown"), [("", "''"), ("nonsense", "'nonsense'")])
+def test_a_bad_choice_filter_quotes_the_value_and_lists_the_choices(world, viewer_client, value, shown):
+    response = viewer_client.get(f"/api/v1/groups/?status={value}")
+    assert response.status_code == 400
+    message = response.json()["status"][0]
+    assert message.startswith(f"{shown} is not one of: waiting, ready, ")
