@@ -84,3 +84,35 @@ def validate_root_uri(value: str) -> None:
                               f"({', '.join(prefixes) or 'none configured'}; MSPROC_BUTLER_URI_PREFIXES)")
     if _has_dotdot(urlparse(value).path) or _has_dotdot(unquote(urlparse(value).path)):
         raise ValidationError(f"must not contain '..', got {value!r}")
+
+
+def overlaps(first: str, second: str) -> bool:
+    """Return whether two roots are one directory or one lies inside the other (paths or URIs, as given).
+
+    Local roots compare as paths (``file://`` or absolute, after ``..``-free normalisation); other URIs
+    compare as text on ``/`` boundaries.
+    """
+    def parts(root: str) -> tuple[str, ...]:
+        try:
+            return Path(file_path(root)).parts
+        except UnsafePath:
+            return tuple(part for part in root.rstrip("/").split("/"))
+
+    a, b = parts(first), parts(second)
+    shorter = min(len(a), len(b))
+    return a[:shorter] == b[:shorter]
+
+
+def validate_registry_url(value: str) -> None:
+    """Django validator of ``ButlerRepo.registry_url``: blank (SQLite in the root) or a PostgreSQL URL.
+
+    daf_butler's registries are SQLite or PostgreSQL; anything else (a file path, ``javascript:``) is refused.
+    """
+    if not value:
+        return
+    if any(unicodedata.category(char).startswith("C") for char in value):
+        raise ValidationError("must not contain control characters")
+    scheme = urlparse(value).scheme
+    if scheme.split("+")[0] not in {"postgresql", "postgres"} or not urlparse(value).netloc:
+        raise ValidationError(f"must be a PostgreSQL URL (postgresql://host/database) or blank, got {value!r}")
+

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
 from core.lifecycle import StatefulModel
 
-from .butler_roots import validate_root_uri
+from .butler_roots import overlaps, validate_registry_url, validate_root_uri
 from .choices import DataFacility, ExecutionBackend, QueueKind, RepoStatus, SiteStatus, TransferBackend
 
 S = SiteStatus
@@ -132,7 +133,8 @@ class ButlerRepo(StatefulModel):
         max_length=1024, validators=[validate_root_uri],
         help_text="Butler root: a path under MSPROC_SITES_DIR or MSPROC_BUTLER_ROOTS, or a URI under "
                   "MSPROC_BUTLER_URI_PREFIXES (sites/butler_roots.py).")
-    registry_url = models.CharField(max_length=1024, blank=True, help_text="Registry database URL, if not SQLite.")
+    registry_url = models.CharField(max_length=1024, blank=True, validators=[validate_registry_url],
+                                    help_text="Registry database URL (postgresql://...), if not SQLite.")
     status = models.CharField(max_length=16, choices=RepoStatus.choices, default=R.ABSENT, db_index=True)
     last_error = models.TextField(blank=True)
 
@@ -144,6 +146,28 @@ class ButlerRepo(StatefulModel):
 
     def __str__(self) -> str:
         return f"{self.name}@{self.site_id and self.site.code}"
+
+    def overlapping(self) -> ButlerRepo | None:
+        """Return another repository whose root equals, contains or lies inside this one's, or None.
+
+        Two repositories sharing a directory would write over each other, and re-creating one (setup_sites
+        removes a failed attempt's leftovers first) would delete the other. One query.
+        """
+        others = ButlerRepo.objects.exclude(pk=self.pk).select_related("site").only("root_uri", "name", "site__code")
+        return next((other for other in others if overlaps(self.root_uri, other.root_uri)), None)
+
+    def root_overlap_error(self) -> str | None:
+        """Return why ``root_uri`` cannot be this repository's (another one's directory), or None."""
+        other = self.overlapping() if self.root_uri else None
+        if other is None:
+            return None
+        return f"overlaps the root of {other} ({other.root_uri}): every repository needs a directory of its own"
+
+    def clean(self) -> None:
+        """Refuse a root another repository already uses (also its parent or a directory inside it)."""
+        problem = self.root_overlap_error()
+        if problem:
+            raise ValidationError({"root_uri": problem})
 
     def start_creating(self, *, actor=None, comment: str = "") -> None:
         """absent|failed -> creating."""

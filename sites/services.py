@@ -182,6 +182,13 @@ def setup_local_sites(*, rinse: bool = False, actor=None) -> dict[str, str]:
         if repo.status == "ready":
             outcome[repo.site.code] = "ready"
             continue
+        other = repo.overlapping()
+        if other is not None:  # never remove or write another repository's files
+            if repo.status in ButlerRepo.sources_of("start_creating"):
+                repo.start_creating(actor=actor)
+            repo.mark_failed(f"not created: {repo.root_overlap_error()}", actor=actor)
+            outcome[repo.site.code] = f"failed: its root overlaps {other}'s"
+            continue
         repo.start_creating(actor=actor)
         try:
             root = local_root(repo)

@@ -80,6 +80,15 @@ class ButlerRepoSerializer(RefusesReadOnlyInput):
 
     site = SiteCodeField()
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        probe = ButlerRepo(pk=getattr(self.instance, "pk", None),
+                           root_uri=attrs.get("root_uri", getattr(self.instance, "root_uri", "")))
+        problem = probe.root_overlap_error()
+        if problem:
+            raise serializers.ValidationError({"root_uri": [problem]})
+        return attrs
+
     class Meta:
         model = ButlerRepo
         fields = ["id", "site", "name", "root_uri", "registry_url", "status", "status_changed_at", "last_error"]

@@ -54,3 +54,72 @@ def test_the_admin_form_refuses_a_root_outside_the_allowed_roots(world, admin_cl
     assert response.status_code == 200  # the form again, with the error
     assert "is not under an allowed Butler root" in response.content.decode()
     assert ButlerRepo.objects.get(pk=world.repo.pk).root_uri != "/etc"
+
+
+@pytest.fixture
+def two_repos(world, sites_dir):
+    """LANCS's repository (the world's) and RAL's, each with a root of its own under the sites directory."""
+    from tests.factories import ButlerRepoFactory, SiteFactory
+
+    ButlerRepo.objects.filter(pk=world.repo.pk).update(root_uri=str(sites_dir / "LANCS" / "dp2"))
+    ral = ButlerRepoFactory(site=SiteFactory(code="RAL"), root_uri=str(sites_dir / "RAL" / "dp2"), status="ready")
+    return ButlerRepo.objects.get(pk=world.repo.pk), ral
+
+
+@pytest.mark.parametrize("root", ["{sites}/RAL/dp2", "file://{sites}/RAL/dp2", "{sites}/RAL/dp2/inner", "{sites}/RAL",
+                                  "{sites}"])
+def test_a_root_that_overlaps_another_repository_is_refused_by_the_api(two_repos, client_for, sites_dir, root):
+    lancs, ral = two_repos
+    response = client_for(roles.SITE_ADMIN).patch(f"/api/v1/butler-repos/{lancs.pk}/",
+                                                  {"root_uri": root.format(sites=sites_dir)}, format="json")
+    assert response.status_code == 400, response.content
+    assert "overlaps the root of dp2@RAL" in response.json()["root_uri"][0]
+    assert ButlerRepo.objects.get(pk=lancs.pk).root_uri == lancs.root_uri
+
+
+def test_a_root_beside_another_repository_is_accepted(two_repos, client_for, sites_dir):
+    lancs, _ = two_repos
+    response = client_for(roles.SITE_ADMIN).patch(f"/api/v1/butler-repos/{lancs.pk}/",
+                                                  {"root_uri": str(sites_dir / "RAL-2" / "dp2")}, format="json")
+    assert response.status_code == 200, response.content
+
+
+def test_the_admin_form_refuses_another_repositorys_root(two_repos, admin_client, sites_dir):
+    lancs, ral = two_repos
+    url = reverse("admin:sites_butlerrepo_change", args=[lancs.pk])
+    response = admin_client.post(url, {"site": lancs.site_id, "name": lancs.name, "root_uri": ral.root_uri,
+                                       "registry_url": "", "status": lancs.status, "last_error": ""})
+    assert response.status_code == 200
+    assert "overlaps the root of dp2@RAL" in response.content.decode()
+    assert ButlerRepo.objects.get(pk=lancs.pk).root_uri != ral.root_uri
+
+
+def test_setup_sites_never_removes_a_root_another_repository_uses(two_repos, sites_dir, settings):
+    """Defence in depth: a root saved around the checks (raw SQL, an old row) is left alone, the repo failed."""
+    from sites.services import setup_local_sites
+
+    lancs, ral = two_repos
+    settings.MSPROC_REPO_NAME = lancs.name
+    (sites_dir / "RAL" / "dp2").mkdir(parents=True)
+    keep = sites_dir / "RAL" / "dp2" / "gen3.sqlite3"
+    keep.write_text("RAL's registry")
+    ButlerRepo.objects.filter(pk=lancs.pk).update(root_uri=ral.root_uri, status="failed")
+    ButlerRepo.objects.exclude(pk__in=[lancs.pk, ral.pk]).delete()
+    outcome = setup_local_sites()
+    assert keep.read_text() == "RAL's registry"
+    assert outcome["LANCS"].startswith("failed: its root overlaps dp2@RAL")
+    assert ButlerRepo.objects.get(pk=lancs.pk).status == "failed"
+    assert outcome["RAL"] == "ready"
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    ("", True), ("postgresql://db.example.org/dp2", True), ("postgresql+psycopg://u@h:5432/dp2", True),
+    ("sqlite:////etc/passwd", False), ("javascript:alert(1)", False), ("/var/db", False),
+    ("postgresql://h/d\x07b", False),
+])
+def test_a_registry_url_is_blank_or_postgresql(world, client_for, value, ok):
+    response = client_for(roles.SITE_ADMIN).patch(f"/api/v1/butler-repos/{world.repo.pk}/",
+                                                  {"registry_url": value}, format="json")
+    assert (response.status_code == 200) is ok, response.content
+    if not ok:
+        assert list(response.json()) == ["registry_url"]
