@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import re
+import functools
+from typing import Any
 
+import re2
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -268,7 +270,8 @@ class ErrorRule(models.Model):
     """
 
     name = models.CharField(max_length=128, unique=True)
-    pattern = models.CharField(max_length=1024, help_text="Python regular expression searched in the log/error.")
+    pattern = models.CharField(max_length=1024, help_text="RE2 regular expression searched in the log/error "
+                                                          "(Python syntax without backreferences or lookaround).")
     action = models.CharField(max_length=16, choices=ErrorAction.choices)
     priority = models.PositiveSmallIntegerField(default=100)
     max_retries = models.PositiveSmallIntegerField(default=2)
@@ -281,15 +284,44 @@ class ErrorRule(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def clean(self) -> None:
+    @staticmethod
+    def pattern_error(pattern: str) -> str | None:
+        """Return why ``pattern`` cannot be a rule's (RE2 refuses it), or None. The admin and the API ask this."""
         try:
-            re.compile(self.pattern)
-        except re.error as exc:
-            raise ValidationError({"pattern": f"not a valid regular expression: {exc}"}) from None
+            _rule_regex(pattern)
+        except re2.error as exc:
+            return (f"not a valid RE2 regular expression (linear-time matching: no backreferences or "
+                    f"lookaround): {_re2_message(exc)}")
+        return None
+
+    def clean(self) -> None:
+        problem = self.pattern_error(self.pattern)
+        if problem:
+            raise ValidationError({"pattern": problem})
 
     def matches(self, text: str) -> bool:
-        """True if the pattern occurs in ``text`` (multi-line search)."""
-        return re.search(self.pattern, text or "", re.MULTILINE) is not None
+        """True if the pattern occurs in ``text`` (multi-line search).
+
+        RE2 matches in time linear in ``text`` whatever the pattern (a rule typed as ``(a+)+$`` cannot stall
+        the worker that classifies failures). A pattern RE2 refuses (saved before it was checked) matches
+        nothing.
+        """
+        try:
+            return _rule_regex(self.pattern).search(text or "") is not None
+        except re2.error:
+            return False
+
+
+@functools.lru_cache(maxsize=256)
+def _rule_regex(pattern: str) -> Any:
+    """Return ``pattern`` compiled by RE2, multi-line. Raises ``re2.error``."""
+    return re2.compile(f"(?m){pattern}")
+
+
+def _re2_message(exc: Exception) -> str:
+    """RE2's reason (it comes as bytes), as text."""
+    reason = exc.args[0] if exc.args else exc
+    return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
 
 
 class Group(StatefulModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
@@ -220,10 +219,9 @@ class ErrorRuleSerializer(StrictModelSerializer):
                   "groups_total"]
 
     def validate_pattern(self, value: str) -> str:
-        try:
-            re.compile(value)
-        except (re.error, RecursionError, OverflowError) as exc:
-            raise serializers.ValidationError(f"not a valid regular expression: {exc}") from None
+        problem = ErrorRule.pattern_error(value)
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
 
 
