@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 from typing import Any
 
 import re2
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
@@ -15,6 +17,7 @@ from django.utils import timezone
 
 from core.leases import LeasedModel
 from core.lifecycle import StatefulModel, in_declared_order, sources_in
+from planning.limits import MEMORY_MAX_MB
 from planning.spec import SpecError, parse_spec
 from transfers.choices import MovementStatus
 
@@ -192,7 +195,9 @@ class Step(StatefulModel):
     scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.WIDE)
     level = models.CharField(max_length=16, default="visit", help_text="visit, tract or global: what a group splits.")
     depends_on = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="dependents")
-    memory_mb = models.PositiveIntegerField(default=4096)
+    memory_mb = models.PositiveIntegerField(
+        default=4096, validators=[MinValueValidator(1), MaxValueValidator(MEMORY_MAX_MB)],
+        help_text=f"Memory per quantum in MB, 1 to {MEMORY_MAX_MB:,} (the spec's bound); picks the PanDA queue.")
     split = models.JSONField(default=dict, blank=True)
     inputs = models.JSONField(default=list, blank=True, help_text="Input dataset type names.")
     outputs = models.JSONField(default=list, blank=True, help_text="Output dataset type names.")
@@ -615,6 +620,9 @@ class Heartbeat(models.Model):
         return f"{self.get_kind_display()} {self.name}"
 
 
+STALL_MAX = timedelta(days=365)  # longer means never; and the tick adds it to dates (an overflow past year 9999)
+
+
 class StallThreshold(models.Model):
     """How long a group or movement may sit in one state before the home page calls it stalled.
 
@@ -642,3 +650,5 @@ class StallThreshold(models.Model):
             raise ValidationError({"status": f"not a {self.kind} state; one of: {', '.join(choices.values)}"})
         if self.after is not None and self.after.total_seconds() <= 0:
             raise ValidationError({"after": "must be positive"})
+        if self.after is not None and self.after > STALL_MAX:
+            raise ValidationError({"after": f"must be at most {STALL_MAX.days} days"})

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 
 from core import permissions, roles
@@ -42,6 +43,36 @@ def transition_action(verb: str, label: str) -> Callable:
     action.__name__ = f"action_{verb}"
     action.verb = verb
     return action
+
+
+_INT64 = 2**63
+
+
+def _out_of_range(value: str) -> bool:
+    """Whether ``value`` (or an item of a comma list) is an integer no 64-bit column holds."""
+    for item in value.split(","):
+        text = item.strip().removeprefix("-")
+        if text.isdigit() and len(text) > 18 and not -_INT64 <= int(item) < _INT64:
+            return True
+    return False
+
+
+class TableInline(admin.TabularInline):
+    """An inline whose rights are the permission table's rows for its model, as `TableAdmin`'s."""
+
+    extra = 0
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return permissions.allows(request.user, self.model, permissions.VIEW)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return permissions.allows(request.user, self.model, permissions.ADD)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return permissions.allows(request.user, self.model, permissions.CHANGE)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return permissions.allows(request.user, self.model, permissions.DELETE)
 
 
 class TableAdmin(admin.ModelAdmin):
@@ -80,6 +111,13 @@ class TableAdmin(admin.ModelAdmin):
         if operation in permissions.CRUD:
             return True
         return any(getattr(action, "verb", None) == operation for action in self.actions or ())
+
+    def get_changelist_instance(self, request):
+        """The list, refusing (as any invalid lookup: the admin's "?e=1" page) a filter value no integer column
+        holds, such as an id past 2**63 that the database driver cannot even send (a 500 otherwise)."""
+        if any(_out_of_range(value) for _, values in request.GET.lists() for value in values):
+            raise IncorrectLookupParameters("an integer filter value is out of range")
+        return super().get_changelist_instance(request)
 
     def get_actions(self, request):
         actions = super().get_actions(request)

@@ -40,7 +40,11 @@ class Channel(models.Model):
         return self.name
 
     def clean(self) -> None:
-        unknown = sorted(set(self.topics or []) - set(Topic.values))
+        topics = self.topics if self.topics is not None else []
+        if not isinstance(topics, list) or not all(isinstance(topic, str) for topic in topics):
+            raise ValidationError({"topics": f"must be a list of topics (strings) from {Topic.values}, "
+                                             f"got {str(self.topics)[:200]}"})
+        unknown = sorted(set(topics) - set(Topic.values))
         if unknown:
             raise ValidationError({"topics": f"unknown topics {unknown}; choose from {Topic.values}"})
         if self.kind == ChannelKind.EMAIL:

@@ -1,13 +1,14 @@
 from django.contrib import admin
 
-from core.admin_actions import TableAdmin, VerbsOnlyAdmin, transition_action
+from core.admin_actions import TableAdmin, TableInline, VerbsOnlyAdmin, transition_action
 
 from .models import BackendHealth, ButlerRepo, PandaQueue, Site
 
 
-class PandaQueueInline(admin.TabularInline):
+class PandaQueueInline(TableInline):
+    """A site's PanDA queues, for whoever the permission table lets manage queues (site admins, staff)."""
+
     model = PandaQueue
-    extra = 0
 
 
 @admin.register(Site)

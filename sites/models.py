@@ -70,7 +70,9 @@ class Site(StatefulModel):
     class Meta:
         ordering = ["-is_hub", "code"]
         constraints = [
-            models.UniqueConstraint(fields=["is_hub"], condition=Q(is_hub=True), name="sites_site_one_hub"),
+            models.UniqueConstraint(fields=["is_hub"], condition=Q(is_hub=True), name="sites_site_one_hub",
+                                    violation_error_message="Another site is the hub already: there is one hub "
+                                                            "(unset it there first)."),
             models.CheckConstraint(condition=Q(share__gte=0) & Q(share__lte=1), name="sites_site_share_0_1"),
         ]
 
@@ -194,7 +196,8 @@ class PandaQueue(models.Model):
     """A PanDA queue of a site, e.g. SLAC_Rubin_8G (memory tier 8 GB) or SLAC_Rubin_Merge."""
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="queues")
-    name = models.CharField(max_length=128, unique=True)
+    name = models.CharField(max_length=128, unique=True, validators=[RegexValidator(
+        r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", "A PanDA queue name: letters, digits, '_', '.' and '-' (no spaces).")])
     memory_gb = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Memory tier in GB, if any.")
     kind = models.CharField(max_length=16, choices=QueueKind.choices, default=QueueKind.STANDARD)
 
