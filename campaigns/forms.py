@@ -70,7 +70,8 @@ class CampaignBuilderForm(forms.Form):
         widget=forms.Select(attrs={"hx-get": reverse_lazy("campaigns:builder-spec"), "hx-target": "#id_spec",
                                    "hx-swap": "outerHTML", "hx-trigger": "change"}),
     )
-    spec_file = forms.FileField(required=False, label="Upload a spec", help_text="A YAML campaign spec.")
+    spec_file = forms.FileField(required=False, label="Upload a spec",
+                                help_text="A YAML campaign spec; it replaces the pasted spec.")
     spec = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "false",
                                                                        "class": "code"}),
                            help_text="Campaign spec YAML (see docs/campaign-spec.md).")

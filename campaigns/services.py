@@ -193,11 +193,20 @@ def create_campaign_from_spec(
         return _create_campaign(name, spec_text, template, owner, inventory)
 
 
-def _create_campaign(name: str | None, spec_text: str, template: CampaignTemplate | None, owner: Any,
-                     inventory: DataInventory | None) -> Campaign:
-    spec, dataflow, plan = build_plan(spec_text, inventory=inventory, name=name or None)
+def preview_campaign(name: str | None, spec_text: str) -> dict[str, Any]:
+    """Return the plan (JSON-able) of the campaign ``create_campaign_from_spec`` would make, saving nothing.
+
+    The same checks as creating it: the spec, the name and output prefix against existing campaigns and the
+    hub's collections. Raises SpecError with every problem.
+    """
+    spec, _, plan = build_plan(spec_text, name=name or None)
+    _check_new_campaign(spec, plan)
+    return plan.to_dict()
+
+
+def _check_new_campaign(spec: CampaignSpec, plan: Plan) -> None:
+    """Raise SpecError unless a campaign of this name and output prefix may be made now."""
     campaign_name = plan.name
-    _lock_campaign_names()
     _check_path_values(campaign_name, plan.output_prefix)
     same = Campaign.objects.filter(name__iexact=campaign_name).values_list("name", flat=True).first()
     if same is not None:
@@ -207,9 +216,16 @@ def _create_campaign(name: str | None, spec_text: str, template: CampaignTemplat
     clash = output_prefix_clash(spec)
     if clash is not None:
         raise SpecError([clash])
+
+
+def _create_campaign(name: str | None, spec_text: str, template: CampaignTemplate | None, owner: Any,
+                     inventory: DataInventory | None) -> Campaign:
+    spec, dataflow, plan = build_plan(spec_text, inventory=inventory, name=name or None)
+    _lock_campaign_names()
+    _check_new_campaign(spec, plan)
     sites = {site.code: site for site in Site.objects.filter(code__in=[s.code for s in plan.sites] + [plan.hub])}
     campaign = Campaign.objects.create(
-        name=campaign_name, template=template, spec=spec_text, plan=plan.to_dict(), hub=sites[plan.hub],
+        name=plan.name, template=template, spec=spec_text, plan=plan.to_dict(), hub=sites[plan.hub],
         output_prefix=plan.output_prefix, owner=owner if getattr(owner, "is_authenticated", False) else None,
     )
     persist_plan_rows(campaign, spec, dataflow, plan, sites)

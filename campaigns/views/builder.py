@@ -136,7 +136,7 @@ class CampaignBuilderView(RoleRequiredMixin, FormView):
                     data.get("name") or None, spec_text, template=data.get("template"), owner=self.request.user
                 )
                 return HttpResponseRedirect(reverse("campaigns:campaign", kwargs={"pk": campaign.pk}))
-            plan = services.plan_spec(spec_text)
+            plan = services.preview_campaign(data.get("name") or None, spec_text)  # the checks of save, too
         except SpecError as exc:
             self._attach_spec_errors(form, exc)
             return self.render_to_response(self.get_context_data(form=form, spec_text=spec_text))

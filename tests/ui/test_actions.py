@@ -207,7 +207,7 @@ PLAN = {
 
 
 def test_the_builder_previews_the_plan_per_site(operator_client, monkeypatch):
-    monkeypatch.setattr(services, "plan_spec", lambda spec_text: PLAN)
+    monkeypatch.setattr(services, "preview_campaign", lambda name, spec_text: PLAN)
     template = CampaignTemplateFactory(name="2x2", spec="name: mock-2x2\n")
     assert "name: mock-2x2" in operator_client.get(
         reverse("campaigns:builder") + f"?template={template.pk}").content.decode()
@@ -221,10 +221,10 @@ def test_the_builder_previews_the_plan_per_site(operator_client, monkeypatch):
 
 
 def test_the_builder_shows_spec_errors_with_their_path(operator_client, monkeypatch):
-    def bad(spec_text):
+    def bad(name, spec_text):
         raise SpecError([FieldError("steps[1].memory_mb", "must be > 0"), FieldError("", "no tracts")])
 
-    monkeypatch.setattr(services, "plan_spec", bad)
+    monkeypatch.setattr(services, "preview_campaign", bad)
     response = operator_client.post(reverse("campaigns:builder"), {"spec": "name: x\n", "action": "preview"})
     html = response.content.decode()
     assert "<code>steps[1].memory_mb</code>: must be &gt; 0" in html
@@ -252,7 +252,7 @@ def test_the_builder_refuses_to_save_for_an_operator_who_may_only_preview(operat
         raise AssertionError("an operator's save reached the service")
 
     monkeypatch.setattr(services, "create_campaign_from_spec", create)
-    monkeypatch.setattr(services, "plan_spec", lambda spec_text: PLAN)
+    monkeypatch.setattr(services, "preview_campaign", lambda name, spec_text: PLAN)
     page = operator_client.get(reverse("campaigns:builder")).content.decode()
     assert "Preview the plan" in page and "Save the campaign" not in page
     response = operator_client.post(reverse("campaigns:builder"), {"name": "w", "spec": "name: x\n", "action": "save"})
@@ -269,3 +269,18 @@ def test_the_builder_refuses_viewers(viewer_client):
 
 def test_sites_fixture_is_not_shared(db):
     assert not Site.objects.filter(code="RAL").exists()
+
+
+def test_the_builders_preview_checks_the_name_as_saving_would(operator_client):
+    """A preview that passes must not be followed by a save that fails on the name."""
+    from sites.services import load_sites
+
+    load_sites()
+    spec = (Path(__file__).resolve().parents[2] / "planning" / "templates" / "2x2.yaml").read_text()
+    services.create_campaign_from_spec("taken", spec)
+    response = operator_client.post(reverse("campaigns:builder"), {"name": "TAKEN", "spec": spec,
+                                                                    "action": "preview"})
+    html = response.content.decode()
+    assert "a campaign called &#x27;TAKEN&#x27; exists already" in html
+    fine = operator_client.post(reverse("campaigns:builder"), {"name": "fresh", "spec": spec, "action": "preview"})
+    assert fine.context["by_site"]

@@ -23,7 +23,7 @@ def no_planning(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a refused spec reached the planner")
 
-    monkeypatch.setattr(services, "plan_spec", refuse)
+    monkeypatch.setattr(services, "preview_campaign", refuse)
     monkeypatch.setattr(services, "create_campaign_from_spec", refuse)
 
 
