@@ -23,7 +23,7 @@ from core.models import Event
 from planning.spec import SpecError
 
 from .models import Campaign, CampaignTemplate
-from .services import _lock_campaign_names, create_campaign_from_spec
+from .services import create_campaign_from_spec, lock_campaign_names
 
 
 def start_recurring(template_id: int, site: str | None = None) -> Campaign | None:
@@ -36,13 +36,12 @@ def start_recurring(template_id: int, site: str | None = None) -> Campaign | Non
     it. Returns the campaign, or None if the template is gone. Raises
     SpecError when the template no longer plans.
     """
-
     template = CampaignTemplate.objects.filter(pk=template_id).first()
     if template is None:
         return None
     try:
         with transaction.atomic():
-            _lock_campaign_names()  # two runs at once must not both pick the same free name
+            lock_campaign_names()  # two runs at once must not both pick the same free name
             campaign = _create_recurring(template, site)
             campaign.start(comment="recurring schedule")
     except SpecError as exc:

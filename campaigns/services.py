@@ -221,7 +221,7 @@ def _check_new_campaign(spec: CampaignSpec, plan: Plan) -> None:
 def _create_campaign(name: str | None, spec_text: str, template: CampaignTemplate | None, owner: Any,
                      inventory: DataInventory | None) -> Campaign:
     spec, dataflow, plan = build_plan(spec_text, inventory=inventory, name=name or None)
-    _lock_campaign_names()
+    lock_campaign_names()
     _check_new_campaign(spec, plan)
     sites = {site.code: site for site in Site.objects.filter(code__in=[s.code for s in plan.sites] + [plan.hub])}
     campaign = Campaign.objects.create(
@@ -232,7 +232,7 @@ def _create_campaign(name: str | None, spec_text: str, template: CampaignTemplat
     return campaign
 
 
-def _lock_campaign_names() -> None:
+def lock_campaign_names() -> None:
     """Serialise campaign creation until the transaction ends, so two creations cannot both pass the checks
     of names and output prefixes (PostgreSQL advisory lock; SQLite serialises writers itself)."""
     if connection.vendor == "postgresql":
