@@ -129,7 +129,7 @@ def test_a_pilot_builds_starts_watches_retries_and_reassigns(page, live_server, 
     page.fill("#id_name", "browser-2x4")
     page.click("button[value=preview]")
     preview = page.locator("section.preview")
-    assert "Plan of mock-2x4" in preview.locator("h2").inner_text()
+    assert "Plan of browser-2x4" in preview.locator("h2").inner_text()  # the name typed, as saving will use
     assert preview.locator("article.site-plan").count() == 4
     assert "SLAC (hub)" in preview.inner_text() and "Receives" in preview.inner_text()
     shot(page, "02-builder-preview")
