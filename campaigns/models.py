@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import timedelta
-from typing import Any
 
-import re2
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -22,6 +19,7 @@ from planning.spec import SpecError, parse_spec
 from transfers.choices import MovementStatus
 
 from .choices import ErrorAction, Scope, Status
+from .error_patterns import RuleError, re2_message, rule_regex
 
 S = Status
 
@@ -293,10 +291,10 @@ class ErrorRule(models.Model):
     def pattern_error(pattern: str) -> str | None:
         """Return why ``pattern`` cannot be a rule's (RE2 refuses it), or None. The admin and the API ask this."""
         try:
-            _rule_regex(pattern)
-        except re2.error as exc:
+            rule_regex(pattern)
+        except RuleError as exc:
             return (f"not a valid RE2 regular expression (linear-time matching: no backreferences or "
-                    f"lookaround): {_re2_message(exc)}")
+                    f"lookaround): {re2_message(exc)}")
         return None
 
     def clean(self) -> None:
@@ -312,21 +310,9 @@ class ErrorRule(models.Model):
         nothing.
         """
         try:
-            return _rule_regex(self.pattern).search(text or "") is not None
-        except re2.error:
+            return rule_regex(self.pattern).search(text or "") is not None
+        except RuleError:
             return False
-
-
-@functools.lru_cache(maxsize=256)
-def _rule_regex(pattern: str) -> Any:
-    """Return ``pattern`` compiled by RE2, multi-line. Raises ``re2.error``."""
-    return re2.compile(f"(?m){pattern}")
-
-
-def _re2_message(exc: Exception) -> str:
-    """RE2's reason (it comes as bytes), as text."""
-    reason = exc.args[0] if exc.args else exc
-    return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
 
 
 class Group(StatefulModel):
